@@ -1,0 +1,185 @@
+//! The catalog of record schemas shipped in `schemas/avro/*.avsc`, and the composition of one
+//! self-contained schema per topic (a record, or a union of records so that one key's events of
+//! several types keep their order on one topic).
+
+use serde_json::{Map, Value as Json};
+use std::collections::{BTreeMap, HashSet};
+
+/// Every `.avsc` file of the project, embedded at compile time so the binary is self-sufficient.
+const BUILTIN: &[(&str, &str)] = &[
+    ("envelope.avsc", include_str!("../avro/envelope.avsc")),
+    ("clock_tick.avsc", include_str!("../avro/clock_tick.avsc")),
+    ("batch_allocation.avsc", include_str!("../avro/batch_allocation.avsc")),
+    ("batch_level.avsc", include_str!("../avro/batch_level.avsc")),
+    ("batch_received.avsc", include_str!("../avro/batch_received.avsc")),
+    ("batch_adjusted.avsc", include_str!("../avro/batch_adjusted.avsc")),
+    ("reserve_requested.avsc", include_str!("../avro/reserve_requested.avsc")),
+    ("commit_requested.avsc", include_str!("../avro/commit_requested.avsc")),
+    ("release_requested.avsc", include_str!("../avro/release_requested.avsc")),
+    ("reserved.avsc", include_str!("../avro/reserved.avsc")),
+    ("reserve_rejected.avsc", include_str!("../avro/reserve_rejected.avsc")),
+    ("committed.avsc", include_str!("../avro/committed.avsc")),
+    ("released.avsc", include_str!("../avro/released.avsc")),
+    ("hold_expired.avsc", include_str!("../avro/hold_expired.avsc")),
+    ("hold_command_rejected.avsc", include_str!("../avro/hold_command_rejected.avsc")),
+    ("stock_level_changed.avsc", include_str!("../avro/stock_level_changed.avsc")),
+    ("store_record.avsc", include_str!("../avro/store_record.avsc")),
+];
+
+/// Why a schema could not be loaded or composed.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// A file is not valid JSON or lacks a record name.
+    #[error("{file}: {reason}")]
+    BadFile { file: String, reason: String },
+    /// A topic names a record that no `.avsc` defines.
+    #[error("unknown record {0}; known: {1}")]
+    UnknownRecord(String, String),
+    /// The composed schema is not valid Avro.
+    #[error("schema for [{records}] is not valid Avro: {reason}")]
+    InvalidAvro { records: String, reason: String },
+}
+
+/// Named record schemas by full name (`souk.inventory.Reserved`).
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    records: BTreeMap<String, Json>,
+}
+
+impl Catalog {
+    /// The schemas compiled into this binary.
+    pub fn builtin() -> Result<Catalog, CatalogError> {
+        let mut catalog = Catalog::default();
+        for (file, text) in BUILTIN {
+            catalog.add(file, text)?;
+        }
+        Ok(catalog)
+    }
+
+    /// Adds one record schema (e.g. a new version from disk, in tests of evolution).
+    pub fn add(&mut self, file: &str, text: &str) -> Result<String, CatalogError> {
+        let bad = |reason: String| CatalogError::BadFile { file: file.to_string(), reason };
+        let json: Json = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let name = full_name(&json, None).ok_or_else(|| bad("no record name".into()))?;
+        self.records.insert(name.clone(), json);
+        Ok(name)
+    }
+
+    /// Every known full name.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.records.keys().map(String::as_str)
+    }
+
+    /// A self-contained schema for a topic: the record itself when one name is given, else a
+    /// union of the records in the given order; named types are defined inline at first use.
+    pub fn topic_schema(&self, records: &[String]) -> Result<Json, CatalogError> {
+        let mut defined = HashSet::new();
+        let mut parts = Vec::with_capacity(records.len());
+        for name in records {
+            parts.push(self.inline(&Json::String(name.clone()), None, &mut defined)?);
+        }
+        let schema = if parts.len() == 1 { parts.remove(0) } else { Json::Array(parts) };
+        apache_avro::Schema::parse(&schema).map_err(|e| CatalogError::InvalidAvro {
+            records: records.join(", "),
+            reason: e.to_string(),
+        })?;
+        Ok(schema)
+    }
+
+    fn inline(&self, schema: &Json, namespace: Option<&str>, defined: &mut HashSet<String>) -> Result<Json, CatalogError> {
+        match schema {
+            Json::String(name) if !is_primitive(name) => {
+                let full = qualify(name, namespace);
+                if defined.contains(&full) {
+                    return Ok(Json::String(full));
+                }
+                let def = self.records.get(&full).ok_or_else(|| {
+                    CatalogError::UnknownRecord(full.clone(), self.records.keys().cloned().collect::<Vec<_>>().join(", "))
+                })?;
+                self.inline(def, namespace, defined)
+            }
+            Json::Array(items) => Ok(Json::Array(
+                items.iter().map(|s| self.inline(s, namespace, defined)).collect::<Result<_, _>>()?,
+            )),
+            Json::Object(obj) => {
+                let kind = obj.get("type").and_then(Json::as_str).unwrap_or("");
+                let mut out = Map::new();
+                let own_ns;
+                let ns = if matches!(kind, "record" | "enum" | "fixed") {
+                    let full = full_name(schema, namespace).unwrap_or_default();
+                    defined.insert(full.clone());
+                    own_ns = full.rsplit_once('.').map(|(ns, _)| ns.to_string());
+                    out.insert("name".into(), Json::String(full));
+                    own_ns.as_deref()
+                } else {
+                    namespace
+                };
+                for (k, v) in obj {
+                    match k.as_str() {
+                        "name" | "namespace" if out.contains_key("name") => {}
+                        "fields" => {
+                            let mut fields = Vec::new();
+                            for field in v.as_array().into_iter().flatten() {
+                                let mut f = field.as_object().cloned().unwrap_or_default();
+                                if let Some(t) = f.get("type").cloned() {
+                                    f.insert("type".into(), self.inline(&t, ns, defined)?);
+                                }
+                                fields.push(Json::Object(f));
+                            }
+                            out.insert(k.clone(), Json::Array(fields));
+                        }
+                        "type" | "items" | "values" if !v.is_string() || !is_primitive(v.as_str().unwrap_or("")) => {
+                            out.insert(k.clone(), self.inline(v, ns, defined)?);
+                        }
+                        _ => {
+                            out.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+                Ok(Json::Object(out))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+}
+
+fn is_primitive(name: &str) -> bool {
+    matches!(name, "null" | "boolean" | "int" | "long" | "float" | "double" | "bytes" | "string" | "record" | "enum" | "array" | "map" | "fixed")
+}
+
+fn qualify(name: &str, namespace: Option<&str>) -> String {
+    match namespace {
+        Some(ns) if !name.contains('.') && !ns.is_empty() => format!("{ns}.{name}"),
+        _ => name.to_string(),
+    }
+}
+
+/// The full name of a named schema object (`namespace.name`), if it is one.
+pub fn full_name(schema: &Json, enclosing: Option<&str>) -> Option<String> {
+    let name = schema.get("name")?.as_str()?;
+    let ns = schema.get("namespace").and_then(Json::as_str).or(enclosing);
+    Some(qualify(name, ns))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn composes_a_union_with_shared_types_defined_once() {
+        let catalog = Catalog::builtin().unwrap();
+        let schema = catalog
+            .topic_schema(&["souk.inventory.Reserved".into(), "souk.inventory.Committed".into()])
+            .unwrap();
+        let text = schema.to_string();
+        assert_eq!(text.matches("\"name\":\"souk.Envelope\"").count(), 1);
+        assert_eq!(text.matches("\"name\":\"souk.inventory.BatchAllocation\"").count(), 1);
+    }
+
+    #[test]
+    fn unknown_record_names_the_known_ones() {
+        let catalog = Catalog::builtin().unwrap();
+        let err = catalog.topic_schema(&["souk.Nope".into()]).unwrap_err();
+        assert!(err.to_string().contains("souk.inventory.Reserved"));
+    }
+}
