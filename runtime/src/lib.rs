@@ -1,1 +1,13 @@
-//! placeholder
+//! souk's processing runtime: the processor API and its broker-free driver, the per-partition keyed
+//! store with exactly-once-effects bookkeeping, the topology loader, the Schema Registry codec, and
+//! the Kafka engine (consume → process → produce outputs → changelog → commit) with restore, DLQ,
+//! clock ticks, liveness and metrics.
+
+pub mod driver;
+pub mod partitioner;
+pub mod processor;
+pub mod store;
+
+pub use driver::TestDriver;
+pub use processor::{Ctx, Emitted, Processor, Rejection};
+pub use store::{KeyEntry, PartitionStore};
