@@ -3,10 +3,16 @@
 //! the Kafka engine (consume → process → produce outputs → changelog → commit) with restore, DLQ,
 //! clock ticks, liveness and metrics.
 
+pub mod admin;
+pub mod codec;
 pub mod driver;
+pub mod engine;
+pub mod kafka;
+pub mod metrics;
 pub mod partitioner;
 pub mod processor;
 pub mod store;
+pub mod topology;
 
 pub use driver::TestDriver;
 pub use processor::{Ctx, Emitted, Processor, Rejection};

@@ -1,0 +1,142 @@
+//! `souk topology apply`: create missing topics (declared, changelogs, DLQs) and register every value
+//! schema, refusing a BACKWARD-incompatible change with the registry's reason. Idempotent.
+
+use crate::topology::{TopicSpec, Topology};
+use anyhow::{anyhow, bail, Context};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::RDKafkaErrorCode;
+use serde_json::{json, Value as Json};
+use souk_schemas::Catalog;
+use std::time::Duration;
+
+/// What `apply` did, for the CLI to print.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    /// Topics created now.
+    pub created_topics: Vec<String>,
+    /// Topics that already existed.
+    pub existing_topics: Vec<String>,
+    /// (subject, schema id, newly registered?)
+    pub schemas: Vec<(String, i64, bool)>,
+}
+
+/// A Schema Registry client for the few REST calls souk needs beyond the codec.
+pub struct Registry {
+    url: String,
+    http: reqwest::Client,
+}
+
+const SR_CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+
+impl Registry {
+    /// A client for the registry at `url`.
+    pub fn new(url: &str) -> Registry {
+        Registry { url: url.trim_end_matches('/').to_string(), http: reqwest::Client::builder().timeout(Duration::from_secs(15)).build().expect("reqwest client") }
+    }
+
+    /// Registers `schema` under `subject` with BACKWARD compatibility; refuses an incompatible
+    /// change with the registry's reason. Returns (id, newly registered).
+    pub async fn register_backward(&self, subject: &str, schema: &Json) -> anyhow::Result<(i64, bool)> {
+        let body = json!({ "schema": schema.to_string() });
+        // Already registered (same schema)? Then nothing to do.
+        let lookup = self.http.post(format!("{}/subjects/{subject}", self.url)).header("content-type", SR_CONTENT_TYPE).json(&body).send().await?;
+        if lookup.status().is_success() {
+            let v: Json = lookup.json().await?;
+            return Ok((v["id"].as_i64().unwrap_or_default(), false));
+        }
+        let config = self.http.put(format!("{}/config/{subject}", self.url)).header("content-type", SR_CONTENT_TYPE).json(&json!({"compatibility": "BACKWARD"})).send().await?;
+        if !config.status().is_success() {
+            tracing::warn!(subject, status = %config.status(), "registry refused to set BACKWARD compatibility for the subject; relying on its default");
+        }
+        let versions = self.http.get(format!("{}/subjects/{subject}/versions", self.url)).send().await?;
+        if versions.status().is_success() {
+            let check = self
+                .http
+                .post(format!("{}/compatibility/subjects/{subject}/versions/latest?verbose=true", self.url))
+                .header("content-type", SR_CONTENT_TYPE)
+                .json(&body)
+                .send()
+                .await?;
+            let status = check.status();
+            let v: Json = check.json().await.unwrap_or(Json::Null);
+            let compatible = v.get("is_compatible").and_then(Json::as_bool);
+            if status.is_success() && compatible == Some(false) {
+                bail!("schema for {subject} is not BACKWARD-compatible with the registered version: {}", reason(&v));
+            }
+            if !status.is_success() && status.as_u16() != 404 {
+                bail!("registry refused the compatibility check for {subject} ({status}): {}", reason(&v));
+            }
+        }
+        let resp = self.http.post(format!("{}/subjects/{subject}/versions", self.url)).header("content-type", SR_CONTENT_TYPE).json(&body).send().await?;
+        let status = resp.status();
+        let v: Json = resp.json().await.unwrap_or(Json::Null);
+        if !status.is_success() {
+            bail!("registry refused schema for {subject} ({status}): {}", reason(&v));
+        }
+        Ok((v["id"].as_i64().ok_or_else(|| anyhow!("registry answered without id: {v}"))?, true))
+    }
+}
+
+fn reason(v: &Json) -> String {
+    let mut parts = Vec::new();
+    if let Some(m) = v.get("message").and_then(Json::as_str) {
+        parts.push(m.to_string());
+    }
+    if let Some(ms) = v.get("messages").and_then(Json::as_array) {
+        parts.extend(ms.iter().map(|m| m.as_str().map(str::to_string).unwrap_or_else(|| m.to_string())));
+    }
+    if parts.is_empty() {
+        v.to_string()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// Librdkafka settings shared by every client: loopback-friendly timeouts.
+pub fn client_config(bootstrap: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap).set("socket.timeout.ms", "10000").set("broker.address.family", "v4");
+    c
+}
+
+/// Creates the topics that do not exist yet (the broker has no auto-creation).
+pub async fn create_topics(bootstrap: &str, specs: &[TopicSpec], replication: i32) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap).create().context("admin client")?;
+    let new: Vec<NewTopic> = specs
+        .iter()
+        .map(|s| {
+            let mut t = NewTopic::new(&s.name, s.partitions, TopicReplication::Fixed(replication));
+            for (k, v) in &s.config {
+                t = t.set(k, v);
+            }
+            t
+        })
+        .collect();
+    let results = admin.create_topics(new.iter(), &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)))).await.context("create topics")?;
+    let (mut created, mut existing) = (Vec::new(), Vec::new());
+    for r in results {
+        match r {
+            Ok(name) => created.push(name),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => existing.push(name),
+            Err((name, code)) => bail!("creating topic {name}: {code}"),
+        }
+    }
+    Ok((created, existing))
+}
+
+/// Applies the topology: topics first, then every value schema.
+pub async fn apply(topology: &Topology, catalog: &Catalog, bootstrap: &str, registry_url: &str) -> anyhow::Result<ApplyReport> {
+    let specs = topology.topic_specs();
+    let (created_topics, existing_topics) = create_topics(bootstrap, &specs, topology.defaults.replication_factor).await?;
+    let registry = Registry::new(registry_url);
+    let mut schemas = Vec::new();
+    for spec in specs.iter().filter(|s| !s.records.is_empty()) {
+        let schema = catalog.topic_schema(&spec.records)?;
+        let subject = format!("{}-value", spec.name);
+        let (id, new) = registry.register_backward(&subject, &schema).await?;
+        schemas.push((subject, id, new));
+    }
+    Ok(ApplyReport { created_topics, existing_topics, schemas })
+}

@@ -1,0 +1,159 @@
+//! Avro in the Confluent wire format (magic 0 + 4-byte schema id) through
+//! `schema_registry_converter`, subjects by TopicNameStrategy. Serde types go through the
+//! schema-directed JSON converter of `souk-schemas`, so decimals stay exact.
+//!
+//! Errors are typed: a record that cannot be decoded is [`CodecError::Undecodable`] (a poison record:
+//! dead-letter it), a registry that cannot be reached is [`CodecError::Registry`] with `retriable`
+//! (retry without advancing). Retriable registry errors are evicted from the converter's cache.
+
+use apache_avro::types::Value as Avro;
+use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
+use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use schema_registry_converter::error::SRCError;
+use schema_registry_converter::schema_registry_common::SubjectNameStrategy;
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value as Json;
+use souk_schemas::Catalog;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Why a value could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The registry failed; `retriable` tells whether trying again may help.
+    #[error("schema registry: {message} (retriable: {retriable})")]
+    Registry { message: String, retriable: bool },
+    /// The bytes are not a valid record of their schema (poison record).
+    #[error("undecodable record: {0}")]
+    Undecodable(String),
+    /// A value does not fit the topic's schema (a bug or bad input on the producing side).
+    #[error("value does not fit the schema of {topic}: {reason}")]
+    Invalid { topic: String, reason: String },
+    /// The topic has no schema in the topology.
+    #[error("no schema declared for topic {0}")]
+    UnknownTopic(String),
+}
+
+impl CodecError {
+    /// True when retrying the same operation later may succeed.
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, CodecError::Registry { retriable: true, .. })
+    }
+}
+
+fn registry_error(e: SRCError) -> CodecError {
+    let message = match &e.cause {
+        Some(cause) => format!("{}: {cause}", e.error),
+        None => e.error.clone(),
+    };
+    // Bytes that name a schema id the registry does not know, or that do not parse, are poison.
+    let poison = !e.retriable && (message.contains("magic") || message.contains("decod") || message.contains("Could not") || message.contains("not found") || message.contains("404"));
+    if poison {
+        CodecError::Undecodable(message)
+    } else {
+        CodecError::Registry { message, retriable: e.retriable }
+    }
+}
+
+/// Encodes and decodes the values of souk's topics.
+pub struct Codec {
+    encoder: AvroEncoder,
+    decoder: AvroDecoder,
+    /// Schema JSON per (prefixed) topic, composed from the catalog.
+    topic_schemas: HashMap<String, Json>,
+    /// Writer schemas by registry id, as JSON (for Avro → JSON).
+    writer_schemas: RwLock<HashMap<u32, Arc<Json>>>,
+}
+
+impl Codec {
+    /// A codec for `topics` (prefixed name → record names) against the registry at `url`.
+    pub fn new(registry_url: &str, topics: &[(String, Vec<String>)], catalog: &Catalog) -> Result<Codec, CodecError> {
+        let settings = || {
+            SrSettings::new_builder(registry_url.to_string())
+                .set_timeout(Duration::from_secs(10))
+                .build()
+                .map_err(|e| CodecError::Registry { message: e.to_string(), retriable: false })
+        };
+        let mut topic_schemas = HashMap::new();
+        for (topic, records) in topics {
+            if records.is_empty() {
+                continue;
+            }
+            let schema = catalog.topic_schema(records).map_err(|e| CodecError::Invalid { topic: topic.clone(), reason: e.to_string() })?;
+            topic_schemas.insert(topic.clone(), schema);
+        }
+        Ok(Codec { encoder: AvroEncoder::new(settings()?), decoder: AvroDecoder::new(settings()?), topic_schemas, writer_schemas: RwLock::new(HashMap::new()) })
+    }
+
+    /// The composed schema of a topic.
+    pub fn schema(&self, topic: &str) -> Option<&Json> {
+        self.topic_schemas.get(topic)
+    }
+
+    /// Encodes a serde value for `topic` (as `<topic>-value`).
+    pub async fn encode<T: Serialize>(&self, topic: &str, value: &T) -> Result<Vec<u8>, CodecError> {
+        let json = serde_json::to_value(value).map_err(|e| CodecError::Invalid { topic: topic.into(), reason: e.to_string() })?;
+        self.encode_json(topic, &json).await
+    }
+
+    /// Encodes a JSON value for `topic` (as `<topic>-value`).
+    pub async fn encode_json(&self, topic: &str, json: &Json) -> Result<Vec<u8>, CodecError> {
+        let schema = self.topic_schemas.get(topic).ok_or_else(|| CodecError::UnknownTopic(topic.to_string()))?;
+        let avro = souk_schemas::json_to_avro(schema, json).map_err(|e| CodecError::Invalid { topic: topic.into(), reason: e.to_string() })?;
+        self.encode_avro(topic, avro).await
+    }
+
+    async fn encode_avro(&self, topic: &str, avro: Avro) -> Result<Vec<u8>, CodecError> {
+        let strategy = SubjectNameStrategy::TopicNameStrategy(topic.to_string(), false);
+        match self.encoder.encode_value(avro, &strategy).await {
+            Ok(bytes) => Ok(bytes),
+            Err(e) => {
+                if e.retriable || e.cached {
+                    self.encoder.remove_errors_from_cache();
+                }
+                Err(match registry_error(e) {
+                    CodecError::Undecodable(m) => CodecError::Invalid { topic: topic.into(), reason: m },
+                    other => other,
+                })
+            }
+        }
+    }
+
+    /// Decodes wire bytes to JSON (using the writer's schema from the registry).
+    pub async fn decode_json(&self, bytes: &[u8]) -> Result<Json, CodecError> {
+        if bytes.len() < 5 || bytes[0] != 0 {
+            return Err(CodecError::Undecodable(format!("not Confluent-framed Avro ({} bytes, first byte {:?})", bytes.len(), bytes.first())));
+        }
+        let decoded = match self.decoder.decode_with_schema(Some(bytes)).await {
+            Ok(Some(d)) => d,
+            Ok(None) => return Err(CodecError::Undecodable("null value".into())),
+            Err(e) => {
+                if e.retriable {
+                    self.decoder.remove_errors_from_cache();
+                }
+                return Err(registry_error(e));
+            }
+        };
+        let id = decoded.schema.id;
+        let cached = self.writer_schemas.read().ok().and_then(|m| m.get(&id).cloned());
+        let schema = match cached {
+            Some(s) => s,
+            None => {
+                let parsed: Json = serde_json::from_str(&decoded.schema.raw).map_err(|e| CodecError::Undecodable(format!("schema {id}: {e}")))?;
+                let parsed = Arc::new(parsed);
+                if let Ok(mut m) = self.writer_schemas.write() {
+                    m.insert(id, parsed.clone());
+                }
+                parsed
+            }
+        };
+        souk_schemas::avro_to_json(&schema, &decoded.value).map_err(|e| CodecError::Undecodable(e.to_string()))
+    }
+
+    /// Decodes wire bytes into a serde type.
+    pub async fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
+        let json = self.decode_json(bytes).await?;
+        serde_json::from_value(json).map_err(|e| CodecError::Undecodable(format!("does not fit the expected event type: {e}")))
+    }
+}

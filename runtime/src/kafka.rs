@@ -1,0 +1,144 @@
+//! Kafka client wiring shared by processors, sinks, the ticker and the CLI: producer and consumer
+//! settings that the exactly-once-effects protocol relies on, provenance headers, and a simple
+//! consumer context that records rebalances.
+
+use crate::admin::client_config;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::producer::FutureProducer;
+use rdkafka::ClientContext;
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+/// Header names carried by every record souk produces.
+pub mod headers {
+    /// The event's id (consumers outside souk dedup by it).
+    pub const EVENT_ID: &str = "souk-event-id";
+    /// Its correlation id (trace).
+    pub const CORRELATION_ID: &str = "souk-correlation-id";
+    /// Its cause.
+    pub const CAUSATION_ID: &str = "souk-causation-id";
+    /// DLQ provenance: source topic.
+    pub const SOURCE_TOPIC: &str = "souk-source-topic";
+    /// DLQ provenance: source partition.
+    pub const SOURCE_PARTITION: &str = "souk-source-partition";
+    /// DLQ provenance: source offset.
+    pub const SOURCE_OFFSET: &str = "souk-source-offset";
+    /// DLQ provenance: why it was dead-lettered.
+    pub const ERROR: &str = "souk-error";
+    /// DLQ provenance: which component refused it.
+    pub const COMPONENT: &str = "souk-component";
+}
+
+/// An idempotent, acks=all producer using Kafka's Java-compatible murmur2 partitioner (the test
+/// driver uses the same function, see `partitioner`).
+pub fn producer(bootstrap: &str) -> anyhow::Result<FutureProducer> {
+    Ok(client_config(bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "30000")
+        .create()?)
+}
+
+/// Builds headers from name/value pairs.
+pub fn make_headers(pairs: &[(&str, &str)]) -> OwnedHeaders {
+    pairs.iter().fold(OwnedHeaders::new(), |h, (k, v)| h.insert(Header { key: k, value: Some(v.as_bytes()) }))
+}
+
+/// Reads a string header.
+pub fn header_value<H: Headers>(headers: Option<&H>, name: &str) -> Option<String> {
+    headers?.iter().find(|h| h.key == name).and_then(|h| h.value).map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Records revoked and assigned partitions; callbacks run only while the consumer is polled, i.e.
+/// between batches, so a batch in progress always finishes (outputs, changelog, commit) first.
+#[derive(Default)]
+pub struct RebalanceTracker {
+    /// Partitions revoked since the last drain.
+    pub revoked: Mutex<BTreeSet<(String, i32)>>,
+    /// Partitions assigned since the last drain.
+    pub assigned: Mutex<BTreeSet<(String, i32)>>,
+    /// Name for logs.
+    pub component: String,
+}
+
+impl ClientContext for RebalanceTracker {}
+
+impl ConsumerContext for RebalanceTracker {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let parts: Vec<_> = tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+            tracing::info!(component = %self.component, ?parts, "partitions revoked");
+            if let Ok(mut r) = self.revoked.lock() {
+                r.extend(parts);
+            }
+        }
+    }
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            let parts: Vec<_> = tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+            tracing::info!(component = %self.component, ?parts, "partitions assigned");
+            if let Ok(mut a) = self.assigned.lock() {
+                a.extend(parts);
+            }
+        }
+    }
+}
+
+/// One record to produce.
+#[derive(Debug, Clone)]
+pub struct OutRecord {
+    /// Destination topic.
+    pub topic: String,
+    /// Explicit partition (changelogs, ticks); `None` lets the murmur2 partitioner choose by key.
+    pub partition: Option<i32>,
+    /// Record key.
+    pub key: Option<String>,
+    /// Record value (`None` is a tombstone).
+    pub payload: Option<Vec<u8>>,
+    /// Headers (trace ids, provenance).
+    pub headers: OwnedHeaders,
+}
+
+/// Produces every record, in order, and waits until the broker acknowledged all of them.
+/// Any failure fails the whole call (the caller retries the batch from durable state).
+pub async fn send_all(producer: &FutureProducer, records: Vec<OutRecord>) -> anyhow::Result<()> {
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    use rdkafka::producer::FutureRecord;
+    let mut pending = Vec::with_capacity(records.len());
+    for r in &records {
+        loop {
+            let mut fr: FutureRecord<'_, String, Vec<u8>> = FutureRecord::to(&r.topic).headers(r.headers.clone());
+            if let Some(k) = &r.key {
+                fr = fr.key(k);
+            }
+            if let Some(p) = &r.payload {
+                fr = fr.payload(p);
+            }
+            if let Some(p) = r.partition {
+                fr = fr.partition(p);
+            }
+            match producer.send_result(fr) {
+                Ok(f) => {
+                    pending.push(f);
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    // Let deliveries drain before queueing more.
+                    if let Some(f) = pending.pop() {
+                        f.await.map_err(|_| anyhow::anyhow!("delivery cancelled"))?.map_err(|(e, _)| anyhow::anyhow!("produce to {}: {e}", r.topic))?;
+                    } else {
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                }
+                Err((e, _)) => anyhow::bail!("produce to {}: {e}", r.topic),
+            }
+        }
+    }
+    for f in futures::future::join_all(pending).await {
+        f.map_err(|_| anyhow::anyhow!("delivery cancelled"))?.map_err(|(e, m)| anyhow::anyhow!("produce: {e} ({:?})", rdkafka::Message::topic(&m)))?;
+    }
+    Ok(())
+}
