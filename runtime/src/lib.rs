@@ -11,7 +11,10 @@ pub mod kafka;
 pub mod metrics;
 pub mod partitioner;
 pub mod processor;
+pub mod stack;
 pub mod store;
+pub mod testkit;
+pub mod ticker;
 pub mod topology;
 
 pub use driver::TestDriver;

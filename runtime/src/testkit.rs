@@ -1,0 +1,90 @@
+//! Helpers for tests that run on the real local stack: isolated topic prefixes, reading a topic to
+//! its end, waiting for a consumer group to catch up. Public so every crate's tests share them.
+
+use crate::admin::client_config;
+use anyhow::Context;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Headers;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// A record as read back from a topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadRecord {
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Key as UTF-8.
+    pub key: Option<String>,
+    /// Raw value bytes.
+    pub payload: Option<Vec<u8>>,
+    /// Headers as strings.
+    pub headers: BTreeMap<String, String>,
+}
+
+/// A topic prefix no other test run uses (`t<pid><nanos>.`).
+pub fn unique_prefix(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    format!("t{tag}{}x{}.", std::process::id(), nanos % 1_000_000_000)
+}
+
+/// Reads every partition of `topic` from the beginning to the high watermark taken now.
+pub async fn read_to_end(bootstrap: &str, topic: &str) -> anyhow::Result<Vec<ReadRecord>> {
+    let consumer: StreamConsumer = client_config(bootstrap).set("group.id", "souk-testkit").set("enable.auto.commit", "false").create()?;
+    let metadata = tokio::task::block_in_place(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(10)))?;
+    let partitions: Vec<i32> = metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for p in partitions {
+        let (low, high) = tokio::task::block_in_place(|| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)))?;
+        if high > low {
+            tpl.add_partition_offset(topic, p, Offset::Offset(low))?;
+            ends.insert(p, high);
+        }
+    }
+    let mut out = Vec::new();
+    if ends.is_empty() {
+        return Ok(out);
+    }
+    consumer.assign(&tpl)?;
+    let started = Instant::now();
+    let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+    while ends.iter().any(|(p, high)| next.get(p).copied().unwrap_or(0) < *high) {
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(120), "reading {topic} did not reach its end");
+        let Ok(msg) = tokio::time::timeout(Duration::from_secs(5), consumer.recv()).await else { continue };
+        let msg = msg.with_context(|| format!("reading {topic}"))?;
+        next.insert(msg.partition(), msg.offset() + 1);
+        let headers = msg.headers().map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default())).collect()).unwrap_or_default();
+        out.push(ReadRecord { partition: msg.partition(), offset: msg.offset(), key: msg.key().map(|k| String::from_utf8_lossy(k).into_owned()), payload: msg.payload().map(<[u8]>::to_vec), headers });
+    }
+    out.sort_by_key(|r| (r.partition, r.offset));
+    Ok(out)
+}
+
+/// Waits until `group` has committed the end of every partition of `topic`.
+pub async fn wait_group_caught_up(bootstrap: &str, group: &str, topic: &str, deadline: Duration) -> anyhow::Result<()> {
+    let probe: StreamConsumer = client_config(bootstrap).set("group.id", group).set("enable.auto.commit", "false").create()?;
+    let metadata = tokio::task::block_in_place(|| probe.fetch_metadata(Some(topic), Duration::from_secs(10)))?;
+    let partitions: Vec<i32> = metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+    let started = Instant::now();
+    loop {
+        let mut tpl = TopicPartitionList::new();
+        for p in &partitions {
+            tpl.add_partition(topic, *p);
+        }
+        let committed = tokio::task::block_in_place(|| probe.committed_offsets(tpl, Duration::from_secs(5)))?;
+        let mut behind = 0;
+        for e in committed.elements() {
+            let (_, high) = tokio::task::block_in_place(|| probe.fetch_watermarks(topic, e.partition(), Duration::from_secs(5)))?;
+            let at = if let Offset::Offset(o) = e.offset() { o } else { 0 };
+            behind += (high - at).max(0);
+        }
+        if behind == 0 {
+            return Ok(());
+        }
+        anyhow::ensure!(started.elapsed() < deadline, "group {group} still {behind} records behind on {topic} after {deadline:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
