@@ -1,1 +1,7 @@
-//! placeholder
+//! souk's keyed state machines (ARCHITECTURE §3): pure functions of (state, event) that the runtime
+//! runs on Kafka and the test driver runs in memory.
+#![warn(missing_docs)]
+
+pub mod inventory_pool;
+
+pub use inventory_pool::InventoryPool;

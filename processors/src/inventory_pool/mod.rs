@@ -1,0 +1,150 @@
+//! The inventory pool processor (DECISIONS A2–A3): one keyed state machine per
+//! `<tenant>|<material>|<color>` that takes stock in, places holds against availability, commits,
+//! releases and expires them, and reports stock levels. Pure: time is `ctx.now()`, ids come from
+//! `ctx.envelope()`, expiry is a timer.
+//!
+//! Idempotency on `hold_id`: a redelivered command for a hold that is open or remembered as closed
+//! gets an answer equal to the first one (same data; the envelope derives from the new cause).
+//!
+//! Holds vs on hand: batches keep their *physical* stock (changed only by receipt, adjustment and
+//! commit); an open hold is a claim of whole rolls plus loose (+ cut) meters. Availability is derived:
+//! on hand minus all claims, opening on paper as many rolls as the loose claims need. A release or
+//! expiry only drops the claim (the stock is exactly as before); a commit deducts exactly its claim,
+//! opening a roll physically only when loose stock runs short. Reserve and adjustment keep every
+//! claim covered by on hand, so no commit order can drive a batch negative. See [`state`] and
+//! [`allocation::available`].
+
+pub mod allocation;
+mod holds;
+pub mod state;
+mod stock;
+
+use souk_runtime::{Ctx, Processor, Rejection};
+use souk_schemas::inventory::{InventoryCommand, InventoryEvent, StockLevelChanged};
+use souk_schemas::StreamEvent;
+pub use state::PoolState;
+
+/// The processor's name in topology.toml.
+pub const NAME: &str = "inventory-pool";
+
+/// Prefix of a hold's expiry timer id (`hold-expiry/<hold_id>`).
+pub const HOLD_TIMER_PREFIX: &str = "hold-expiry/";
+
+/// Wire scale of meters (Avro decimal(18,3)); more decimals cannot be represented downstream.
+pub(crate) const METER_SCALE: u32 = 3;
+/// Wire scale of prices (Avro decimal(18,2)).
+pub(crate) const PRICE_SCALE: u32 = 2;
+
+/// The inventory pool state machine; stateless itself, one instance serves every pool.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InventoryPool;
+
+/// The timer id of a hold's expiry.
+pub fn hold_timer_id(hold_id: &str) -> String {
+    format!("{HOLD_TIMER_PREFIX}{hold_id}")
+}
+
+/// The parts of a pool key `<tenant>|<material>|<color>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolKey<'a> {
+    /// Tenant (business).
+    pub tenant: &'a str,
+    /// Material of the pool.
+    pub material: &'a str,
+    /// Color of the pool.
+    pub color: &'a str,
+}
+
+impl<'a> PoolKey<'a> {
+    /// Splits a key on `|`; exactly three non-empty parts.
+    pub fn parse(key: &'a str) -> Result<PoolKey<'a>, Rejection> {
+        let parts: Vec<&str> = key.split('|').collect();
+        match parts.as_slice() {
+            [tenant, material, color]
+                if !tenant.is_empty() && !material.is_empty() && !color.is_empty() =>
+            {
+                Ok(PoolKey {
+                    tenant,
+                    material,
+                    color,
+                })
+            }
+            _ => Err(Rejection::new(
+                "BAD_KEY",
+                format!("key {key:?} is not <tenant>|<material>|<color>"),
+            )),
+        }
+    }
+}
+
+impl Processor for InventoryPool {
+    type State = PoolState;
+    type Input = InventoryCommand;
+    type Output = InventoryEvent;
+
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn handle(
+        &self,
+        state: &mut PoolState,
+        event: &InventoryCommand,
+        ctx: &mut Ctx<InventoryEvent>,
+    ) -> Result<(), Rejection> {
+        if let InventoryCommand::Tick(_) = event {
+            return Ok(());
+        }
+        let key_text = ctx.key().to_string();
+        let key = PoolKey::parse(&key_text)?;
+        let tenant = &event.envelope().tenant_id;
+        if tenant != key.tenant {
+            return Err(Rejection::new(
+                "TENANT_MISMATCH",
+                format!("event tenant {tenant:?} on key {:?}", ctx.key()),
+            ));
+        }
+        if state.material.is_empty() {
+            state.material = key.material.to_string();
+            state.color = key.color.to_string();
+        }
+        match event {
+            InventoryCommand::BatchReceived(e) => stock::batch_received(state, e, &key, ctx),
+            InventoryCommand::BatchAdjusted(e) => stock::batch_adjusted(state, e, ctx),
+            InventoryCommand::ReserveRequested(e) => holds::reserve(state, e, ctx),
+            InventoryCommand::CommitRequested(e) => holds::commit(state, e, ctx),
+            InventoryCommand::ReleaseRequested(e) => holds::release(state, e, ctx),
+            InventoryCommand::Tick(_) => Ok(()),
+        }
+    }
+
+    fn on_timer(&self, state: &mut PoolState, timer_id: &str, ctx: &mut Ctx<InventoryEvent>) {
+        if let Some(hold_id) = timer_id.strip_prefix(HOLD_TIMER_PREFIX) {
+            holds::expire(state, hold_id, ctx);
+        }
+    }
+}
+
+/// Emits `event` under the pool's own key.
+fn emit(ctx: &mut Ctx<InventoryEvent>, event: InventoryEvent) {
+    let key = ctx.key().to_string();
+    ctx.emit(key, event);
+}
+
+/// Emits the pool's `StockLevelChanged`.
+fn emit_levels(state: &PoolState, ctx: &mut Ctx<InventoryEvent>) {
+    let (batches, on_hand_meters, held_meters, available_meters) = state.levels();
+    let envelope = ctx.envelope();
+    emit(
+        ctx,
+        InventoryEvent::StockLevelChanged(StockLevelChanged {
+            envelope,
+            material: state.material.clone(),
+            color: state.color.clone(),
+            batches,
+            on_hand_meters,
+            held_meters,
+            available_meters,
+        }),
+    );
+}
