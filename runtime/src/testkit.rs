@@ -63,6 +63,26 @@ pub async fn read_to_end(bootstrap: &str, topic: &str) -> anyhow::Result<Vec<Rea
     Ok(out)
 }
 
+/// How many records of `topic` the group has committed (sum over partitions) and its total end.
+pub async fn committed_progress(bootstrap: &str, group: &str, topic: &str) -> anyhow::Result<(i64, i64)> {
+    let probe: StreamConsumer = client_config(bootstrap).set("group.id", group).set("enable.auto.commit", "false").create()?;
+    let metadata = tokio::task::block_in_place(|| probe.fetch_metadata(Some(topic), Duration::from_secs(10)))?;
+    let mut tpl = TopicPartitionList::new();
+    for t in metadata.topics() {
+        for p in t.partitions() {
+            tpl.add_partition(topic, p.id());
+        }
+    }
+    let committed = tokio::task::block_in_place(|| probe.committed_offsets(tpl, Duration::from_secs(5)))?;
+    let (mut done, mut end) = (0, 0);
+    for e in committed.elements() {
+        let (_, high) = tokio::task::block_in_place(|| probe.fetch_watermarks(topic, e.partition(), Duration::from_secs(5)))?;
+        done += if let Offset::Offset(o) = e.offset() { o } else { 0 };
+        end += high;
+    }
+    Ok((done, end))
+}
+
 /// Waits until `group` has committed the end of every partition of `topic`.
 pub async fn wait_group_caught_up(bootstrap: &str, group: &str, topic: &str, deadline: Duration) -> anyhow::Result<()> {
     let probe: StreamConsumer = client_config(bootstrap).set("group.id", group).set("enable.auto.commit", "false").create()?;

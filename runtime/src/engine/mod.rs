@@ -75,7 +75,7 @@ pub struct EngineSettings {
 impl EngineSettings {
     /// Defaults for `bootstrap`.
     pub fn new(bootstrap: &str) -> EngineSettings {
-        EngineSettings { bootstrap: bootstrap.to_string(), batch_wait: Duration::from_millis(20), liveness_after: Duration::from_secs(30), restore_deadline: Duration::from_secs(300) }
+        EngineSettings { bootstrap: bootstrap.to_string(), batch_wait: Duration::from_millis(20), liveness_after: Duration::from_secs(20), restore_deadline: Duration::from_secs(300) }
     }
 }
 
@@ -298,26 +298,39 @@ impl<P: Processor> ProcessorEngine<P> {
         Ok(())
     }
 
-    /// Reports lag per partition; true when a partition has lag but made no progress for too long.
+    /// Reports the group's lag per input partition; true when some partition has lag but its
+    /// committed offset did not move for `liveness_after` — whether it is assigned to us, to a
+    /// member that died, or (a broker quirk) to nobody. Recreating the consumer rejoins the group
+    /// and forces a fresh assignment; durable state makes that safe at any time.
     fn stalled(&self, consumer: &Consumer_, live: &mut Liveness) -> bool {
         let now = Instant::now();
         if live.last_check.is_some_and(|t| now.duration_since(t) < Duration::from_secs(5)) {
             return false;
         }
         live.last_check = Some(now);
-        let Ok(positions) = consumer.position() else { return false };
+        let mut tpl = TopicPartitionList::new();
+        for topic in &self.spec.inputs {
+            let Ok(metadata) = tokio::task::block_in_place(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(2))) else { return false };
+            for t in metadata.topics() {
+                for p in t.partitions() {
+                    tpl.add_partition(topic, p.id());
+                }
+            }
+        }
+        let Ok(committed) = tokio::task::block_in_place(|| consumer.committed_offsets(tpl, Duration::from_secs(2))) else { return false };
+        let assigned = assigned_set(consumer);
         let mut stalled = false;
-        for e in positions.elements() {
-            let Offset::Offset(pos) = e.offset() else { continue };
-            let Ok((_, high)) = tokio::task::block_in_place(|| consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))) else { continue };
-            let lag = (high - pos).max(0);
+        for e in committed.elements() {
+            let Ok((low, high)) = tokio::task::block_in_place(|| consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))) else { continue };
+            let at = if let Offset::Offset(o) = e.offset() { o } else { low };
+            let lag = (high - at).max(0);
             Metrics::global().consumer_lag.with_label_values(&[&self.spec.name, &e.partition().to_string()]).set(lag);
             let k = (e.topic().to_string(), e.partition());
-            let entry = live.positions.entry(k).or_insert((pos, now));
-            if entry.0 != pos {
-                *entry = (pos, now);
-            } else if lag > 0 && now.duration_since(entry.1) > self.settings.liveness_after {
-                tracing::warn!(processor = %self.spec.name, topic = e.topic(), partition = e.partition(), lag, "partition has lag but no progress; recreating the consumer");
+            let entry = live.positions.entry(k.clone()).or_insert((at, now));
+            if entry.0 != at || lag == 0 {
+                *entry = (at, now);
+            } else if now.duration_since(entry.1) > self.settings.liveness_after {
+                tracing::warn!(processor = %self.spec.name, topic = e.topic(), partition = e.partition(), lag, assigned_here = assigned.contains(&k), "partition has lag but no progress; recreating the consumer to force a fresh assignment");
                 Metrics::global().stalls.with_label_values(&[&self.spec.name]).inc();
                 stalled = true;
             }

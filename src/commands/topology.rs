@@ -1,0 +1,33 @@
+//! `souk topology check|apply`.
+
+use std::path::Path;
+
+/// Prints every problem with its line; fails if there is any.
+pub fn check(path: &Path) -> anyhow::Result<()> {
+    let (topology, catalog) = super::load(path)?;
+    let known: Vec<String> = catalog.names().map(str::to_string).collect();
+    let errors = topology.check(&known);
+    for e in &errors {
+        eprintln!("{e}");
+    }
+    if !errors.is_empty() {
+        anyhow::bail!("{} problem(s) in {}", errors.len(), path.display());
+    }
+    println!("{}: ok ({} topics, {} processors, {} sinks, {} producers)", path.display(), topology.topics.len(), topology.processors.len(), topology.sinks.len(), topology.producers.len());
+    Ok(())
+}
+
+/// Checks, then creates topics and registers schemas.
+pub async fn apply(path: &Path) -> anyhow::Result<()> {
+    check(path)?;
+    let (topology, catalog) = super::load(path)?;
+    let report = souk_runtime::admin::apply(&topology, &catalog, &souk_runtime::stack::kafka_bootstrap(), &souk_runtime::stack::schema_registry_url()).await?;
+    for t in &report.created_topics {
+        println!("created topic {t}");
+    }
+    println!("{} topics already existed", report.existing_topics.len());
+    for (subject, id, new) in &report.schemas {
+        println!("{} {subject} (id {id})", if *new { "registered" } else { "unchanged " });
+    }
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! Shared helpers of the end-to-end tests: an isolated copy of the pipeline under a unique topic
+//! prefix, `souk run` child processes that can be killed with SIGKILL, and log comparisons against
+//! the broker-free driver.
+#![allow(dead_code)]
+
+use souk::workload::KeyedCommand;
+use souk_processors::InventoryPool;
+use souk_runtime::codec::Codec;
+use souk_runtime::testkit::{read_to_end, ReadRecord};
+use souk_runtime::topology::Topology;
+use souk_runtime::{stack, TestDriver};
+use souk_schemas::inventory::{InventoryCommand, InventoryEvent};
+use souk_schemas::{Catalog, StreamEvent};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+/// One isolated copy of the pipeline (its own topics and groups).
+pub struct Pipeline {
+    pub prefix: String,
+    pub topology: Topology,
+    pub codec: Arc<Codec>,
+    pub bootstrap: String,
+    pub logs: PathBuf,
+}
+
+impl Pipeline {
+    /// Applies the real topology.toml under a fresh prefix.
+    pub async fn new(tag: &str) -> Pipeline {
+        let prefix = souk_runtime::testkit::unique_prefix(tag);
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/topology.toml")).unwrap();
+        let topology = Topology::parse(&text, &prefix).unwrap();
+        let catalog = Catalog::builtin().unwrap();
+        let bootstrap = stack::kafka_bootstrap();
+        souk_runtime::admin::apply(&topology, &catalog, &bootstrap, &stack::schema_registry_url())
+            .await
+            .expect("the local stack must be up: ./dev up (or SOUK_KAFKA_BOOTSTRAP / SOUK_SCHEMA_REGISTRY_URL / SOUK_DATABASE_URL)");
+        let codec = Arc::new(stack::codec_for(&topology, &catalog, &stack::schema_registry_url()).unwrap());
+        let logs = std::env::temp_dir().join(format!("souk-e2e-{}", prefix.trim_end_matches('.')));
+        std::fs::create_dir_all(&logs).unwrap();
+        Pipeline { prefix, topology, codec, bootstrap, logs }
+    }
+
+    /// Starts `souk run --only <components>` as a child process (kill it with [`kill9`]).
+    pub fn spawn(&self, components: &str, name: &str) -> Child {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.logs.join(format!("{name}.log"))).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_souk"))
+            .args(["--topology", concat!(env!("CARGO_MANIFEST_DIR"), "/topology.toml"), "run", "--no-apply", "--metrics-addr", "off", "--only", components])
+            .env("SOUK_TOPIC_PREFIX", &self.prefix)
+            .env("SOUK_LOG", "info,rdkafka=warn,librdkafka=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn souk")
+    }
+
+    /// The stderr log of a named child.
+    pub fn log_of(&self, name: &str) -> String {
+        std::fs::read_to_string(self.logs.join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// Produces commands to `inventory.commands`.
+    pub async fn produce(&self, commands: &[KeyedCommand]) {
+        let p = souk_runtime::kafka::producer(&self.bootstrap).unwrap();
+        souk::workload::produce_commands(&p, &self.codec, &self.topology.topic("inventory.commands"), commands).await.unwrap();
+    }
+
+    /// Waits until the inventory processor committed the end of its input.
+    pub async fn wait_processed(&self, secs: u64) {
+        souk_runtime::testkit::wait_group_caught_up(&self.bootstrap, &self.topology.group_id("inventory-pool"), &self.topology.topic("inventory.commands"), std::time::Duration::from_secs(secs))
+            .await
+            .unwrap();
+    }
+
+    /// Reads a declared topic to its end.
+    pub async fn read(&self, topic: &str) -> Vec<ReadRecord> {
+        read_to_end(&self.bootstrap, &self.topology.topic(topic)).await.unwrap()
+    }
+
+    /// Replays the real input log through the driver.
+    pub async fn driver_over_input(&self) -> TestDriver<InventoryPool> {
+        let topic = self.topology.topic("inventory.commands");
+        let mut driver = TestDriver::new(InventoryPool::default(), self.topology.partitions("inventory.commands"));
+        for r in self.read("inventory.commands").await {
+            let Ok(event) = self.codec.decode::<InventoryCommand>(r.payload.as_deref().unwrap_or_default()).await else { continue };
+            driver.feed_at(&topic, r.partition, r.offset, r.key.as_deref().unwrap_or_default(), &event);
+        }
+        driver
+    }
+
+    /// Decoded outputs with their raw bytes.
+    pub async fn outputs(&self) -> Vec<(ReadRecord, InventoryEvent)> {
+        let mut out = Vec::new();
+        for r in self.read("inventory.events").await {
+            let e: InventoryEvent = self.codec.decode(r.payload.as_deref().unwrap()).await.unwrap();
+            out.push((r, e));
+        }
+        out
+    }
+
+    /// The latest changelog state per key (what the processor durably holds).
+    pub async fn changelog_states(&self) -> HashMap<String, serde_json::Value> {
+        let mut states = HashMap::new();
+        for r in read_to_end(&self.bootstrap, &self.topology.changelog_topic("inventory-pool")).await.unwrap() {
+            let json = self.codec.decode_json(r.payload.as_deref().unwrap()).await.unwrap();
+            let state: serde_json::Value = serde_json::from_str(json["state_json"].as_str().unwrap()).unwrap();
+            states.insert(r.key.unwrap(), state);
+        }
+        states
+    }
+}
+
+/// SIGKILL, no chance to clean up.
+pub fn kill9(child: &mut Child) {
+    let _ = Command::new("kill").args(["-9", &child.id().to_string()]).status();
+    let _ = child.wait();
+}
+
+/// SIGTERM and wait (graceful: finishes the current batch).
+pub fn terminate(child: &mut Child) {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+}
+
+/// The exactly-once-effects checks shared by the crash and rebalance tests.
+pub async fn assert_exactly_once_effects(p: &Pipeline) -> TestDriver<InventoryPool> {
+    let driver = p.driver_over_input().await;
+    let outputs = p.outputs().await;
+    // 1. Every copy of an output is identical (same id ⇒ same bytes).
+    let mut by_id: BTreeMap<String, &[u8]> = BTreeMap::new();
+    let mut copies = 0;
+    for (r, e) in &outputs {
+        let bytes = r.payload.as_deref().unwrap();
+        if let Some(prev) = by_id.insert(e.envelope().event_id.clone(), bytes) {
+            copies += 1;
+            assert_eq!(prev, bytes, "all copies of {} are byte-identical", e.envelope().event_id);
+        }
+    }
+    eprintln!("outputs: {} records, {} distinct, {copies} re-emitted copies", outputs.len(), by_id.len());
+    // 2. The distinct outputs are exactly the driver's, per key and in order.
+    let mut real: BTreeMap<String, Vec<InventoryEvent>> = BTreeMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for (r, e) in &outputs {
+        if seen.insert(e.envelope().event_id.clone()) {
+            real.entry(r.key.clone().unwrap()).or_default().push(e.clone());
+        }
+    }
+    let mut expected: BTreeMap<String, Vec<InventoryEvent>> = BTreeMap::new();
+    for o in &driver.outputs {
+        expected.entry(o.emitted.key.clone()).or_default().push(o.emitted.event.clone());
+    }
+    assert_eq!(real.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>());
+    for (key, events) in &expected {
+        assert!(real[key] == *events, "outputs of {key} differ from the driver's");
+    }
+    // 3. Every request has an answer caused by it.
+    let causes: std::collections::HashSet<String> = outputs.iter().filter_map(|(_, e)| e.envelope().causation_id.clone()).collect();
+    for r in p.read("inventory.commands").await {
+        let Ok(cmd) = p.codec.decode::<InventoryCommand>(r.payload.as_deref().unwrap()).await else { continue };
+        if !cmd.is_tick() {
+            assert!(causes.contains(&cmd.envelope().event_id), "request {} at offset {} has an answer", cmd.envelope().event_id, r.offset);
+        }
+    }
+    // 4. The durable state equals the driver's final state.
+    let states = p.changelog_states().await;
+    let driver_states = driver.all_states();
+    assert_eq!(states.len(), driver_states.len());
+    for (key, state) in driver_states {
+        assert_eq!(states[&key], serde_json::to_value(&state).unwrap(), "state of {key}");
+    }
+    driver
+}
