@@ -1,0 +1,49 @@
+//! The Postgres sink (ARCHITECTURE §4): a generic runner that applies each batch and its offsets
+//! in one SQL transaction, and the inventory projection that `souk run` starts as
+//! `inventory-postgres`.
+//!
+//! Assignment: instances share the consumer group `Topology::group_id(sink)` (subscribe, so several
+//! instances split the partitions), and the rebalance hook assigns each partition at the offset
+//! stored in `sink_offsets` — Kafka's group offsets are only informational. Each transaction also
+//! locks the offset rows it advances and skips records below them, so even two instances briefly
+//! owning one partition during a rebalance cannot apply a record twice.
+
+pub mod inventory;
+pub mod offsets;
+pub mod runner;
+
+pub use inventory::InventoryProjection;
+pub use runner::{PostgresSink, Projection, SinkRecord, SinkSettings, SinkSpec};
+
+use anyhow::Context;
+use souk_runtime::codec::Codec;
+use souk_runtime::topology::Topology;
+use sqlx::PgPool;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Runs the inventory projection as sink `sink_name` (`inventory-postgres` in topology.toml) until
+/// `shutdown` turns true: migrates the schema, then consumes its inputs exactly-once in effect.
+pub async fn run_inventory_sink(
+    topology: &Topology,
+    sink_name: &str,
+    bootstrap: &str,
+    codec: Arc<Codec>,
+    pool: PgPool,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    souk_projections::migrate(&pool)
+        .await
+        .context("migrating the projection schema")?;
+    let spec = SinkSpec::from_topology(topology, sink_name)?;
+    let sink = PostgresSink::new(
+        InventoryProjection,
+        spec,
+        codec,
+        pool,
+        SinkSettings::new(bootstrap),
+    )?;
+    sink.run(shutdown)
+        .await
+        .with_context(|| format!("sink {sink_name}"))
+}

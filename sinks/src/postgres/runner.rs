@@ -1,0 +1,542 @@
+//! The generic Postgres sink loop, exactly-once in effect without Kafka transactions
+//! (ARCHITECTURE §4). Per batch:
+//! 1. decode every record outside the transaction (a registry outage fails the batch, nothing moves);
+//! 2. open one SQL transaction and lock the sink's offset rows of the batch's partitions;
+//! 3. drop records below the stored offsets (already applied by an earlier run or another instance);
+//! 4. produce the poison records to the sink's DLQ with provenance headers and wait for the acks;
+//! 5. apply the rest with the projection's upserts, store offset+1 per partition, commit;
+//! 6. commit the same offsets to Kafka (informational only; the DB decides where a sink resumes).
+//!
+//! On any failure the transaction rolls back, the consumer is dropped and, after a backoff, a new
+//! one joins the group and is positioned at the stored offsets by [`SinkContext`]
+//! (retry without advancing).
+
+use super::offsets::{self, SinkContext, Tp};
+use anyhow::{anyhow, Context};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::producer::FutureProducer;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde::de::DeserializeOwned;
+use souk_runtime::codec::Codec;
+use souk_runtime::kafka::{headers, make_headers, producer, send_all, OutRecord};
+use souk_runtime::metrics::Metrics;
+use souk_runtime::topology::Topology;
+use sqlx::{PgConnection, PgPool};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// One decoded input record handed to a projection.
+#[derive(Debug, Clone)]
+pub struct SinkRecord<E> {
+    /// Source topic (prefixed).
+    pub topic: String,
+    /// Source partition.
+    pub partition: i32,
+    /// Source offset.
+    pub offset: i64,
+    /// Record key (`<tenant>|<entity>`), if any.
+    pub key: Option<String>,
+    /// The decoded event.
+    pub event: E,
+}
+
+/// What a Postgres sink does with each event: idempotent upserts inside the batch's transaction.
+/// Implemented once per read model; the runner provides batching, offsets, DLQ and retries.
+pub trait Projection: Send + Sync + 'static {
+    /// The event type of the input topics (their Avro union).
+    type Event: DeserializeOwned + Send + Sync + 'static;
+
+    /// Refuses a record that decodes but can never be applied (malformed key, impossible time);
+    /// a refused record is dead-lettered like an undecodable one instead of blocking the sink.
+    fn check(&self, _record: &SinkRecord<Self::Event>) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Applies one record on the batch's transaction. Errors roll the whole batch back and it is
+    /// retried, so they must be transient (connection, serialization) — not properties of the record.
+    fn apply(
+        &self,
+        tx: &mut PgConnection,
+        record: &SinkRecord<Self::Event>,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// Where a sink reads and dead-letters, resolved from topology.toml (with the topic prefix).
+#[derive(Debug, Clone)]
+pub struct SinkSpec {
+    /// Sink name (also its key in `sink_offsets`).
+    pub name: String,
+    /// Input topics.
+    pub inputs: Vec<String>,
+    /// Dead-letter topic.
+    pub dlq: String,
+    /// Consumer group shared by all instances of the sink.
+    pub group_id: String,
+}
+
+impl SinkSpec {
+    /// Resolves sink `name` from the topology; it must be a `postgres` sink.
+    pub fn from_topology(topology: &Topology, name: &str) -> anyhow::Result<SinkSpec> {
+        let decl = topology
+            .sinks
+            .get(name)
+            .ok_or_else(|| anyhow!("sink {name} is not declared in topology.toml"))?;
+        if decl.kind != "postgres" {
+            anyhow::bail!("sink {name} is of kind {}, not postgres", decl.kind);
+        }
+        Ok(SinkSpec {
+            name: name.to_string(),
+            inputs: decl
+                .inputs
+                .iter()
+                .map(|i| topology.topic(i.get_ref()))
+                .collect(),
+            dlq: topology.dlq_topic(name),
+            group_id: topology.group_id(name),
+        })
+    }
+}
+
+/// Tunables of the sink loop.
+#[derive(Debug, Clone)]
+pub struct SinkSettings {
+    /// Kafka bootstrap servers.
+    pub bootstrap: String,
+    /// Max records per SQL transaction.
+    pub batch_size: usize,
+    /// How long to wait for more records once a batch has begun.
+    pub batch_wait: Duration,
+    /// First retry delay after a failed batch; doubles up to `backoff_max`.
+    pub backoff_min: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// A partition with lag and no progress for this long is reported and the consumer recreated.
+    pub liveness_after: Duration,
+}
+
+impl SinkSettings {
+    /// Defaults for `bootstrap`.
+    pub fn new(bootstrap: &str) -> SinkSettings {
+        SinkSettings {
+            bootstrap: bootstrap.to_string(),
+            batch_size: 500,
+            batch_wait: Duration::from_millis(50),
+            backoff_min: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(30),
+            liveness_after: Duration::from_secs(30),
+        }
+    }
+}
+
+type SinkConsumer = StreamConsumer<SinkContext>;
+
+/// Runs one Postgres sink until `shutdown` turns true.
+pub struct PostgresSink<P: Projection> {
+    projection: P,
+    spec: SinkSpec,
+    codec: Arc<Codec>,
+    pool: PgPool,
+    settings: SinkSettings,
+    producer: FutureProducer,
+    /// Records this process already dead-lettered (acked) whose offsets are not stored yet, so a
+    /// retried batch does not produce them again. Across restarts, dead letters are at-least-once.
+    dead_lettered: Mutex<BTreeSet<(Tp, i64)>>,
+}
+
+/// A record after decoding: applicable, or dead-lettered with a reason.
+enum Decoded<E> {
+    Apply(SinkRecord<E>),
+    Dead(OwnedMessage, String),
+}
+
+impl<E> Decoded<E> {
+    fn position(&self) -> Tp {
+        match self {
+            Decoded::Apply(r) => (r.topic.clone(), r.partition),
+            Decoded::Dead(m, _) => (m.topic().to_string(), m.partition()),
+        }
+    }
+    fn offset(&self) -> i64 {
+        match self {
+            Decoded::Apply(r) => r.offset,
+            Decoded::Dead(m, _) => m.offset(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Liveness {
+    last_check: Option<Instant>,
+    positions: HashMap<Tp, (i64, Instant)>,
+}
+
+impl<P: Projection> PostgresSink<P> {
+    /// A sink applying `projection` as declared by `spec`.
+    pub fn new(
+        projection: P,
+        spec: SinkSpec,
+        codec: Arc<Codec>,
+        pool: PgPool,
+        settings: SinkSettings,
+    ) -> anyhow::Result<Self> {
+        let producer = producer(&settings.bootstrap).context("DLQ producer")?;
+        Ok(PostgresSink {
+            projection,
+            spec,
+            codec,
+            pool,
+            settings,
+            producer,
+            dead_lettered: Mutex::new(BTreeSet::new()),
+        })
+    }
+
+    fn consumer(&self) -> anyhow::Result<Arc<SinkConsumer>> {
+        let context = SinkContext::new(&self.spec.name, (*self.pool.connect_options()).clone());
+        let consumer: SinkConsumer = souk_runtime::admin::client_config(&self.settings.bootstrap)
+            .set("group.id", &self.spec.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            // Only used when the context could not position a partition (then nothing is applied).
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .set("max.poll.interval.ms", "120000")
+            .create_with_context(context)
+            .context("sink consumer")?;
+        let topics: Vec<&str> = self.spec.inputs.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics).context("subscribe")?;
+        Ok(Arc::new(consumer))
+    }
+
+    /// The loop: collect a batch, apply it in one SQL transaction with its offsets, repeat.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let metrics = Metrics::global();
+        let name = self.spec.name.clone();
+        let mut consumer = self.consumer()?;
+        let mut backoff = self.settings.backoff_min;
+        let mut liveness = Liveness::default();
+        tracing::info!(sink = %name, inputs = ?self.spec.inputs, group = %self.spec.group_id, "postgres sink started");
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let batch = tokio::select! {
+                b = collect(&consumer, self.settings.batch_size, self.settings.batch_wait) => b,
+                _ = shutdown.changed() => break,
+            };
+            let failure = if consumer.context().position_failed.load(Ordering::SeqCst) {
+                Some(anyhow!(
+                    "an assignment could not be positioned at the stored offsets"
+                ))
+            } else {
+                let assigned = assigned_set(&consumer);
+                let batch: Vec<OwnedMessage> = batch
+                    .into_iter()
+                    .filter(|m| assigned.contains(&(m.topic().to_string(), m.partition())))
+                    .collect();
+                self.process_batch(&consumer, batch).await.err()
+            };
+            if let Some(e) = failure {
+                metrics.batch_failures.with_label_values(&[&name]).inc();
+                tracing::error!(sink = %name, error = format!("{e:#}"), retry_in = ?backoff, "sink batch failed; nothing advanced, resuming from the stored offsets");
+                consumer.unsubscribe();
+                drop(consumer);
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => {
+                        tracing::info!(sink = %name, "postgres sink stopping");
+                        return Ok(());
+                    }
+                }
+                backoff = (backoff * 2).min(self.settings.backoff_max);
+                consumer = self.consumer()?;
+                liveness = Liveness::default();
+                continue;
+            }
+            backoff = self.settings.backoff_min;
+            if self.stalled(&consumer, &mut liveness).await {
+                drop(consumer);
+                consumer = self.consumer()?;
+                liveness = Liveness::default();
+            }
+        }
+        tracing::info!(sink = %name, "postgres sink stopping");
+        consumer.unsubscribe();
+        Ok(())
+    }
+
+    async fn process_batch(
+        &self,
+        consumer: &SinkConsumer,
+        batch: Vec<OwnedMessage>,
+    ) -> anyhow::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let metrics = Metrics::global();
+        let name = &self.spec.name;
+        // 1. decode outside the transaction
+        let mut decoded = Vec::with_capacity(batch.len());
+        for msg in batch {
+            metrics
+                .records_in
+                .with_label_values(&[name.as_str(), &msg.partition().to_string()])
+                .inc();
+            decoded.push(self.decode(msg).await?);
+        }
+        // Per partition in offset order (a stable sort keeps each partition's order).
+        decoded.sort_by(|a, b| {
+            a.position()
+                .cmp(&b.position())
+                .then(a.offset().cmp(&b.offset()))
+        });
+        let parts: BTreeSet<Tp> = decoded.iter().map(Decoded::position).collect();
+        // 2. one transaction; lock this sink's offset rows
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("beginning the sink transaction")?;
+        let stored = offsets::lock(&mut tx, name, &parts).await?;
+        // 3. drop what the DB already reflects
+        let mut next = stored.clone();
+        let mut todo = Vec::with_capacity(decoded.len());
+        let mut skipped = 0u64;
+        for d in decoded {
+            let pos = d.position();
+            let cursor = next
+                .get_mut(&pos)
+                .ok_or_else(|| anyhow!("partition {pos:?} was not locked"))?;
+            if d.offset() < *cursor {
+                skipped += 1;
+                continue;
+            }
+            if d.offset() > *cursor {
+                tracing::debug!(sink = %name, topic = %pos.0, partition = pos.1, expected = *cursor, got = d.offset(), "offset gap (compaction, retention or control records)");
+            }
+            *cursor = d.offset() + 1;
+            todo.push(d);
+        }
+        if skipped > 0 {
+            metrics
+                .records_skipped
+                .with_label_values(&[name.as_str(), "below_stored_offset"])
+                .inc_by(skipped);
+            tracing::info!(sink = %name, skipped, "skipped records the stored offsets already cover");
+        }
+        // 4. dead letters, acked before the offsets move past them
+        let already = self
+            .dead_lettered
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        let (mut dead, mut produced) = (Vec::new(), Vec::new());
+        for d in &todo {
+            if let Decoded::Dead(msg, error) = d {
+                let id = (d.position(), msg.offset());
+                if !already.contains(&id) {
+                    dead.push(self.dead_letter(msg, error));
+                    produced.push(id);
+                }
+            }
+        }
+        if !dead.is_empty() {
+            let count = dead.len() as u64;
+            send_all(&self.producer, dead)
+                .await
+                .context("producing to the sink's dead-letter topic")?;
+            metrics
+                .dlq_records
+                .with_label_values(&[name.as_str()])
+                .inc_by(count);
+            if let Ok(mut set) = self.dead_lettered.lock() {
+                set.extend(produced);
+            }
+        }
+        // 5. apply, store offsets, commit
+        for d in &todo {
+            if let Decoded::Apply(record) = d {
+                self.projection
+                    .apply(&mut tx, record)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "applying {}/{}@{}",
+                            record.topic, record.partition, record.offset
+                        )
+                    })?;
+            }
+        }
+        let advanced: BTreeMap<Tp, i64> = next
+            .into_iter()
+            .filter(|(tp, n)| stored.get(tp) != Some(n))
+            .collect();
+        offsets::store(&mut tx, name, &advanced).await?;
+        tx.commit()
+            .await
+            .context("committing the sink transaction")?;
+        metrics
+            .batch_commits
+            .with_label_values(&[name.as_str()])
+            .inc();
+        if let Ok(mut set) = self.dead_lettered.lock() {
+            set.retain(|(tp, offset)| advanced.get(tp).is_none_or(|next| offset >= next));
+        }
+        // 6. informational Kafka commit (monitoring tools read group offsets)
+        if !advanced.is_empty() {
+            let mut tpl = TopicPartitionList::new();
+            for ((topic, partition), offset) in &advanced {
+                tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
+            }
+            if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+                tracing::debug!(sink = %name, error = %e, "informational Kafka offset commit failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes one record; poison goes to the DLQ, a registry outage fails the batch.
+    async fn decode(&self, msg: OwnedMessage) -> anyhow::Result<Decoded<P::Event>> {
+        let Some(payload) = msg.payload() else {
+            return Ok(Decoded::Dead(msg, "null value".into()));
+        };
+        let event: P::Event = match self.codec.decode(payload).await {
+            Ok(e) => e,
+            Err(e) if e.is_retriable() => {
+                return Err(e).context("decoding input (registry unavailable)")
+            }
+            Err(e) => return Ok(Decoded::Dead(msg, e.to_string())),
+        };
+        let record = SinkRecord {
+            topic: msg.topic().to_string(),
+            partition: msg.partition(),
+            offset: msg.offset(),
+            key: msg.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+            event,
+        };
+        match self.projection.check(&record) {
+            Ok(()) => Ok(Decoded::Apply(record)),
+            Err(reason) => Ok(Decoded::Dead(msg, format!("rejected: {reason}"))),
+        }
+    }
+
+    fn dead_letter(&self, msg: &OwnedMessage, error: &str) -> OutRecord {
+        let name = &self.spec.name;
+        tracing::warn!(sink = %name, topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), error, "record dead-lettered");
+        let hdrs = make_headers(&[
+            (headers::SOURCE_TOPIC, msg.topic()),
+            (headers::SOURCE_PARTITION, &msg.partition().to_string()),
+            (headers::SOURCE_OFFSET, &msg.offset().to_string()),
+            (headers::ERROR, error),
+            (headers::COMPONENT, name),
+        ]);
+        OutRecord {
+            topic: self.spec.dlq.clone(),
+            partition: None,
+            key: msg.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+            payload: Some(msg.payload().map(<[u8]>::to_vec).unwrap_or_default()),
+            headers: hdrs,
+        }
+    }
+
+    /// Reports lag per partition (watermarks fetched on a blocking thread); true when a partition
+    /// has lag but its position has not moved for `liveness_after`.
+    async fn stalled(&self, consumer: &Arc<SinkConsumer>, live: &mut Liveness) -> bool {
+        let now = Instant::now();
+        if live
+            .last_check
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(5))
+        {
+            return false;
+        }
+        live.last_check = Some(now);
+        let c = consumer.clone();
+        let probe = tokio::task::spawn_blocking(move || {
+            let Ok(positions) = c.position() else {
+                return Vec::new();
+            };
+            let mut out = Vec::new();
+            for e in positions.elements() {
+                let Offset::Offset(pos) = e.offset() else {
+                    continue;
+                };
+                if let Ok((_, high)) =
+                    c.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
+                {
+                    out.push(((e.topic().to_string(), e.partition()), pos, high));
+                }
+            }
+            out
+        });
+        let Ok(positions) = probe.await else {
+            return false;
+        };
+        let mut stalled = false;
+        for ((topic, partition), pos, high) in positions {
+            let lag = (high - pos).max(0);
+            Metrics::global()
+                .consumer_lag
+                .with_label_values(&[&self.spec.name, &partition.to_string()])
+                .set(lag);
+            let entry = live
+                .positions
+                .entry((topic.clone(), partition))
+                .or_insert((pos, now));
+            if entry.0 != pos {
+                *entry = (pos, now);
+            } else if lag > 0 && now.duration_since(entry.1) > self.settings.liveness_after {
+                tracing::warn!(sink = %self.spec.name, %topic, partition, lag, "partition has lag but no progress; recreating the consumer");
+                Metrics::global()
+                    .stalls
+                    .with_label_values(&[&self.spec.name])
+                    .inc();
+                stalled = true;
+            }
+        }
+        stalled
+    }
+}
+
+fn assigned_set(consumer: &SinkConsumer) -> BTreeSet<Tp> {
+    consumer
+        .assignment()
+        .map(|tpl| {
+            tpl.elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits up to a second for a first record, then gathers more for at most `wait` (or `max` records).
+async fn collect(consumer: &SinkConsumer, max: usize, wait: Duration) -> Vec<OwnedMessage> {
+    let mut batch = Vec::new();
+    match tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
+        Err(_) => return batch,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "sink consumer error");
+            return batch;
+        }
+        Ok(Ok(m)) => batch.push(m.detach()),
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    while batch.len() < max {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(m)) => batch.push(m.detach()),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "sink consumer error");
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    batch
+}
