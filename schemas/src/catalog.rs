@@ -65,6 +65,66 @@ impl Catalog {
         Ok(name)
     }
 
+    /// The named records defined anywhere inside a composed schema (e.g. one read back from the
+    /// registry), so each union branch can be recomposed standalone.
+    pub fn from_composed(schema: &Json) -> Catalog {
+        fn walk(schema: &Json, ns: Option<&str>, out: &mut BTreeMap<String, Json>) {
+            match schema {
+                Json::Array(items) => items.iter().for_each(|s| walk(s, ns, out)),
+                Json::Object(obj) => {
+                    let mut own = ns.map(str::to_string);
+                    if matches!(obj.get("type").and_then(Json::as_str), Some("record" | "enum" | "fixed")) {
+                        if let Some(full) = full_name(schema, ns) {
+                            own = full.rsplit_once('.').map(|(n, _)| n.to_string());
+                            let mut def = obj.clone();
+                            def.insert("name".into(), Json::String(full.clone()));
+                            def.remove("namespace");
+                            out.insert(full, Json::Object(def));
+                        }
+                    }
+                    for key in ["type", "items", "values"] {
+                        if let Some(v) = obj.get(key) {
+                            walk(v, own.as_deref(), out);
+                        }
+                    }
+                    for f in obj.get("fields").and_then(Json::as_array).into_iter().flatten() {
+                        if let Some(t) = f.get("type") {
+                            walk(t, own.as_deref(), out);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut records = BTreeMap::new();
+        walk(schema, None, &mut records);
+        Catalog { records }
+    }
+
+    /// BACKWARD compatibility of a topic schema change: data written with `old` must be readable
+    /// with `new`. Unions of records are checked branch by branch (by record name, each branch
+    /// recomposed standalone), because a shallow union check only compares branch names.
+    pub fn check_backward(old: &Json, new: &Json) -> Result<(), String> {
+        let parse = |j: &Json| apache_avro::Schema::parse(j).map_err(|e| e.to_string());
+        let (old_cat, new_cat) = (Catalog::from_composed(old), Catalog::from_composed(new));
+        let branches = |j: &Json| -> Vec<String> {
+            match j {
+                Json::Array(items) => items.iter().filter_map(|b| full_name(b, None).or_else(|| b.as_str().map(str::to_string))).collect(),
+                other => full_name(other, None).into_iter().collect(),
+            }
+        };
+        let new_branches = branches(new);
+        for name in branches(old) {
+            if !new_branches.contains(&name) {
+                return Err(format!("{name} was removed: data written with it could not be read"));
+            }
+            let o = parse(&old_cat.topic_schema(std::slice::from_ref(&name)).map_err(|e| e.to_string())?)?;
+            let n = parse(&new_cat.topic_schema(std::slice::from_ref(&name)).map_err(|e| e.to_string())?)?;
+            apache_avro::schema_compatibility::SchemaCompatibility::can_read(&o, &n).map_err(|e| format!("{name}: {e}"))?;
+        }
+        Ok(())
+    }
+
     /// Every known full name.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.records.keys().map(String::as_str)
@@ -174,6 +234,26 @@ mod tests {
         let text = schema.to_string();
         assert_eq!(text.matches("\"name\":\"souk.Envelope\"").count(), 1);
         assert_eq!(text.matches("\"name\":\"souk.inventory.BatchAllocation\"").count(), 1);
+    }
+
+    #[test]
+    fn backward_check_looks_inside_union_branches() {
+        let catalog = Catalog::builtin().unwrap();
+        let names = ["souk.inventory.ReserveRequested".to_string(), "souk.inventory.CommitRequested".to_string()];
+        let old = catalog.topic_schema(&names).unwrap();
+        assert_eq!(Catalog::check_backward(&old, &old), Ok(()));
+        let mut with_default = catalog.clone();
+        let mut rr: Json = catalog.records["souk.inventory.ReserveRequested"].clone();
+        rr["fields"].as_array_mut().unwrap().push(serde_json::json!({"name": "note", "type": ["null", "string"], "default": null}));
+        with_default.records.insert("souk.inventory.ReserveRequested".into(), rr.clone());
+        assert_eq!(Catalog::check_backward(&old, &with_default.topic_schema(&names).unwrap()), Ok(()));
+        let mut without_default = catalog.clone();
+        rr["fields"].as_array_mut().unwrap().push(serde_json::json!({"name": "priority", "type": "int"}));
+        without_default.records.insert("souk.inventory.ReserveRequested".into(), rr);
+        let err = Catalog::check_backward(&old, &without_default.topic_schema(&names).unwrap()).unwrap_err();
+        assert!(err.contains("ReserveRequested"), "{err}");
+        let removed = catalog.topic_schema(&names[..1]).unwrap();
+        assert!(Catalog::check_backward(&old, &removed).unwrap_err().contains("CommitRequested"));
     }
 
     #[test]

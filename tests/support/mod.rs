@@ -42,8 +42,9 @@ impl Pipeline {
         Pipeline { prefix, topology, codec, bootstrap, logs }
     }
 
-    /// Starts `souk run --only <components>` as a child process (kill it with [`kill9`]).
-    pub fn spawn(&self, components: &str, name: &str) -> Child {
+    /// Starts `souk run --only <components>` as a child process (killed when dropped, so a failing
+    /// test leaves nothing running).
+    pub fn spawn(&self, components: &str, name: &str) -> Proc {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.logs.join(format!("{name}.log"))).unwrap();
         Command::new(env!("CARGO_BIN_EXE_souk"))
             .args(["--topology", concat!(env!("CARGO_MANIFEST_DIR"), "/topology.toml"), "run", "--no-apply", "--metrics-addr", "off", "--only", components])
@@ -52,6 +53,7 @@ impl Pipeline {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
+            .map(Proc)
             .expect("spawn souk")
     }
 
@@ -111,16 +113,28 @@ impl Pipeline {
     }
 }
 
+/// A `souk run` child process; SIGKILLed on drop.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// SIGKILL, no chance to clean up.
-pub fn kill9(child: &mut Child) {
-    let _ = Command::new("kill").args(["-9", &child.id().to_string()]).status();
-    let _ = child.wait();
+pub fn kill9(child: &mut Proc) {
+    let _ = Command::new("kill").args(["-9", &child.0.id().to_string()]).status();
+    let _ = child.0.wait();
 }
 
 /// SIGTERM and wait (graceful: finishes the current batch).
-pub fn terminate(child: &mut Child) {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let _ = child.wait();
+pub fn terminate(child: &mut Proc) {
+    let _ = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status();
+    let _ = child.0.wait();
 }
 
 /// The exactly-once-effects checks shared by the crash and rebalance tests.
