@@ -30,8 +30,8 @@ pub fn unique_prefix(tag: &str) -> String {
     format!("t{tag}{}x{}.", std::process::id(), nanos % 1_000_000_000)
 }
 
-/// Reads every partition of `topic` from the beginning to the high watermark taken now.
-pub async fn read_to_end(bootstrap: &str, topic: &str) -> anyhow::Result<Vec<ReadRecord>> {
+/// One attempt of [`read_to_end`].
+async fn read_to_end_once(bootstrap: &str, topic: &str) -> anyhow::Result<Vec<ReadRecord>> {
     let consumer: StreamConsumer = client_config(bootstrap).set("group.id", "souk-testkit").set("enable.auto.commit", "false").create()?;
     let metadata = tokio::task::block_in_place(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(10)))?;
     let partitions: Vec<i32> = metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
@@ -64,7 +64,7 @@ pub async fn read_to_end(bootstrap: &str, topic: &str) -> anyhow::Result<Vec<Rea
 }
 
 /// How many records of `topic` the group has committed (sum over partitions) and its total end.
-pub async fn committed_progress(bootstrap: &str, group: &str, topic: &str) -> anyhow::Result<(i64, i64)> {
+async fn committed_progress_once(bootstrap: &str, group: &str, topic: &str) -> anyhow::Result<(i64, i64)> {
     let probe: StreamConsumer = client_config(bootstrap).set("group.id", group).set("enable.auto.commit", "false").create()?;
     let metadata = tokio::task::block_in_place(|| probe.fetch_metadata(Some(topic), Duration::from_secs(10)))?;
     let mut tpl = TopicPartitionList::new();
@@ -83,28 +83,50 @@ pub async fn committed_progress(bootstrap: &str, group: &str, topic: &str) -> an
     Ok((done, end))
 }
 
-/// Waits until `group` has committed the end of every partition of `topic`.
+/// Waits until `group` has committed the end of every partition of `topic`; transient broker
+/// errors are retried until `deadline`.
 pub async fn wait_group_caught_up(bootstrap: &str, group: &str, topic: &str, deadline: Duration) -> anyhow::Result<()> {
-    let probe: StreamConsumer = client_config(bootstrap).set("group.id", group).set("enable.auto.commit", "false").create()?;
-    let metadata = tokio::task::block_in_place(|| probe.fetch_metadata(Some(topic), Duration::from_secs(10)))?;
-    let partitions: Vec<i32> = metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
     let started = Instant::now();
     loop {
-        let mut tpl = TopicPartitionList::new();
-        for p in &partitions {
-            tpl.add_partition(topic, *p);
+        match committed_progress_once(bootstrap, group, topic).await {
+            Ok((done, end)) if done >= end => return Ok(()),
+            Ok((done, end)) => anyhow::ensure!(started.elapsed() < deadline, "group {group} still {} records behind on {topic} after {deadline:?}", end - done),
+            Err(e) => {
+                anyhow::ensure!(started.elapsed() < deadline, "group {group} on {topic}: {e:#}");
+                tracing::warn!(error = format!("{e:#}"), "broker error while waiting; retrying");
+            }
         }
-        let committed = tokio::task::block_in_place(|| probe.committed_offsets(tpl, Duration::from_secs(5)))?;
-        let mut behind = 0;
-        for e in committed.elements() {
-            let (_, high) = tokio::task::block_in_place(|| probe.fetch_watermarks(topic, e.partition(), Duration::from_secs(5)))?;
-            let at = if let Offset::Offset(o) = e.offset() { o } else { 0 };
-            behind += (high - at).max(0);
-        }
-        if behind == 0 {
-            return Ok(());
-        }
-        anyhow::ensure!(started.elapsed() < deadline, "group {group} still {behind} records behind on {topic} after {deadline:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Retries `op` on error (a broker restarting) for up to a minute.
+pub async fn with_retries<T, F, Fut>(what: &str, mut op: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let started = Instant::now();
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if started.elapsed() < Duration::from_secs(60) => {
+                tracing::warn!(what, error = format!("{e:#}"), "broker error; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e.context(format!("{what} kept failing for a minute"))),
+        }
+    }
+}
+
+/// Reads every partition of `topic` from the beginning to the high watermark taken now
+/// (retrying transient broker errors).
+pub async fn read_to_end(bootstrap: &str, topic: &str) -> anyhow::Result<Vec<ReadRecord>> {
+    with_retries(&format!("reading {topic}"), || read_to_end_once(bootstrap, topic)).await
+}
+
+/// How many records of `topic` the group has committed (sum over partitions) and its total end
+/// (retrying transient broker errors).
+pub async fn committed_progress(bootstrap: &str, group: &str, topic: &str) -> anyhow::Result<(i64, i64)> {
+    with_retries(&format!("offsets of {group}"), || committed_progress_once(bootstrap, group, topic)).await
 }
