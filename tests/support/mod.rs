@@ -33,7 +33,8 @@ impl Pipeline {
         let topology = Topology::parse(&text, &prefix).unwrap();
         let catalog = Catalog::builtin().unwrap();
         let bootstrap = stack::kafka_bootstrap();
-        souk_runtime::testkit::with_retries("topology apply", || souk_runtime::admin::apply(&topology, &catalog, &bootstrap, &stack::schema_registry_url()))
+        let registry = stack::schema_registry_url();
+        souk_runtime::testkit::with_retries("topology apply", || souk_runtime::admin::apply(&topology, &catalog, &bootstrap, &registry))
             .await
             .expect("the local stack must be up: ./dev up (or SOUK_KAFKA_BOOTSTRAP / SOUK_SCHEMA_REGISTRY_URL / SOUK_DATABASE_URL)");
         let codec = Arc::new(stack::codec_for(&topology, &catalog, &stack::schema_registry_url()).unwrap());
