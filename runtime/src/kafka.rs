@@ -142,3 +142,30 @@ pub async fn send_all(producer: &FutureProducer, records: Vec<OutRecord>) -> any
     }
     Ok(())
 }
+
+/// Waits up to a second for a first record, then gathers more for at most `wait` or until `max`
+/// records: one batch of the consume → process → produce → commit loop. Consumer errors end the
+/// batch early (they are logged; librdkafka recovers on its own or the liveness check steps in).
+pub async fn collect_batch<C: ConsumerContext + 'static>(consumer: &rdkafka::consumer::StreamConsumer<C>, max: usize, wait: std::time::Duration) -> Vec<rdkafka::message::OwnedMessage> {
+    let mut batch = Vec::new();
+    match tokio::time::timeout(std::time::Duration::from_secs(1), consumer.recv()).await {
+        Err(_) => return batch,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "consumer error");
+            return batch;
+        }
+        Ok(Ok(m)) => batch.push(m.detach()),
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    while batch.len() < max {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(m)) => batch.push(m.detach()),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "consumer error");
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    batch
+}

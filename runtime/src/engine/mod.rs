@@ -8,7 +8,7 @@
 pub mod restore;
 
 use crate::codec::Codec;
-use crate::kafka::{headers, make_headers, producer, send_all, OutRecord, RebalanceTracker};
+use crate::kafka::{collect_batch, headers, make_headers, producer, send_all, OutRecord, RebalanceTracker};
 use crate::metrics::Metrics;
 use crate::processor::{Emitted, Processor};
 use crate::store::{InputRecord, PartitionStore, StepOutcome};
@@ -141,7 +141,7 @@ impl<P: Processor> ProcessorEngine<P> {
                 break;
             }
             let batch = tokio::select! {
-                b = collect(&consumer, self.spec.batch_size, self.settings.batch_wait) => b?,
+                b = collect_batch(&consumer, self.spec.batch_size, self.settings.batch_wait) => b,
                 _ = shutdown.changed() => break,
             };
             self.forget_revoked(&consumer);
@@ -341,29 +341,4 @@ impl<P: Processor> ProcessorEngine<P> {
 
 fn assigned_set(consumer: &Consumer_) -> BTreeSet<(String, i32)> {
     consumer.assignment().map(|tpl| tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect()).unwrap_or_default()
-}
-
-/// Waits up to a second for a first record, then gathers more for at most `wait` (or `max` records).
-async fn collect(consumer: &Consumer_, max: usize, wait: Duration) -> anyhow::Result<Vec<OwnedMessage>> {
-    let mut batch = Vec::new();
-    match tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
-        Err(_) => return Ok(batch),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "consumer error");
-            return Ok(batch);
-        }
-        Ok(Ok(m)) => batch.push(m.detach()),
-    }
-    let deadline = tokio::time::Instant::now() + wait;
-    while batch.len() < max {
-        match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Ok(Ok(m)) => batch.push(m.detach()),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "consumer error");
-                break;
-            }
-            Err(_) => break,
-        }
-    }
-    Ok(batch)
 }

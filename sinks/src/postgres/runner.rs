@@ -228,7 +228,7 @@ impl<P: Projection> PostgresSink<P> {
                 break;
             }
             let batch = tokio::select! {
-                b = collect(&consumer, self.settings.batch_size, self.settings.batch_wait) => b,
+                b = souk_runtime::kafka::collect_batch(&consumer, self.settings.batch_size, self.settings.batch_wait) => b,
                 _ = shutdown.changed() => break,
             };
             let failure = if consumer.context().position_failed.load(Ordering::SeqCst) {
@@ -516,27 +516,3 @@ fn assigned_set(consumer: &SinkConsumer) -> BTreeSet<Tp> {
         .unwrap_or_default()
 }
 
-/// Waits up to a second for a first record, then gathers more for at most `wait` (or `max` records).
-async fn collect(consumer: &SinkConsumer, max: usize, wait: Duration) -> Vec<OwnedMessage> {
-    let mut batch = Vec::new();
-    match tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
-        Err(_) => return batch,
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "sink consumer error");
-            return batch;
-        }
-        Ok(Ok(m)) => batch.push(m.detach()),
-    }
-    let deadline = tokio::time::Instant::now() + wait;
-    while batch.len() < max {
-        match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Ok(Ok(m)) => batch.push(m.detach()),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "sink consumer error");
-                break;
-            }
-            Err(_) => break,
-        }
-    }
-    batch
-}
