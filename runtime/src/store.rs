@@ -10,6 +10,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 /// How many recently applied event ids each key remembers (dedup of upstream copies/redeliveries).
 pub const RECENT_IDS_PER_KEY: usize = 256;
 
+/// Changelog key of a partition's stream-time marker: written whenever a batch advanced stream time,
+/// so a restart after batches that touched no key (ticks firing nothing) keeps the same clock.
+pub const STREAM_TIME_KEY: &str = "\u{0}souk/stream-time";
+
 /// One key's durable state: what the changelog stores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyEntry<S> {
@@ -90,6 +94,12 @@ impl<S: Clone + Default> PartitionStore<S> {
         }
         self.stream_time = self.stream_time.max(stream_time);
         self.entries.insert(key, entry);
+    }
+
+    /// Restores the partition's stream time from its changelog marker (see
+    /// [`STREAM_TIME_KEY`]); stream time never goes back.
+    pub fn restore_stream_time(&mut self, stream_time: i64) {
+        self.stream_time = self.stream_time.max(stream_time);
     }
 
     /// A key's entry, if the key was ever seen.

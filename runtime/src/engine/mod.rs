@@ -84,6 +84,8 @@ struct PartitionRuntime<S> {
     /// Per input topic, the highest offset any restored key had applied: records at or below it
     /// that still produce outputs are re-emissions (identical ids) after a crash.
     replay_until: BTreeMap<String, i64>,
+    /// Stream time as of the last changelog write of this partition.
+    persisted_stream_time: i64,
 }
 
 type Consumer_ = StreamConsumer<RebalanceTracker>;
@@ -191,7 +193,8 @@ impl<P: Processor> ProcessorEngine<P> {
                 *e = (*e).max(*offset);
             }
         }
-        self.partitions.insert(partition, PartitionRuntime { store, replay_until });
+        let persisted_stream_time = store.stream_time();
+        self.partitions.insert(partition, PartitionRuntime { store, replay_until, persisted_stream_time });
         Ok(())
     }
 
@@ -280,6 +283,10 @@ impl<P: Processor> ProcessorEngine<P> {
         for p in &touched_partitions {
             let rt = self.partitions.get_mut(p).expect("restored");
             let stream_time = rt.store.stream_time();
+            if stream_time > rt.persisted_stream_time {
+                let payload = self.codec.encode_json(&self.spec.changelog, &restore::stream_time_json(stream_time)).await.context("encoding stream time")?;
+                changelog.push(OutRecord { topic: self.spec.changelog.clone(), partition: Some(*p), key: Some(crate::store::STREAM_TIME_KEY.to_string()), payload: Some(payload), headers: make_headers(&[]) });
+            }
             for key in rt.store.take_touched() {
                 let entry = rt.store.get(&key).expect("touched key exists");
                 let json = restore::store_record_json(&key, entry, stream_time)?;
@@ -294,6 +301,11 @@ impl<P: Processor> ProcessorEngine<P> {
             tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
         }
         tokio::task::block_in_place(|| consumer.commit(&tpl, CommitMode::Sync)).context("committing offsets")?;
+        for p in &touched_partitions {
+            if let Some(rt) = self.partitions.get_mut(p) {
+                rt.persisted_stream_time = rt.store.stream_time();
+            }
+        }
         metrics.batch_commits.with_label_values(&[&name]).inc();
         Ok(())
     }

@@ -4,7 +4,7 @@
 use crate::admin::client_config;
 use crate::codec::Codec;
 use crate::metrics::Metrics;
-use crate::store::{KeyEntry, PartitionStore};
+use crate::store::{KeyEntry, PartitionStore, STREAM_TIME_KEY};
 use anyhow::{bail, Context};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -23,6 +23,11 @@ pub fn store_record_json<S: serde::Serialize>(key: &str, entry: &KeyEntry<S>, st
         "recent_event_ids": entry.recent_event_ids,
         "stream_time": stream_time.max(0),
     }))
+}
+
+/// The changelog value of a partition's stream-time marker.
+pub fn stream_time_json(stream_time: i64) -> Json {
+    json!({"key": STREAM_TIME_KEY, "state_json": "null", "timers": [], "applied_offsets": {}, "recent_event_ids": [], "stream_time": stream_time.max(0)})
 }
 
 /// Parses a changelog value back into a key entry and its stream time.
@@ -80,6 +85,10 @@ pub async fn restore_partition<S: DeserializeOwned + Clone + Default>(
                 }
                 Some(bytes) => {
                     let json = codec.decode_json(bytes).await.with_context(|| format!("changelog record {changelog}[{partition}]@{}", msg.offset()))?;
+                    if json["key"].as_str() == Some(STREAM_TIME_KEY) {
+                        store.restore_stream_time(json["stream_time"].as_i64().unwrap_or(i64::MIN));
+                        continue;
+                    }
                     let (key, entry, stream_time) = parse_store_record::<S>(&json)?;
                     store.restore(key, entry, stream_time);
                 }
