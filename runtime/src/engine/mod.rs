@@ -5,6 +5,7 @@
 //! On any failure the in-memory stores of the batch are discarded and rebuilt from the changelog,
 //! and consumption resumes from the committed offsets.
 
+pub mod liveness;
 pub mod restore;
 
 use crate::codec::Codec;
@@ -100,11 +101,6 @@ pub struct ProcessorEngine<P: Processor> {
     partitions: HashMap<i32, PartitionRuntime<P::State>>,
 }
 
-#[derive(Default)]
-struct Liveness {
-    last_check: Option<Instant>,
-    positions: HashMap<(String, i32), (i64, Instant)>,
-}
 
 impl<P: Processor> ProcessorEngine<P> {
     /// An engine for `processor` as declared by `spec`.
@@ -136,7 +132,7 @@ impl<P: Processor> ProcessorEngine<P> {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let metrics = Metrics::global();
         let mut consumer = self.consumer()?;
-        let mut liveness = Liveness::default();
+        let probe = liveness::Probe::start(&self.settings, &self.spec)?;
         tracing::info!(processor = %self.spec.name, inputs = ?self.spec.inputs, group = %self.spec.group_id, "processor started");
         loop {
             if *shutdown.borrow() {
@@ -160,11 +156,10 @@ impl<P: Processor> ProcessorEngine<P> {
                     continue;
                 }
             }
-            if self.stalled(&consumer, &mut liveness) {
+            if probe.take_stalled() {
                 self.partitions.clear();
                 drop(consumer);
                 consumer = self.consumer()?;
-                liveness = Liveness::default();
             }
         }
         tracing::info!(processor = %self.spec.name, "processor stopping");
@@ -206,6 +201,7 @@ impl<P: Processor> ProcessorEngine<P> {
         let mut offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
         let mut touched_partitions = BTreeSet::new();
         let mut reemitted = 0u64;
+        let (batch_len, t_start) = (batch.len(), Instant::now());
         for msg in batch {
             let (topic, partition, offset) = (msg.topic().to_string(), msg.partition(), msg.offset());
             self.ensure_restored(partition).await?;
@@ -249,6 +245,7 @@ impl<P: Processor> ProcessorEngine<P> {
                 }
             }
         }
+        let t_processed = Instant::now();
         // 1. outputs, acked
         let mut records = Vec::with_capacity(outputs.len());
         for out in &outputs {
@@ -273,7 +270,10 @@ impl<P: Processor> ProcessorEngine<P> {
             ]);
             records.push(OutRecord { topic: self.spec.dlq.clone(), partition: None, key: msg.key().map(|k| String::from_utf8_lossy(k).into_owned()), payload: Some(msg.payload().map(<[u8]>::to_vec).unwrap_or_default()), headers: hdrs });
         }
+        let output_count = records.len();
+        let t_encoded = Instant::now();
         send_all(&self.producer, records).await.context("producing outputs")?;
+        let t_outputs = Instant::now();
         if reemitted > 0 {
             metrics.reemitted_outputs.with_label_values(&[&name]).inc_by(reemitted);
             tracing::info!(processor = %name, reemitted, "re-emitted outputs while catching up after restore (identical ids)");
@@ -294,7 +294,10 @@ impl<P: Processor> ProcessorEngine<P> {
                 changelog.push(OutRecord { topic: self.spec.changelog.clone(), partition: Some(*p), key: Some(key), payload: Some(payload), headers: make_headers(&[]) });
             }
         }
+        let (changelog_count, changelog_bytes) = (changelog.len(), changelog.iter().map(|r| r.payload.as_ref().map_or(0, Vec::len)).sum::<usize>());
+        let t_changelog_encoded = Instant::now();
         send_all(&self.producer, changelog).await.context("producing changelog")?;
+        let t_changelog = Instant::now();
         // 3. consumer offsets
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), next) in &offsets {
@@ -307,48 +310,16 @@ impl<P: Processor> ProcessorEngine<P> {
             }
         }
         metrics.batch_commits.with_label_values(&[&name]).inc();
+        let ms = |a: Instant, b: Instant| b.duration_since(a).as_millis() as u64;
+        tracing::debug!(
+            processor = %name, records = batch_len, outputs = output_count, changelog = changelog_count, changelog_bytes,
+            process_ms = ms(t_start, t_processed), encode_ms = ms(t_processed, t_encoded), produce_ms = ms(t_encoded, t_outputs),
+            changelog_encode_ms = ms(t_outputs, t_changelog_encoded), changelog_ms = ms(t_changelog_encoded, t_changelog), commit_ms = ms(t_changelog, Instant::now()),
+            "batch committed"
+        );
         Ok(())
     }
 
-    /// Reports the group's lag per input partition; true when some partition has lag but its
-    /// committed offset did not move for `liveness_after` — whether it is assigned to us, to a
-    /// member that died, or (a broker quirk) to nobody. Recreating the consumer rejoins the group
-    /// and forces a fresh assignment; durable state makes that safe at any time.
-    fn stalled(&self, consumer: &Consumer_, live: &mut Liveness) -> bool {
-        let now = Instant::now();
-        if live.last_check.is_some_and(|t| now.duration_since(t) < Duration::from_secs(5)) {
-            return false;
-        }
-        live.last_check = Some(now);
-        let mut tpl = TopicPartitionList::new();
-        for topic in &self.spec.inputs {
-            let Ok(metadata) = tokio::task::block_in_place(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(2))) else { return false };
-            for t in metadata.topics() {
-                for p in t.partitions() {
-                    tpl.add_partition(topic, p.id());
-                }
-            }
-        }
-        let Ok(committed) = tokio::task::block_in_place(|| consumer.committed_offsets(tpl, Duration::from_secs(2))) else { return false };
-        let assigned = assigned_set(consumer);
-        let mut stalled = false;
-        for e in committed.elements() {
-            let Ok((low, high)) = tokio::task::block_in_place(|| consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))) else { continue };
-            let at = if let Offset::Offset(o) = e.offset() { o } else { low };
-            let lag = (high - at).max(0);
-            Metrics::global().consumer_lag.with_label_values(&[&self.spec.name, &e.partition().to_string()]).set(lag);
-            let k = (e.topic().to_string(), e.partition());
-            let entry = live.positions.entry(k.clone()).or_insert((at, now));
-            if entry.0 != at || lag == 0 {
-                *entry = (at, now);
-            } else if now.duration_since(entry.1) > self.settings.liveness_after {
-                tracing::warn!(processor = %self.spec.name, topic = e.topic(), partition = e.partition(), lag, assigned_here = assigned.contains(&k), "partition has lag but no progress; recreating the consumer to force a fresh assignment");
-                Metrics::global().stalls.with_label_values(&[&self.spec.name]).inc();
-                stalled = true;
-            }
-        }
-        stalled
-    }
 }
 
 fn assigned_set(consumer: &Consumer_) -> BTreeSet<(String, i32)> {

@@ -1,0 +1,88 @@
+//! Liveness of a consumer group, checked off the processing loop: a probe thread with its own
+//! client compares each input partition's committed offset with its high watermark every few
+//! seconds, exports the lag, and flags a stall when a partition has lag but its committed offset
+//! did not move for `liveness_after` — whether it is assigned to this instance, to a member that
+//! died, or (a broker quirk) to nobody. The engine then recreates its consumer, which rejoins the
+//! group and forces a fresh assignment; durable state makes that safe at any time.
+
+use super::{EngineSettings, ProcessorSpec};
+use crate::metrics::Metrics;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Handle of the probe thread; stops it when dropped.
+pub struct Probe {
+    stalled: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Probe {
+    /// Starts probing the group of `spec` every 5 s.
+    pub fn start(settings: &EngineSettings, spec: &ProcessorSpec) -> anyhow::Result<Probe> {
+        let consumer: BaseConsumer = crate::admin::client_config(&settings.bootstrap).set("group.id", &spec.group_id).set("enable.auto.commit", "false").create()?;
+        let (stalled, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let (flag, halt, inputs, name, after) = (stalled.clone(), stop.clone(), spec.inputs.clone(), spec.name.clone(), settings.liveness_after);
+        std::thread::Builder::new().name(format!("liveness-{name}")).spawn(move || {
+            let mut progress: HashMap<(String, i32), (i64, Instant)> = HashMap::new();
+            while !halt.load(Ordering::Relaxed) {
+                if check(&consumer, &inputs, &name, after, &mut progress) {
+                    flag.store(true, Ordering::Relaxed);
+                    progress.clear();
+                }
+                for _ in 0..50 {
+                    if halt.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        })?;
+        Ok(Probe { stalled, stop })
+    }
+
+    /// True once after a stall was detected.
+    pub fn take_stalled(&self) -> bool {
+        self.stalled.swap(false, Ordering::Relaxed)
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn check(consumer: &BaseConsumer, inputs: &[String], name: &str, after: Duration, progress: &mut HashMap<(String, i32), (i64, Instant)>) -> bool {
+    let timeout = Duration::from_secs(5);
+    let mut tpl = TopicPartitionList::new();
+    for topic in inputs {
+        let Ok(metadata) = consumer.fetch_metadata(Some(topic), timeout) else { return false };
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                tpl.add_partition(topic, p.id());
+            }
+        }
+    }
+    let Ok(committed) = consumer.committed_offsets(tpl, timeout) else { return false };
+    let now = Instant::now();
+    let mut stalled = false;
+    for e in committed.elements() {
+        let Ok((low, high)) = consumer.fetch_watermarks(e.topic(), e.partition(), timeout) else { continue };
+        let at = if let Offset::Offset(o) = e.offset() { o } else { low };
+        let lag = (high - at).max(0);
+        Metrics::global().consumer_lag.with_label_values(&[name, &e.partition().to_string()]).set(lag);
+        let entry = progress.entry((e.topic().to_string(), e.partition())).or_insert((at, now));
+        if entry.0 != at || lag == 0 {
+            *entry = (at, now);
+        } else if now.duration_since(entry.1) > after {
+            tracing::warn!(processor = name, topic = e.topic(), partition = e.partition(), lag, "partition has lag but no progress; recreating the consumer to force a fresh assignment");
+            Metrics::global().stalls.with_label_values(&[name]).inc();
+            stalled = true;
+        }
+    }
+    stalled
+}
