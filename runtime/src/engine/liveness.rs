@@ -5,7 +5,6 @@
 //! died, or (a broker quirk) to nobody. The engine then recreates its consumer, which rejoins the
 //! group and forces a fresh assignment; durable state makes that safe at any time.
 
-use super::{EngineSettings, ProcessorSpec};
 use crate::metrics::Metrics;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -21,11 +20,12 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// Starts probing the group of `spec` every 5 s.
-    pub fn start(settings: &EngineSettings, spec: &ProcessorSpec) -> anyhow::Result<Probe> {
-        let consumer: BaseConsumer = crate::admin::client_config(&settings.bootstrap).set("group.id", &spec.group_id).set("enable.auto.commit", "false").create()?;
+    /// Starts probing `group` (consuming `inputs`, reported as `component`) every 5 s. Works for any
+    /// component that commits its progress to the group (sinks commit informationally).
+    pub fn start(bootstrap: &str, group: &str, inputs: &[String], component: &str, after: Duration) -> anyhow::Result<Probe> {
+        let consumer: BaseConsumer = crate::admin::client_config(bootstrap).set("group.id", group).set("enable.auto.commit", "false").create()?;
         let (stalled, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
-        let (flag, halt, inputs, name, after) = (stalled.clone(), stop.clone(), spec.inputs.clone(), spec.name.clone(), settings.liveness_after);
+        let (flag, halt, inputs, name) = (stalled.clone(), stop.clone(), inputs.to_vec(), component.to_string());
         std::thread::Builder::new().name(format!("liveness-{name}")).spawn(move || {
             let mut progress: HashMap<(String, i32), (i64, Instant)> = HashMap::new();
             while !halt.load(Ordering::Relaxed) {
@@ -79,7 +79,7 @@ fn check(consumer: &BaseConsumer, inputs: &[String], name: &str, after: Duration
         if entry.0 != at || lag == 0 {
             *entry = (at, now);
         } else if now.duration_since(entry.1) > after {
-            tracing::warn!(processor = name, topic = e.topic(), partition = e.partition(), lag, "partition has lag but no progress; recreating the consumer to force a fresh assignment");
+            tracing::warn!(component = name, topic = e.topic(), partition = e.partition(), lag, "partition has lag but no progress; recreating the consumer to force a fresh assignment");
             Metrics::global().stalls.with_label_values(&[name]).inc();
             stalled = true;
         }

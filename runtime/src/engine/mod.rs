@@ -132,7 +132,7 @@ impl<P: Processor> ProcessorEngine<P> {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let metrics = Metrics::global();
         let mut consumer = self.consumer()?;
-        let probe = liveness::Probe::start(&self.settings, &self.spec)?;
+        let probe = liveness::Probe::start(&self.settings.bootstrap, &self.spec.group_id, &self.spec.inputs, &self.spec.name, self.settings.liveness_after)?;
         tracing::info!(processor = %self.spec.name, inputs = ?self.spec.inputs, group = %self.spec.group_id, "processor started");
         loop {
             if *shutdown.borrow() {

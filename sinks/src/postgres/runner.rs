@@ -23,11 +23,11 @@ use souk_runtime::kafka::{headers, make_headers, producer, send_all, OutRecord};
 use souk_runtime::metrics::Metrics;
 use souk_runtime::topology::Topology;
 use sqlx::{PgConnection, PgPool};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// One decoded input record handed to a projection.
@@ -169,12 +169,6 @@ impl<E> Decoded<E> {
     }
 }
 
-#[derive(Default)]
-struct Liveness {
-    last_check: Option<Instant>,
-    positions: HashMap<Tp, (i64, Instant)>,
-}
-
 impl<P: Projection> PostgresSink<P> {
     /// A sink applying `projection` as declared by `spec`.
     pub fn new(
@@ -221,7 +215,7 @@ impl<P: Projection> PostgresSink<P> {
         let name = self.spec.name.clone();
         let mut consumer = self.consumer()?;
         let mut backoff = self.settings.backoff_min;
-        let mut liveness = Liveness::default();
+        let probe = souk_runtime::engine::liveness::Probe::start(&self.settings.bootstrap, &self.spec.group_id, &self.spec.inputs, &name, self.settings.liveness_after)?;
         tracing::info!(sink = %name, inputs = ?self.spec.inputs, group = %self.spec.group_id, "postgres sink started");
         loop {
             if *shutdown.borrow() {
@@ -257,14 +251,12 @@ impl<P: Projection> PostgresSink<P> {
                 }
                 backoff = (backoff * 2).min(self.settings.backoff_max);
                 consumer = self.consumer()?;
-                liveness = Liveness::default();
                 continue;
             }
             backoff = self.settings.backoff_min;
-            if self.stalled(&consumer, &mut liveness).await {
+            if probe.take_stalled() {
                 drop(consumer);
                 consumer = self.consumer()?;
-                liveness = Liveness::default();
             }
         }
         tracing::info!(sink = %name, "postgres sink stopping");
@@ -444,63 +436,6 @@ impl<P: Projection> PostgresSink<P> {
             payload: Some(msg.payload().map(<[u8]>::to_vec).unwrap_or_default()),
             headers: hdrs,
         }
-    }
-
-    /// Reports lag per partition (watermarks fetched on a blocking thread); true when a partition
-    /// has lag but its position has not moved for `liveness_after`.
-    async fn stalled(&self, consumer: &Arc<SinkConsumer>, live: &mut Liveness) -> bool {
-        let now = Instant::now();
-        if live
-            .last_check
-            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(5))
-        {
-            return false;
-        }
-        live.last_check = Some(now);
-        let c = consumer.clone();
-        let probe = tokio::task::spawn_blocking(move || {
-            let Ok(positions) = c.position() else {
-                return Vec::new();
-            };
-            let mut out = Vec::new();
-            for e in positions.elements() {
-                let Offset::Offset(pos) = e.offset() else {
-                    continue;
-                };
-                if let Ok((_, high)) =
-                    c.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
-                {
-                    out.push(((e.topic().to_string(), e.partition()), pos, high));
-                }
-            }
-            out
-        });
-        let Ok(positions) = probe.await else {
-            return false;
-        };
-        let mut stalled = false;
-        for ((topic, partition), pos, high) in positions {
-            let lag = (high - pos).max(0);
-            Metrics::global()
-                .consumer_lag
-                .with_label_values(&[&self.spec.name, &partition.to_string()])
-                .set(lag);
-            let entry = live
-                .positions
-                .entry((topic.clone(), partition))
-                .or_insert((pos, now));
-            if entry.0 != pos {
-                *entry = (pos, now);
-            } else if lag > 0 && now.duration_since(entry.1) > self.settings.liveness_after {
-                tracing::warn!(sink = %self.spec.name, %topic, partition, lag, "partition has lag but no progress; recreating the consumer");
-                Metrics::global()
-                    .stalls
-                    .with_label_values(&[&self.spec.name])
-                    .inc();
-                stalled = true;
-            }
-        }
-        stalled
     }
 }
 
