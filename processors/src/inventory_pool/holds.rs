@@ -216,15 +216,21 @@ pub(super) fn commit(
         allocations: hold.allocations,
         expires_at: hold.expires_at,
     };
-    state.remember_closed(
-        &e.hold_id,
-        ClosedHold {
-            request: hold.request,
-            end,
-        },
-    );
-    emit_levels(state, ctx);
+    close(state, &e.hold_id, hold.request, end, ctx);
     Ok(())
+}
+
+/// Every way a hold ends: remember how (so a redelivered command gets the same answer) and
+/// publish the pool's new levels.
+fn close(
+    state: &mut PoolState,
+    hold_id: &str,
+    request: HoldRequest,
+    end: HoldEnd,
+    ctx: &mut Ctx<InventoryEvent>,
+) {
+    state.remember_closed(hold_id, ClosedHold { request, end });
+    emit_levels(state, ctx);
 }
 
 fn emit_committed(
@@ -273,14 +279,7 @@ pub(super) fn release(
         expires_at: hold.expires_at,
         reason: e.reason.clone(),
     };
-    state.remember_closed(
-        &e.hold_id,
-        ClosedHold {
-            request: hold.request,
-            end,
-        },
-    );
-    emit_levels(state, ctx);
+    close(state, &e.hold_id, hold.request, end, ctx);
     Ok(())
 }
 
@@ -322,12 +321,5 @@ pub(super) fn expire(state: &mut PoolState, hold_id: &str, ctx: &mut Ctx<Invento
         allocations: hold.allocations,
         expires_at: hold.expires_at,
     };
-    state.remember_closed(
-        hold_id,
-        ClosedHold {
-            request: hold.request,
-            end,
-        },
-    );
-    emit_levels(state, ctx);
+    close(state, hold_id, hold.request, end, ctx);
 }
