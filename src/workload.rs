@@ -83,15 +83,16 @@ pub fn generate(spec: &WorkloadSpec) -> Vec<KeyedCommand> {
                 line_id: "1".into(),
                 meters: Decimal::new(rng.random_range(10..=6000), 1),
                 ttl_ms: 3_600_000,
+                reply_to: None,
             })
         } else if roll < 80 {
             let pick = rng.random_range(0..open[i].len());
             let hold_id = open[i].remove(pick);
-            InventoryCommand::CommitRequested(CommitRequested { envelope: next_env(format!("commit-{hold_id}"), &mut t), hold_id })
+            InventoryCommand::CommitRequested(CommitRequested { envelope: next_env(format!("commit-{hold_id}"), &mut t), hold_id, reply_to: None })
         } else if roll < 95 {
             let pick = rng.random_range(0..open[i].len());
             let hold_id = open[i].remove(pick);
-            InventoryCommand::ReleaseRequested(ReleaseRequested { envelope: next_env(format!("release-{hold_id}"), &mut t), hold_id, reason: "customer cancelled".into() })
+            InventoryCommand::ReleaseRequested(ReleaseRequested { envelope: next_env(format!("release-{hold_id}"), &mut t), hold_id, reason: "customer cancelled".into(), reply_to: None })
         } else {
             // A redelivery: same source id ⇒ same event id; the processor must apply it once.
             let Some(prev) = out.iter().rev().find(|c| c.key == key && !matches!(c.command, InventoryCommand::BatchReceived(_))) else { continue };

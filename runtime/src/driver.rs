@@ -76,7 +76,7 @@ impl<P: Processor> TestDriver<P> {
             }
         };
         for e in &emitted {
-            self.outputs.push(DriverOutput { output: self.processor.output_name(&e.event), partition, emitted: e.clone() });
+            self.outputs.push(DriverOutput { output: e.output.unwrap_or_else(|| self.processor.output_name(&e.event)), partition, emitted: e.clone() });
         }
         emitted
     }

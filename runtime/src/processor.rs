@@ -56,6 +56,8 @@ pub struct Emitted<O> {
     pub key: String,
     /// The event; its envelope came from [`Ctx::envelope`].
     pub event: O,
+    /// Logical output chosen with [`Ctx::emit_to`]; `None` = [`Processor::output_name`] decides.
+    pub output: Option<&'static str>,
 }
 
 /// What a processor may do besides changing its state: emit outputs and set or cancel timers.
@@ -100,7 +102,14 @@ impl<'a, O> Ctx<'a, O> {
 
     /// Emits an output event under `key`.
     pub fn emit(&mut self, key: impl Into<String>, event: O) {
-        self.outputs.push(Emitted { key: key.into(), event });
+        self.outputs.push(Emitted { key: key.into(), event, output: None });
+    }
+
+    /// Emits an output event under `key` to the logical output `output` (a key of `outputs` in
+    /// topology.toml), for events whose topic depends on more than their type — e.g. a saga
+    /// participant answering both on its own topic and on the requester's (`replies`).
+    pub fn emit_to(&mut self, output: &'static str, key: impl Into<String>, event: O) {
+        self.outputs.push(Emitted { key: key.into(), event, output: Some(output) });
     }
 
     /// Schedules (or moves) the timer `id` of this key to fire once stream time reaches `fire_at`.

@@ -26,6 +26,10 @@ pub struct Topology {
     /// Keyed state machines by name.
     #[serde(default)]
     pub processors: BTreeMap<String, ProcessorDecl>,
+    /// Enrichment stages by name: stateless consumers that may call outside services (the NLU /
+    /// an LLM) and log the result as an event, so nothing downstream ever calls them again.
+    #[serde(default)]
+    pub stages: BTreeMap<String, StageDecl>,
     /// Projections by name.
     #[serde(default)]
     pub sinks: BTreeMap<String, SinkDecl>,
@@ -102,6 +106,21 @@ pub struct SinkDecl {
     pub kind: String,
     /// Topics it reads.
     pub inputs: Vec<Spanned<String>>,
+    /// Topics it writes results back to (the HTTP dispatcher's statuses), by logical name.
+    #[serde(default)]
+    pub outputs: BTreeMap<String, Spanned<String>>,
+}
+
+/// `[stages.<name>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageDecl {
+    /// What it resolves.
+    pub doc: Option<String>,
+    /// Topics it reads.
+    pub inputs: Vec<Spanned<String>>,
+    /// Topics it writes, by logical name.
+    pub outputs: BTreeMap<String, Spanned<String>>,
 }
 
 /// `[producers.<name>]`.
@@ -110,7 +129,7 @@ pub struct SinkDecl {
 pub struct ProducerDecl {
     /// What it feeds.
     pub doc: Option<String>,
-    /// `ticker` (more kinds come with the gateway).
+    /// `ticker` (the clock) or `http` (the gateway).
     pub kind: String,
     /// Tick interval for `ticker`.
     pub interval_ms: Option<u64>,
@@ -210,7 +229,7 @@ impl Topology {
             });
             specs.push(TopicSpec { name: self.dlq_topic(name), partitions: 1, config: vec![("cleanup.policy".into(), "delete".into())], records: vec![] });
         }
-        for name in self.sinks.keys() {
+        for name in self.sinks.keys().chain(self.stages.keys()) {
             specs.push(TopicSpec { name: self.dlq_topic(name), partitions: 1, config: vec![("cleanup.policy".into(), "delete".into())], records: vec![] });
         }
         specs
@@ -274,12 +293,20 @@ impl Topology {
             for input in &s.inputs {
                 check_ref(&format!("sink {name}"), input, "input", &mut errors);
             }
+            for output in s.outputs.values() {
+                check_ref(&format!("sink {name}"), output, "output", &mut errors);
+            }
             if !matches!(s.kind.as_str(), "postgres" | "tantivy" | "http") {
                 errors.push(CheckError { line: header_line(&format!("[sinks.{name}]")), message: format!("sink {name}: unknown kind {}", s.kind) });
             }
         }
+        for (name, st) in &self.stages {
+            for topic in st.inputs.iter().chain(st.outputs.values()) {
+                check_ref(&format!("stage {name}"), topic, "input/output", &mut errors);
+            }
+        }
         for (name, p) in &self.producers {
-            if p.kind != "ticker" {
+            if !matches!(p.kind.as_str(), "ticker" | "http") {
                 errors.push(CheckError { line: header_line(&format!("[producers.{name}]")), message: format!("producer {name}: unknown kind {}", p.kind) });
             }
         }

@@ -60,6 +60,30 @@ pub trait StreamEvent {
     }
 }
 
+/// Implements [`StreamEvent`] for a topic's event enum whose variants each wrap a record with an
+/// `envelope` field: `stream_event!(Enum { A, B })`, or `stream_event!(Enum { A, Tick } tick Tick)`
+/// when the topic carries clock ticks.
+#[macro_export]
+macro_rules! stream_event {
+    ($enum:ident { $($variant:ident),* $(,)? }) => {
+        impl $crate::envelope::StreamEvent for $enum {
+            fn envelope(&self) -> &$crate::envelope::Envelope {
+                match self { $($enum::$variant(e) => &e.envelope,)* }
+            }
+        }
+    };
+    ($enum:ident { $($variant:ident),* $(,)? } tick $tick:ident) => {
+        impl $crate::envelope::StreamEvent for $enum {
+            fn envelope(&self) -> &$crate::envelope::Envelope {
+                match self { $($enum::$variant(e) => &e.envelope,)* }
+            }
+            fn is_tick(&self) -> bool {
+                matches!(self, $enum::$tick(_))
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! Key of every inventory event: `<tenant>|<material>|<color>`.
 
 use crate::clock::Tick;
-use crate::envelope::{Envelope, StreamEvent};
+use crate::envelope::Envelope;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +43,10 @@ pub struct ReserveRequested {
     pub meters: Decimal,
     /// Time to live of the hold in ms (default 24 h).
     pub ttl_ms: i64,
+    /// Key (`<tenant>|<customer>`) that also receives every answer about this hold on the pool's
+    /// `replies` output (the order-session saga); `None` = answers only on `inventory.events`.
+    #[serde(default)]
+    pub reply_to: Option<String>,
 }
 
 /// Deduct a hold (owner approved).
@@ -50,6 +54,9 @@ pub struct ReserveRequested {
 pub struct CommitRequested {
     pub envelope: Envelope,
     pub hold_id: String,
+    /// Where to answer when the hold is unknown to the pool (else the hold's own `reply_to`).
+    #[serde(default)]
+    pub reply_to: Option<String>,
 }
 
 /// Give a hold back.
@@ -58,6 +65,9 @@ pub struct ReleaseRequested {
     pub envelope: Envelope,
     pub hold_id: String,
     pub reason: String,
+    /// Where to answer when the hold is unknown to the pool (else the hold's own `reply_to`).
+    #[serde(default)]
+    pub reply_to: Option<String>,
 }
 
 /// What one hold takes from one batch.
@@ -84,6 +94,9 @@ pub struct Reserved {
     pub meters: Decimal,
     pub allocations: Vec<BatchAllocation>,
     pub expires_at: i64,
+    /// The pool's price at reservation (DECISIONS A4: the order snapshots it).
+    #[serde(default)]
+    pub price_per_meter: Option<Decimal>,
 }
 
 /// A hold could not be placed.
@@ -161,6 +174,24 @@ pub struct StockLevelChanged {
     pub on_hand_meters: Decimal,
     pub held_meters: Decimal,
     pub available_meters: Decimal,
+    /// The pool's catalog price (DECISIONS A4).
+    #[serde(default)]
+    pub price_per_meter: Option<Decimal>,
+    /// Other names customers use for this material.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// The owner lists a material+color with its price per meter (the price lives on the pool, A4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogItemUpserted {
+    pub envelope: Envelope,
+    pub material: String,
+    pub color: String,
+    pub price_per_meter: Decimal,
+    /// Other names customers use (e.g. "sooti" for cotton).
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 /// Everything on the `inventory.commands` topic (one union, so one pool's commands stay ordered).
@@ -172,6 +203,7 @@ pub enum InventoryCommand {
     CommitRequested(CommitRequested),
     ReleaseRequested(ReleaseRequested),
     Tick(Tick),
+    CatalogItemUpserted(CatalogItemUpserted),
 }
 
 /// Everything on the `inventory.events` topic.
@@ -186,35 +218,8 @@ pub enum InventoryEvent {
     StockLevelChanged(StockLevelChanged),
 }
 
-impl StreamEvent for InventoryCommand {
-    fn envelope(&self) -> &Envelope {
-        match self {
-            InventoryCommand::BatchReceived(e) => &e.envelope,
-            InventoryCommand::BatchAdjusted(e) => &e.envelope,
-            InventoryCommand::ReserveRequested(e) => &e.envelope,
-            InventoryCommand::CommitRequested(e) => &e.envelope,
-            InventoryCommand::ReleaseRequested(e) => &e.envelope,
-            InventoryCommand::Tick(e) => &e.envelope,
-        }
-    }
-    fn is_tick(&self) -> bool {
-        matches!(self, InventoryCommand::Tick(_))
-    }
-}
-
-impl StreamEvent for InventoryEvent {
-    fn envelope(&self) -> &Envelope {
-        match self {
-            InventoryEvent::Reserved(e) => &e.envelope,
-            InventoryEvent::ReserveRejected(e) => &e.envelope,
-            InventoryEvent::Committed(e) => &e.envelope,
-            InventoryEvent::Released(e) => &e.envelope,
-            InventoryEvent::HoldExpired(e) => &e.envelope,
-            InventoryEvent::HoldCommandRejected(e) => &e.envelope,
-            InventoryEvent::StockLevelChanged(e) => &e.envelope,
-        }
-    }
-}
+crate::stream_event!(InventoryCommand { BatchReceived, BatchAdjusted, ReserveRequested, CommitRequested, ReleaseRequested, Tick, CatalogItemUpserted } tick Tick);
+crate::stream_event!(InventoryEvent { Reserved, ReserveRejected, Committed, Released, HoldExpired, HoldCommandRejected, StockLevelChanged });
 
 #[cfg(test)]
 #[allow(deprecated)]
@@ -235,6 +240,7 @@ mod tests {
             meters: "20.000".parse().unwrap(),
             allocations: vec![BatchAllocation { batch_id: "b1".into(), rolls: 1, loose_meters: "5".parse().unwrap(), cut_meters: "-0.001".parse().unwrap(), meters: "15.5".parse().unwrap() }],
             expires_at: 99,
+            price_per_meter: Some("120.50".parse().unwrap()),
         });
         let avro = json_to_avro(&schema, &serde_json::to_value(&event).unwrap()).unwrap();
         let bytes = apache_avro::to_avro_datum(&parsed, avro).unwrap();

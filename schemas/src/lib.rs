@@ -6,11 +6,14 @@
 //! (exact, via `rust_decimal`) and unions of records (one schema per topic, several event types).
 
 pub mod avro_json;
+pub mod billing;
 pub mod catalog;
 pub mod clock;
 pub mod decimal;
 pub mod envelope;
 pub mod inventory;
+pub mod orders;
+pub mod whatsapp;
 
 pub use avro_json::{avro_to_json, json_to_avro, ConvertError};
 pub use catalog::{Catalog, CatalogError};

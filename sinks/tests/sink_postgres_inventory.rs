@@ -301,6 +301,8 @@ fn level(p: usize, r: usize, env: Envelope) -> StockLevelChanged {
         on_hand_meters: Decimal::new((1_000_000 + r * 1001) as i64, 3),
         held_meters: Decimal::new((r * 250) as i64, 3),
         available_meters: Decimal::new((1_000_000 + r * 751) as i64, 3),
+        price_per_meter: None,
+        aliases: vec![],
         batches,
     }
 }
@@ -346,6 +348,7 @@ fn events(s: &Setup, rounds: std::ops::Range<usize>) -> Vec<(String, InventoryEv
                     meters,
                     allocations: allocations.clone(),
                     expires_at: expires(r),
+                    price_per_meter: None,
                 })
             };
             if r % 5 == 4 {

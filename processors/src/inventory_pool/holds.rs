@@ -39,10 +39,11 @@ pub(super) fn reserve(
         line_id: e.line_id.clone(),
         meters: e.meters,
     };
+    let price = state.price_per_meter;
     if let Some(hold) = state.holds.get(&e.hold_id) {
         same_request(&e.hold_id, &hold.request, &request)?;
         let (allocations, expires_at) = (hold.allocations.clone(), hold.expires_at);
-        emit_reserved(ctx, e, allocations, expires_at);
+        emit_reserved(ctx, e, allocations, expires_at, price);
         return Ok(());
     }
     if let Some(closed) = state.closed.get(&e.hold_id) {
@@ -61,7 +62,7 @@ pub(super) fn reserve(
             | HoldEnd::Expired {
                 allocations,
                 expires_at,
-            } => emit_reserved(ctx, e, allocations, expires_at),
+            } => emit_reserved(ctx, e, allocations, expires_at, price),
         }
         return Ok(());
     }
@@ -92,7 +93,7 @@ pub(super) fn reserve(
         },
     );
     ctx.schedule(hold_timer_id(&e.hold_id), expires_at);
-    emit_reserved(ctx, e, allocations, expires_at);
+    emit_reserved(ctx, e, allocations, expires_at, price);
     emit_levels(state, ctx);
     Ok(())
 }
@@ -113,6 +114,7 @@ fn emit_reserved(
     e: &ReserveRequested,
     allocations: Vec<BatchAllocation>,
     expires_at: i64,
+    price: Option<Decimal>,
 ) {
     let envelope = ctx.envelope();
     emit(
@@ -125,6 +127,7 @@ fn emit_reserved(
             meters: e.meters,
             allocations,
             expires_at,
+            price_per_meter: price,
         }),
     );
 }

@@ -114,6 +114,7 @@ impl Processor for InventoryPool {
             InventoryCommand::ReserveRequested(e) => holds::reserve(state, e, ctx),
             InventoryCommand::CommitRequested(e) => holds::commit(state, e, ctx),
             InventoryCommand::ReleaseRequested(e) => holds::release(state, e, ctx),
+            InventoryCommand::CatalogItemUpserted(e) => stock::catalog_upserted(state, e, ctx),
             InventoryCommand::Tick(_) => Ok(()),
         }
     }
@@ -145,6 +146,8 @@ fn emit_levels(state: &PoolState, ctx: &mut Ctx<InventoryEvent>) {
             on_hand_meters,
             held_meters,
             available_meters,
+            price_per_meter: state.price_per_meter,
+            aliases: state.aliases.clone(),
         }),
     );
 }

@@ -33,6 +33,12 @@ pub struct PoolState {
     pub closed: BTreeMap<String, ClosedHold>,
     /// hold_ids of `closed` in the order they closed; bounds `closed` deterministically.
     pub closed_order: VecDeque<String>,
+    /// The pool's catalog price per meter (DECISIONS A4); a batch may override it.
+    #[serde(default)]
+    pub price_per_meter: Option<Decimal>,
+    /// Other names customers use for the material (from the catalog).
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 /// One batch: its physical stock and the receipt it came from.

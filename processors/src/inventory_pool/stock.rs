@@ -5,7 +5,7 @@ use super::state::{Batch, PoolState, Receipt};
 use super::{allocation, emit_levels, PoolKey, METER_SCALE, PRICE_SCALE};
 use rust_decimal::Decimal;
 use souk_runtime::{Ctx, Rejection};
-use souk_schemas::inventory::{BatchAdjusted, BatchReceived, InventoryEvent};
+use souk_schemas::inventory::{BatchAdjusted, BatchReceived, CatalogItemUpserted, InventoryEvent};
 
 /// Ok when `value` has at most `scale` decimals (after dropping trailing zeros).
 pub(super) fn check_scale(value: Decimal, scale: u32, field: &str) -> Result<(), Rejection> {
@@ -142,6 +142,30 @@ pub(super) fn batch_adjusted(
     if e.price_per_meter.is_some() {
         batch.price_per_meter = e.price_per_meter;
     }
+    emit_levels(state, ctx);
+    Ok(())
+}
+
+/// `CatalogItemUpserted`: the pool's price and aliases (DECISIONS A4); stock is unchanged.
+pub(super) fn catalog_upserted(
+    state: &mut PoolState,
+    e: &CatalogItemUpserted,
+    ctx: &mut Ctx<InventoryEvent>,
+) -> Result<(), Rejection> {
+    if e.price_per_meter <= Decimal::ZERO || e.price_per_meter.scale() > PRICE_SCALE {
+        return Err(Rejection::new(
+            "BAD_PRICE",
+            format!("price per meter {} must be > 0 with at most {PRICE_SCALE} decimals", e.price_per_meter),
+        ));
+    }
+    if !e.material.eq_ignore_ascii_case(&state.material) || !e.color.eq_ignore_ascii_case(&state.color) {
+        return Err(Rejection::new(
+            "KEY_MISMATCH",
+            format!("catalog item {}/{} sent to pool {}/{}", e.material, e.color, state.material, state.color),
+        ));
+    }
+    state.price_per_meter = Some(e.price_per_meter);
+    state.aliases = e.aliases.clone();
     emit_levels(state, ctx);
     Ok(())
 }

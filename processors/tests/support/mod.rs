@@ -72,6 +72,7 @@ pub fn reserve(id: &str, at: i64, hold: &str, meters: Decimal, ttl_ms: i64) -> I
         line_id: format!("l-{hold}"),
         meters,
         ttl_ms,
+        reply_to: None,
     })
 }
 
@@ -80,6 +81,7 @@ pub fn commit(id: &str, at: i64, hold: &str) -> InventoryCommand {
     InventoryCommand::CommitRequested(CommitRequested {
         envelope: env(id, at),
         hold_id: hold.into(),
+        reply_to: None,
     })
 }
 
@@ -89,6 +91,7 @@ pub fn release(id: &str, at: i64, hold: &str) -> InventoryCommand {
         envelope: env(id, at),
         hold_id: hold.into(),
         reason: "customer".into(),
+        reply_to: None,
     })
 }
 

@@ -249,7 +249,7 @@ impl<P: Processor> ProcessorEngine<P> {
         // 1. outputs, acked
         let mut records = Vec::with_capacity(outputs.len());
         for out in &outputs {
-            let logical = self.processor.output_name(&out.event);
+            let logical = out.output.unwrap_or_else(|| self.processor.output_name(&out.event));
             let topic = self.spec.outputs.get(logical).ok_or_else(|| anyhow!("processor {name} emitted to undeclared output {logical}"))?;
             let payload = self.codec.encode(topic, &out.event).await.with_context(|| format!("encoding output for {topic}"))?;
             let env = out.event.envelope();

@@ -1,0 +1,144 @@
+//! WhatsApp channel events: inbound customer messages and delivery statuses from the Cloud API
+//! webhook, outbound reply requests, and what the dispatcher did with them.
+//! Key of every WhatsApp event: `<tenant>|<wa_id>` (the customer).
+
+use crate::envelope::Envelope;
+use serde::{Deserialize, Serialize};
+
+/// One customer message (text, reply button, list reply, or an unsupported type kept verbatim).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    pub envelope: Envelope,
+    /// The business number that received it (routes to the tenant).
+    pub phone_number_id: String,
+    /// The customer's WhatsApp id.
+    pub wa_id: String,
+    /// Profile name from `contacts[]`, when sent.
+    pub profile_name: Option<String>,
+    /// Meta's message id; redeliveries carry the same one.
+    pub wamid: String,
+    /// `messages[].timestamp` in epoch ms.
+    pub sent_at: i64,
+    /// `text`, `button_reply`, `list_reply` or `unsupported`.
+    pub kind: String,
+    /// `messages[].type` as sent.
+    pub message_type: String,
+    /// Text body, or the title of the chosen reply.
+    pub text: Option<String>,
+    /// Id of the chosen reply button / list row.
+    pub reply_id: Option<String>,
+    /// The message this one replies to.
+    pub context_wamid: Option<String>,
+    /// The message object exactly as received.
+    pub raw_json: String,
+}
+
+/// An error attached to a failed status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusError {
+    /// Meta error code (e.g. 131047).
+    pub code: i32,
+    /// Meta error title.
+    pub title: String,
+    /// `error_data.details`, when sent.
+    pub detail: Option<String>,
+}
+
+/// A status callback (sent/delivered/read/failed) for a message souk sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryStatus {
+    pub envelope: Envelope,
+    /// The business number.
+    pub phone_number_id: String,
+    /// The message the status is about.
+    pub wamid: String,
+    /// The customer.
+    pub recipient_id: String,
+    /// `sent`, `delivered`, `read` or `failed`.
+    pub status: String,
+    /// Status time in epoch ms.
+    pub status_at: i64,
+    /// Errors of a failed status.
+    pub errors: Vec<StatusError>,
+}
+
+/// One interactive reply button.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyButton {
+    /// Id the NLU maps exactly (DECISIONS A12).
+    pub id: String,
+    /// Title, at most 20 characters.
+    pub title: String,
+}
+
+/// A reply souk wants sent (idempotency key: `envelope.event_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundMessageRequested {
+    pub envelope: Envelope,
+    /// Customer wa_id.
+    pub to: String,
+    /// The order it is about, if any.
+    pub order_id: Option<String>,
+    /// What the reply is for (summary, negotiation, status, approved, ...).
+    pub purpose: String,
+    /// The text.
+    pub text: String,
+    /// Reply buttons (one call to action); empty = plain text.
+    pub buttons: Vec<ReplyButton>,
+}
+
+/// The Cloud API accepted an outbound message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundDispatched {
+    pub envelope: Envelope,
+    /// `event_id` of the request.
+    pub request_event_id: String,
+    /// Customer wa_id.
+    pub to: String,
+    /// Id Meta returned.
+    pub wamid: String,
+    /// HTTP attempts it took.
+    pub attempts: i32,
+}
+
+/// An outbound message could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundFailed {
+    pub envelope: Envelope,
+    /// `event_id` of the request.
+    pub request_event_id: String,
+    /// Customer wa_id.
+    pub to: String,
+    /// Last HTTP status, if a response came.
+    pub http_status: Option<i32>,
+    /// Meta error code, if any.
+    pub error_code: Option<i32>,
+    /// Why.
+    pub reason: String,
+    /// HTTP attempts made.
+    pub attempts: i32,
+}
+
+/// Everything on `whatsapp.inbound`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InboundEvent {
+    InboundMessage(InboundMessage),
+}
+
+/// Everything on `whatsapp.status`: Meta's status callbacks and the dispatcher's results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StatusEvent {
+    DeliveryStatus(DeliveryStatus),
+    OutboundDispatched(OutboundDispatched),
+    OutboundFailed(OutboundFailed),
+}
+
+/// Everything on `whatsapp.outbound`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OutboundEvent {
+    OutboundMessageRequested(OutboundMessageRequested),
+}
+
+crate::stream_event!(InboundEvent { InboundMessage });
+crate::stream_event!(StatusEvent { DeliveryStatus, OutboundDispatched, OutboundFailed });
+crate::stream_event!(OutboundEvent { OutboundMessageRequested });
