@@ -72,6 +72,7 @@ fn reserve(tenant: &str, n: usize, t: i64) -> (String, InventoryCommand) {
         line_id: "1".into(),
         meters: Decimal::new(n as i64 % 50 + 1, 1),
         ttl_ms: 1,
+        reply_to: None,
     });
     (key, cmd)
 }
