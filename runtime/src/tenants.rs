@@ -1,0 +1,186 @@
+//! The tenant registry (`tenants.toml`): which business a WhatsApp number belongs to, the secrets
+//! that authenticate its traffic (Meta app secret, webhook verify token, owner API key, Cloud API
+//! access token) and its display name. Shared by the gateway (routing, signatures, owner commands),
+//! the read API (tenant scoping) and the outbound dispatcher (bearer token per tenant).
+//!
+//! Secrets are written literally or as `env:NAME` (read from the environment at load time) and
+//! never printed: [`Secret`]'s `Debug` is redacted. API keys are compared in constant time.
+
+use anyhow::{anyhow, bail, Context};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::Path;
+use subtle::ConstantTimeEq;
+
+/// A secret value; `Debug`/`Display` never reveal it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "String")]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that needs it (HMAC key, bearer header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Wraps a value that is already resolved (tests, the demo).
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// Constant-time equality with `candidate` (compares SHA-256 digests, so lengths leak nothing).
+    pub fn matches(&self, candidate: &str) -> bool {
+        let a = Sha256::digest(self.0.as_bytes());
+        let b = Sha256::digest(candidate.as_bytes());
+        a.ct_eq(&b).into()
+    }
+}
+
+impl TryFrom<String> for Secret {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.strip_prefix("env:") {
+            Some(name) => std::env::var(name)
+                .map(Secret)
+                .map_err(|_| format!("environment variable {name} (named by env:{name}) is not set")),
+            None => Ok(Secret(value)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// One tenant (a business) as configured.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Tenant {
+    /// Tenant id used in keys and events (`<tenant>|...`); lowercase letters, digits, `-`, `_`.
+    pub id: String,
+    /// Business name shown to customers and in the dashboard.
+    pub name: String,
+    /// WhatsApp Cloud API `phone_number_id` of the business number (routes webhooks here).
+    pub phone_number_id: String,
+    /// Meta app secret: the HMAC key of `X-Hub-Signature-256`.
+    pub app_secret: Secret,
+    /// Token Meta echoes in the GET verification handshake.
+    pub verify_token: Secret,
+    /// Owner API key (`Authorization: Bearer <key>` on owner commands and the read API).
+    pub api_key: Secret,
+    /// Cloud API access token used by the outbound dispatcher.
+    pub access_token: Secret,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantsFile {
+    #[serde(default)]
+    tenants: Vec<Tenant>,
+}
+
+/// All tenants, indexed by id and by business number.
+#[derive(Debug, Clone, Default)]
+pub struct Tenants {
+    by_id: BTreeMap<String, Tenant>,
+    by_number: BTreeMap<String, String>,
+}
+
+impl Tenants {
+    /// Loads and validates `tenants.toml`.
+    pub fn load(path: &Path) -> anyhow::Result<Tenants> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Tenants::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// Parses the TOML text of a tenants file.
+    pub fn parse(text: &str) -> anyhow::Result<Tenants> {
+        let file: TenantsFile = toml::from_str(text).map_err(|e| anyhow!("{e}"))?;
+        Tenants::from_list(file.tenants)
+    }
+
+    /// Builds the registry, refusing duplicate ids/numbers and malformed ids.
+    pub fn from_list(list: Vec<Tenant>) -> anyhow::Result<Tenants> {
+        let mut tenants = Tenants::default();
+        for t in list {
+            if t.id.is_empty() || !t.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') {
+                bail!("tenant id {:?} must be non-empty lowercase letters, digits, '-' or '_'", t.id);
+            }
+            if tenants.by_number.insert(t.phone_number_id.clone(), t.id.clone()).is_some() {
+                bail!("phone_number_id {} is configured twice", t.phone_number_id);
+            }
+            if tenants.by_id.contains_key(&t.id) {
+                bail!("tenant {} is configured twice", t.id);
+            }
+            tenants.by_id.insert(t.id.clone(), t);
+        }
+        Ok(tenants)
+    }
+
+    /// The tenant with this id.
+    pub fn get(&self, id: &str) -> Option<&Tenant> {
+        self.by_id.get(id)
+    }
+
+    /// The tenant owning this WhatsApp business number.
+    pub fn by_phone_number_id(&self, phone_number_id: &str) -> Option<&Tenant> {
+        self.by_number.get(phone_number_id).and_then(|id| self.by_id.get(id))
+    }
+
+    /// The tenant whose owner API key is `key` (every tenant is compared, in constant time).
+    pub fn by_api_key(&self, key: &str) -> Option<&Tenant> {
+        let mut found = None;
+        for t in self.by_id.values() {
+            if t.api_key.matches(key) {
+                found = Some(t);
+            }
+        }
+        found
+    }
+
+    /// Every tenant, by id.
+    pub fn iter(&self) -> impl Iterator<Item = &Tenant> {
+        self.by_id.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+[[tenants]]
+id = "bharat"
+name = "Bharat Textiles"
+phone_number_id = "1001"
+app_secret = "s3cret"
+verify_token = "verify-me"
+api_key = "owner-key"
+access_token = "EAAG"
+"#;
+
+    #[test]
+    fn routes_by_number_and_key_and_never_prints_secrets() {
+        let t = Tenants::parse(FILE).unwrap();
+        assert_eq!(t.by_phone_number_id("1001").unwrap().id, "bharat");
+        assert!(t.by_phone_number_id("999").is_none());
+        assert_eq!(t.by_api_key("owner-key").unwrap().id, "bharat");
+        assert!(t.by_api_key("owner-ke").is_none());
+        let debug = format!("{:?}", t.get("bharat").unwrap());
+        assert!(!debug.contains("s3cret") && !debug.contains("owner-key"), "{debug}");
+    }
+
+    #[test]
+    fn env_secrets_and_bad_files() {
+        std::env::set_var("SOUK_TEST_TENANT_SECRET", "from-env");
+        let t = Tenants::parse(&FILE.replace("\"s3cret\"", "\"env:SOUK_TEST_TENANT_SECRET\"")).unwrap();
+        assert_eq!(t.get("bharat").unwrap().app_secret.expose(), "from-env");
+        assert!(Tenants::parse(&FILE.replace("\"s3cret\"", "\"env:SOUK_TEST_NOT_SET_ANYWHERE\"")).is_err());
+        assert!(Tenants::parse(&format!("{FILE}\nwat = 1")).is_err());
+        assert!(Tenants::parse(&format!("{FILE}{FILE}")).is_err());
+        assert!(Tenants::parse(&FILE.replace("id = \"bharat\"", "id = \"Bharat!\"")).is_err());
+    }
+}
