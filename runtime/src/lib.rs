@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod partitioner;
 pub mod processor;
 pub mod stack;
+pub mod stage;
 pub mod tenants;
 pub mod store;
 pub mod testkit;

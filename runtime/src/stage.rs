@@ -1,0 +1,242 @@
+//! Enrichment stages (`[stages.<name>]` in topology.toml): stateless consumers that may call
+//! outside services — the offline NLU reading the catalog read model, or an LLM — and log what they
+//! resolved as an event. Everything downstream reads only that logged event, so replays never call
+//! the service again (ARCHITECTURE §3, "LLM/NLU results are events").
+//!
+//! Delivery: at-least-once with deterministic output ids. Per batch: resolve every record, produce
+//! the outputs and dead letters and wait for the acks, then commit the offsets. A crash before the
+//! commit resolves the batch again; the outputs carry the same event ids (derived from the input's),
+//! so the keyed processors downstream drop the copies by id. A transient failure (the read model or
+//! the model endpoint is down) retries the batch without advancing; a permanent one dead-letters the
+//! record with provenance headers and moves on.
+
+use crate::codec::Codec;
+use crate::engine::liveness;
+use crate::kafka::{collect_batch, headers, make_headers, producer, send_all, OutRecord, RebalanceTracker};
+use crate::metrics::Metrics;
+use crate::topology::Topology;
+use anyhow::{anyhow, Context};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::producer::FutureProducer;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use souk_schemas::StreamEvent;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// One event a stage resolved, for the logical output `output` under `key`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageOutput<O> {
+    /// Logical output name (a key of the stage's `outputs`).
+    pub output: &'static str,
+    /// Record key (`<tenant>|<entity>`).
+    pub key: String,
+    /// The event; its envelope must derive from the input's so a re-run yields the same id.
+    pub event: O,
+}
+
+/// Why a record could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// The record itself is bad (dead-letter it and go on).
+    #[error("{0}")]
+    Permanent(String),
+    /// A dependency failed; retry the batch later without advancing.
+    #[error("{0:#}")]
+    Transient(anyhow::Error),
+}
+
+/// A stateless enrichment step from one input record to zero or more logged events.
+pub trait Stage: Send + Sync + 'static {
+    /// The union of events on the input topics.
+    type Input: DeserializeOwned + StreamEvent + Send + Sync;
+    /// The union of events it writes.
+    type Output: Serialize + StreamEvent + Send + Sync;
+
+    /// The stage's name in topology.toml.
+    fn name(&self) -> &'static str;
+
+    /// Resolves one keyed input.
+    fn resolve(&self, key: &str, input: &Self::Input) -> impl Future<Output = Result<Vec<StageOutput<Self::Output>>, StageError>> + Send;
+}
+
+/// Where a stage reads and writes, resolved from topology.toml (with the topic prefix).
+#[derive(Debug, Clone)]
+pub struct StageSpec {
+    /// Stage name.
+    pub name: String,
+    /// Input topics.
+    pub inputs: Vec<String>,
+    /// Logical output name → topic.
+    pub outputs: BTreeMap<String, String>,
+    /// Dead-letter topic.
+    pub dlq: String,
+    /// Consumer group shared by all instances.
+    pub group_id: String,
+}
+
+impl StageSpec {
+    /// Resolves stage `name` from the topology.
+    pub fn from_topology(topology: &Topology, name: &str) -> anyhow::Result<StageSpec> {
+        let decl = topology.stages.get(name).ok_or_else(|| anyhow!("stage {name} is not declared in topology.toml"))?;
+        Ok(StageSpec {
+            name: name.to_string(),
+            inputs: decl.inputs.iter().map(|i| topology.topic(i.get_ref())).collect(),
+            outputs: decl.outputs.iter().map(|(k, v)| (k.clone(), topology.topic(v.get_ref()))).collect(),
+            dlq: topology.dlq_topic(name),
+            group_id: topology.group_id(name),
+        })
+    }
+}
+
+type StageConsumer = StreamConsumer<RebalanceTracker>;
+
+/// Runs one stage on Kafka until `shutdown` turns true.
+pub struct StageRunner<S: Stage> {
+    stage: Arc<S>,
+    spec: StageSpec,
+    codec: Arc<Codec>,
+    bootstrap: String,
+    producer: FutureProducer,
+    /// Max records per batch.
+    pub batch_size: usize,
+    /// How long to wait for more records once a batch has begun.
+    pub batch_wait: Duration,
+    /// Lag without progress for this long recreates the consumer.
+    pub liveness_after: Duration,
+}
+
+impl<S: Stage> StageRunner<S> {
+    /// A runner for `stage` as declared by `spec`.
+    pub fn new(stage: Arc<S>, spec: StageSpec, codec: Arc<Codec>, bootstrap: &str) -> anyhow::Result<Self> {
+        Ok(StageRunner {
+            stage,
+            spec,
+            codec,
+            bootstrap: bootstrap.to_string(),
+            producer: producer(bootstrap)?,
+            batch_size: 200,
+            batch_wait: Duration::from_millis(20),
+            liveness_after: Duration::from_secs(20),
+        })
+    }
+
+    fn consumer(&self) -> anyhow::Result<StageConsumer> {
+        let tracker = RebalanceTracker { component: self.spec.name.clone(), ..Default::default() };
+        let consumer: StageConsumer = crate::admin::client_config(&self.bootstrap)
+            .set("group.id", &self.spec.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .create_with_context(tracker)
+            .context("consumer")?;
+        let topics: Vec<&str> = self.spec.inputs.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics).context("subscribe")?;
+        Ok(consumer)
+    }
+
+    /// The loop: collect a batch, resolve it, produce, commit; retry failed batches from the
+    /// committed offsets with a growing backoff.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let metrics = Metrics::global();
+        let mut consumer = self.consumer()?;
+        let probe = liveness::Probe::start(&self.bootstrap, &self.spec.group_id, &self.spec.inputs, &self.spec.name, self.liveness_after)?;
+        let mut backoff = Duration::from_millis(250);
+        tracing::info!(stage = %self.spec.name, inputs = ?self.spec.inputs, "stage started");
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let batch = tokio::select! {
+                b = collect_batch(&consumer, self.batch_size, self.batch_wait) => b,
+                _ = shutdown.changed() => break,
+            };
+            if !batch.is_empty() {
+                match self.process_batch(&consumer, batch).await {
+                    Ok(()) => backoff = Duration::from_millis(250),
+                    Err(e) => {
+                        metrics.batch_failures.with_label_values(&[&self.spec.name]).inc();
+                        tracing::error!(stage = %self.spec.name, error = format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "batch failed; retrying from the committed offsets");
+                        drop(consumer);
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {},
+                            _ = shutdown.changed() => return Ok(()),
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                        consumer = self.consumer()?;
+                        continue;
+                    }
+                }
+            }
+            if probe.take_stalled() {
+                drop(consumer);
+                consumer = self.consumer()?;
+            }
+        }
+        tracing::info!(stage = %self.spec.name, "stage stopping");
+        consumer.unsubscribe();
+        Ok(())
+    }
+
+    async fn process_batch(&self, consumer: &StageConsumer, batch: Vec<OwnedMessage>) -> anyhow::Result<()> {
+        let metrics = Metrics::global();
+        let name = &self.spec.name;
+        let mut records = Vec::new();
+        let mut offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        for msg in &batch {
+            offsets.insert((msg.topic().to_string(), msg.partition()), msg.offset() + 1);
+            metrics.records_in.with_label_values(&[name, &msg.partition().to_string()]).inc();
+            let key = msg.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+            let resolved = match msg.payload() {
+                None => Err(StageError::Permanent("null value".into())),
+                Some(payload) => match self.codec.decode::<S::Input>(payload).await {
+                    Err(e) if e.is_retriable() => return Err(e).context("decoding input"),
+                    Err(e) => Err(StageError::Permanent(e.to_string())),
+                    Ok(event) if event.is_tick() => Ok(Vec::new()),
+                    Ok(_) if key.is_empty() => Err(StageError::Permanent("record has no key".into())),
+                    Ok(event) => self.stage.resolve(&key, &event).await,
+                },
+            };
+            match resolved {
+                Ok(outputs) => {
+                    for out in outputs {
+                        let topic = self.spec.outputs.get(out.output).ok_or_else(|| anyhow!("stage {name} emitted to undeclared output {}", out.output))?;
+                        let payload = self.codec.encode(topic, &out.event).await.with_context(|| format!("encoding output for {topic}"))?;
+                        let env = out.event.envelope();
+                        let hdrs = make_headers(&[(headers::EVENT_ID, &env.event_id), (headers::CORRELATION_ID, &env.correlation_id), (headers::CAUSATION_ID, env.causation_id.as_deref().unwrap_or(""))]);
+                        metrics.records_out.with_label_values(&[name, topic]).inc();
+                        records.push(OutRecord { topic: topic.clone(), partition: None, key: Some(out.key), payload: Some(payload), headers: hdrs });
+                    }
+                }
+                Err(StageError::Transient(e)) => return Err(e).context("resolving a record"),
+                Err(StageError::Permanent(error)) => {
+                    tracing::warn!(stage = %name, topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), error, "record dead-lettered");
+                    metrics.dlq_records.with_label_values(&[name]).inc();
+                    let hdrs = make_headers(&[
+                        (headers::SOURCE_TOPIC, msg.topic()),
+                        (headers::SOURCE_PARTITION, &msg.partition().to_string()),
+                        (headers::SOURCE_OFFSET, &msg.offset().to_string()),
+                        (headers::ERROR, &error),
+                        (headers::COMPONENT, name),
+                    ]);
+                    records.push(OutRecord { topic: self.spec.dlq.clone(), partition: None, key: Some(key), payload: Some(msg.payload().map(<[u8]>::to_vec).unwrap_or_default()), headers: hdrs });
+                }
+            }
+        }
+        send_all(&self.producer, records).await.context("producing outputs")?;
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), next) in &offsets {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+        }
+        tokio::task::block_in_place(|| consumer.commit(&tpl, CommitMode::Sync)).context("committing offsets")?;
+        metrics.batch_commits.with_label_values(&[name]).inc();
+        Ok(())
+    }
+}
