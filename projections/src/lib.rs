@@ -2,6 +2,8 @@
 //! `souk run`) and typed, tenant-scoped read functions that UIs, the read API and tests share, so
 //! nobody hand-writes SQL against the projection tables.
 
+pub mod search;
+
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;

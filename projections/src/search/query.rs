@@ -1,0 +1,123 @@
+//! Tenant-scoped queries over the search index: the only way the read side searches, so no
+//! caller can forget the tenant filter.
+
+use super::schema::{DocKind, SearchSchema};
+use serde::Serialize;
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::{IndexReader, TantivyDocument, Term};
+
+/// Largest `limit` a search honours.
+pub const MAX_LIMIT: usize = 100;
+
+/// Why a search failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The user's query does not parse (HTTP 400).
+    #[error("bad query: {0}")]
+    BadQuery(String),
+    /// The index could not be read (HTTP 500).
+    #[error("search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+}
+
+/// One matching document, with its display fields.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hit {
+    /// The document's key (`catalog:…` or `message:…`).
+    pub doc_id: String,
+    /// Catalog or message.
+    pub kind: DocKind,
+    /// BM25 score.
+    pub score: f32,
+    /// Material (catalog).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub material: Option<String>,
+    /// Color (catalog).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+    /// Dye lots, space separated (catalog).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dye_lots: Option<String>,
+    /// Aliases, space separated (catalog).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aliases: Option<String>,
+    /// Price per meter as a decimal string (catalog, when set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_per_meter: Option<String>,
+    /// Available meters as a decimal string (catalog).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available_meters: Option<String>,
+    /// Message text (message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// `in` / `out` (message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// Customer wa_id (message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
+    /// Source time, epoch ms.
+    pub occurred_at: i64,
+}
+
+fn exact(field: tantivy::schema::Field, value: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic))
+}
+
+/// Searches `tenant`'s documents for `q` (tantivy query syntax over material, color, dye lots,
+/// aliases and message text; empty = everything), optionally only one `kind`, best first, at most
+/// `limit` (clamped to 1..=[`MAX_LIMIT`]). The tenant is a MUST clause, so nothing of another
+/// tenant can match; a query that does not parse is [`SearchError::BadQuery`].
+pub fn search(reader: &IndexReader, tenant: &str, q: &str, kind: Option<DocKind>, limit: usize) -> Result<Vec<Hit>, SearchError> {
+    let s = SearchSchema::new();
+    let searcher = reader.searcher();
+    let user: Box<dyn Query> = if q.trim().is_empty() {
+        Box::new(AllQuery)
+    } else {
+        let parser = QueryParser::for_index(searcher.index(), s.text_fields());
+        parser.parse_query(q).map_err(|e| SearchError::BadQuery(e.to_string()))?
+    };
+    let mut clauses = vec![(Occur::Must, exact(s.tenant, tenant)), (Occur::Must, user)];
+    if let Some(k) = kind {
+        clauses.push((Occur::Must, exact(s.kind, k.as_str())));
+    }
+    let query = BooleanQuery::new(clauses);
+    let top = searcher.search(&query, &TopDocs::with_limit(limit.clamp(1, MAX_LIMIT)))?;
+    let mut hits = Vec::with_capacity(top.len());
+    for (score, address) in top {
+        let doc: TantivyDocument = searcher.doc(address)?;
+        let text = |f| doc.get_first(f).and_then(|v| v.as_str()).map(str::to_string);
+        let kind = text(s.kind).as_deref().and_then(DocKind::parse).unwrap_or(DocKind::Message);
+        hits.push(Hit {
+            doc_id: text(s.doc_id).unwrap_or_default(),
+            kind,
+            score,
+            material: text(s.material),
+            color: text(s.color),
+            dye_lots: text(s.dye_lots).filter(|v| !v.is_empty()),
+            aliases: text(s.aliases).filter(|v| !v.is_empty()),
+            price_per_meter: text(s.price),
+            available_meters: text(s.available_meters),
+            text: text(s.text),
+            direction: text(s.direction),
+            customer: text(s.customer),
+            occurred_at: doc.get_first(s.occurred_at).and_then(|v| v.as_i64()).unwrap_or_default(),
+        });
+    }
+    Ok(hits)
+}
+
+/// How many live documents carry `doc_id` (1 after any number of upserts; operators and tests use
+/// it to prove the sink never duplicates).
+pub fn count_doc_id(reader: &IndexReader, doc_id: &str) -> Result<usize, SearchError> {
+    let s = SearchSchema::new();
+    Ok(reader.searcher().search(exact(s.doc_id, doc_id).as_ref(), &Count)?)
+}
+
+/// How many live documents `tenant` has (all kinds).
+pub fn count_tenant(reader: &IndexReader, tenant: &str) -> Result<usize, SearchError> {
+    let s = SearchSchema::new();
+    Ok(reader.searcher().search(exact(s.tenant, tenant).as_ref(), &Count)?)
+}
