@@ -6,6 +6,10 @@
 //! Idempotency on `hold_id`: a redelivered command for a hold that is open or remembered as closed
 //! gets an answer equal to the first one (same data; the envelope derives from the new cause).
 //!
+//! Replies: every answer about a hold (reserved, refused, committed, released, expired, command
+//! refused — re-answers included) also goes, with its own envelope, to the requester's `reply_to` key
+//! on the `replies` output: the hold's `reply_to` when the pool knows the hold, else the command's.
+//!
 //! Holds vs on hand: batches keep their *physical* stock (changed only by receipt, adjustment and
 //! commit); an open hold is a claim of whole rolls plus loose (+ cut) meters. Availability is derived:
 //! on hand minus all claims, opening on paper as many rolls as the loose claims need. A release or
@@ -21,11 +25,15 @@ mod stock;
 
 use souk_runtime::{Ctx, Processor, Rejection};
 use souk_schemas::inventory::{InventoryCommand, InventoryEvent, StockLevelChanged};
-use souk_schemas::StreamEvent;
+use souk_schemas::{Envelope, StreamEvent};
 pub use state::PoolState;
 
 /// The processor's name in topology.toml.
 pub const NAME: &str = "inventory-pool";
+
+/// Logical output (topology.toml) of the copies of hold answers addressed to the requester's
+/// `reply_to` key: `orders.inputs`, the order session's input.
+pub const REPLIES_OUTPUT: &str = "replies";
 
 /// Prefix of a hold's expiry timer id (`hold-expiry/<hold_id>`).
 pub const HOLD_TIMER_PREFIX: &str = "hold-expiry/";
@@ -108,6 +116,13 @@ impl Processor for InventoryPool {
             state.material = key.material.to_string();
             state.color = key.color.to_string();
         }
+        let reply_to = match event {
+            InventoryCommand::ReserveRequested(e) => e.reply_to.as_deref(),
+            InventoryCommand::CommitRequested(e) => e.reply_to.as_deref(),
+            InventoryCommand::ReleaseRequested(e) => e.reply_to.as_deref(),
+            _ => None,
+        };
+        holds::check_reply_to(reply_to, key.tenant)?;
         match event {
             InventoryCommand::BatchReceived(e) => stock::batch_received(state, e, &key, ctx),
             InventoryCommand::BatchAdjusted(e) => stock::batch_adjusted(state, e, ctx),
@@ -130,6 +145,22 @@ impl Processor for InventoryPool {
 fn emit(ctx: &mut Ctx<InventoryEvent>, event: InventoryEvent) {
     let key = ctx.key().to_string();
     ctx.emit(key, event);
+}
+
+/// Emits an answer about a hold on the pool's key and, when `reply_to` is set, a copy with its own
+/// envelope under the requester's key on [`REPLIES_OUTPUT`], so a saga (the order session) hears
+/// about its holds on its own input topic without reading every pool's events.
+fn answer(
+    ctx: &mut Ctx<InventoryEvent>,
+    reply_to: Option<&str>,
+    make: impl Fn(Envelope) -> InventoryEvent,
+) {
+    let envelope = ctx.envelope();
+    emit(ctx, make(envelope));
+    if let Some(reply_to) = reply_to {
+        let envelope = ctx.envelope();
+        ctx.emit_to(REPLIES_OUTPUT, reply_to, make(envelope));
+    }
 }
 
 /// Emits the pool's `StockLevelChanged`.

@@ -103,6 +103,10 @@ pub struct Hold {
     pub allocations: Vec<BatchAllocation>,
     /// Epoch ms (stream time) at which the hold expires.
     pub expires_at: i64,
+    /// The requester's key (`<tenant>|<customer>`) that gets a copy of every answer about this hold
+    /// on the `replies` output; `None` for holds placed without one (or restored from older state).
+    #[serde(default)]
+    pub reply_to: Option<String>,
 }
 
 /// A hold that is no longer open (or never was), with everything needed to answer again.
@@ -112,6 +116,10 @@ pub struct ClosedHold {
     pub request: HoldRequest,
     /// How it ended.
     pub end: HoldEnd,
+    /// Where answers about the hold are copied (see [`Hold::reply_to`]), kept so that re-answers
+    /// to redelivered commands reach the requester too.
+    #[serde(default)]
+    pub reply_to: Option<String>,
 }
 
 /// How a hold ended.

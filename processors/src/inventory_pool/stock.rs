@@ -152,7 +152,7 @@ pub(super) fn catalog_upserted(
     e: &CatalogItemUpserted,
     ctx: &mut Ctx<InventoryEvent>,
 ) -> Result<(), Rejection> {
-    if e.price_per_meter <= Decimal::ZERO || e.price_per_meter.scale() > PRICE_SCALE {
+    if e.price_per_meter <= Decimal::ZERO || e.price_per_meter.round_dp(PRICE_SCALE) != e.price_per_meter {
         return Err(Rejection::new(
             "BAD_PRICE",
             format!("price per meter {} must be > 0 with at most {PRICE_SCALE} decimals", e.price_per_meter),
