@@ -1,0 +1,32 @@
+//! The `search-index` sink (kind `tantivy`): keeps a tantivy index of each tenant's catalog (one
+//! document per material+color from `StockLevelChanged`: dye lots, aliases, price, available
+//! meters) and of every WhatsApp message in and out, for the owner's search
+//! (`souk_projections::search`, which also defines the schema).
+//!
+//! Exactly-once in effect: each record is an upsert keyed by `doc_id`, and the next offset of every
+//! input partition is the payload of the tantivy commit that contains its documents; on start the
+//! sink assigns every partition at the payload's offsets (Kafka group offsets are informational).
+//! **One instance per index directory**: tantivy's writer lock refuses a second writer, and the
+//! sink reads all partitions itself instead of sharing a consumer group.
+
+pub mod documents;
+pub mod positions;
+pub mod sink;
+
+pub use positions::stored_positions;
+pub use sink::{SearchSink, SearchSinkSettings, SearchSinkSpec};
+
+use anyhow::Context;
+use souk_runtime::codec::Codec;
+use souk_runtime::topology::Topology;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Runs sink `sink_name` (`search-index` in topology.toml) into `index_dir` until `shutdown` turns
+/// true.
+pub async fn run_search_sink(topology: &Topology, sink_name: &str, bootstrap: &str, codec: Arc<Codec>, index_dir: PathBuf, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let spec = SearchSinkSpec::from_topology(topology, sink_name)?;
+    let sink = SearchSink::open(spec, codec, index_dir, SearchSinkSettings::new(bootstrap))?;
+    sink.run(shutdown).await.with_context(|| format!("sink {sink_name}"))
+}

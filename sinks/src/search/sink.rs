@@ -1,0 +1,288 @@
+//! The search sink's loop, exactly-once in effect without Kafka transactions. Per batch:
+//! 1. drop records below the in-memory positions (= the last commit's payload);
+//! 2. decode (a registry outage fails the batch; undecodable ⇒ dead letter);
+//! 3. produce the dead letters with provenance headers and wait for the acks;
+//! 4. per upsert `delete_term(doc_id)` + `add_document`, then `prepare_commit`, `set_payload(next
+//!    offsets)`, `commit`: documents and offsets become durable in one `meta.json` write;
+//! 5. commit the same offsets to Kafka (informational only).
+//!
+//! A failure rolls the writer back, drops the consumer and, after a backoff, assigns every input
+//! partition again at the committed positions. Since an upsert replaces the whole document,
+//! replaying a record after a crash changes nothing. Dead letters are at-least-once across restarts.
+
+use super::documents::{upsert_for, Input, InputTopic, Upsert};
+use super::positions::{self, Positions, Tp};
+use crate::dead_letter::{dead_letter, Provenance};
+use anyhow::{anyhow, Context};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::producer::FutureProducer;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use souk_projections::search::SearchSchema;
+use souk_runtime::codec::{Codec, CodecError};
+use souk_runtime::kafka::{producer, send_all, OutRecord};
+use souk_runtime::metrics::Metrics;
+use souk_runtime::topology::Topology;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tantivy::{Index, IndexWriter, Term};
+use tokio::sync::watch;
+
+/// The search sink as declared in topology.toml (with the topic prefix applied).
+#[derive(Debug, Clone)]
+pub struct SearchSinkSpec {
+    /// Sink name.
+    pub name: String,
+    /// Input topics (full names) with what each carries, and partition counts.
+    pub inputs: Vec<(String, InputTopic, i32)>,
+    /// Dead-letter topic.
+    pub dlq: String,
+    /// Group id used for the informational offset commits.
+    pub group_id: String,
+}
+
+impl SearchSinkSpec {
+    /// Resolves sink `name`, which must be of kind `tantivy` and read only topics it understands.
+    pub fn from_topology(topology: &Topology, name: &str) -> anyhow::Result<SearchSinkSpec> {
+        let decl = topology.sinks.get(name).ok_or_else(|| anyhow!("sink {name} is not declared in topology.toml"))?;
+        anyhow::ensure!(decl.kind == "tantivy", "sink {name} is of kind {}, not tantivy", decl.kind);
+        let inputs = decl
+            .inputs
+            .iter()
+            .map(|i| {
+                let declared = i.get_ref();
+                let what = InputTopic::from_declared(declared).ok_or_else(|| anyhow!("sink {name}: the search index does not know how to index {declared}"))?;
+                Ok((topology.topic(declared), what, topology.partitions(declared)))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(SearchSinkSpec { name: name.to_string(), inputs, dlq: topology.dlq_topic(name), group_id: topology.group_id(name) })
+    }
+}
+
+/// Tunables of the search sink.
+#[derive(Debug, Clone)]
+pub struct SearchSinkSettings {
+    /// Kafka bootstrap servers.
+    pub bootstrap: String,
+    /// Max records per tantivy commit.
+    pub batch_size: usize,
+    /// How long to wait for more records once a batch has begun.
+    pub batch_wait: Duration,
+    /// First retry delay after a failed batch; doubles up to `backoff_max`.
+    pub backoff_min: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// Memory budget of the index writer.
+    pub writer_memory: usize,
+}
+
+impl SearchSinkSettings {
+    /// Defaults for `bootstrap`.
+    pub fn new(bootstrap: &str) -> SearchSinkSettings {
+        SearchSinkSettings {
+            bootstrap: bootstrap.to_string(),
+            batch_size: 500,
+            batch_wait: Duration::from_millis(100),
+            backoff_min: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(30),
+            writer_memory: 50_000_000,
+        }
+    }
+}
+
+/// A record after decoding.
+enum Decoded {
+    Apply(Option<Upsert>),
+    Dead(OwnedMessage, String),
+}
+
+/// Runs the search sink over one index directory. The directory's tantivy lock admits one writer,
+/// so exactly one instance runs per index dir; it reads every partition of its inputs itself
+/// (manual assignment, no group rebalancing).
+pub struct SearchSink {
+    spec: SearchSinkSpec,
+    codec: Arc<Codec>,
+    settings: SearchSinkSettings,
+    schema: SearchSchema,
+    writer: Arc<Mutex<IndexWriter>>,
+    positions: Positions,
+    producer: FutureProducer,
+    dead_lettered: BTreeSet<(Tp, i64)>,
+}
+
+impl SearchSink {
+    /// Opens (or creates) the index in `index_dir` and takes its writer lock; fails if another
+    /// sink holds it.
+    pub fn open(spec: SearchSinkSpec, codec: Arc<Codec>, index_dir: PathBuf, settings: SearchSinkSettings) -> anyhow::Result<SearchSink> {
+        let index: Index = souk_projections::search::schema::open_or_create(&index_dir)?;
+        let writer = index.writer_with_num_threads(1, settings.writer_memory).with_context(|| {
+            format!("taking the writer lock of {} (one search sink per index directory; is another one running?)", index_dir.display())
+        })?;
+        let positions = positions::load(&index)?;
+        let producer = producer(&settings.bootstrap).context("DLQ producer")?;
+        Ok(SearchSink { spec, codec, settings, schema: SearchSchema::new(), writer: Arc::new(Mutex::new(writer)), positions, producer, dead_lettered: BTreeSet::new() })
+    }
+
+    /// A consumer assigned to every input partition at the committed positions (or the beginning).
+    fn consumer(&self) -> anyhow::Result<StreamConsumer> {
+        let consumer: StreamConsumer = souk_runtime::admin::client_config(&self.settings.bootstrap)
+            .set("group.id", &self.spec.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed")
+            .create()
+            .context("search sink consumer")?;
+        let mut tpl = TopicPartitionList::new();
+        for (topic, _, partitions) in &self.spec.inputs {
+            for p in 0..*partitions {
+                let offset = self.positions.get(&(topic.clone(), p)).map(|o| Offset::Offset(*o)).unwrap_or(Offset::Beginning);
+                tpl.add_partition_offset(topic, p, offset)?;
+            }
+        }
+        consumer.assign(&tpl).context("assigning the search sink's partitions")?;
+        tracing::info!(sink = %self.spec.name, positions = ?self.positions, "search sink assigned at its committed positions");
+        Ok(consumer)
+    }
+
+    /// The loop: collect a batch, index it, commit documents and offsets together, repeat.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let name = self.spec.name.clone();
+        let metrics = Metrics::global();
+        let mut consumer = self.consumer()?;
+        let mut backoff = self.settings.backoff_min;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let batch = tokio::select! {
+                b = souk_runtime::kafka::collect_batch(&consumer, self.settings.batch_size, self.settings.batch_wait) => b,
+                _ = shutdown.changed() => break,
+            };
+            match self.process_batch(&consumer, batch).await {
+                Ok(()) => backoff = self.settings.backoff_min,
+                Err(e) => {
+                    metrics.batch_failures.with_label_values(&[&name]).inc();
+                    tracing::error!(sink = %name, error = format!("{e:#}"), retry_in = ?backoff, "search batch failed; resuming from the committed positions");
+                    self.rollback().await;
+                    drop(consumer);
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => break,
+                    }
+                    backoff = (backoff * 2).min(self.settings.backoff_max);
+                    consumer = self.consumer()?;
+                }
+            }
+        }
+        tracing::info!(sink = %name, "search sink stopping");
+        Ok(())
+    }
+
+    async fn rollback(&self) {
+        let writer = self.writer.clone();
+        let result = tokio::task::spawn_blocking(move || writer.lock().map_err(|_| anyhow!("writer lock poisoned"))?.rollback().map_err(anyhow::Error::from)).await;
+        if let Err(e) = result.map_err(anyhow::Error::from).and_then(|r| r) {
+            tracing::error!(sink = %self.spec.name, error = format!("{e:#}"), "rolling back the index writer failed");
+        }
+    }
+
+    async fn process_batch(&mut self, consumer: &StreamConsumer, batch: Vec<OwnedMessage>) -> anyhow::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let metrics = Metrics::global();
+        let name = self.spec.name.clone();
+        let mut next = self.positions.clone();
+        let mut decoded = Vec::with_capacity(batch.len());
+        let mut skipped = 0u64;
+        for msg in batch {
+            let tp = (msg.topic().to_string(), msg.partition());
+            metrics.records_in.with_label_values(&[name.as_str(), &msg.partition().to_string()]).inc();
+            let cursor = next.entry(tp.clone()).or_insert(0);
+            if msg.offset() < *cursor {
+                skipped += 1;
+                continue;
+            }
+            *cursor = msg.offset() + 1;
+            decoded.push(self.decode(msg).await?);
+        }
+        if skipped > 0 {
+            metrics.records_skipped.with_label_values(&[name.as_str(), "below_stored_offset"]).inc_by(skipped);
+        }
+        // Dead letters first, acked before the offsets move past them.
+        let mut dead: Vec<OutRecord> = Vec::new();
+        let mut produced = Vec::new();
+        let mut upserts = Vec::new();
+        for d in decoded {
+            match d {
+                Decoded::Apply(Some(u)) => upserts.push(u),
+                Decoded::Apply(None) => {}
+                Decoded::Dead(msg, error) => {
+                    let id = ((msg.topic().to_string(), msg.partition()), msg.offset());
+                    if !self.dead_lettered.contains(&id) {
+                        let p = Provenance { topic: msg.topic(), partition: msg.partition(), offset: msg.offset(), error: &error, component: &name };
+                        dead.push(dead_letter(&self.spec.dlq, &p, msg.key(), msg.payload()));
+                        produced.push(id);
+                    }
+                }
+            }
+        }
+        if !dead.is_empty() {
+            let count = dead.len() as u64;
+            send_all(&self.producer, dead).await.context("producing to the search sink's dead-letter topic")?;
+            metrics.dlq_records.with_label_values(&[name.as_str()]).inc_by(count);
+            self.dead_lettered.extend(produced);
+        }
+        // Index and commit with the new positions as the payload.
+        let (writer, schema, payload) = (self.writer.clone(), self.schema.clone(), positions::encode(&next));
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let mut w = writer.lock().map_err(|_| anyhow!("writer lock poisoned"))?;
+            for u in upserts {
+                w.delete_term(Term::from_field_text(schema.doc_id, &u.doc_id));
+                w.add_document(u.doc).with_context(|| format!("indexing {}", u.doc_id))?;
+            }
+            let mut prepared = w.prepare_commit().context("preparing the index commit")?;
+            prepared.set_payload(&payload);
+            prepared.commit().context("committing the index")?;
+            Ok(())
+        })
+        .await
+        .context("index task")??;
+        metrics.batch_commits.with_label_values(&[name.as_str()]).inc();
+        let advanced: BTreeMap<Tp, i64> = next.iter().filter(|(tp, o)| self.positions.get(*tp) != Some(*o)).map(|(tp, o)| (tp.clone(), *o)).collect();
+        self.dead_lettered.retain(|(tp, offset)| next.get(tp).is_none_or(|n| offset >= n));
+        self.positions = next;
+        if !advanced.is_empty() {
+            let mut tpl = TopicPartitionList::new();
+            for ((topic, partition), offset) in &advanced {
+                tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
+            }
+            if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+                tracing::debug!(sink = %name, error = %e, "informational Kafka offset commit failed");
+            }
+        }
+        Ok(())
+    }
+
+    async fn decode(&self, msg: OwnedMessage) -> anyhow::Result<Decoded> {
+        let Some(what) = self.spec.inputs.iter().find(|(t, _, _)| t == msg.topic()).map(|(_, w, _)| *w) else {
+            return Ok(Decoded::Dead(msg, "record of a topic the sink does not read".into()));
+        };
+        let Some(payload) = msg.payload() else {
+            return Ok(Decoded::Dead(msg, "null value".into()));
+        };
+        let input: Result<Input, CodecError> = match what {
+            InputTopic::Inventory => self.codec.decode(payload).await.map(Input::Inventory),
+            InputTopic::Inbound => self.codec.decode(payload).await.map(Input::Inbound),
+            InputTopic::Outbound => self.codec.decode(payload).await.map(Input::Outbound),
+        };
+        match input {
+            Ok(input) => Ok(Decoded::Apply(upsert_for(&self.schema, &input))),
+            Err(e) if e.is_retriable() => Err(e).context("decoding input (registry unavailable)"),
+            Err(e) => Ok(Decoded::Dead(msg, e.to_string())),
+        }
+    }
+}
