@@ -2,6 +2,7 @@
 //! `souk run`) and typed, tenant-scoped read functions that UIs, the read API and tests share, so
 //! nobody hand-writes SQL against the projection tables.
 
+pub mod catalog;
 pub mod search;
 
 use anyhow::Context;

@@ -154,8 +154,8 @@ fn allocations_json(allocations: &[BatchAllocation]) -> anyhow::Result<serde_jso
     serde_json::to_value(allocations).context("serializing allocations")
 }
 
-/// The pool's totals and every listed batch; batches the pool no longer lists are removed, since a
-/// `StockLevelChanged` carries the whole pool.
+/// The pool's totals, catalog price and aliases, and every listed batch; batches the pool no
+/// longer lists are removed, since a `StockLevelChanged` carries the whole pool.
 async fn stock_levels(
     tx: &mut PgConnection,
     e: &StockLevelChanged,
@@ -164,11 +164,13 @@ async fn stock_levels(
 ) -> anyhow::Result<()> {
     let tenant = &e.envelope.tenant_id;
     sqlx::query(
-        "INSERT INTO stock_pools (tenant_id, material, color, on_hand_meters, held_meters, available_meters, last_event_id, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+        "INSERT INTO stock_pools (tenant_id, material, color, on_hand_meters, held_meters, available_meters, last_event_id, updated_at, \
+         price_per_meter, aliases) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (tenant_id, material, color) DO UPDATE SET on_hand_meters = EXCLUDED.on_hand_meters, \
          held_meters = EXCLUDED.held_meters, available_meters = EXCLUDED.available_meters, \
-         last_event_id = EXCLUDED.last_event_id, updated_at = EXCLUDED.updated_at",
+         last_event_id = EXCLUDED.last_event_id, updated_at = EXCLUDED.updated_at, \
+         price_per_meter = EXCLUDED.price_per_meter, aliases = EXCLUDED.aliases",
     )
     .bind(tenant)
     .bind(&e.material)
@@ -178,6 +180,8 @@ async fn stock_levels(
     .bind(e.available_meters)
     .bind(event_id)
     .bind(at)
+    .bind(e.price_per_meter)
+    .bind(&e.aliases)
     .execute(&mut *tx)
     .await
     .context("upserting stock_pools")?;
