@@ -8,10 +8,12 @@
 //! locks the offset rows it advances and skips records below them, so even two instances briefly
 //! owning one partition during a rebalance cannot apply a record twice.
 
+pub mod commerce;
 pub mod inventory;
 pub mod offsets;
 pub mod runner;
 
+pub use commerce::{CommerceEvent, CommerceProjection};
 pub use inventory::InventoryProjection;
 pub use runner::{PostgresSink, Projection, SinkRecord, SinkSettings, SinkSpec};
 
@@ -32,17 +34,38 @@ pub async fn run_inventory_sink(
     pool: PgPool,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    run_projection_sink(InventoryProjection, topology, sink_name, bootstrap, codec, pool, shutdown).await
+}
+
+/// Runs the commerce projection as sink `sink_name` (`commerce-postgres` in topology.toml) until
+/// `shutdown` turns true: migrates the schema, then consumes its inputs exactly-once in effect.
+pub async fn run_commerce_sink(
+    topology: &Topology,
+    sink_name: &str,
+    bootstrap: &str,
+    codec: Arc<Codec>,
+    pool: PgPool,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    run_projection_sink(CommerceProjection, topology, sink_name, bootstrap, codec, pool, shutdown).await
+}
+
+/// The one way every Postgres sink starts: migrate, resolve the sink from the topology, run
+/// `projection` with default settings until `shutdown` turns true.
+pub async fn run_projection_sink<P: Projection>(
+    projection: P,
+    topology: &Topology,
+    sink_name: &str,
+    bootstrap: &str,
+    codec: Arc<Codec>,
+    pool: PgPool,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     souk_projections::migrate(&pool)
         .await
         .context("migrating the projection schema")?;
     let spec = SinkSpec::from_topology(topology, sink_name)?;
-    let sink = PostgresSink::new(
-        InventoryProjection,
-        spec,
-        codec,
-        pool,
-        SinkSettings::new(bootstrap),
-    )?;
+    let sink = PostgresSink::new(projection, spec, codec, pool, SinkSettings::new(bootstrap))?;
     sink.run(shutdown)
         .await
         .with_context(|| format!("sink {sink_name}"))

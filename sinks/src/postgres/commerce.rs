@@ -1,0 +1,219 @@
+//! The commerce projection (`commerce-postgres` in topology.toml): WhatsApp messages and statuses,
+//! order snapshots, command outcomes, escalations, invoices, payments and the ledger → the tables of
+//! `projections/migrations/0003_commerce.sql`, read by the owner dashboard API.
+//!
+//! The runner applies each record once (offsets move in the same transaction), yet every write here
+//! is an idempotent upsert, and rows fed by several topics (a message and its dispatch result, an
+//! inbound message and the order it caused) are correct in whichever order the topics are read.
+
+mod billing;
+mod messages;
+mod orders;
+
+use super::runner::{Projection, SinkRecord};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer};
+use souk_schemas::billing::{
+    InvoiceIssued, LedgerEntryAppended, PaymentRecorded, PaymentReminderDue,
+};
+use souk_schemas::clock::Tick;
+use souk_schemas::orders::{CommandOutcome, EscalationRaised, OrderUpdated};
+use souk_schemas::whatsapp::{
+    DeliveryStatus, InboundMessage, OutboundDispatched, OutboundFailed, OutboundMessageRequested,
+};
+use souk_schemas::{Envelope, StreamEvent};
+use sqlx::PgConnection;
+
+/// Every record of the sink's seven input topics, as one type (the runner decodes one event type).
+/// Multi-record topics decode as `{"ShortName": {...}}`; single-record topics (whatsapp.inbound,
+/// whatsapp.outbound, escalations) decode as the bare record, told apart by a field only that
+/// record has (see the `Deserialize` impl).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(remote = "Self")]
+pub enum CommerceEvent {
+    InboundMessage(InboundMessage),
+    DeliveryStatus(DeliveryStatus),
+    OutboundDispatched(OutboundDispatched),
+    OutboundFailed(OutboundFailed),
+    OutboundMessageRequested(OutboundMessageRequested),
+    OrderUpdated(OrderUpdated),
+    CommandOutcome(CommandOutcome),
+    EscalationRaised(EscalationRaised),
+    InvoiceIssued(InvoiceIssued),
+    PaymentRecorded(PaymentRecorded),
+    Tick(Tick),
+    LedgerEntryAppended(LedgerEntryAppended),
+    PaymentReminderDue(PaymentReminderDue),
+}
+
+impl<'de> Deserialize<'de> for CommerceEvent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let obj = value
+            .as_object()
+            .ok_or_else(|| D::Error::custom("a commerce event is a JSON object"))?;
+        let bare = |variant: fn(serde_json::Value) -> serde_json::Result<CommerceEvent>| {
+            variant(value.clone()).map_err(D::Error::custom)
+        };
+        if obj.len() == 1 && !obj.contains_key("envelope") {
+            CommerceEvent::deserialize(value).map_err(D::Error::custom)
+        } else if obj.contains_key("escalation_id") {
+            bare(|v| serde_json::from_value(v).map(CommerceEvent::EscalationRaised))
+        } else if obj.contains_key("purpose") {
+            bare(|v| serde_json::from_value(v).map(CommerceEvent::OutboundMessageRequested))
+        } else if obj.contains_key("wa_id") {
+            bare(|v| serde_json::from_value(v).map(CommerceEvent::InboundMessage))
+        } else {
+            Err(D::Error::custom(
+                "neither a tagged union branch nor an InboundMessage, OutboundMessageRequested or EscalationRaised record",
+            ))
+        }
+    }
+}
+
+souk_schemas::stream_event!(CommerceEvent { InboundMessage, DeliveryStatus, OutboundDispatched, OutboundFailed, OutboundMessageRequested, OrderUpdated, CommandOutcome, EscalationRaised, InvoiceIssued, PaymentRecorded, Tick, LedgerEntryAppended, PaymentReminderDue } tick Tick);
+
+/// Projects the commerce topics into the dashboard's read models.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CommerceProjection;
+
+/// What every write of one record shares: its tenant, event id and source time.
+pub(crate) struct Meta<'a> {
+    tenant: &'a str,
+    event_id: &'a str,
+    at: DateTime<Utc>,
+}
+
+impl<'a> Meta<'a> {
+    fn of(envelope: &'a Envelope) -> Result<Meta<'a>, String> {
+        Ok(Meta {
+            tenant: &envelope.tenant_id,
+            event_id: &envelope.event_id,
+            at: ts(envelope.occurred_at, "occurred_at")?,
+        })
+    }
+}
+
+fn ts(ms: i64, what: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| format!("{what} {ms} is not a representable time"))
+}
+
+/// The tenant part of a `<tenant>|<customer>` key.
+fn key_tenant(key: Option<&str>) -> Result<&str, String> {
+    let key = key.ok_or("record has no key")?;
+    match key.split_once('|') {
+        Some((tenant, rest)) if !tenant.is_empty() && !rest.is_empty() => Ok(tenant),
+        _ => Err(format!("key {key:?} is not <tenant>|<customer>")),
+    }
+}
+
+/// Every epoch-ms field the projection stores besides `occurred_at`.
+fn extra_times(event: &CommerceEvent) -> Vec<(i64, &'static str)> {
+    match event {
+        CommerceEvent::DeliveryStatus(e) => vec![(e.status_at, "status_at")],
+        CommerceEvent::OrderUpdated(e) => vec![(e.opened_at, "opened_at")],
+        CommerceEvent::InvoiceIssued(e) => vec![(e.issued_at, "issued_at")],
+        _ => vec![],
+    }
+}
+
+impl Projection for CommerceProjection {
+    type Event = CommerceEvent;
+
+    fn check(&self, record: &SinkRecord<CommerceEvent>) -> Result<(), String> {
+        if record.event.is_tick() {
+            return Ok(());
+        }
+        let tenant = &record.event.envelope().tenant_id;
+        let key_tenant = key_tenant(record.key.as_deref())?;
+        if key_tenant != tenant {
+            return Err(format!(
+                "key tenant {key_tenant} differs from the event's tenant {tenant}"
+            ));
+        }
+        Meta::of(record.event.envelope())?;
+        for (ms, what) in extra_times(&record.event) {
+            ts(ms, what)?;
+        }
+        Ok(())
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        record: &SinkRecord<CommerceEvent>,
+    ) -> anyhow::Result<()> {
+        let meta = Meta::of(record.event.envelope()).map_err(anyhow::Error::msg)?;
+        match &record.event {
+            CommerceEvent::InboundMessage(e) => messages::inbound(tx, &meta, e).await,
+            CommerceEvent::OutboundMessageRequested(e) => {
+                messages::requested(tx, &meta, e).await?;
+                match &e.order_id {
+                    Some(order_id) => {
+                        let detail = serde_json::json!({ "message_id": meta.event_id, "purpose": e.purpose, "text": e.text });
+                        orders::history(tx, &meta, order_id, "MESSAGE_OUT", None, Some(&e.purpose), detail).await
+                    }
+                    None => Ok(()),
+                }
+            }
+            CommerceEvent::OutboundDispatched(e) => messages::dispatched(tx, &meta, e).await,
+            CommerceEvent::OutboundFailed(e) => messages::failed(tx, &meta, e).await,
+            CommerceEvent::DeliveryStatus(e) => messages::delivery_status(tx, &meta, e).await,
+            CommerceEvent::OrderUpdated(e) => orders::order_updated(tx, &meta, e).await,
+            CommerceEvent::CommandOutcome(e) => orders::command_outcome(tx, &meta, e).await,
+            CommerceEvent::EscalationRaised(e) => orders::escalation(tx, &meta, e).await,
+            CommerceEvent::InvoiceIssued(e) => billing::invoice(tx, &meta, e).await,
+            CommerceEvent::PaymentRecorded(e) => billing::payment(tx, &meta, e).await,
+            CommerceEvent::LedgerEntryAppended(e) => billing::ledger_entry(tx, &meta, e).await,
+            CommerceEvent::PaymentReminderDue(e) => billing::reminder(tx, &meta, e).await,
+            CommerceEvent::Tick(_) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> serde_json::Value {
+        serde_json::json!({"event_id": "e1", "tenant_id": "acme", "occurred_at": 1, "causation_id": null, "correlation_id": "e1"})
+    }
+
+    #[test]
+    fn decodes_tagged_branches_and_bare_records() {
+        let tagged = serde_json::json!({"CommandOutcome": {"envelope": env(), "command_id": "c", "order_id": "o", "command": "APPROVE", "accepted": false, "code": "INVALID_STATE", "detail": "d"}});
+        assert!(matches!(
+            serde_json::from_value::<CommerceEvent>(tagged).unwrap(),
+            CommerceEvent::CommandOutcome(c) if c.code.as_deref() == Some("INVALID_STATE")
+        ));
+        let escalation = serde_json::json!({"envelope": env(), "escalation_id": "x", "customer": null, "order_id": "o", "kind": "k", "priority": "high", "detail": "d"});
+        assert!(matches!(
+            serde_json::from_value::<CommerceEvent>(escalation).unwrap(),
+            CommerceEvent::EscalationRaised(_)
+        ));
+        let outbound = serde_json::json!({"envelope": env(), "to": "91", "order_id": null, "purpose": "summary", "text": "hi", "buttons": []});
+        assert!(matches!(
+            serde_json::from_value::<CommerceEvent>(outbound).unwrap(),
+            CommerceEvent::OutboundMessageRequested(_)
+        ));
+        let inbound = serde_json::json!({"envelope": env(), "phone_number_id": "1", "wa_id": "91", "profile_name": null, "wamid": "w", "sent_at": 1, "kind": "text", "message_type": "text", "text": "20m", "reply_id": null, "context_wamid": null, "raw_json": "{}"});
+        assert!(matches!(
+            serde_json::from_value::<CommerceEvent>(inbound).unwrap(),
+            CommerceEvent::InboundMessage(_)
+        ));
+        assert!(serde_json::from_value::<CommerceEvent>(serde_json::json!({"envelope": env()})).is_err());
+        assert!(serde_json::from_value::<CommerceEvent>(serde_json::json!({"Nope": {}})).is_err());
+    }
+
+    #[test]
+    fn keys_name_the_tenant() {
+        assert_eq!(key_tenant(Some("acme|9190")).unwrap(), "acme");
+        assert_eq!(key_tenant(Some("*|tick")).unwrap(), "*");
+        assert!(key_tenant(Some("acme")).is_err());
+        assert!(key_tenant(Some("|9190")).is_err());
+        assert!(key_tenant(None).is_err());
+        assert!(ts(i64::MAX, "x").is_err());
+    }
+}
