@@ -3,5 +3,6 @@
 #![warn(missing_docs)]
 
 pub mod inventory_pool;
+pub mod invoicing;
 
 pub use inventory_pool::InventoryPool;
