@@ -5,3 +5,4 @@
 pub mod dead_letter;
 pub mod postgres;
 pub mod search;
+pub mod wire;

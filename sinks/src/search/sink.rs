@@ -13,6 +13,7 @@
 use super::documents::{upsert_for, Input, InputTopic, Upsert};
 use super::positions::{self, Positions, Tp};
 use crate::dead_letter::{dead_letter, Provenance};
+use crate::wire::Bare;
 use anyhow::{anyhow, Context};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
@@ -23,6 +24,7 @@ use souk_runtime::codec::{Codec, CodecError};
 use souk_runtime::kafka::{producer, send_all, OutRecord};
 use souk_runtime::metrics::Metrics;
 use souk_runtime::topology::Topology;
+use souk_schemas::whatsapp::{InboundEvent, OutboundEvent};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -276,8 +278,8 @@ impl SearchSink {
         };
         let input: Result<Input, CodecError> = match what {
             InputTopic::Inventory => self.codec.decode(payload).await.map(Input::Inventory),
-            InputTopic::Inbound => self.codec.decode(payload).await.map(Input::Inbound),
-            InputTopic::Outbound => self.codec.decode(payload).await.map(Input::Outbound),
+            InputTopic::Inbound => self.codec.decode::<Bare<_, _>>(payload).await.map(|b| Input::Inbound(b.into_event(InboundEvent::InboundMessage))),
+            InputTopic::Outbound => self.codec.decode::<Bare<_, _>>(payload).await.map(|b| Input::Outbound(b.into_event(OutboundEvent::OutboundMessageRequested))),
         };
         match input {
             Ok(input) => Ok(Decoded::Apply(upsert_for(&self.schema, &input))),
