@@ -2,7 +2,9 @@
 //! `souk run`) and typed, tenant-scoped read functions that UIs, the read API and tests share, so
 //! nobody hand-writes SQL against the projection tables.
 
+pub mod api;
 pub mod catalog;
+pub mod queries;
 pub mod search;
 
 use anyhow::Context;

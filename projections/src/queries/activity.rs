@@ -1,0 +1,157 @@
+//! The message log, escalations, owner command outcomes and payment reminders.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::PgPool;
+
+/// One WhatsApp message, either direction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct MessageRow {
+    /// wamid (inbound) or the request's event id (outbound).
+    pub message_id: String,
+    /// `in` or `out`.
+    pub direction: String,
+    /// Customer wa_id.
+    pub customer: String,
+    /// The order it belongs to, when known.
+    pub order_id: Option<String>,
+    /// Inbound message kind, or outbound purpose.
+    pub kind: Option<String>,
+    /// The text.
+    pub text: Option<String>,
+    /// Outbound reply buttons, or the inbound chosen reply.
+    pub buttons: serde_json::Value,
+    /// received | pending | sent | delivered | read | failed.
+    pub status: String,
+    /// Meta's message id (outbound: once dispatched).
+    pub wamid: Option<String>,
+    /// Why it failed.
+    pub error: Option<serde_json::Value>,
+    /// Source time.
+    pub occurred_at: DateTime<Utc>,
+    /// Time of the latest change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filters of the message log; `None` = any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageFilter {
+    /// Only this customer's messages.
+    pub customer: Option<String>,
+    /// Only messages about this order.
+    pub order_id: Option<String>,
+    /// Page size (clamped by `clamp_limit`).
+    pub limit: Option<i64>,
+}
+
+/// Something a human must handle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct EscalationRow {
+    /// The escalation.
+    pub escalation_id: String,
+    /// Customer, if any.
+    pub customer: Option<String>,
+    /// Order, if any.
+    pub order_id: Option<String>,
+    /// Kind.
+    pub kind: String,
+    /// `high` or `medium`.
+    pub priority: String,
+    /// What happened.
+    pub detail: String,
+    /// pending → assigned → in_progress → resolved.
+    pub status: String,
+    /// When it was raised.
+    pub raised_at: DateTime<Utc>,
+}
+
+/// The answer to an owner command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct CommandOutcomeRow {
+    /// The command.
+    pub command_id: String,
+    /// The order.
+    pub order_id: String,
+    /// APPROVE or REJECT.
+    pub command: String,
+    /// Applied?
+    pub accepted: bool,
+    /// Refusal code (e.g. INVALID_STATE).
+    pub code: Option<String>,
+    /// Explanation.
+    pub detail: String,
+    /// Source time.
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// An overdue-payment reminder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ReminderRow {
+    /// Customer wa_id.
+    pub customer: String,
+    /// Outstanding balance.
+    pub outstanding: Decimal,
+    /// The oldest unpaid invoice.
+    pub oldest_unpaid_invoice: String,
+    /// Days since it was issued.
+    pub days_overdue: i32,
+    /// When it was raised.
+    pub due_at: DateTime<Utc>,
+}
+
+/// Messages, oldest first (the conversation order).
+pub async fn messages(pool: &PgPool, tenant: &str, filter: &MessageFilter) -> anyhow::Result<Vec<MessageRow>> {
+    sqlx::query_as(
+        "SELECT message_id, direction, customer, order_id, kind, text, buttons, status, wamid, error, occurred_at, updated_at \
+         FROM messages WHERE tenant_id = $1 AND ($2::text IS NULL OR customer = $2) AND ($3::text IS NULL OR order_id = $3) \
+         ORDER BY occurred_at, direction, message_id LIMIT $4",
+    )
+    .bind(tenant)
+    .bind(&filter.customer)
+    .bind(&filter.order_id)
+    .bind(super::clamp_limit(filter.limit))
+    .fetch_all(pool)
+    .await
+    .with_context(|| format!("reading messages of tenant {tenant}"))
+}
+
+/// Escalations, optionally in one status, oldest first.
+pub async fn escalations(pool: &PgPool, tenant: &str, status: Option<&str>) -> anyhow::Result<Vec<EscalationRow>> {
+    sqlx::query_as(
+        "SELECT escalation_id, customer, order_id, kind, priority, detail, status, raised_at FROM escalations \
+         WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) ORDER BY raised_at, escalation_id",
+    )
+    .bind(tenant)
+    .bind(status)
+    .fetch_all(pool)
+    .await
+    .with_context(|| format!("reading escalations of tenant {tenant}"))
+}
+
+/// The latest answer to one owner command; `None` while it is still being processed.
+pub async fn command_outcome(pool: &PgPool, tenant: &str, command_id: &str) -> anyhow::Result<Option<CommandOutcomeRow>> {
+    sqlx::query_as(
+        "SELECT command_id, order_id, command, accepted, code, detail, occurred_at FROM command_outcomes \
+         WHERE tenant_id = $1 AND command_id = $2",
+    )
+    .bind(tenant)
+    .bind(command_id)
+    .fetch_optional(pool)
+    .await
+    .with_context(|| format!("reading the outcome of command {command_id}"))
+}
+
+/// A customer's payment reminders, oldest first.
+pub async fn payment_reminders(pool: &PgPool, tenant: &str, customer: &str) -> anyhow::Result<Vec<ReminderRow>> {
+    sqlx::query_as(
+        "SELECT customer, outstanding, oldest_unpaid_invoice, days_overdue, due_at FROM payment_reminders \
+         WHERE tenant_id = $1 AND customer = $2 ORDER BY due_at, event_id",
+    )
+    .bind(tenant)
+    .bind(customer)
+    .fetch_all(pool)
+    .await
+    .with_context(|| format!("reading the reminders of {customer}"))
+}
