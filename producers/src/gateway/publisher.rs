@@ -1,0 +1,186 @@
+//! Where accepted input goes: [`EventPublisher`] takes a batch of events and returns once every one
+//! is durable. [`KafkaPublisher`] is the real one (idempotent acks=all producer, Avro through the
+//! registry, trace headers); tests plug in a recording double.
+
+use futures::future::BoxFuture;
+use rdkafka::producer::FutureProducer;
+use serde::Serialize;
+use serde_json::{json, Value as Json};
+use souk_runtime::codec::{Codec, CodecError};
+use souk_runtime::kafka::{headers, make_headers, send_all, OutRecord};
+use souk_runtime::topology::Topology;
+use souk_schemas::billing::{PaymentRecorded, TenantSettingsChanged};
+use souk_schemas::inventory::{BatchReceived, CatalogItemUpserted};
+use souk_schemas::orders::OwnerDecision;
+use souk_schemas::whatsapp::{DeliveryStatus, InboundMessage};
+use souk_schemas::Envelope;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Every event the gateway produces. The variant fixes the logical topic, so a handler cannot send
+/// an event to the wrong topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayEvent {
+    /// A customer message from the webhook → `whatsapp.inbound`.
+    Inbound(InboundMessage),
+    /// A delivery status from the webhook → `whatsapp.status`.
+    Status(DeliveryStatus),
+    /// Owner approve/reject → `orders.inputs`.
+    OwnerDecision(OwnerDecision),
+    /// A recorded payment → `ledger.inputs`.
+    Payment(PaymentRecorded),
+    /// A catalog price/aliases upsert → `inventory.commands`.
+    CatalogItem(CatalogItemUpserted),
+    /// Stock in → `inventory.commands`.
+    Batch(BatchReceived),
+    /// Tenant billing settings → `billing.commands`.
+    Settings(TenantSettingsChanged),
+}
+
+impl GatewayEvent {
+    /// The logical topic (as declared in topology.toml, before any test prefix).
+    pub fn topic(&self) -> &'static str {
+        match self {
+            GatewayEvent::Inbound(_) => "whatsapp.inbound",
+            GatewayEvent::Status(_) => "whatsapp.status",
+            GatewayEvent::OwnerDecision(_) => "orders.inputs",
+            GatewayEvent::Payment(_) => "ledger.inputs",
+            GatewayEvent::CatalogItem(_) | GatewayEvent::Batch(_) => "inventory.commands",
+            GatewayEvent::Settings(_) => "billing.commands",
+        }
+    }
+
+    /// The Avro record's short name (the tag of the topic union's JSON form).
+    pub fn record_name(&self) -> &'static str {
+        match self {
+            GatewayEvent::Inbound(_) => "InboundMessage",
+            GatewayEvent::Status(_) => "DeliveryStatus",
+            GatewayEvent::OwnerDecision(_) => "OwnerDecision",
+            GatewayEvent::Payment(_) => "PaymentRecorded",
+            GatewayEvent::CatalogItem(_) => "CatalogItemUpserted",
+            GatewayEvent::Batch(_) => "BatchReceived",
+            GatewayEvent::Settings(_) => "TenantSettingsChanged",
+        }
+    }
+
+    /// The event's envelope (id, tenant, time) for headers and logs.
+    pub fn envelope(&self) -> &Envelope {
+        match self {
+            GatewayEvent::Inbound(e) => &e.envelope,
+            GatewayEvent::Status(e) => &e.envelope,
+            GatewayEvent::OwnerDecision(e) => &e.envelope,
+            GatewayEvent::Payment(e) => &e.envelope,
+            GatewayEvent::CatalogItem(e) => &e.envelope,
+            GatewayEvent::Batch(e) => &e.envelope,
+            GatewayEvent::Settings(e) => &e.envelope,
+        }
+    }
+
+    /// The record as JSON: bare, or `{"RecordName": {...}}` when the topic's schema is a union
+    /// (the converter's convention, ARCHITECTURE §Events).
+    pub fn to_json(&self, union: bool) -> Result<Json, serde_json::Error> {
+        fn bare<T: Serialize>(v: &T) -> Result<Json, serde_json::Error> {
+            serde_json::to_value(v)
+        }
+        let record = match self {
+            GatewayEvent::Inbound(e) => bare(e)?,
+            GatewayEvent::Status(e) => bare(e)?,
+            GatewayEvent::OwnerDecision(e) => bare(e)?,
+            GatewayEvent::Payment(e) => bare(e)?,
+            GatewayEvent::CatalogItem(e) => bare(e)?,
+            GatewayEvent::Batch(e) => bare(e)?,
+            GatewayEvent::Settings(e) => bare(e)?,
+        };
+        Ok(if union { json!({ self.record_name(): record }) } else { record })
+    }
+}
+
+/// One event to publish: logical topic, record key (`<tenant>|...`) and the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publish {
+    /// Logical topic; always `event.topic()` when built with [`Publish::new`].
+    pub topic: &'static str,
+    /// Record key; decides the partition (and so the ordering scope).
+    pub key: String,
+    /// The event.
+    pub event: GatewayEvent,
+}
+
+impl Publish {
+    /// A record for `event` under `key`, on the event's own topic.
+    pub fn new(key: impl Into<String>, event: GatewayEvent) -> Publish {
+        Publish { topic: event.topic(), key: key.into(), event }
+    }
+}
+
+/// Why a batch was not published.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// Broker or registry unavailable, or an ack missing: retrying later may succeed (HTTP 503).
+    #[error("publishing failed: {0}")]
+    Unavailable(String),
+    /// The event does not fit its topic (a bug, or a topology lacking the record): HTTP 500.
+    #[error("event rejected: {0}")]
+    Rejected(String),
+}
+
+/// Publishes a batch of events. Returns `Ok` only once the broker acknowledged every record; on
+/// `Err` the caller reports failure and the client retries the whole batch — any record that did
+/// land keeps its event id, so the copy is dropped downstream (ids are derived from the input).
+/// Returns a boxed future so the gateway can hold any implementation as `Arc<dyn EventPublisher>`.
+pub trait EventPublisher: Send + Sync {
+    /// Publishes `records` in order; all acknowledged, or an error.
+    fn publish(&self, records: Vec<Publish>) -> BoxFuture<'_, Result<(), PublishError>>;
+}
+
+/// The Kafka publisher: Confluent-framed Avro through [`Codec`], real topic names from the
+/// [`Topology`] (test prefix applied), the engine's trace headers, and `send_all` on an
+/// idempotent acks=all producer. Every record is encoded before the first one is sent, so an
+/// event that does not fit its schema sends nothing.
+pub struct KafkaPublisher {
+    producer: FutureProducer,
+    codec: Arc<Codec>,
+    /// Logical topic → real topic name.
+    topics: HashMap<&'static str, String>,
+}
+
+/// Every logical topic the gateway writes to.
+const TOPICS: [&str; 6] = ["whatsapp.inbound", "whatsapp.status", "orders.inputs", "ledger.inputs", "inventory.commands", "billing.commands"];
+
+impl KafkaPublisher {
+    /// A publisher on a fresh `souk_runtime::kafka::producer(bootstrap)`.
+    pub fn connect(bootstrap: &str, codec: Arc<Codec>, topology: &Topology) -> anyhow::Result<KafkaPublisher> {
+        Ok(KafkaPublisher::new(souk_runtime::kafka::producer(bootstrap)?, codec, topology))
+    }
+
+    /// A publisher on an existing producer (shared with other components of the process).
+    pub fn new(producer: FutureProducer, codec: Arc<Codec>, topology: &Topology) -> KafkaPublisher {
+        let topics = TOPICS.iter().map(|t| (*t, topology.topic(t))).collect();
+        KafkaPublisher { producer, codec, topics }
+    }
+
+    async fn encode(&self, record: &Publish) -> Result<OutRecord, PublishError> {
+        let topic = self.topics.get(record.topic).ok_or_else(|| PublishError::Rejected(format!("the gateway does not write to {}", record.topic)))?;
+        let union = self.codec.schema(topic).is_some_and(Json::is_array);
+        let json = record.event.to_json(union).map_err(|e| PublishError::Rejected(e.to_string()))?;
+        let payload = self.codec.encode_json(topic, &json).await.map_err(|e| match e {
+            CodecError::Registry { .. } => PublishError::Unavailable(e.to_string()),
+            other => PublishError::Rejected(other.to_string()),
+        })?;
+        let env = record.event.envelope();
+        let hdrs = make_headers(&[(headers::EVENT_ID, &env.event_id), (headers::CORRELATION_ID, &env.correlation_id), (headers::CAUSATION_ID, env.causation_id.as_deref().unwrap_or(""))]);
+        Ok(OutRecord { topic: topic.clone(), partition: None, key: Some(record.key.clone()), payload: Some(payload), headers: hdrs })
+    }
+}
+
+impl EventPublisher for KafkaPublisher {
+    fn publish(&self, records: Vec<Publish>) -> BoxFuture<'_, Result<(), PublishError>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(records.len());
+            for r in &records {
+                out.push(self.encode(r).await?);
+            }
+            send_all(&self.producer, out).await.map_err(|e| PublishError::Unavailable(format!("{e:#}")))
+        })
+    }
+}
