@@ -5,6 +5,5 @@
 pub mod inventory_pool;
 pub mod invoicing;
 pub mod ledger;
-pub mod order_session;
 
 pub use inventory_pool::InventoryPool;
