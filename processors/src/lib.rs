@@ -5,5 +5,6 @@
 pub mod inventory_pool;
 pub mod invoicing;
 pub mod ledger;
+pub mod order_session;
 
 pub use inventory_pool::InventoryPool;

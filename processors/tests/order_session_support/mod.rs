@@ -1,0 +1,300 @@
+//! A shop for order-session scenarios: the order session and the real inventory pool, each in its
+//! own `TestDriver`, wired the way topology.toml wires them (session `inventory` output → pool input;
+//! pool `replies` output → session input), plus builders for intents and owner decisions.
+#![allow(dead_code)]
+
+use rust_decimal::Decimal;
+use souk_processors::order_session::{OrderSession, SessionOutput, SessionState};
+use souk_processors::InventoryPool;
+use souk_runtime::store::{InputRecord, StepOutcome};
+use souk_runtime::{KeyEntry, PartitionStore, TestDriver};
+use souk_schemas::clock::Tick;
+use souk_schemas::inventory::{BatchReceived, CatalogItemUpserted, InventoryCommand, InventoryEvent};
+use souk_schemas::orders::*;
+use souk_schemas::whatsapp::OutboundMessageRequested;
+use souk_schemas::Envelope;
+use std::collections::VecDeque;
+
+/// Tenant of every scenario.
+pub const TENANT: &str = "acme";
+/// The session's input topic.
+pub const ORDERS_TOPIC: &str = "orders.inputs";
+/// The pool's input topic.
+pub const INVENTORY_TOPIC: &str = "inventory.commands";
+/// Partitions of both topics in these tests.
+pub const PARTITIONS: i32 = 4;
+/// One hour in ms.
+pub const HOUR: i64 = 3_600_000;
+
+/// The session key of `customer`.
+pub fn key(customer: &str) -> String {
+    format!("{TENANT}|{customer}")
+}
+
+/// A session driver and a pool driver joined by their topics.
+pub struct Shop {
+    /// The order sessions.
+    pub sessions: TestDriver<OrderSession>,
+    /// The inventory pools.
+    pub pools: TestDriver<InventoryPool>,
+    /// Every session output, in order: (logical output, key, event).
+    pub log: Vec<(&'static str, String, SessionOutput)>,
+}
+
+impl Default for Shop {
+    fn default() -> Self {
+        Shop { sessions: TestDriver::new(OrderSession, PARTITIONS), pools: TestDriver::new(InventoryPool, PARTITIONS), log: Vec::new() }
+    }
+}
+
+impl Shop {
+    /// Stocks `rolls` × `per_roll` m of `material`/`color` priced at `price` per meter.
+    pub fn stock(&mut self, material: &str, color: &str, rolls: i32, per_roll: Decimal, price: Option<Decimal>) {
+        let pool = format!("{TENANT}|{material}|{color}");
+        if let Some(price) = price {
+            let catalog = InventoryCommand::CatalogItemUpserted(CatalogItemUpserted {
+                envelope: Envelope::external(TENANT, &format!("catalog-{material}-{color}"), 0),
+                material: material.into(),
+                color: color.into(),
+                price_per_meter: price,
+                aliases: vec![],
+            });
+            self.pools.feed(INVENTORY_TOPIC, &pool, catalog);
+        }
+        let batch = InventoryCommand::BatchReceived(BatchReceived {
+            envelope: Envelope::external(TENANT, &format!("batch-{material}-{color}"), 0),
+            batch_id: format!("b-{material}-{color}"),
+            material: material.into(),
+            color: color.into(),
+            dye_lot: None,
+            rolls,
+            meters_per_roll: per_roll,
+            loose_meters: Decimal::ZERO,
+            price_per_meter: None,
+            received_at: 0,
+        });
+        self.pools.feed(INVENTORY_TOPIC, &pool, batch);
+    }
+
+    /// Feeds one input to `customer`'s session and runs the pools' answers to completion; returns
+    /// every session output this caused.
+    pub fn send(&mut self, customer: &str, input: OrderInput) -> Vec<SessionOutput> {
+        let start = self.log.len();
+        let mut queue = VecDeque::from([(key(customer), input)]);
+        while let Some((k, input)) = queue.pop_front() {
+            self.sessions.feed(ORDERS_TOPIC, &k, input);
+            self.route_new_session_outputs(&mut queue);
+        }
+        self.log[start..].iter().map(|(_, _, e)| e.clone()).collect()
+    }
+
+    /// Moves the session outputs not yet routed: commands into the pools, pool replies back.
+    fn route_new_session_outputs(&mut self, queue: &mut VecDeque<(String, OrderInput)>) {
+        let fresh: Vec<_> = self.sessions.outputs.drain(..).collect();
+        for out in fresh {
+            let event = out.emitted.event.clone();
+            self.log.push((out.output, out.emitted.key.clone(), event.clone()));
+            let command = match event {
+                SessionOutput::ReserveRequested(e) => InventoryCommand::ReserveRequested(e),
+                SessionOutput::CommitRequested(e) => InventoryCommand::CommitRequested(e),
+                SessionOutput::ReleaseRequested(e) => InventoryCommand::ReleaseRequested(e),
+                _ => continue,
+            };
+            for answer in self.pools.feed(INVENTORY_TOPIC, &out.emitted.key, command) {
+                if answer.output == Some("replies") {
+                    queue.push_back((answer.key.clone(), reply_input(answer.event)));
+                }
+            }
+        }
+    }
+
+    /// A clock tick at `at` into every pool partition (expires holds); expiry answers are routed.
+    pub fn tick_pools(&mut self, at: i64) -> Vec<SessionOutput> {
+        let start = self.log.len();
+        for partition in 0..PARTITIONS {
+            let tick = InventoryCommand::Tick(Tick { envelope: Envelope::external("*", &format!("tick-{partition}-{at}"), at), partition });
+            for answer in self.pools.feed_partition(INVENTORY_TOPIC, partition, "", tick) {
+                if answer.output == Some("replies") {
+                    let k = answer.key.clone();
+                    let mut queue = VecDeque::from([(k, reply_input(answer.event))]);
+                    while let Some((k, input)) = queue.pop_front() {
+                        self.sessions.feed(ORDERS_TOPIC, &k, input);
+                        self.route_new_session_outputs(&mut queue);
+                    }
+                }
+            }
+        }
+        self.log[start..].iter().map(|(_, _, e)| e.clone()).collect()
+    }
+
+    /// `customer`'s session state.
+    pub fn state(&self, customer: &str) -> SessionState {
+        self.sessions.state(&key(customer))
+    }
+
+    /// The active order id of `customer`.
+    pub fn order_id(&self, customer: &str) -> String {
+        self.state(customer).session.expect("an active session").order_id
+    }
+
+    /// A pool's (on hand, held, available) meters now.
+    pub fn pool(&self, material: &str, color: &str) -> (Decimal, Decimal, Decimal) {
+        let (_, on_hand, held, available) = self.pools.state(&format!("{TENANT}|{material}|{color}")).levels();
+        (on_hand, held, available)
+    }
+
+    /// Every inventory command the sessions sent, by kind.
+    pub fn inventory_commands(&self) -> Vec<&SessionOutput> {
+        self.log.iter().filter(|(o, _, _)| *o == "inventory").map(|(_, _, e)| e).collect()
+    }
+}
+
+/// A pool answer as the session's input.
+fn reply_input(event: InventoryEvent) -> OrderInput {
+    match event {
+        InventoryEvent::Reserved(e) => OrderInput::Reserved(e),
+        InventoryEvent::ReserveRejected(e) => OrderInput::ReserveRejected(e),
+        InventoryEvent::Committed(e) => OrderInput::Committed(e),
+        InventoryEvent::Released(e) => OrderInput::Released(e),
+        InventoryEvent::HoldExpired(e) => OrderInput::HoldExpired(e),
+        InventoryEvent::HoldCommandRejected(e) => OrderInput::HoldCommandRejected(e),
+        InventoryEvent::StockLevelChanged(_) => unreachable!("levels are never replies"),
+    }
+}
+
+/// An extracted line of `meters` with the stock snapshot the NLU saw.
+pub fn line(material: &str, color: &str, meters: Decimal, available: Decimal, price: Option<Decimal>) -> IntentLine {
+    IntentLine {
+        material: material.into(),
+        color: color.into(),
+        quantity: meters,
+        unit: "m".into(),
+        requested_meters: Some(meters),
+        match_confidence: Decimal::ONE,
+        source_text: format!("{meters}m {color} {material}"),
+        available_meters: Some(available),
+        price_per_meter: price,
+        meters_per_roll: None,
+        alternatives: vec![],
+    }
+}
+
+/// An alternative pool.
+pub fn alternative(material: &str, color: &str, available: Decimal) -> StockAlternative {
+    StockAlternative { material: material.into(), color: color.into(), available_meters: available, price_per_meter: None }
+}
+
+/// A decision about one line.
+pub fn decide(action: &str, index: Option<i32>) -> ItemDecision {
+    ItemDecision { action: action.into(), material: None, color: None, index, meters: None, replacement: None }
+}
+
+/// A message `wamid` from `customer` at `at` meaning `decision` with certainty 0.95.
+pub fn says(customer: &str, wamid: &str, at: i64, decision: &str, lines: Vec<IntentLine>, decisions: Vec<ItemDecision>) -> OrderInput {
+    says_with(customer, wamid, at, decision, Decimal::new(95, 2), lines, decisions)
+}
+
+/// Like [`says`] with an explicit confidence.
+pub fn says_with(customer: &str, wamid: &str, at: i64, decision: &str, confidence: Decimal, lines: Vec<IntentLine>, decisions: Vec<ItemDecision>) -> OrderInput {
+    let message = Envelope::external(TENANT, wamid, at);
+    OrderInput::IntentResolved(IntentResolved {
+        envelope: Envelope::external(TENANT, &format!("intent/{wamid}"), at),
+        customer: customer.into(),
+        message_event_id: message.event_id,
+        wamid: wamid.into(),
+        text: Some(decision.to_lowercase()),
+        reply_id: None,
+        decision: decision.into(),
+        confidence,
+        lines,
+        decisions,
+        language: "en".into(),
+        extractor: "test".into(),
+    })
+}
+
+/// The owner's `decision` (APPROVE/REJECT) on `order_id` as command `command_id` at `at`.
+pub fn owner(customer: &str, command_id: &str, at: i64, order_id: &str, decision: &str) -> OrderInput {
+    OrderInput::OwnerDecision(OwnerDecision {
+        envelope: Envelope::external(TENANT, command_id, at),
+        command_id: command_id.into(),
+        order_id: order_id.into(),
+        customer: customer.into(),
+        decision: decision.into(),
+        actor: Some("owner".into()),
+        reason: None,
+    })
+}
+
+/// The replies among outputs.
+pub fn replies(outputs: &[SessionOutput]) -> Vec<&OutboundMessageRequested> {
+    outputs.iter().filter_map(|o| match o { SessionOutput::OutboundMessageRequested(r) => Some(r), _ => None }).collect()
+}
+
+/// The snapshots among outputs.
+pub fn updates(outputs: &[SessionOutput]) -> Vec<&OrderUpdated> {
+    outputs.iter().filter_map(|o| match o { SessionOutput::OrderUpdated(u) => Some(u), _ => None }).collect()
+}
+
+/// The escalations among outputs.
+pub fn escalations(outputs: &[SessionOutput]) -> Vec<&EscalationRaised> {
+    outputs.iter().filter_map(|o| match o { SessionOutput::EscalationRaised(e) => Some(e), _ => None }).collect()
+}
+
+/// The command outcomes among outputs.
+pub fn outcomes(outputs: &[SessionOutput]) -> Vec<&CommandOutcome> {
+    outputs.iter().filter_map(|o| match o { SessionOutput::CommandOutcome(c) => Some(c), _ => None }).collect()
+}
+
+/// A short tag per output kind, to assert sequences.
+pub fn kinds(outputs: &[SessionOutput]) -> Vec<&'static str> {
+    outputs
+        .iter()
+        .map(|o| match o {
+            SessionOutput::OrderUpdated(_) => "OrderUpdated",
+            SessionOutput::CommandOutcome(_) => "CommandOutcome",
+            SessionOutput::ReserveRequested(_) => "ReserveRequested",
+            SessionOutput::CommitRequested(_) => "CommitRequested",
+            SessionOutput::ReleaseRequested(_) => "ReleaseRequested",
+            SessionOutput::OutboundMessageRequested(_) => "OutboundMessageRequested",
+            SessionOutput::EscalationRaised(_) => "EscalationRaised",
+            SessionOutput::InvoiceRequested(_) => "InvoiceRequested",
+        })
+        .collect()
+}
+
+/// The last workflow state among outputs' snapshots.
+pub fn last_state(outputs: &[SessionOutput]) -> Option<String> {
+    updates(outputs).last().map(|u| u.state.clone())
+}
+
+/// The statuses of every line of the active session, in order.
+pub fn line_statuses(shop: &Shop, customer: &str) -> Vec<(String, String, String)> {
+    shop.state(customer)
+        .session
+        .map(|s| s.lines.into_iter().map(|l| (format!("{} {}", l.color, l.material), l.status, l.normalized_meters.normalize().to_string())).collect())
+        .unwrap_or_default()
+}
+
+/// A restart: `customer`'s changelog entry serialized to JSON and read back into a fresh partition
+/// store (what `engine/restore.rs` does), so a scenario can continue on restored state.
+pub fn restart(shop: &Shop, customer: &str) -> PartitionStore<SessionState> {
+    let k = key(customer);
+    let entry = shop.sessions.entry(&k).expect("the customer has state");
+    let json = serde_json::to_string(entry).expect("state serializes");
+    let back: KeyEntry<SessionState> = serde_json::from_str(&json).expect("state deserializes");
+    assert_eq!(&back, entry, "the changelog round trip is lossless");
+    let mut store = PartitionStore::default();
+    store.restore(k, back, 0);
+    store
+}
+
+/// Applies one input at `offset` to a restored store; the outputs (none when skipped).
+pub fn apply_restored(store: &mut PartitionStore<SessionState>, offset: i64, customer: &str, input: &OrderInput) -> Vec<SessionOutput> {
+    let k = key(customer);
+    match store.apply(&OrderSession, InputRecord { topic: ORDERS_TOPIC, offset, key: &k, event: input }) {
+        StepOutcome::Applied(out) => out.into_iter().map(|e| e.event).collect(),
+        StepOutcome::Skipped { .. } => Vec::new(),
+        StepOutcome::Rejected { rejection, .. } => panic!("rejected: {rejection}"),
+    }
+}
