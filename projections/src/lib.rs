@@ -5,6 +5,7 @@
 pub mod api;
 pub mod catalog;
 pub mod queries;
+pub mod outbound;
 pub mod search;
 
 use anyhow::Context;

@@ -5,4 +5,5 @@
 pub mod dead_letter;
 pub mod postgres;
 pub mod search;
+pub mod whatsapp;
 pub mod wire;

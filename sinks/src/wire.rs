@@ -24,3 +24,13 @@ impl<R, E> Bare<R, E> {
         }
     }
 }
+
+/// Encodes an event for `topic` in the shape its schema has: the union enum `union` when the
+/// topic's schema is a union of records, else the bare `record` (see [`Bare`]).
+pub async fn encode_for<R: serde::Serialize, E: serde::Serialize>(codec: &souk_runtime::codec::Codec, topic: &str, record: &R, union: &E) -> Result<Vec<u8>, souk_runtime::codec::CodecError> {
+    if codec.schema(topic).is_some_and(serde_json::Value::is_array) {
+        codec.encode(topic, union).await
+    } else {
+        codec.encode(topic, record).await
+    }
+}

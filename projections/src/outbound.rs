@@ -1,0 +1,44 @@
+//! Reads of the WhatsApp dispatcher's ledger (`outbound_dispatch`, migration 0004): what was sent
+//! to whom, with Meta's message id, for the owner's screens, operators and tests.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+/// One outbound request and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct OutboundDispatchRow {
+    /// The tenant.
+    pub tenant_id: String,
+    /// `event_id` of the `OutboundMessageRequested` (the idempotency key).
+    pub request_event_id: String,
+    /// Customer wa_id.
+    pub recipient: String,
+    /// SENDING, SENT or FAILED.
+    pub status: String,
+    /// Meta's message id (SENT).
+    pub wamid: Option<String>,
+    /// HTTP attempts made.
+    pub attempts: i32,
+    /// Last HTTP status (FAILED).
+    pub http_status: Option<i32>,
+    /// Meta error code (FAILED).
+    pub error_code: Option<i32>,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Every outbound request of `tenant`, oldest change first.
+pub async fn outbound_dispatches(pool: &PgPool, tenant: &str) -> anyhow::Result<Vec<OutboundDispatchRow>> {
+    sqlx::query_as::<_, OutboundDispatchRow>(
+        "SELECT tenant_id, request_event_id, recipient, status, wamid, attempts, http_status, error_code, reason, updated_at \
+         FROM outbound_dispatch WHERE tenant_id = $1 ORDER BY updated_at, request_event_id",
+    )
+    .bind(tenant)
+    .fetch_all(pool)
+    .await
+    .with_context(|| format!("reading outbound_dispatch of tenant {tenant}"))
+}
