@@ -302,7 +302,7 @@ pub(crate) fn classify(tokens: &[Token]) -> (Act, Decimal) {
         tgt.index.is_some() || has_word("ko") || all_items.iter().any(|i| i.qty.is_some() && i.color.is_none())
     });
     if let Some(c) = strong_edit.or(weak_edit) {
-        if qty.is_some() && tgt.is_named() {
+        if qty.is_some() && (tgt.is_named() || strong_edit.is_some()) {
             return (line("EDIT_ITEM", qty, None), c.2);
         }
         if strong_edit.is_some() {

@@ -58,6 +58,8 @@ impl Summary {
                 });
                 if action == "EDIT_ITEM" && meters.is_none() {
                     self.caps.push(UNRESOLVED);
+                } else if action == "EDIT_ITEM" && !target.is_named() {
+                    self.caps.push(MIXED);
                 }
                 let replacement = replacement.map(|r| self.replacement_line(&r, text, catalog));
                 self.decisions.push(ItemDecision {

@@ -74,6 +74,8 @@ pub(crate) const UNITS: &[(&str, Unit)] = &[
     ("yd", Unit::Yard),
     ("yds", Unit::Yard),
     ("roll", Unit::Roll),
+    ("rol", Unit::Roll),
+    ("rols", Unit::Roll),
     ("rolls", Unit::Roll),
     ("than", Unit::Roll),
     ("thaan", Unit::Roll),
