@@ -107,7 +107,14 @@ fn authenticate<'s>(state: &'s GatewayState, headers: &HeaderMap) -> Result<&'s 
 fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>, optional: bool) -> Result<T, ApiError> {
     let body = body.map_err(ApiError::from_body)?;
     let text: &[u8] = if optional && body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &body };
-    serde_json::from_slice(text).map_err(|e| ApiError::bad_request("MALFORMED_BODY", e.to_string()))
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let reason = if path == "." { e.inner().to_string() } else { format!("{path}: {}", e.inner()) };
+        ApiError::bad_request("MALFORMED_BODY", reason)
+    })?;
+    de.end().map_err(|e| ApiError::bad_request("MALFORMED_BODY", e.to_string()))?;
+    Ok(value)
 }
 
 /// The client's `command_id` (validated) or, when absent, `fallback()`.
