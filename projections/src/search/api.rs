@@ -86,21 +86,21 @@ async fn handle(State(state): State<Arc<SearchState>>, headers: HeaderMap, Query
         },
     };
     let q = params.q.unwrap_or_default();
-    let result = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, Response> {
-        let reader = state.reader().map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
+    let result = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, (StatusCode, String)> {
+        let reader = state.reader().map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
         let Some(reader) = reader else {
             return Ok(json!({ "hits": [] }));
         };
         match search(&reader, &tenant, &q, kind, limit) {
             Ok(hits) => Ok(json!({ "hits": hits })),
-            Err(e @ SearchError::BadQuery(_)) => Err(error(StatusCode::BAD_REQUEST, e.to_string())),
-            Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+            Err(e @ SearchError::BadQuery(_)) => Err((StatusCode::BAD_REQUEST, e.to_string())),
+            Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
         }
     })
     .await;
     match result {
         Ok(Ok(body)) => Json(body).into_response(),
-        Ok(Err(response)) => response,
+        Ok(Err((status, message))) => error(status, message),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("search task: {e}")),
     }
 }

@@ -121,3 +121,41 @@ pub fn count_tenant(reader: &IndexReader, tenant: &str) -> Result<usize, SearchE
     let s = SearchSchema::new();
     Ok(reader.searcher().search(exact(s.tenant, tenant).as_ref(), &Count)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::schema::{register_tokenizers, CatalogDoc, Direction, MessageDoc};
+    use rust_decimal::Decimal;
+    use tantivy::{Index, IndexWriter};
+
+    fn index() -> IndexReader {
+        let s = SearchSchema::new();
+        let index = Index::create_in_ram(s.schema.clone());
+        register_tokenizers(&index);
+        let mut w: IndexWriter = index.writer_with_num_threads(1, 15_000_000).expect("writer");
+        for tenant in ["acme", "other"] {
+            let c = CatalogDoc { tenant: tenant.into(), material: "Cotton".into(), color: "Laal".into(), dye_lots: vec![format!("LOT-{tenant}")], aliases: vec!["sooti".into()], price_per_meter: Some(Decimal::new(12050, 2)), available_meters: Decimal::new(40, 0), occurred_at: 1 };
+            w.add_document(c.to_document(&s)).expect("add");
+            let m = MessageDoc { tenant: tenant.into(), message_id: "w1".into(), direction: Direction::In, customer: "91".into(), text: "bhaiya LAAL kapda chahiye".into(), occurred_at: 2 };
+            w.add_document(m.to_document(&s)).expect("add");
+        }
+        w.commit().expect("commit");
+        index.reader().expect("reader")
+    }
+
+    #[test]
+    fn tenant_is_a_must_clause_and_case_does_not_matter() {
+        let r = index();
+        let hits = search(&r, "acme", "laal", None, 10).expect("search");
+        assert_eq!(hits.len(), 2);
+        assert!(hits.iter().all(|h| h.doc_id.contains("acme|")));
+        assert_eq!(search(&r, "acme", "lot-other", None, 10).expect("search").len(), 0);
+        assert_eq!(search(&r, "acme", "LOT-acme", Some(DocKind::Catalog), 10).expect("search")[0].price_per_meter.as_deref(), Some("120.50"));
+        assert_eq!(search(&r, "acme", "kapda", Some(DocKind::Catalog), 10).expect("search").len(), 0);
+        assert_eq!(search(&r, "acme", "", None, 10).expect("search").len(), 2, "empty query lists the tenant's documents");
+        assert_eq!(search(&r, "nobody", "laal", None, 10).expect("search").len(), 0);
+        assert!(matches!(search(&r, "acme", "nosuchfield:x", None, 10), Err(SearchError::BadQuery(_))));
+        assert_eq!(count_doc_id(&r, "catalog:acme|Cotton|Laal").expect("count"), 1);
+    }
+}
