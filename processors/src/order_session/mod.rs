@@ -82,7 +82,13 @@ impl Processor for OrderSession {
         if let OrderInput::Tick(_) = event {
             return Ok(());
         }
-        check_key(ctx.key(), &event.envelope().tenant_id)?;
+        // Pool answers caused by a clock tick (hold expiry) carry the tick's tenant `*`; the pool
+        // already checked that their `reply_to` key is of its own tenant.
+        let tenant = match event {
+            OrderInput::IntentResolved(_) | OrderInput::OwnerDecision(_) => Some(event.envelope().tenant_id.as_str()),
+            _ => None,
+        };
+        check_key(ctx.key(), tenant)?;
         match event {
             OrderInput::IntentResolved(e) => customer::on_intent(state, e, ctx),
             OrderInput::OwnerDecision(e) => owner::on_decision(state, e, ctx),
@@ -110,11 +116,11 @@ impl Processor for OrderSession {
     }
 }
 
-/// The key must be `<tenant>|<customer>` of the event's own tenant.
-fn check_key(key: &str, tenant: &str) -> Result<(), Rejection> {
+/// The key must be `<tenant>|<customer>`, of the event's own tenant when `tenant` is given.
+fn check_key(key: &str, tenant: Option<&str>) -> Result<(), Rejection> {
     match key.split_once('|') {
-        Some((t, customer)) if t == tenant && !customer.is_empty() && !customer.contains('|') => Ok(()),
-        _ => Err(Rejection::new("BAD_KEY", format!("key {key:?} is not <{tenant}>|<customer>"))),
+        Some((t, customer)) if tenant.map_or(!t.is_empty(), |tenant| t == tenant) && !customer.is_empty() && !customer.contains('|') => Ok(()),
+        _ => Err(Rejection::new("BAD_KEY", format!("key {key:?} is not <{}>|<customer>", tenant.unwrap_or("tenant")))),
     }
 }
 

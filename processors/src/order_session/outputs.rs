@@ -12,6 +12,7 @@ use souk_schemas::envelope::SOUK_ID_NAMESPACE;
 use souk_schemas::inventory::{CommitRequested, ReleaseRequested, ReserveRequested};
 use souk_schemas::orders::{CommandOutcome, EscalationRaised, OrderLine, OrderUpdated};
 use souk_schemas::whatsapp::OutboundMessageRequested;
+use souk_schemas::Envelope;
 use uuid::Uuid;
 
 /// Time to live of a hold placed for an order (A3: 24 h).
@@ -46,6 +47,14 @@ pub fn derived_id(name: &str) -> String {
     Uuid::new_v5(&SOUK_ID_NAMESPACE, name.as_bytes()).to_string()
 }
 
+/// The next output envelope, always of the key's tenant: answers the pools emit from a clock tick
+/// (hold expiry) carry the tick's tenant `*`, which must not leak into what the session causes.
+fn envelope(ctx: &mut Ctx<SessionOutput>) -> Envelope {
+    let mut envelope = ctx.envelope();
+    envelope.tenant_id = tenant_of(ctx.key()).to_string();
+    envelope
+}
+
 /// Emits `event` under the session key.
 fn emit_here(ctx: &mut Ctx<SessionOutput>, event: SessionOutput) {
     let key = ctx.key().to_string();
@@ -54,7 +63,7 @@ fn emit_here(ctx: &mut Ctx<SessionOutput>, event: SessionOutput) {
 
 /// The full snapshot after a change.
 pub fn order_updated(ctx: &mut Ctx<SessionOutput>, session: &Session, previous: Option<WorkflowState>, cause: &str, cause_wamid: Option<&str>) {
-    let envelope = ctx.envelope();
+    let envelope = envelope(ctx);
     let event = OrderUpdated {
         envelope,
         order_id: session.order_id.clone(),
@@ -74,7 +83,7 @@ pub fn order_updated(ctx: &mut Ctx<SessionOutput>, session: &Session, previous: 
 
 /// A reply to the customer of this key.
 pub fn reply(ctx: &mut Ctx<SessionOutput>, order_id: Option<&str>, reply: Reply) {
-    let envelope = ctx.envelope();
+    let envelope = envelope(ctx);
     let to = ctx.key().split_once('|').map_or("", |(_, c)| c).to_string();
     let event = OutboundMessageRequested {
         envelope,
@@ -89,7 +98,7 @@ pub fn reply(ctx: &mut Ctx<SessionOutput>, order_id: Option<&str>, reply: Reply)
 
 /// An escalation of `kind` about this customer (and order, if any); `scope` makes its id unique.
 pub fn escalation(ctx: &mut Ctx<SessionOutput>, order_id: Option<&str>, kind: &str, scope: &str, detail: String) {
-    let envelope = ctx.envelope();
+    let envelope = envelope(ctx);
     let customer = ctx.key().split_once('|').map(|(_, c)| c.to_string());
     let event = EscalationRaised {
         envelope,
@@ -115,7 +124,7 @@ pub fn escalate_once(ctx: &mut Ctx<SessionOutput>, session: &mut Session, kind: 
 
 /// The answer to an owner command.
 pub fn outcome(ctx: &mut Ctx<SessionOutput>, command_id: &str, order_id: &str, command: &str, refusal: Option<&str>, detail: String) {
-    let envelope = ctx.envelope();
+    let envelope = envelope(ctx);
     let event = CommandOutcome {
         envelope,
         command_id: command_id.to_string(),
@@ -133,7 +142,7 @@ pub fn reserve(ctx: &mut Ctx<SessionOutput>, order_id: &str, line: &mut OrderLin
     line.hold_id = Some(hold_id.clone());
     line.hold_status = Some(super::state::hold_status::PENDING.to_string());
     line.allocations.clear();
-    let envelope = ctx.envelope();
+    let envelope = envelope(ctx);
     let key = pool_key(tenant_of(ctx.key()), line);
     let event = ReserveRequested {
         envelope,
@@ -149,7 +158,7 @@ pub fn reserve(ctx: &mut Ctx<SessionOutput>, order_id: &str, line: &mut OrderLin
 
 /// Asks the line's pool to deduct its current hold.
 pub fn commit(ctx: &mut Ctx<SessionOutput>, line: &OrderLine) {
-    let envelope = ctx.envelope();
+    let envelope = envelope(ctx);
     let key = pool_key(tenant_of(ctx.key()), line);
     let event = CommitRequested { envelope, hold_id: line.hold_id.clone().unwrap_or_default(), reply_to: Some(ctx.key().to_string()) };
     ctx.emit(key, SessionOutput::CommitRequested(event));
@@ -157,7 +166,7 @@ pub fn commit(ctx: &mut Ctx<SessionOutput>, line: &OrderLine) {
 
 /// Asks the line's pool to give its current hold back.
 pub fn release(ctx: &mut Ctx<SessionOutput>, line: &OrderLine, reason: &str) {
-    let envelope = ctx.envelope();
+    let envelope = envelope(ctx);
     let key = pool_key(tenant_of(ctx.key()), line);
     let event = ReleaseRequested {
         envelope,
@@ -187,7 +196,7 @@ pub fn invoice(ctx: &mut Ctx<SessionOutput>, session: &Session) {
             })
         })
         .collect();
-    let envelope = ctx.envelope();
+    let envelope = envelope(ctx);
     let tenant = tenant_of(ctx.key()).to_string();
     let event = InvoiceRequested { envelope, order_id: session.order_id.clone(), customer: session.customer.clone(), lines };
     ctx.emit(tenant, SessionOutput::InvoiceRequested(event));

@@ -85,6 +85,7 @@ impl Shop {
             self.sessions.feed(ORDERS_TOPIC, &k, input);
             self.route_new_session_outputs(&mut queue);
         }
+        self.assert_nothing_dead_lettered();
         self.log[start..].iter().map(|(_, _, e)| e.clone()).collect()
     }
 
@@ -124,7 +125,14 @@ impl Shop {
                 }
             }
         }
+        self.assert_nothing_dead_lettered();
         self.log[start..].iter().map(|(_, _, e)| e.clone()).collect()
+    }
+
+    /// Neither processor refused anything (a refusal would be a dead letter in production).
+    fn assert_nothing_dead_lettered(&self) {
+        assert!(self.sessions.rejections.is_empty(), "session rejections: {:?}", self.sessions.rejections);
+        assert!(self.pools.rejections.is_empty(), "pool rejections: {:?}", self.pools.rejections);
     }
 
     /// `customer`'s session state.
