@@ -36,6 +36,8 @@ enum Command {
     Run(commands::run::RunArgs),
     /// Throughput of the inventory processor vs a raw consume→produce pass-through.
     Bench(commands::bench::BenchArgs),
+    /// What the offline NLU makes of a customer message against a tenant's catalog (as JSON).
+    Intent(commands::intent::IntentArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -64,6 +66,7 @@ fn main() -> std::process::ExitCode {
             Command::Consume(args) => commands::log::consume(&cli.topology, args).await,
             Command::Run(args) => commands::run::run(&cli.topology, args).await,
             Command::Bench(args) => commands::bench::bench(&cli.topology, args).await,
+            Command::Intent(args) => commands::intent::intent(args).await,
         }
     });
     match result {

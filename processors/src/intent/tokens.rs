@@ -54,7 +54,7 @@ pub(crate) fn tokenize(text: &str) -> Vec<RawToken> {
         let symbol = |kind: RawKind| RawToken { text: String::new(), start: at, end: at + c.len_utf8(), kind };
         match c {
             ',' | '&' | '+' | ';' | '!' | '?' | '\n' => out.push(symbol(RawKind::Connector)),
-            '.' if !out.last().is_some_and(|t: &RawToken| t.text == "no") => out.push(symbol(RawKind::Connector)),
+            '.' if out.last().is_none_or(|t: &RawToken| t.text != "no") => out.push(symbol(RawKind::Connector)),
             '#' => out.push(symbol(RawKind::Hash)),
             '\u{1F44D}' | '\u{1F44C}' | '\u{2705}' => out.push(RawToken {
                 text: "ok".into(),

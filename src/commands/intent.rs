@@ -1,0 +1,86 @@
+//! `souk intent "<message>" --tenant <t>`: what the offline NLU makes of a message against the
+//! tenant's catalog, printed as the `IntentResolved` the intent stage would log. For people tuning
+//! the catalog (aliases, colors) and for support explaining why a message was read the way it was.
+
+use anyhow::Context;
+use clap::Args;
+use souk_processors::intent::{extract, CatalogEntry, TenantCatalog};
+use souk_projections::catalog::{load_tenant_catalog, CatalogRow};
+use souk_runtime::stack;
+use souk_schemas::Envelope;
+use std::path::PathBuf;
+
+/// Options of `souk intent`.
+#[derive(Args, Debug)]
+pub struct IntentArgs {
+    /// The customer's message text.
+    pub message: Option<String>,
+    /// The tenant whose catalog the message is matched against.
+    #[arg(long)]
+    pub tenant: String,
+    /// A reply-button id instead of (or with) the text, e.g. `accept_available:2`.
+    #[arg(long)]
+    pub reply_id: Option<String>,
+    /// Read the catalog from this JSON file (`{"items": [{material, color, aliases,
+    /// available_meters, price_per_meter, meters_per_roll}]}`) instead of Postgres.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+    /// Postgres with the inventory projection (default: SOUK_DATABASE_URL or the local stack).
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
+/// Loads the catalog, extracts, prints the event as pretty JSON (decimals as strings).
+pub async fn intent(args: IntentArgs) -> anyhow::Result<()> {
+    let catalog = match &args.catalog {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("parsing the catalog {}", path.display()))?
+        }
+        None => {
+            let url = args.database_url.clone().unwrap_or_else(stack::database_url);
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(&url)
+                .await
+                .context("connecting to Postgres (--database-url / SOUK_DATABASE_URL)")?;
+            // The catalog columns come with migration 0002; applying is idempotent.
+            souk_projections::migrate(&pool).await?;
+            to_catalog(load_tenant_catalog(&pool, &args.tenant).await?)
+        }
+    };
+    if catalog.items.is_empty() {
+        tracing::warn!(tenant = %args.tenant, "the catalog is empty: no material can match");
+    }
+    let text = args.message.as_deref();
+    let source = format!("cli/{}", uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{text:?}/{:?}", args.reply_id).as_bytes()));
+    let envelope = Envelope::external(&args.tenant, &source, 0);
+    let event_id = envelope.event_id.clone();
+    let resolved = extract(text, args.reply_id.as_deref(), &catalog).into_resolved(
+        envelope,
+        "cli",
+        &event_id,
+        &source,
+        args.message.clone(),
+        args.reply_id.clone(),
+    );
+    println!("{}", serde_json::to_string_pretty(&resolved)?);
+    Ok(())
+}
+
+/// Projection rows → the extractor's catalog (the projections crate cannot name processor types).
+fn to_catalog(rows: Vec<CatalogRow>) -> TenantCatalog {
+    TenantCatalog {
+        items: rows
+            .into_iter()
+            .map(|r| CatalogEntry {
+                material: r.material,
+                color: r.color,
+                aliases: r.aliases,
+                available_meters: r.available_meters,
+                price_per_meter: r.price_per_meter,
+                meters_per_roll: r.meters_per_roll,
+            })
+            .collect(),
+    }
+}
