@@ -1,5 +1,5 @@
-//! The gateway on the real local stack (`./dev up`, or SOUK_* env): a signed webhook delivery and an
-//! owner approval go through `KafkaPublisher` (Avro via the registry, acks=all) and
+//! The gateway on the real local stack (`./dev up`, or SOUK_* env): a signed webhook delivery and
+//! every owner command go through `KafkaPublisher` (Avro via the registry, acks=all) and
 //! `PgOrderDirectory`, and are read back from their topics with the codec, with their trace headers.
 
 mod gateway_support;
@@ -11,6 +11,8 @@ use souk_runtime::testkit::{read_to_end, unique_prefix};
 use souk_runtime::topology::Topology;
 use souk_runtime::tenants::{Secret, Tenant, Tenants};
 use souk_runtime::stack;
+use souk_schemas::billing::{BillingCommand, LedgerInput};
+use souk_schemas::inventory::InventoryCommand;
 use souk_schemas::orders::OrderInput;
 use souk_schemas::whatsapp::InboundMessage;
 use souk_schemas::{Catalog, Envelope};
@@ -22,7 +24,7 @@ use std::sync::Arc;
 fn topology(prefix: &str) -> Topology {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../topology.toml")).unwrap();
     let mut t = Topology::parse(&text, prefix).unwrap();
-    t.topics.retain(|name, _| ["whatsapp.inbound", "whatsapp.status", "orders.inputs"].contains(&name.as_str()));
+    t.topics.retain(|name, _| ["whatsapp.inbound", "whatsapp.status", "orders.inputs", "ledger.inputs", "inventory.commands", "billing.commands"].contains(&name.as_str()));
     t.processors.clear();
     t.stages.clear();
     t.sinks.clear();
@@ -91,5 +93,34 @@ async fn webhook_and_approval_reach_kafka() {
     let OrderInput::OwnerDecision(d) = codec.decode(decisions[0].payload.as_deref().unwrap()).await.unwrap() else { panic!("not an OwnerDecision") };
     assert_eq!((d.order_id.as_str(), d.customer.as_str(), d.decision.as_str(), d.command_id.as_str()), ("o-77", "919800000001", "APPROVE", "approve-77"));
     assert_eq!(d.envelope.event_id, Envelope::external("bharat", "cmd/approve-77", 0).event_id);
+
+    // Every other command fits its topic's schema (unions, decimal scales).
+    let commands = [
+        (reqwest::Method::POST, "/v1/payments", serde_json::json!({ "payment_id": "UPI-1", "customer": "919800000001", "amount": "500.00", "method": "UPI" })),
+        (reqwest::Method::PUT, "/v1/catalog/cotton/blue", serde_json::json!({ "price_per_meter": "120.50", "aliases": ["sooti"] })),
+        (reqwest::Method::POST, "/v1/stock", serde_json::json!({ "batch_id": "B1", "material": "cotton", "color": "blue", "rolls": 4, "meters_per_roll": "25.5", "loose_meters": "12.125", "price_per_meter": "118" })),
+        (reqwest::Method::PUT, "/v1/settings", serde_json::json!({ "gst_rate": "0.05", "reminder_days": 7 })),
+    ];
+    for (method, path, body) in commands {
+        let resp = http.request(method, format!("{base}{path}")).bearer_auth(BHARAT.api_key).json(&body).send().await.unwrap();
+        assert_eq!(resp.status(), 202, "{path}: {}", resp.text().await.unwrap());
+    }
+    let ledger = read_to_end(&bootstrap, &topology.topic("ledger.inputs")).await.unwrap();
+    let LedgerInput::PaymentRecorded(p) = codec.decode(ledger[0].payload.as_deref().unwrap()).await.unwrap() else { panic!("not a payment") };
+    assert_eq!((ledger.len(), p.amount.to_string().as_str(), ledger[0].key.as_deref()), (1, "500.00", Some("bharat|919800000001")));
+    let inventory = read_to_end(&bootstrap, &topology.topic("inventory.commands")).await.unwrap();
+    assert_eq!(inventory.len(), 2);
+    for r in &inventory {
+        assert_eq!(r.key.as_deref(), Some("bharat|cotton|blue"));
+        match codec.decode(r.payload.as_deref().unwrap()).await.unwrap() {
+            InventoryCommand::CatalogItemUpserted(c) => assert_eq!((c.price_per_meter.to_string().as_str(), c.aliases), ("120.50", vec!["sooti".to_string()])),
+            InventoryCommand::BatchReceived(b) => assert_eq!((b.rolls, b.loose_meters.to_string().as_str()), (4, "12.125")),
+            other => panic!("{other:?}"),
+        }
+    }
+    let billing = read_to_end(&bootstrap, &topology.topic("billing.commands")).await.unwrap();
+    let BillingCommand::TenantSettingsChanged(t) = codec.decode(billing[0].payload.as_deref().unwrap()).await.unwrap() else { panic!("not settings") };
+    assert_eq!((billing[0].key.as_deref(), t.reminder_days), (Some("bharat"), 7));
+
     sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
 }
