@@ -284,7 +284,19 @@ pub(crate) fn classify(tokens: &[Token]) -> (Act, Decimal) {
         };
         let mut old_target = target(old);
         old_target.index = old_target.index.or(tgt.index);
-        let replacement = items(new).into_iter().find(|i| i.material.is_some() || i.unsold.is_some() || i.color.is_some());
+        let replacement = items(new).into_iter().find(|i| i.material.is_some() || i.unsold.is_some() || i.color.is_some()).map(|mut r| {
+            // "blue silk ki jagah green": what the new line does not say, the old one did.
+            let old_items = items(old);
+            let old_item = old_items.first();
+            if r.material.is_none() && r.unsold.is_none() {
+                r.material = old_item.and_then(|o| o.material.clone());
+                r.unsold = old_item.and_then(|o| o.unsold.clone());
+            }
+            if r.color.is_none() {
+                r.color = old_item.and_then(|o| o.color.clone());
+            }
+            r
+        });
         let act = match replacement {
             Some(r) => Act::Line { action: "REPLACE", target: old_target, qty: None, replacement: Some(r) },
             None => Act::Line { action: "REQUEST_ALTERNATIVE", target: old_target, qty: None, replacement: None },

@@ -12,7 +12,8 @@ use souk_schemas::orders::{IntentLine, ItemDecision};
 const CLEAR: Decimal = Decimal::from_parts(95, 0, 0, false, 2);
 const LINE_DECISION: Decimal = Decimal::from_parts(90, 0, 0, false, 2);
 const GUESSED_COLOR: Decimal = Decimal::from_parts(90, 0, 0, false, 2);
-const REPLACEMENT_PARTIAL: Decimal = Decimal::from_parts(85, 0, 0, false, 2);
+/// A replacement that leaves material or color to the session: below B6's 0.8, so it asks.
+const REPLACEMENT_PARTIAL: Decimal = Decimal::from_parts(70, 0, 0, false, 2);
 const MIXED: Decimal = Decimal::from_parts(75, 0, 0, false, 2);
 const CONFLICT: Decimal = Decimal::from_parts(70, 0, 0, false, 2);
 const UNRESOLVED: Decimal = Decimal::from_parts(60, 0, 0, false, 2);
@@ -111,7 +112,8 @@ impl Summary {
         self.decisions.push(repeated);
     }
 
-    /// The new line of a REPLACE; an empty material or color means "as the replaced line".
+    /// The new line of a REPLACE; an empty material or color (not said, here or about the old line)
+    /// keeps the confidence below the B6 threshold, so the session asks instead of guessing.
     fn replacement_line(&mut self, item: &Item, text: &str, catalog: &TenantCatalog) -> IntentLine {
         let (material, mut confidence) = match (&item.material, &item.unsold) {
             (Some((m, c)), _) => (m.clone(), *c),
