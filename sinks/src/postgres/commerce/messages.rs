@@ -70,7 +70,8 @@ pub(super) async fn requested(
 }
 
 /// Moves an outbound message (by request id) to `status`, opening the row if the request itself
-/// has not been projected yet; `wamid` and `error` are set when given.
+/// has not been projected yet; `wamid` and `error` are set when given. `last_event_id` changes only
+/// with the status or wamid, so re-applying an old result leaves the row as it was.
 async fn outbound_result(
     tx: &mut PgConnection,
     meta: &Meta<'_>,
@@ -86,7 +87,10 @@ async fn outbound_result(
          ON CONFLICT (tenant_id, message_id) DO UPDATE SET \
          status = souk_message_status_next(messages.status, EXCLUDED.status), \
          wamid = COALESCE(EXCLUDED.wamid, messages.wamid), error = COALESCE(EXCLUDED.error, messages.error), \
-         last_event_id = EXCLUDED.last_event_id, updated_at = GREATEST(messages.updated_at, EXCLUDED.updated_at)",
+         last_event_id = CASE WHEN messages.status IS DISTINCT FROM souk_message_status_next(messages.status, EXCLUDED.status) \
+           OR messages.wamid IS DISTINCT FROM COALESCE(EXCLUDED.wamid, messages.wamid) \
+           THEN EXCLUDED.last_event_id ELSE messages.last_event_id END, \
+         updated_at = GREATEST(messages.updated_at, EXCLUDED.updated_at)",
     )
     .bind(meta.tenant)
     .bind(request_event_id)
