@@ -100,6 +100,7 @@ impl Codec {
     /// Encodes a JSON value for `topic` (as `<topic>-value`).
     pub async fn encode_json(&self, topic: &str, json: &Json) -> Result<Vec<u8>, CodecError> {
         let schema = self.topic_schemas.get(topic).ok_or_else(|| CodecError::UnknownTopic(topic.to_string()))?;
+        let json = unwrap_single_record(schema, json);
         let avro = souk_schemas::json_to_avro(schema, json).map_err(|e| CodecError::Invalid { topic: topic.into(), reason: e.to_string() })?;
         self.encode_avro(topic, avro).await
     }
@@ -122,6 +123,10 @@ impl Codec {
 
     /// Decodes wire bytes to JSON (using the writer's schema from the registry).
     pub async fn decode_json(&self, bytes: &[u8]) -> Result<Json, CodecError> {
+        Ok(self.decode_with_writer(bytes).await?.0)
+    }
+
+    async fn decode_with_writer(&self, bytes: &[u8]) -> Result<(Json, Arc<Json>), CodecError> {
         if bytes.len() < 5 || bytes[0] != 0 {
             return Err(CodecError::Undecodable(format!("not Confluent-framed Avro ({} bytes, first byte {:?})", bytes.len(), bytes.first())));
         }
@@ -148,12 +153,67 @@ impl Codec {
                 parsed
             }
         };
-        souk_schemas::avro_to_json(&schema, &decoded.value).map_err(|e| CodecError::Undecodable(e.to_string()))
+        let json = souk_schemas::avro_to_json(&schema, &decoded.value).map_err(|e| CodecError::Undecodable(e.to_string()))?;
+        Ok((json, schema))
     }
 
     /// Decodes wire bytes into a serde type.
+    /// A topic with one record type carries the bare record; its value is offered to `T` both as
+    /// is and wrapped as `{"Record": {...}}`, so a topic's union enum reads it too.
     pub async fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
-        let json = self.decode_json(bytes).await?;
-        serde_json::from_value(json).map_err(|e| CodecError::Undecodable(format!("does not fit the expected event type: {e}")))
+        let (json, writer) = self.decode_with_writer(bytes).await?;
+        let wrapped = record_short_name(&writer).map(|name| serde_json::json!({ name: json.clone() }));
+        match serde_json::from_value(json) {
+            Ok(v) => Ok(v),
+            Err(e) => match wrapped.map(serde_json::from_value::<T>) {
+                Some(Ok(v)) => Ok(v),
+                _ => Err(CodecError::Undecodable(format!("does not fit the expected event type: {e}"))),
+            },
+        }
+    }
+}
+
+/// The short name of a schema that is a single record (not a union).
+fn record_short_name(schema: &Json) -> Option<String> {
+    let name = schema.as_object().filter(|o| o.get("type").and_then(Json::as_str) == Some("record"))?.get("name")?.as_str()?;
+    Some(name.rsplit('.').next().unwrap_or(name).to_string())
+}
+
+/// A topic with one record type has the bare record as its schema; an event enum serializes as
+/// `{"Record": {...}}` (externally tagged), which is unwrapped here so processors can emit their
+/// output enums to such topics.
+fn unwrap_single_record<'a>(schema: &Json, json: &'a Json) -> &'a Json {
+    let Some(name) = record_short_name(schema) else { return json };
+    match json.as_object() {
+        Some(obj) if obj.len() == 1 => {
+            let (key, inner) = obj.iter().next().expect("one entry");
+            let full = schema.get("namespace").and_then(Json::as_str).map(|ns| format!("{ns}.{name}"));
+            let is_field = schema.get("fields").and_then(Json::as_array).is_some_and(|f| f.iter().any(|f| f.get("name").and_then(Json::as_str) == Some(key)));
+            if (key == &name || Some(key) == full.as_ref() || key.ends_with(&format!(".{name}"))) && !is_field {
+                inner
+            } else {
+                json
+            }
+        }
+        _ => json,
+    }
+}
+
+#[cfg(test)]
+mod single_record_tests {
+    use super::*;
+
+    #[test]
+    fn externally_tagged_values_unwrap_for_single_record_topics() {
+        let schema = serde_json::json!({"type": "record", "name": "InboundMessage", "namespace": "souk.whatsapp", "fields": [{"name": "wamid", "type": "string"}]});
+        let tagged = serde_json::json!({"InboundMessage": {"wamid": "w"}});
+        assert_eq!(unwrap_single_record(&schema, &tagged), &serde_json::json!({"wamid": "w"}));
+        let full = serde_json::json!({"souk.whatsapp.InboundMessage": {"wamid": "w"}});
+        assert_eq!(unwrap_single_record(&schema, &full), &serde_json::json!({"wamid": "w"}));
+        let bare = serde_json::json!({"wamid": "w"});
+        assert_eq!(unwrap_single_record(&schema, &bare), &bare);
+        let union = serde_json::json!([schema.clone()]);
+        assert_eq!(unwrap_single_record(&union, &tagged), &tagged);
+        assert_eq!(record_short_name(&schema).as_deref(), Some("InboundMessage"));
     }
 }
