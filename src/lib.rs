@@ -1,3 +1,6 @@
-//! Library side of the `souk` package: shared by the CLI (`souk bench`) and the end-to-end tests.
+//! Library side of the `souk` package: shared by the CLI and the end-to-end tests — the demo
+//! (its HTTP client and story), the intent stage, and the seeded inventory workload of `souk bench`.
 
+pub mod demo;
+pub mod intent_stage;
 pub mod workload;

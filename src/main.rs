@@ -23,6 +23,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The main job: bring up the stack, start everything, play the WhatsApp textile-ordering story,
+    /// print the transcript and projections, and serve the read API until Ctrl-C.
+    Demo(commands::demo::DemoArgs),
     /// Validate or apply topology.toml.
     Topology {
         #[command(subcommand)]
@@ -64,6 +67,7 @@ fn main() -> std::process::ExitCode {
             Command::Topology { action: TopologyAction::Apply } => commands::topology::apply(&cli.topology).await,
             Command::Produce(args) => commands::log::produce(&cli.topology, args).await,
             Command::Consume(args) => commands::log::consume(&cli.topology, args).await,
+            Command::Demo(args) => commands::demo::demo(&cli.topology, args).await,
             Command::Run(args) => commands::run::run(&cli.topology, args).await,
             Command::Bench(args) => commands::bench::bench(&cli.topology, args).await,
             Command::Intent(args) => commands::intent::intent(args).await,

@@ -4,8 +4,9 @@
 
 use anyhow::Context;
 use clap::Args;
-use souk_processors::intent::{extract, CatalogEntry, TenantCatalog};
-use souk_projections::catalog::{load_tenant_catalog, CatalogRow};
+use souk::intent_stage::catalog_from_rows;
+use souk_processors::intent::extract;
+use souk_projections::catalog::load_tenant_catalog;
 use souk_runtime::stack;
 use souk_schemas::Envelope;
 use std::path::PathBuf;
@@ -46,7 +47,7 @@ pub async fn intent(args: IntentArgs) -> anyhow::Result<()> {
                 .context("connecting to Postgres (--database-url / SOUK_DATABASE_URL)")?;
             // The catalog columns come with migration 0002; applying is idempotent.
             souk_projections::migrate(&pool).await?;
-            to_catalog(load_tenant_catalog(&pool, &args.tenant).await?)
+            catalog_from_rows(load_tenant_catalog(&pool, &args.tenant).await?)
         }
     };
     if catalog.items.is_empty() {
@@ -66,21 +67,4 @@ pub async fn intent(args: IntentArgs) -> anyhow::Result<()> {
     );
     println!("{}", serde_json::to_string_pretty(&resolved)?);
     Ok(())
-}
-
-/// Projection rows → the extractor's catalog (the projections crate cannot name processor types).
-fn to_catalog(rows: Vec<CatalogRow>) -> TenantCatalog {
-    TenantCatalog {
-        items: rows
-            .into_iter()
-            .map(|r| CatalogEntry {
-                material: r.material,
-                color: r.color,
-                aliases: r.aliases,
-                available_meters: r.available_meters,
-                price_per_meter: r.price_per_meter,
-                meters_per_roll: r.meters_per_roll,
-            })
-            .collect(),
-    }
 }

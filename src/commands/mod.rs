@@ -1,6 +1,7 @@
 //! One module per CLI command.
 
 pub mod bench;
+pub mod demo;
 pub mod intent;
 pub mod log;
 pub mod run;

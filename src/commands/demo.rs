@@ -1,0 +1,159 @@
+//! `souk demo`: souk's main job in one command. Brings up the local stack (or reuses it), starts
+//! every component in this process under a fresh topic prefix, seeds a demo tenant (a textile
+//! wholesaler's catalog and stock), plays real signed webhook deliveries for a handful of customers,
+//! prints the transcript and the final projections, then leaves the gateway, read API and search
+//! API running for a UI until Ctrl-C. Outbound WhatsApp calls go to a local recording Cloud API
+//! unless `--whatsapp-base-url` points at the real one.
+
+use super::run::{self, RunArgs};
+use anyhow::Context;
+use clap::Args;
+use serde_json::Value;
+use souk::demo::client::{DemoTenant, SoukClient};
+use souk::demo::scenario::{self, Transcript};
+use souk_runtime::stack;
+use souk_sinks::whatsapp::RecordingWhatsApp;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Options of `souk demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Where the gateway, read API and search API listen.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "SOUK_HTTP_ADDR")]
+    pub http_addr: String,
+    /// Send outbound WhatsApp messages to this Cloud API base URL instead of the local recorder.
+    #[arg(long)]
+    pub whatsapp_base_url: Option<String>,
+    /// Stop after printing the projections instead of serving until Ctrl-C.
+    #[arg(long)]
+    pub exit: bool,
+    /// Don't run `./dev up` first (the stack is managed elsewhere; SOUK_* variables point at it).
+    #[arg(long)]
+    pub no_stack: bool,
+}
+
+/// Starts the local stack with the repository's `./dev up` (a no-op when it is already up).
+fn ensure_stack(topology_path: &Path) -> anyhow::Result<()> {
+    let root = topology_path.canonicalize().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_else(|| PathBuf::from("."));
+    let dev = root.join("dev");
+    if !dev.exists() {
+        tracing::warn!("no ./dev next to the topology; assuming the stack is up (SOUK_* variables)");
+        return Ok(());
+    }
+    let status = std::process::Command::new(&dev).arg("up").stdout(std::process::Stdio::null()).status().context("running ./dev up")?;
+    anyhow::ensure!(status.success(), "./dev up failed ({status}); see ./dev logs");
+    Ok(())
+}
+
+/// Runs the demo.
+pub async fn demo(path: &Path, args: DemoArgs) -> anyhow::Result<()> {
+    if !args.no_stack {
+        ensure_stack(path)?;
+    }
+    let stamp = chrono::Utc::now().timestamp();
+    let prefix = format!("demo-{stamp}.");
+    // The prefix isolates this run's topics and consumer groups from earlier demos and from `souk run`.
+    std::env::set_var("SOUK_TOPIC_PREFIX", &prefix);
+    let (topology, catalog) = super::load(path)?;
+    souk_runtime::admin::apply(&topology, &catalog, &stack::kafka_bootstrap(), &stack::schema_registry_url()).await.context("creating the demo's topics")?;
+    let codec = Arc::new(stack::codec_for(&topology, &catalog, &stack::schema_registry_url())?);
+
+    let recorder = match &args.whatsapp_base_url {
+        Some(_) => None,
+        None => Some(RecordingWhatsApp::start().await?),
+    };
+    let base_url = args.whatsapp_base_url.clone().or_else(|| recorder.as_ref().map(RecordingWhatsApp::base_url)).expect("a WhatsApp base URL");
+    let tenant = DemoTenant::derived(&format!("bharat-{stamp}"), "Bharat Textiles");
+    let dir = std::env::temp_dir().join(format!("souk-demo-{stamp}"));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("tenants.toml"), tenant.toml())?;
+    let run_args = RunArgs {
+        only: vec![],
+        metrics_addr: "off".into(),
+        no_apply: true,
+        tick_interval_ms: None,
+        tenants: dir.join("tenants.toml"),
+        http_addr: args.http_addr.clone(),
+        index_dir: dir.join("search-index"),
+        whatsapp_base_url: base_url.clone(),
+        whatsapp_api_version: "v21.0".into(),
+    };
+    let running = run::start(&topology, codec, &run_args).await?;
+    let addr = running.http_addr.context("the gateway did not start")?;
+    println!("souk demo — topics under {prefix}, tenant {} ({}), gateway http://{addr}", tenant.id, tenant.name);
+    println!("outbound WhatsApp → {base_url}{}", if recorder.is_some() { " (local recording Cloud API)" } else { "" });
+
+    let client = SoukClient::new(&format!("http://{addr}"), tenant.clone(), stamp);
+    let transcript = Transcript::new(false);
+    let story = async {
+        scenario::seed(&client, &transcript).await?;
+        scenario::play(&client, &transcript).await?;
+        print_projections(&client).await
+    };
+    let outcome = tokio::select! {
+        r = story => r,
+        _ = run::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
+    };
+    if let Err(e) = outcome {
+        return Err(e.context("the demo story failed"));
+    }
+    if let Some(r) = &recorder {
+        println!("\nthe recording Cloud API received {} send requests", r.requests().len());
+    }
+    println!("\nread API: curl -H 'Authorization: Bearer {}' http://{addr}/v1/orders/pending-approval", tenant.api_key);
+    println!("OpenAPI: http://{addr}/openapi.json · search: http://{addr}/v1/search?q=cotton");
+    if args.exit {
+        return run::supervise(running, async {}).await;
+    }
+    println!("serving until Ctrl-C");
+    run::supervise(running, run::shutdown_signal()).await
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Prints orders, stock, invoices and ledgers as the read API shows them.
+async fn print_projections(client: &SoukClient) -> anyhow::Result<()> {
+    println!("\n══ projections (read API) ══");
+    println!("\norders:");
+    let customers = [scenario::ASHA, scenario::RAVI, scenario::MEENA, scenario::KIRAN, scenario::FARHAN, scenario::SUNIL, scenario::POOJA];
+    let mut invoiced = Vec::new();
+    for (wa_id, name) in customers {
+        let Some(order) = client.latest_order(wa_id).await? else { continue };
+        let order_id = s(&order["order_id"]);
+        let detail = client.order(&order_id).await?;
+        let lines: Vec<String> = detail["lines"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|l| l["status"] == "ACCEPTED")
+            .map(|l| format!("{} m {} {}", s(&l["normalized_meters"]), s(&l["color"]), s(&l["material"])))
+            .collect();
+        println!("  {name:<7} {:<28} {}", s(&order["state"]), lines.join(", "));
+        if !detail["invoice"].is_null() {
+            invoiced.push((name, wa_id, detail["invoice"].clone()));
+        }
+    }
+    println!("\nstock (pools):");
+    let stock = client.get("/v1/stock").await?;
+    for p in stock["pools"].as_array().into_iter().flatten() {
+        println!("  {:<10} {:<6} on hand {:>9}  held {:>8}  available {:>9}", s(&p["material"]), s(&p["color"]), s(&p["on_hand_meters"]), s(&p["held_meters"]), s(&p["available_meters"]));
+    }
+    println!("\ninvoices:");
+    for (name, _, inv) in &invoiced {
+        println!("  {} {name:<7} subtotal ₹{}  GST ₹{}  total ₹{}", s(&inv["invoice_number"]), s(&inv["subtotal"]), s(&inv["gst_amount"]), s(&inv["total"]));
+    }
+    println!("\nledger:");
+    for (name, wa_id, _) in &invoiced {
+        let ledger = client.get(&format!("/v1/ledger/{wa_id}")).await?;
+        let b = &ledger["balance"];
+        println!("  {name:<7} invoiced ₹{}  paid ₹{}  outstanding ₹{}", s(&b["total_invoiced"]), s(&b["total_paid"]), s(&b["outstanding"]));
+    }
+    Ok(())
+}
