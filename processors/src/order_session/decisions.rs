@@ -8,8 +8,9 @@ use super::lines::{self, implied_state, is_active, line_id, new_line, number_of,
 use super::state::{inventory_status, line_status, Session, WorkflowState};
 use super::text::{self, Reply};
 use super::SessionOutput;
+use rust_decimal::Decimal;
 use souk_runtime::Ctx;
-use souk_schemas::orders::{IntentLine, IntentResolved, ItemDecision};
+use souk_schemas::orders::{IntentLine, IntentResolved, ItemDecision, OrderLine};
 
 /// Intent decisions (`IntentResolved.decision`) this module acts on.
 mod intent {
@@ -135,7 +136,7 @@ fn apply_item(session: &mut Session, id: &str, d: &ItemDecision, notes: &mut Vec
         }
         action::REQUEST_ALTERNATIVE => notes.push(format!("I have no alternatives to suggest for item {number}.")),
         action::EDIT_ITEM => match d.meters {
-            Some(m) if m > rust_decimal::Decimal::ZERO => {
+            Some(m) if m > Decimal::ZERO => {
                 line.requested_meters = m;
                 line.normalized_meters = m;
                 let alternatives = line.alternatives.clone();
@@ -159,7 +160,7 @@ fn replace(session: &mut Session, p: usize, d: &ItemDecision, notes: &mut Vec<St
     if old.material.eq_ignore_ascii_case(&replacement.material) && old.color.eq_ignore_ascii_case(&replacement.color) {
         return;
     }
-    let meters = replacement.requested_meters.filter(|m| *m > rust_decimal::Decimal::ZERO).unwrap_or(old.normalized_meters);
+    let meters = replacement.requested_meters.filter(|m| *m > Decimal::ZERO).unwrap_or(old.normalized_meters);
     let new = mint_line(session, replacement, meters);
     session.lines[p].status = line_status::REPLACED.to_string();
     session.lines[p].replaced_by = Some(new.line_id.clone());
@@ -167,7 +168,7 @@ fn replace(session: &mut Session, p: usize, d: &ItemDecision, notes: &mut Vec<St
 }
 
 /// A new line with the session's next deterministic id.
-fn mint_line(session: &mut Session, source: &IntentLine, meters: rust_decimal::Decimal) -> souk_schemas::orders::OrderLine {
+fn mint_line(session: &mut Session, source: &IntentLine, meters: Decimal) -> OrderLine {
     session.lines_minted += 1;
     new_line(line_id(&session.order_id, session.lines_minted), source, meters)
 }
@@ -176,7 +177,7 @@ fn mint_line(session: &mut Session, source: &IntentLine, meters: rust_decimal::D
 pub(super) fn append_lines(session: &mut Session, extracted: &[IntentLine]) -> Vec<String> {
     let mut missing = Vec::new();
     for source in extracted {
-        match source.requested_meters.filter(|m| *m > rust_decimal::Decimal::ZERO) {
+        match source.requested_meters.filter(|m| *m > Decimal::ZERO) {
             Some(meters) => {
                 let line = mint_line(session, source, meters);
                 session.lines.push(line);
@@ -192,11 +193,11 @@ pub(super) fn append_lines(session: &mut Session, extracted: &[IntentLine]) -> V
 fn edit_or_append(session: &mut Session, extracted: &[IntentLine]) -> Vec<String> {
     let mut additions = Vec::new();
     for source in extracted {
-        let same = |l: &&mut souk_schemas::orders::OrderLine| {
+        let same = |l: &&mut OrderLine| {
             is_active(l) && l.material.eq_ignore_ascii_case(&source.material) && l.color.eq_ignore_ascii_case(&source.color)
         };
         match (session.lines.iter_mut().find(same), source.requested_meters) {
-            (Some(line), Some(meters)) if meters > rust_decimal::Decimal::ZERO => {
+            (Some(line), Some(meters)) if meters > Decimal::ZERO => {
                 line.requested_meters = meters;
                 line.normalized_meters = meters;
                 line.available_meters = source.available_meters.or(line.available_meters);

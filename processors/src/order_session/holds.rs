@@ -102,7 +102,7 @@ pub(super) fn on_reserve_rejected(state: &mut SessionState, e: &ReserveRejected,
 
 /// `Committed`: the line is deducted.
 pub(super) fn on_committed(state: &mut SessionState, e: &Committed, ctx: &mut Ctx<SessionOutput>) {
-    on_known_hold(state, &e.hold_id, "Committed", ctx, |session, p, ctx| mark_committed(session, p, ctx));
+    on_known_hold(state, &e.hold_id, "Committed", ctx, mark_committed);
 }
 
 /// Marks a line deducted and moves the saga on.

@@ -108,7 +108,7 @@ pub fn resolve_target(lines: &[OrderLine], decision: &ItemDecision) -> Result<us
     }
     let named = |p: &usize| {
         let line = &lines[*p];
-        let same = |want: &Option<String>, have: &str| want.as_deref().map_or(true, |w| w.eq_ignore_ascii_case(have));
+        let same = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w.eq_ignore_ascii_case(have));
         same(&decision.material, &line.material) && same(&decision.color, &line.color)
     };
     let by_name = decision.material.is_some() || decision.color.is_some();

@@ -197,11 +197,6 @@ fn push_bounded<T>(memory: &mut VecDeque<T>, item: T, limit: usize) {
 }
 
 impl Session {
-    /// Lines the customer sees, numbered 1.. in this order: neither REPLACED nor CANCELLED.
-    pub fn active_positions(&self) -> Vec<usize> {
-        crate::order_session::lines::active_positions(&self.lines)
-    }
-
     /// The line holding `hold_id`, if the session knows that hold.
     pub fn line_of_hold(&self, hold_id: &str) -> Option<usize> {
         self.lines.iter().position(|l| l.hold_id.as_deref() == Some(hold_id))
