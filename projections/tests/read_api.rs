@@ -53,7 +53,11 @@ fn tenant(id: &str, number: &str, key: &str) -> Tenant {
 }
 
 async fn exec(pool: &PgPool, sql: &str, tenant: &str) {
-    sqlx::query(sql).bind(tenant).execute(pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    sqlx::query(sql)
+        .bind(tenant)
+        .execute(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 /// Tenant A: a waiting order, a completed one with lines, history, invoice and ledger, stock,
@@ -112,15 +116,28 @@ async fn start() -> Option<Api> {
     };
     let pool = PgPool::connect(&url).await.expect("postgres");
     souk_projections::migrate(&pool).await.expect("migrate");
-    let run = souk_runtime::testkit::unique_prefix("api").trim_end_matches('.').to_string();
+    let run = souk_runtime::testkit::unique_prefix("api")
+        .trim_end_matches('.')
+        .to_string();
     let (a, b) = (format!("a-{run}"), format!("b-{run}"));
     seed(&pool, &a, &b).await;
-    let tenants = Tenants::from_list(vec![tenant(&a, &format!("1{run}"), KEY_A), tenant(&b, &format!("2{run}"), KEY_B)]).expect("tenants");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let tenants = Tenants::from_list(vec![
+        tenant(&a, &format!("1{run}"), KEY_A),
+        tenant(&b, &format!("2{run}"), KEY_B),
+    ])
+    .expect("tenants");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let app = router(pool, Arc::new(tenants));
     tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
-    Some(Api { base, http: reqwest::Client::new(), a, b })
+    Some(Api {
+        base,
+        http: reqwest::Client::new(),
+        a,
+        b,
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,16 +147,36 @@ async fn read_api_is_tenant_scoped_and_documented() {
     // Authentication: JSON 401 without, with a wrong, or with a non-Bearer credential.
     for key in [None, Some("not-a-key")] {
         let (status, body) = api.get("/v1/orders", key).await;
-        assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")), "{body}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("unauthorized")),
+            "{body}"
+        );
     }
-    let res = api.http.get(format!("{}/v1/stock", api.base)).header("Authorization", format!("Basic {KEY_A}")).send().await.expect("request");
+    let res = api
+        .http
+        .get(format!("{}/v1/stock", api.base))
+        .header("Authorization", format!("Basic {KEY_A}"))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(res.status().as_u16(), 401);
-    assert_eq!(res.headers().get("www-authenticate").map(|v| v.to_str().unwrap()), Some("Bearer"));
+    assert_eq!(
+        res.headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap()),
+        Some("Bearer")
+    );
 
     // Every documented path is routed (401 without a key, not the fallback's 404) and every route is documented.
     let (status, doc) = api.get("/openapi.json", None).await;
     assert_eq!((status, doc["openapi"].as_str()), (200, Some("3.1.0")));
-    let documented: Vec<&str> = doc["paths"].as_object().expect("paths").keys().map(String::as_str).collect();
+    let documented: Vec<&str> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .map(String::as_str)
+        .collect();
     let mut expected = PATHS.to_vec();
     expected.sort();
     let mut documented_sorted = documented.clone();
@@ -149,7 +186,10 @@ async fn read_api_is_tenant_scoped_and_documented() {
         let concrete = path.replace('{', "x").replace('}', "");
         let (status, body) = api.get(&concrete, None).await;
         assert_eq!(status, 401, "{concrete} is routed: {body}");
-        assert!(doc["paths"][path]["get"]["responses"]["200"].is_object(), "{path}");
+        assert!(
+            doc["paths"][path]["get"]["responses"]["200"].is_object(),
+            "{path}"
+        );
     }
     let (status, body) = api.get("/v1/nothing-here", Some(KEY_A)).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
@@ -157,17 +197,39 @@ async fn read_api_is_tenant_scoped_and_documented() {
     // Pending approvals: each tenant sees only its own.
     let pending = api.ok("/v1/orders/pending-approval").await;
     assert_eq!(pending["orders"].as_array().expect("orders").len(), 1);
-    assert_eq!((pending["orders"][0]["order_id"].as_str(), pending["orders"][0]["subtotal"].as_str()), (Some("ord-a1"), Some("1255.00")));
+    assert_eq!(
+        (
+            pending["orders"][0]["order_id"].as_str(),
+            pending["orders"][0]["subtotal"].as_str()
+        ),
+        (Some("ord-a1"), Some("1255.00"))
+    );
     let (_, pending_b) = api.get("/v1/orders/pending-approval", Some(KEY_B)).await;
     assert_eq!(pending_b["orders"][0]["order_id"], "ord-b1");
 
     // Order list with filters, and a malformed query.
     let all = api.ok("/v1/orders").await;
-    let ids: Vec<&str> = all["orders"].as_array().expect("orders").iter().map(|o| o["order_id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["ord-a1", "ord-a2"], "most recently changed first, tenant A only");
+    let ids: Vec<&str> = all["orders"]
+        .as_array()
+        .expect("orders")
+        .iter()
+        .map(|o| o["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["ord-a1", "ord-a2"],
+        "most recently changed first, tenant A only"
+    );
     let done = api.ok("/v1/orders?state=ORDER_COMPLETED&limit=10").await;
     assert_eq!(done["orders"].as_array().unwrap().len(), 1);
-    assert_eq!(api.ok(&format!("/v1/orders?customer={CUSTOMER}&limit=1")).await["orders"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        api.ok(&format!("/v1/orders?customer={CUSTOMER}&limit=1"))
+            .await["orders"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let (status, body) = api.get("/v1/orders?limit=many", Some(KEY_A)).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
 
@@ -177,36 +239,116 @@ async fn read_api_is_tenant_scoped_and_documented() {
     assert_eq!(detail["lines"][0]["requested_meters"], "20.000");
     assert_eq!(detail["lines"][0]["price_per_meter"], "125.50");
     assert_eq!(detail["lines"][0]["allocations"][0]["batch_id"], "b1");
-    assert_eq!(detail["history"].as_array().unwrap().iter().map(|h| h["kind"].as_str().unwrap()).collect::<Vec<_>>(), ["ORDER_UPDATED", "INVOICE_ISSUED"]);
-    assert_eq!((detail["invoice"]["invoice_number"].as_str(), detail["invoice"]["total"].as_str()), (Some("INV-000001"), Some("2635.50")));
+    assert_eq!(
+        detail["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["kind"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["ORDER_UPDATED", "INVOICE_ISSUED"]
+    );
+    assert_eq!(
+        (
+            detail["invoice"]["invoice_number"].as_str(),
+            detail["invoice"]["total"].as_str()
+        ),
+        (Some("INV-000001"), Some("2635.50"))
+    );
     assert!(api.ok("/v1/orders/ord-a1").await["invoice"].is_null());
     let (status, body) = api.get("/v1/orders/ord-b1", Some(KEY_A)).await;
-    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")), "tenant A cannot read tenant B's order");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("not_found")),
+        "tenant A cannot read tenant B's order"
+    );
     assert_eq!(api.get("/v1/orders/ord-b1", Some(KEY_B)).await.0, 200);
     assert_eq!(api.get("/v1/orders/ord-a2", Some(KEY_B)).await.0, 404);
 
     // Stock, ledger, invoice, escalations, messages, command outcomes.
     let stock = api.ok("/v1/stock").await;
-    assert_eq!((stock["pools"][0]["available_meters"].as_str(), stock["batches"][0]["dye_lot"].as_str()), (Some("40.000"), Some("lot-7")));
-    assert!(api.get("/v1/stock", Some(KEY_B)).await.1["pools"].as_array().unwrap().is_empty());
+    assert_eq!(
+        (
+            stock["pools"][0]["available_meters"].as_str(),
+            stock["batches"][0]["dye_lot"].as_str()
+        ),
+        (Some("40.000"), Some("lot-7"))
+    );
+    assert!(api.get("/v1/stock", Some(KEY_B)).await.1["pools"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     let ledger = api.ok(&format!("/v1/ledger/{CUSTOMER}")).await;
-    assert_eq!((ledger["balance"]["outstanding"].as_str(), ledger["balance"]["total_paid"].as_str()), (Some("1635.50"), Some("1000.00")));
+    assert_eq!(
+        (
+            ledger["balance"]["outstanding"].as_str(),
+            ledger["balance"]["total_paid"].as_str()
+        ),
+        (Some("1635.50"), Some("1000.00"))
+    );
     assert_eq!(ledger["entries"].as_array().unwrap().len(), 2);
     assert_eq!(ledger["payments"][0]["method"], "UPI");
-    assert_eq!(api.get(&format!("/v1/ledger/{CUSTOMER}"), Some(KEY_B)).await.0, 404);
+    assert_eq!(
+        api.get(&format!("/v1/ledger/{CUSTOMER}"), Some(KEY_B))
+            .await
+            .0,
+        404
+    );
     let invoice = api.ok("/v1/invoices/INV-000001").await;
-    assert_eq!((invoice["gst_rate"].as_str(), invoice["gst_amount"].as_str(), invoice["total"].as_str()), (Some("0.0500"), Some("125.50"), Some("2635.50")));
+    assert_eq!(
+        (
+            invoice["gst_rate"].as_str(),
+            invoice["gst_amount"].as_str(),
+            invoice["total"].as_str()
+        ),
+        (Some("0.0500"), Some("125.50"), Some("2635.50"))
+    );
     assert_eq!(api.get("/v1/invoices/INV-000001", Some(KEY_B)).await.0, 404);
-    assert_eq!(api.ok("/v1/escalations").await["escalations"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        api.ok("/v1/escalations").await["escalations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     let pending_esc = api.ok("/v1/escalations?status=pending").await;
-    assert_eq!(pending_esc["escalations"].as_array().unwrap().iter().map(|e| e["escalation_id"].as_str().unwrap()).collect::<Vec<_>>(), ["esc-1"]);
-    let log = api.ok(&format!("/v1/messages?customer={CUSTOMER}&order_id=ord-a1")).await;
-    let view: Vec<(&str, &str)> = log["messages"].as_array().unwrap().iter().map(|m| (m["direction"].as_str().unwrap(), m["status"].as_str().unwrap())).collect();
+    assert_eq!(
+        pending_esc["escalations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["escalation_id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["esc-1"]
+    );
+    let log = api
+        .ok(&format!("/v1/messages?customer={CUSTOMER}&order_id=ord-a1"))
+        .await;
+    let view: Vec<(&str, &str)> = log["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["direction"].as_str().unwrap(),
+                m["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(view, [("in", "received"), ("out", "read")]);
-    assert!(api.get("/v1/messages", Some(KEY_B)).await.1["messages"].as_array().unwrap().is_empty());
+    assert!(api.get("/v1/messages", Some(KEY_B)).await.1["messages"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     let outcome = api.ok("/v1/commands/cmd-1").await;
-    assert_eq!((outcome["accepted"].as_bool(), outcome["code"].as_str()), (Some(false), Some("INVALID_STATE")));
+    assert_eq!(
+        (outcome["accepted"].as_bool(), outcome["code"].as_str()),
+        (Some(false), Some("INVALID_STATE"))
+    );
     assert_eq!(api.get("/v1/commands/cmd-1", Some(KEY_B)).await.0, 404);
-    assert_eq!(api.get("/v1/commands/cmd-unknown", Some(KEY_A)).await.0, 404);
+    assert_eq!(
+        api.get("/v1/commands/cmd-unknown", Some(KEY_A)).await.0,
+        404
+    );
     assert_ne!(api.a, api.b);
 }

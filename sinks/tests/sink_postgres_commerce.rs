@@ -184,6 +184,7 @@ fn line(status: &str, hold_status: Option<&str>) -> OrderLine {
 }
 
 impl Setup {
+    #[allow(clippy::too_many_arguments)] // one positional builder per snapshot keeps the story readable
     fn order(&self, id: &str, at: i64, order_id: &str, customer: &str, state: &str, prev: Option<&str>, wamid: Option<&str>, line: OrderLine) -> OrderEvent {
         OrderEvent::OrderUpdated(OrderUpdated {
             envelope: self.env(id, at),
@@ -263,6 +264,7 @@ impl Setup {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn entry(&self, id: &str, at: i64, kind: &str, reference: &str, amount: &str, paid: &str, outstanding: &str) -> LedgerEvent {
         LedgerEvent::LedgerEntryAppended(LedgerEntryAppended {
             envelope: self.env(id, at),

@@ -55,7 +55,11 @@ struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
     fn not_found(what: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", what)
@@ -65,7 +69,11 @@ impl ApiError {
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> ApiError {
         tracing::error!(error = format!("{e:#}"), "read API query failed");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the read models could not be queried")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the read models could not be queried",
+        )
     }
 }
 
@@ -77,9 +85,15 @@ impl From<QueryRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(json!({ "error": self.code, "message": self.message }))).into_response();
+        let mut response = (
+            self.status,
+            Json(json!({ "error": self.code, "message": self.message })),
+        )
+            .into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -116,7 +130,9 @@ impl FromRequestParts<ApiState> for TenantId {
 }
 
 fn found<T: serde::Serialize>(value: Option<T>, what: impl FnOnce() -> String) -> ApiResult {
-    value.map(|v| Json(v).into_response()).ok_or_else(|| ApiError::not_found(what()))
+    value
+        .map(|v| Json(v).into_response())
+        .ok_or_else(|| ApiError::not_found(what()))
 }
 
 async fn pending_approvals(State(s): State<ApiState>, TenantId(tenant): TenantId) -> ApiResult {
@@ -138,27 +154,52 @@ async fn list_orders(
     q: Result<Query<OrdersQuery>, QueryRejection>,
 ) -> ApiResult {
     let Query(q) = q?;
-    let filter = OrderFilter { state: q.state, customer: q.customer, limit: q.limit };
+    let filter = OrderFilter {
+        state: q.state,
+        customer: q.customer,
+        limit: q.limit,
+    };
     let orders = queries::orders(&s.pool, &tenant, &filter).await?;
     Ok(Json(json!({ "orders": orders })).into_response())
 }
 
-async fn order_detail(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(order_id): Path<String>) -> ApiResult {
-    found(queries::order_detail(&s.pool, &tenant, &order_id).await?, || format!("no order {order_id}"))
+async fn order_detail(
+    State(s): State<ApiState>,
+    TenantId(tenant): TenantId,
+    Path(order_id): Path<String>,
+) -> ApiResult {
+    found(
+        queries::order_detail(&s.pool, &tenant, &order_id).await?,
+        || format!("no order {order_id}"),
+    )
 }
 
 async fn stock(State(s): State<ApiState>, TenantId(tenant): TenantId) -> ApiResult {
     Ok(Json(queries::stock(&s.pool, &tenant).await?).into_response())
 }
 
-async fn ledger(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(customer): Path<String>) -> ApiResult {
+async fn ledger(
+    State(s): State<ApiState>,
+    TenantId(tenant): TenantId,
+    Path(customer): Path<String>,
+) -> ApiResult {
     let ledger = queries::ledger(&s.pool, &tenant, &customer).await?;
-    let known = ledger.balance.is_some() || !ledger.entries.is_empty() || !ledger.payments.is_empty();
-    found(known.then_some(ledger), || format!("no ledger for customer {customer}"))
+    let known =
+        ledger.balance.is_some() || !ledger.entries.is_empty() || !ledger.payments.is_empty();
+    found(known.then_some(ledger), || {
+        format!("no ledger for customer {customer}")
+    })
 }
 
-async fn invoice(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(number): Path<String>) -> ApiResult {
-    found(queries::invoice_by_number(&s.pool, &tenant, &number).await?, || format!("no invoice {number}"))
+async fn invoice(
+    State(s): State<ApiState>,
+    TenantId(tenant): TenantId,
+    Path(number): Path<String>,
+) -> ApiResult {
+    found(
+        queries::invoice_by_number(&s.pool, &tenant, &number).await?,
+        || format!("no invoice {number}"),
+    )
 }
 
 /// Query of `GET /v1/escalations`.
@@ -191,13 +232,22 @@ async fn messages(
     q: Result<Query<MessagesQuery>, QueryRejection>,
 ) -> ApiResult {
     let Query(q) = q?;
-    let filter = MessageFilter { customer: q.customer, order_id: q.order_id, limit: q.limit };
+    let filter = MessageFilter {
+        customer: q.customer,
+        order_id: q.order_id,
+        limit: q.limit,
+    };
     let messages = queries::messages(&s.pool, &tenant, &filter).await?;
     Ok(Json(json!({ "messages": messages })).into_response())
 }
 
-async fn command_outcome(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(command_id): Path<String>) -> ApiResult {
-    found(queries::command_outcome(&s.pool, &tenant, &command_id).await?, || {
-        format!("no outcome for command {command_id} yet")
-    })
+async fn command_outcome(
+    State(s): State<ApiState>,
+    TenantId(tenant): TenantId,
+    Path(command_id): Path<String>,
+) -> ApiResult {
+    found(
+        queries::command_outcome(&s.pool, &tenant, &command_id).await?,
+        || format!("no outcome for command {command_id} yet"),
+    )
 }

@@ -46,7 +46,10 @@ fn json_value() -> Value {
 
 /// An object schema whose listed properties are all required.
 fn object(props: &[(&str, Value)]) -> Value {
-    let properties: Map<String, Value> = props.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let properties: Map<String, Value> = props
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
     let required: Vec<&str> = props.iter().map(|(k, _)| *k).collect();
     json!({ "type": "object", "properties": properties, "required": required })
 }
@@ -160,23 +163,94 @@ pub fn openapi() -> Value {
     let mut add = |path: &str, op: Value| {
         paths.insert(path.to_string(), op);
     };
-    add(pending, get("Orders waiting for the owner's approval (WAITING_OWNER_CONFIRMATION)", vec![], list("orders", "PendingApproval"), false));
-    add(orders, get("Orders, most recently changed first", vec![
-        param("state", "query", "only orders in this workflow state"),
-        param("customer", "query", "only this customer's orders (wa_id)"),
-        param("limit", "query", "page size, default 50, at most 500"),
-    ], list("orders", "Order"), false));
-    add(order, get("One order with its lines, history and invoice", vec![param("order_id", "path", "the order")], reference("OrderDetail"), true));
-    add(stock, get("Stock pools and batches", vec![], reference("Stock"), false));
-    add(ledger, get("A customer's balance, ledger entries and payments", vec![param("customer", "path", "customer wa_id")], reference("Ledger"), true));
-    add(invoice, get("One invoice by number", vec![param("invoice_number", "path", "e.g. INV-000123")], reference("Invoice"), true));
-    add(escalations, get("Escalations, oldest first", vec![param("status", "query", "pending, assigned, in_progress or resolved")], list("escalations", "Escalation"), false));
-    add(messages, get("The WhatsApp message log, in conversation order", vec![
-        param("customer", "query", "only this customer's messages (wa_id)"),
-        param("order_id", "query", "only messages about this order"),
-        param("limit", "query", "page size, default 50, at most 500"),
-    ], list("messages", "Message"), false));
-    add(command, get("The outcome of an owner command (poll after the gateway's 202)", vec![param("command_id", "path", "the command")], reference("CommandOutcome"), true));
+    add(
+        pending,
+        get(
+            "Orders waiting for the owner's approval (WAITING_OWNER_CONFIRMATION)",
+            vec![],
+            list("orders", "PendingApproval"),
+            false,
+        ),
+    );
+    add(
+        orders,
+        get(
+            "Orders, most recently changed first",
+            vec![
+                param("state", "query", "only orders in this workflow state"),
+                param("customer", "query", "only this customer's orders (wa_id)"),
+                param("limit", "query", "page size, default 50, at most 500"),
+            ],
+            list("orders", "Order"),
+            false,
+        ),
+    );
+    add(
+        order,
+        get(
+            "One order with its lines, history and invoice",
+            vec![param("order_id", "path", "the order")],
+            reference("OrderDetail"),
+            true,
+        ),
+    );
+    add(
+        stock,
+        get("Stock pools and batches", vec![], reference("Stock"), false),
+    );
+    add(
+        ledger,
+        get(
+            "A customer's balance, ledger entries and payments",
+            vec![param("customer", "path", "customer wa_id")],
+            reference("Ledger"),
+            true,
+        ),
+    );
+    add(
+        invoice,
+        get(
+            "One invoice by number",
+            vec![param("invoice_number", "path", "e.g. INV-000123")],
+            reference("Invoice"),
+            true,
+        ),
+    );
+    add(
+        escalations,
+        get(
+            "Escalations, oldest first",
+            vec![param(
+                "status",
+                "query",
+                "pending, assigned, in_progress or resolved",
+            )],
+            list("escalations", "Escalation"),
+            false,
+        ),
+    );
+    add(
+        messages,
+        get(
+            "The WhatsApp message log, in conversation order",
+            vec![
+                param("customer", "query", "only this customer's messages (wa_id)"),
+                param("order_id", "query", "only messages about this order"),
+                param("limit", "query", "page size, default 50, at most 500"),
+            ],
+            list("messages", "Message"),
+            false,
+        ),
+    );
+    add(
+        command,
+        get(
+            "The outcome of an owner command (poll after the gateway's 202)",
+            vec![param("command_id", "path", "the command")],
+            reference("CommandOutcome"),
+            true,
+        ),
+    );
     json!({
         "openapi": "3.1.0",
         "info": { "title": "souk read API", "version": env!("CARGO_PKG_VERSION"),

@@ -102,7 +102,11 @@ pub struct ReminderRow {
 }
 
 /// Messages, oldest first (the conversation order).
-pub async fn messages(pool: &PgPool, tenant: &str, filter: &MessageFilter) -> anyhow::Result<Vec<MessageRow>> {
+pub async fn messages(
+    pool: &PgPool,
+    tenant: &str,
+    filter: &MessageFilter,
+) -> anyhow::Result<Vec<MessageRow>> {
     sqlx::query_as(
         "SELECT message_id, direction, customer, order_id, kind, text, buttons, status, wamid, error, occurred_at, updated_at \
          FROM messages WHERE tenant_id = $1 AND ($2::text IS NULL OR customer = $2) AND ($3::text IS NULL OR order_id = $3) \
@@ -118,7 +122,11 @@ pub async fn messages(pool: &PgPool, tenant: &str, filter: &MessageFilter) -> an
 }
 
 /// Escalations, optionally in one status, oldest first.
-pub async fn escalations(pool: &PgPool, tenant: &str, status: Option<&str>) -> anyhow::Result<Vec<EscalationRow>> {
+pub async fn escalations(
+    pool: &PgPool,
+    tenant: &str,
+    status: Option<&str>,
+) -> anyhow::Result<Vec<EscalationRow>> {
     sqlx::query_as(
         "SELECT escalation_id, customer, order_id, kind, priority, detail, status, raised_at FROM escalations \
          WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) ORDER BY raised_at, escalation_id",
@@ -131,7 +139,11 @@ pub async fn escalations(pool: &PgPool, tenant: &str, status: Option<&str>) -> a
 }
 
 /// The latest answer to one owner command; `None` while it is still being processed.
-pub async fn command_outcome(pool: &PgPool, tenant: &str, command_id: &str) -> anyhow::Result<Option<CommandOutcomeRow>> {
+pub async fn command_outcome(
+    pool: &PgPool,
+    tenant: &str,
+    command_id: &str,
+) -> anyhow::Result<Option<CommandOutcomeRow>> {
     sqlx::query_as(
         "SELECT command_id, order_id, command, accepted, code, detail, occurred_at FROM command_outcomes \
          WHERE tenant_id = $1 AND command_id = $2",
@@ -144,7 +156,11 @@ pub async fn command_outcome(pool: &PgPool, tenant: &str, command_id: &str) -> a
 }
 
 /// A customer's payment reminders, oldest first.
-pub async fn payment_reminders(pool: &PgPool, tenant: &str, customer: &str) -> anyhow::Result<Vec<ReminderRow>> {
+pub async fn payment_reminders(
+    pool: &PgPool,
+    tenant: &str,
+    customer: &str,
+) -> anyhow::Result<Vec<ReminderRow>> {
     sqlx::query_as(
         "SELECT customer, outstanding, oldest_unpaid_invoice, days_overdue, due_at FROM payment_reminders \
          WHERE tenant_id = $1 AND customer = $2 ORDER BY due_at, event_id",

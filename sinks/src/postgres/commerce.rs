@@ -153,7 +153,16 @@ impl Projection for CommerceProjection {
                 match &e.order_id {
                     Some(order_id) => {
                         let detail = serde_json::json!({ "message_id": meta.event_id, "purpose": e.purpose, "text": e.text });
-                        orders::history(tx, &meta, order_id, "MESSAGE_OUT", None, Some(&e.purpose), detail).await
+                        orders::history(
+                            tx,
+                            &meta,
+                            order_id,
+                            "MESSAGE_OUT",
+                            None,
+                            Some(&e.purpose),
+                            detail,
+                        )
+                        .await
                     }
                     None => Ok(()),
                 }
@@ -203,7 +212,10 @@ mod tests {
             serde_json::from_value::<CommerceEvent>(inbound).unwrap(),
             CommerceEvent::InboundMessage(_)
         ));
-        assert!(serde_json::from_value::<CommerceEvent>(serde_json::json!({"envelope": env()})).is_err());
+        assert!(
+            serde_json::from_value::<CommerceEvent>(serde_json::json!({"envelope": env()}))
+                .is_err()
+        );
         assert!(serde_json::from_value::<CommerceEvent>(serde_json::json!({"Nope": {}})).is_err());
     }
 

@@ -14,7 +14,11 @@ use sqlx::PgConnection;
 const TRACKED: [&str; 4] = ["sent", "delivered", "read", "failed"];
 
 /// A customer message, with its order when the order snapshot that it caused came first.
-pub(super) async fn inbound(tx: &mut PgConnection, meta: &Meta<'_>, e: &InboundMessage) -> anyhow::Result<()> {
+pub(super) async fn inbound(
+    tx: &mut PgConnection,
+    meta: &Meta<'_>,
+    e: &InboundMessage,
+) -> anyhow::Result<()> {
     let chosen = match &e.reply_id {
         Some(id) => serde_json::json!([{ "id": id, "title": e.text }]),
         None => serde_json::json!([]),
@@ -108,25 +112,55 @@ async fn outbound_result(
 
 /// The Cloud API accepted the message: wamid known, status `sent` (or further, if Meta's statuses
 /// for that wamid came first).
-pub(super) async fn dispatched(tx: &mut PgConnection, meta: &Meta<'_>, e: &OutboundDispatched) -> anyhow::Result<()> {
-    outbound_result(tx, meta, &e.request_event_id, &e.to, "sent", Some(&e.wamid), None).await?;
+pub(super) async fn dispatched(
+    tx: &mut PgConnection,
+    meta: &Meta<'_>,
+    e: &OutboundDispatched,
+) -> anyhow::Result<()> {
+    outbound_result(
+        tx,
+        meta,
+        &e.request_event_id,
+        &e.to,
+        "sent",
+        Some(&e.wamid),
+        None,
+    )
+    .await?;
     sync_status(tx, meta, &e.wamid).await
 }
 
 /// The dispatcher gave up: `failed`, with why.
-pub(super) async fn failed(tx: &mut PgConnection, meta: &Meta<'_>, e: &OutboundFailed) -> anyhow::Result<()> {
+pub(super) async fn failed(
+    tx: &mut PgConnection,
+    meta: &Meta<'_>,
+    e: &OutboundFailed,
+) -> anyhow::Result<()> {
     let error = serde_json::json!({
         "reason": e.reason,
         "http_status": e.http_status,
         "error_code": e.error_code,
         "attempts": e.attempts,
     });
-    outbound_result(tx, meta, &e.request_event_id, &e.to, "failed", None, Some(error)).await
+    outbound_result(
+        tx,
+        meta,
+        &e.request_event_id,
+        &e.to,
+        "failed",
+        None,
+        Some(error),
+    )
+    .await
 }
 
 /// Meta's status for a wamid souk sent: kept per wamid (forward only), then applied to the message
 /// carrying that wamid, if the dispatcher's result is projected already.
-pub(super) async fn delivery_status(tx: &mut PgConnection, meta: &Meta<'_>, e: &DeliveryStatus) -> anyhow::Result<()> {
+pub(super) async fn delivery_status(
+    tx: &mut PgConnection,
+    meta: &Meta<'_>,
+    e: &DeliveryStatus,
+) -> anyhow::Result<()> {
     if !TRACKED.contains(&e.status.as_str()) {
         tracing::debug!(wamid = %e.wamid, status = %e.status, "untracked delivery status ignored");
         return Ok(());

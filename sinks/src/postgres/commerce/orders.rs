@@ -94,10 +94,23 @@ pub(super) async fn order_updated(
         "negotiation_turns": e.negotiation_turns,
         "unknown_streak": e.unknown_streak,
     });
-    history(tx, meta, &e.order_id, "ORDER_UPDATED", Some(&e.state), Some(&e.cause), detail).await
+    history(
+        tx,
+        meta,
+        &e.order_id,
+        "ORDER_UPDATED",
+        Some(&e.state),
+        Some(&e.cause),
+        detail,
+    )
+    .await
 }
 
-async fn replace_lines(tx: &mut PgConnection, meta: &Meta<'_>, e: &OrderUpdated) -> anyhow::Result<()> {
+async fn replace_lines(
+    tx: &mut PgConnection,
+    meta: &Meta<'_>,
+    e: &OrderUpdated,
+) -> anyhow::Result<()> {
     sqlx::query("DELETE FROM order_lines WHERE tenant_id = $1 AND order_id = $2")
         .bind(meta.tenant)
         .bind(&e.order_id)
@@ -185,7 +198,11 @@ async fn session(
 }
 
 /// Exactly the orders in WAITING_OWNER_CONFIRMATION; `waiting_since` keeps the entry time.
-async fn pending_approval(tx: &mut PgConnection, meta: &Meta<'_>, e: &OrderUpdated) -> anyhow::Result<()> {
+async fn pending_approval(
+    tx: &mut PgConnection,
+    meta: &Meta<'_>,
+    e: &OrderUpdated,
+) -> anyhow::Result<()> {
     if e.state != WAITING {
         sqlx::query("DELETE FROM pending_approvals WHERE tenant_id = $1 AND order_id = $2")
             .bind(meta.tenant)
@@ -221,7 +238,12 @@ async fn pending_approval(tx: &mut PgConnection, meta: &Meta<'_>, e: &OrderUpdat
 
 /// Records which order an inbound message belongs to and fills it in if the message is projected
 /// already (otherwise the message picks it up when it arrives).
-async fn link_message(tx: &mut PgConnection, meta: &Meta<'_>, wamid: &str, order_id: &str) -> anyhow::Result<()> {
+async fn link_message(
+    tx: &mut PgConnection,
+    meta: &Meta<'_>,
+    wamid: &str,
+    order_id: &str,
+) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO message_order_links (tenant_id, wamid, order_id) VALUES ($1, $2, $3) \
          ON CONFLICT (tenant_id, wamid) DO NOTHING",
@@ -246,7 +268,11 @@ async fn link_message(tx: &mut PgConnection, meta: &Meta<'_>, wamid: &str, order
 }
 
 /// The latest answer to an owner command, plus a history entry for its order.
-pub(super) async fn command_outcome(tx: &mut PgConnection, meta: &Meta<'_>, e: &CommandOutcome) -> anyhow::Result<()> {
+pub(super) async fn command_outcome(
+    tx: &mut PgConnection,
+    meta: &Meta<'_>,
+    e: &CommandOutcome,
+) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO command_outcomes (tenant_id, command_id, order_id, command, accepted, code, detail, occurred_at, event_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
@@ -267,11 +293,24 @@ pub(super) async fn command_outcome(tx: &mut PgConnection, meta: &Meta<'_>, e: &
     .await
     .with_context(|| format!("upserting the outcome of command {}", e.command_id))?;
     let detail = serde_json::json!({ "command_id": e.command_id, "command": e.command, "accepted": e.accepted, "code": e.code, "detail": e.detail });
-    history(tx, meta, &e.order_id, "COMMAND_OUTCOME", None, Some(&e.command), detail).await
+    history(
+        tx,
+        meta,
+        &e.order_id,
+        "COMMAND_OUTCOME",
+        None,
+        Some(&e.command),
+        detail,
+    )
+    .await
 }
 
 /// A new escalation (status `pending`); a replay never resets a status the owner changed.
-pub(super) async fn escalation(tx: &mut PgConnection, meta: &Meta<'_>, e: &EscalationRaised) -> anyhow::Result<()> {
+pub(super) async fn escalation(
+    tx: &mut PgConnection,
+    meta: &Meta<'_>,
+    e: &EscalationRaised,
+) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO escalations (tenant_id, escalation_id, customer, order_id, kind, priority, detail, raised_at, event_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (tenant_id, escalation_id) DO NOTHING",
@@ -291,7 +330,16 @@ pub(super) async fn escalation(tx: &mut PgConnection, meta: &Meta<'_>, e: &Escal
     match &e.order_id {
         Some(order_id) => {
             let detail = serde_json::json!({ "escalation_id": e.escalation_id, "kind": e.kind, "priority": e.priority, "detail": e.detail });
-            history(tx, meta, order_id, "ESCALATION_RAISED", None, Some(&e.kind), detail).await
+            history(
+                tx,
+                meta,
+                order_id,
+                "ESCALATION_RAISED",
+                None,
+                Some(&e.kind),
+                detail,
+            )
+            .await
         }
         None => Ok(()),
     }
