@@ -12,7 +12,7 @@ pub use orders::*;
 
 use serde::Serialize;
 
-/// Default and largest page size of list reads.
+/// Page size of list reads when the caller names none.
 pub const DEFAULT_LIMIT: i64 = 50;
 /// The largest page a caller may ask for.
 pub const MAX_LIMIT: i64 = 500;
