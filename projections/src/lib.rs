@@ -72,6 +72,10 @@ pub struct StockPoolRow {
     pub held_meters: Decimal,
     /// Meters free to hold.
     pub available_meters: Decimal,
+    /// The pool's catalog price per meter (DECISIONS A4), once listed.
+    pub price_per_meter: Option<Decimal>,
+    /// Other names customers use for the material.
+    pub aliases: Vec<String>,
     /// The event that last changed the row.
     pub last_event_id: String,
     /// Source time of that event.
@@ -138,7 +142,7 @@ pub async fn stock_batches(pool: &PgPool, tenant: &str) -> anyhow::Result<Vec<St
 /// Every pool of `tenant`, ordered by material and color.
 pub async fn pools(pool: &PgPool, tenant: &str) -> anyhow::Result<Vec<StockPoolRow>> {
     sqlx::query_as::<_, StockPoolRow>(
-        "SELECT tenant_id, material, color, on_hand_meters, held_meters, available_meters, last_event_id, updated_at \
+        "SELECT tenant_id, material, color, on_hand_meters, held_meters, available_meters, price_per_meter, aliases, last_event_id, updated_at \
          FROM stock_pools WHERE tenant_id = $1 ORDER BY material, color",
     )
     .bind(tenant)

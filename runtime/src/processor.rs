@@ -95,8 +95,15 @@ impl<'a, O> Ctx<'a, O> {
     /// A fresh envelope for the next output: UUIDv5 of (cause, processor, key, index), so a re-run
     /// produces identical ids.
     pub fn envelope(&mut self) -> Envelope {
-        let env = self.cause.derive(&self.scope, self.next_index, self.now);
+        let mut env = self.cause.derive(&self.scope, self.next_index, self.now);
         self.next_index += 1;
+        // Timer outputs are caused by a clock tick, which belongs to no tenant: the output belongs
+        // to the tenant of the key it is emitted for (keys are `<tenant>|<entity>`).
+        if env.tenant_id == souk_schemas::clock::ANY_TENANT {
+            if let Some(tenant) = self.key.split('|').next().filter(|t| !t.is_empty()) {
+                env.tenant_id = tenant.to_string();
+            }
+        }
         env
     }
 

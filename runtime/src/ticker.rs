@@ -17,7 +17,7 @@ pub const TICK_KEY: &str = "*|tick";
 /// The JSON of one tick for `topic`/`partition` at `now_ms` (the id is derived from all three).
 pub fn tick_json(topic: &str, partition: i32, now_ms: i64) -> serde_json::Value {
     let id = uuid::Uuid::new_v5(&SOUK_ID_NAMESPACE, format!("tick/{topic}/{partition}/{now_ms}").as_bytes()).to_string();
-    json!({"Tick": {"envelope": {"event_id": id, "tenant_id": "*", "occurred_at": now_ms, "causation_id": null, "correlation_id": id}, "partition": partition}})
+    json!({"Tick": {"envelope": {"event_id": id, "tenant_id": souk_schemas::clock::ANY_TENANT, "occurred_at": now_ms, "causation_id": null, "correlation_id": id}, "partition": partition}})
 }
 
 /// Produces one tick into every partition of `topics` at time `now_ms`.

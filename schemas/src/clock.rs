@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 /// Full Avro name of the tick record, as listed in topology.toml.
 pub const TICK_RECORD: &str = "souk.clock.Tick";
 
+/// The `tenant_id` of a tick: it belongs to no tenant.
+pub const ANY_TENANT: &str = "*";
+
 /// Advances the stream time of the partition it lands in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tick {

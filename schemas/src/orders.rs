@@ -241,3 +241,51 @@ pub enum EscalationEvent {
 crate::stream_event!(OrderInput { IntentResolved, OwnerDecision, Reserved, ReserveRejected, Committed, Released, HoldExpired, HoldCommandRejected, Tick } tick Tick);
 crate::stream_event!(OrderEvent { OrderUpdated, CommandOutcome });
 crate::stream_event!(EscalationEvent { EscalationRaised });
+
+#[cfg(test)]
+#[allow(deprecated)]
+mod tests {
+    use super::*;
+    use crate::{avro_to_json, json_to_avro, Catalog};
+
+    fn round_trip<T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(records: &[&str], value: &T) {
+        let schema = Catalog::builtin().unwrap().topic_schema(&records.iter().map(|r| r.to_string()).collect::<Vec<_>>()).unwrap();
+        let parsed = apache_avro::Schema::parse(&schema).unwrap();
+        let avro = json_to_avro(&schema, &serde_json::to_value(value).unwrap()).unwrap();
+        let bytes = apache_avro::to_avro_datum(&parsed, avro).unwrap();
+        let decoded = apache_avro::from_avro_datum(&parsed, &mut bytes.as_slice(), None).unwrap();
+        let back: T = serde_json::from_value(avro_to_json(&schema, &decoded).unwrap()).unwrap();
+        assert_eq!(&back, value);
+    }
+
+    fn line() -> IntentLine {
+        IntentLine {
+            material: "cotton".into(), color: "blue".into(), quantity: "20".parse().unwrap(), unit: "m".into(),
+            requested_meters: Some("20.000".parse().unwrap()), match_confidence: "0.950".parse().unwrap(), source_text: "20m blue cotton".into(),
+            available_meters: Some("119".parse().unwrap()), price_per_meter: Some("120.00".parse().unwrap()), meters_per_roll: None,
+            alternatives: vec![StockAlternative { material: "cotton".into(), color: "red".into(), available_meters: "100".parse().unwrap(), price_per_meter: None }],
+        }
+    }
+
+    /// The Rust types and the .avsc files agree for every record of the order topics (nested
+    /// records carry no envelope of their own).
+    #[test]
+    fn order_records_round_trip_through_avro() {
+        let env = Envelope::external("acme", "w1", 5);
+        round_trip(&["souk.orders.IntentResolved", "souk.orders.OwnerDecision", "souk.inventory.Reserved"], &OrderInput::IntentResolved(IntentResolved {
+            envelope: env.clone(), customer: "91".into(), message_event_id: "m".into(), wamid: "w".into(), text: Some("t".into()), reply_id: None,
+            decision: "REPLACE".into(), confidence: "0.800".parse().unwrap(), lines: vec![line()],
+            decisions: vec![ItemDecision { action: "REPLACE".into(), material: None, color: None, index: Some(2), meters: None, replacement: Some(line()) }],
+            language: "en".into(), extractor: "offline-1".into(),
+        }));
+        round_trip(&["souk.orders.OrderUpdated", "souk.orders.CommandOutcome"], &OrderEvent::OrderUpdated(OrderUpdated {
+            envelope: env, order_id: "o".into(), customer: "91".into(), state: "WAITING_OWNER_CONFIRMATION".into(), previous_state: None,
+            cause: "hold_placed".into(), cause_wamid: None, negotiation_turns: 0, unknown_streak: 0, opened_at: 1, subtotal: Some("2400.00".parse().unwrap()),
+            lines: vec![OrderLine {
+                line_id: "l".into(), material: "cotton".into(), color: "blue".into(), requested_meters: "20".parse().unwrap(), normalized_meters: "20".parse().unwrap(),
+                status: "ACCEPTED".into(), replaced_by: None, inventory_status: Some("FULL_AVAILABLE".into()), available_meters: None, price_per_meter: None,
+                hold_id: Some("h".into()), hold_status: Some("HELD".into()), allocations: vec![], alternatives: vec![],
+            }],
+        }));
+    }
+}

@@ -126,7 +126,7 @@ pub async fn seed(client: &SoukClient, t: &Transcript) -> anyhow::Result<()> {
         .wait("the catalog to reach the read model", || async {
             let view = client.get("/v1/stock").await?;
             let pools = view["pools"].as_array().map(Vec::len).unwrap_or(0);
-            let batches = view["pools"].as_array().map(|p| p.iter().map(|x| x["batches"].as_array().map(Vec::len).unwrap_or(0)).sum::<usize>()).unwrap_or(0);
+            let batches = view["batches"].as_array().map(Vec::len).unwrap_or(0);
             let priced = view["pools"].as_array().map(|p| p.iter().all(|x| !x["price_per_meter"].is_null())).unwrap_or(false);
             Ok((pools >= catalog.len() && batches >= stock.len() && priced).then_some(()))
         })
