@@ -1,0 +1,120 @@
+//! The textile ordering system running for real, for the end-to-end tests (issue 3 §7): an isolated
+//! pipeline (unique topic prefix), a unique tenant, a local WhatsApp Cloud API that records every
+//! send, and the whole `souk run` as a child process (killable with SIGKILL) serving the gateway,
+//! the read API and the search API. Tests talk to it only over HTTP, like Meta and a dashboard do.
+#![allow(dead_code)]
+
+use super::{kill9, Pipeline, Proc};
+use souk::demo::client::{DemoTenant, SoukClient};
+use souk::demo::scenario::{self, Transcript};
+use souk_sinks::whatsapp::RecordingWhatsApp;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// One running textile system.
+pub struct Textile {
+    /// Topics and codec of the isolated copy.
+    pub pipeline: Pipeline,
+    /// Drives it over HTTP.
+    pub client: SoukClient,
+    /// What souk sent to WhatsApp.
+    pub whatsapp: RecordingWhatsApp,
+    /// The transcript (quiet in tests unless SOUK_TEST_TRANSCRIPT=1).
+    pub transcript: Transcript,
+    dir: PathBuf,
+    http_addr: String,
+    run: Option<Proc>,
+    runs: usize,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Textile {
+    /// Starts everything and seeds the demo catalog and stock.
+    pub async fn start(tag: &str) -> Textile {
+        let t = Textile::start_unseeded(tag).await;
+        scenario::seed(&t.client, &t.transcript).await.expect("seeding the catalog");
+        t
+    }
+
+    /// Starts everything with an empty catalog.
+    pub async fn start_unseeded(tag: &str) -> Textile {
+        let pipeline = Pipeline::new(tag).await;
+        let tenant_id = format!("t{}", pipeline.prefix.trim_end_matches('.').replace(['.', '_'], "-").to_lowercase());
+        let tenant = DemoTenant::derived(&tenant_id, "Bharat Textiles (test)");
+        let whatsapp = RecordingWhatsApp::start().await.expect("recording WhatsApp server");
+        let dir = pipeline.logs.clone();
+        std::fs::write(dir.join("tenants.toml"), tenant.toml()).unwrap();
+        let http_addr = format!("127.0.0.1:{}", free_port());
+        let start_s = 1_780_000_000;
+        let client = SoukClient::new(&format!("http://{http_addr}"), tenant, start_s);
+        let quiet = std::env::var("SOUK_TEST_TRANSCRIPT").is_err();
+        let mut t = Textile { pipeline, client, whatsapp, transcript: Transcript::new(quiet), dir, http_addr, run: None, runs: 0 };
+        t.spawn();
+        t.client.wait("the gateway to answer", || async { Ok(t.client.get("/v1/stock").await.ok()) }).await.expect("souk run came up");
+        t
+    }
+
+    fn spawn(&mut self) {
+        self.runs += 1;
+        let name = format!("souk-run-{}", self.runs);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(format!("{name}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_souk"))
+            .args(["--topology", concat!(env!("CARGO_MANIFEST_DIR"), "/topology.toml"), "run", "--no-apply", "--metrics-addr", "off", "--tick-interval-ms", "500"])
+            .env("SOUK_TOPIC_PREFIX", &self.pipeline.prefix)
+            .env("SOUK_TENANTS", self.dir.join("tenants.toml"))
+            .env("SOUK_HTTP_ADDR", &self.http_addr)
+            .env("SOUK_INDEX_DIR", self.dir.join("index"))
+            .env("SOUK_WHATSAPP_BASE_URL", self.whatsapp.base_url())
+            .env("SOUK_LOG", "info,rdkafka=warn,librdkafka=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn souk run");
+        self.run = Some(Proc(child));
+    }
+
+    /// SIGKILLs the whole `souk run`.
+    pub fn kill9(&mut self) {
+        if let Some(p) = self.run.as_mut() {
+            kill9(p);
+        }
+        self.run = None;
+    }
+
+    /// Starts `souk run` again (same prefix, tenant and index dir).
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// The logs of every run so far (for failure messages).
+    pub fn logs(&self) -> String {
+        (1..=self.runs).map(|i| self.pipeline.log_of(&format!("souk-run-{i}"))).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Outbound WhatsApp texts sent to `wa_id`, in order.
+    pub fn sent_to(&self, wa_id: &str) -> Vec<String> {
+        self.whatsapp.messages_to(wa_id).into_iter().map(|m| m.text).collect()
+    }
+
+    /// Waits until WhatsApp received `n` messages for `wa_id`, returns their texts.
+    pub async fn wait_sent(&self, wa_id: &str, n: usize) -> Vec<String> {
+        self.client
+            .wait(&format!("{n} WhatsApp sends to {wa_id}"), || async {
+                let sent = self.sent_to(wa_id);
+                Ok((sent.len() >= n).then_some(sent))
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}\nsent so far: {:?}", self.sent_to(wa_id)))
+    }
+
+    /// Gives the system time to (not) do something, for negative assertions.
+    pub async fn settle(&self) {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+}
