@@ -3,6 +3,8 @@
 //! the broker-free driver.
 #![allow(dead_code)]
 
+pub mod textile;
+
 use souk::workload::KeyedCommand;
 use souk_processors::InventoryPool;
 use souk_runtime::codec::Codec;

@@ -7,7 +7,7 @@
 use super::{kill9, Pipeline, Proc};
 use souk::demo::client::{DemoTenant, SoukClient};
 use souk::demo::scenario::{self, Transcript};
-use souk_sinks::whatsapp::RecordingWhatsApp;
+use souk_sinks::whatsapp::{RecordedRequest, RecordingWhatsApp};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -50,7 +50,7 @@ impl Textile {
         let dir = pipeline.logs.clone();
         std::fs::write(dir.join("tenants.toml"), tenant.toml()).unwrap();
         let http_addr = format!("127.0.0.1:{}", free_port());
-        let start_s = 1_780_000_000;
+        let start_s = chrono::Utc::now().timestamp();
         let client = SoukClient::new(&format!("http://{http_addr}"), tenant, start_s);
         let quiet = std::env::var("SOUK_TEST_TRANSCRIPT").is_err();
         let mut t = Textile { pipeline, client, whatsapp, transcript: Transcript::new(quiet), dir, http_addr, run: None, runs: 0 };
@@ -97,20 +97,77 @@ impl Textile {
         (1..=self.runs).map(|i| self.pipeline.log_of(&format!("souk-run-{i}"))).collect::<Vec<_>>().join("\n")
     }
 
-    /// Outbound WhatsApp texts sent to `wa_id`, in order.
-    pub fn sent_to(&self, wa_id: &str) -> Vec<String> {
-        self.whatsapp.messages_to(wa_id).into_iter().map(|m| m.text).collect()
+    /// Outbound WhatsApp sends accepted for `wa_id`, in arrival order.
+    pub fn sends_to(&self, wa_id: &str) -> Vec<RecordedRequest> {
+        self.whatsapp.delivered().into_iter().filter(|r| r.to() == Some(wa_id)).collect()
     }
 
-    /// Waits until WhatsApp received `n` messages for `wa_id`, returns their texts.
-    pub async fn wait_sent(&self, wa_id: &str, n: usize) -> Vec<String> {
-        self.client
+    /// Texts of the outbound WhatsApp messages sent to `wa_id`, in order.
+    pub fn sent_to(&self, wa_id: &str) -> Vec<String> {
+        self.sends_to(wa_id).iter().map(|r| r.text().unwrap_or_default().to_string()).collect()
+    }
+
+    /// Waits until WhatsApp received `n` messages for `wa_id`, returns them.
+    pub async fn wait_sent(&self, wa_id: &str, n: usize) -> Vec<RecordedRequest> {
+        let result = self
+            .client
             .wait(&format!("{n} WhatsApp sends to {wa_id}"), || async {
-                let sent = self.sent_to(wa_id);
+                let sent = self.sends_to(wa_id);
                 Ok((sent.len() >= n).then_some(sent))
             })
-            .await
-            .unwrap_or_else(|e| panic!("{e:#}\nsent so far: {:?}", self.sent_to(wa_id)))
+            .await;
+        result.unwrap_or_else(|e| panic!("{e:#}\nsent so far: {:?}\n{}", self.sent_to(wa_id), self.log_tail()))
+    }
+
+    /// The customer says `text`; waits for `replies` more WhatsApp sends to them; returns all sends.
+    pub async fn say(&self, wa_id: &str, wamid: &str, text: &str, replies: usize) -> Vec<RecordedRequest> {
+        let before = self.sends_to(wa_id).len();
+        self.client.say(wa_id, wamid, text).await.expect("webhook delivery");
+        self.wait_sent(wa_id, before + replies).await
+    }
+
+    /// The customer taps button `id`; waits for `replies` more sends; returns all sends.
+    pub async fn press(&self, wa_id: &str, wamid: &str, id: &str, replies: usize) -> Vec<RecordedRequest> {
+        let before = self.sends_to(wa_id).len();
+        self.client.press(wa_id, wamid, id, id).await.expect("webhook delivery");
+        self.wait_sent(wa_id, before + replies).await
+    }
+
+    /// The customer's newest order once it is in `state`.
+    pub async fn order_in(&self, wa_id: &str, state: &str) -> serde_json::Value {
+        let order = self.client.wait_order_state(wa_id, state).await.unwrap_or_else(|e| panic!("{e:#}\n{}", self.log_tail()));
+        self.client.order(order["order_id"].as_str().unwrap()).await.unwrap()
+    }
+
+    /// The order's detail once its invoice is projected.
+    pub async fn invoiced(&self, order_id: &str) -> serde_json::Value {
+        let result = self
+            .client
+            .wait(&format!("the invoice of {order_id}"), || async {
+                let detail = self.client.order(order_id).await?;
+                Ok((!detail["invoice"].is_null()).then_some(detail))
+            })
+            .await;
+        result.unwrap_or_else(|e| panic!("{e:#}\n{}", self.log_tail()))
+    }
+
+    /// Waits until the customer's ledger shows `outstanding`; returns the ledger.
+    pub async fn ledger_outstanding(&self, wa_id: &str, outstanding: &str) -> serde_json::Value {
+        let result = self
+            .client
+            .wait(&format!("outstanding {outstanding} for {wa_id}"), || async {
+                let (status, ledger) = self.client.owner(reqwest::Method::GET, &format!("/v1/ledger/{wa_id}"), None).await?;
+                Ok((status == 200 && ledger["balance"]["outstanding"] == outstanding).then_some(ledger))
+            })
+            .await;
+        result.unwrap_or_else(|e| panic!("{e:#}\n{}", self.log_tail()))
+    }
+
+    /// The last lines of every run's log (for failure messages).
+    pub fn log_tail(&self) -> String {
+        let logs = self.logs();
+        let lines: Vec<&str> = logs.lines().filter(|l| l.contains("ERROR") || l.contains("WARN")).collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
     /// Gives the system time to (not) do something, for negative assertions.

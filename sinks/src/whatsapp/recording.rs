@@ -46,6 +46,21 @@ impl RecordedRequest {
     pub fn to(&self) -> Option<&str> {
         self.body.get("to").and_then(Value::as_str)
     }
+
+    /// The message text: `text.body`, or the interactive message's `body.text`.
+    pub fn text(&self) -> Option<&str> {
+        self.body.pointer("/text/body").or_else(|| self.body.pointer("/interactive/body/text")).and_then(Value::as_str)
+    }
+
+    /// The reply button ids of an interactive message (empty for plain text).
+    pub fn button_ids(&self) -> Vec<&str> {
+        self.body.pointer("/interactive/action/buttons").and_then(Value::as_array).map(|b| b.iter().filter_map(|x| x.pointer("/reply/id").and_then(Value::as_str)).collect()).unwrap_or_default()
+    }
+
+    /// The idempotency key the dispatcher sent (`X-Souk-Request-Id`: the request's event id).
+    pub fn request_id(&self) -> Option<&str> {
+        self.headers.get("x-souk-request-id").map(String::as_str)
+    }
 }
 
 /// A scripted failure answer.
