@@ -1,0 +1,78 @@
+//! kill -9 of the whole `souk run` in the middle of the demo story, twice, then restart: the story
+//! completes with the same final projections as an uninterrupted run, no outbound message is sent
+//! twice and no order is invoiced twice (issue 3 §7).
+
+mod support;
+
+use souk::demo::scenario::{self, ASHA, FARHAN, KIRAN, MEENA, POOJA, RAVI, SUNIL};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use support::textile::Textile;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill9_mid_demo_same_projections_no_duplicate_send_no_double_invoice() {
+    let mut t = Textile::start_unseeded("kill9demo").await;
+    // The story drives souk with its own client; `t.client` stays free for the checks.
+    let client = std::sync::Arc::new(souk::demo::client::SoukClient::new(t.client.base(), t.client.tenant.clone(), chrono::Utc::now().timestamp()));
+    let transcript = std::sync::Arc::new(scenario::Transcript::new(std::env::var("SOUK_TEST_TRANSCRIPT").is_err()));
+    let story = {
+        let (client, transcript) = (client.clone(), transcript.clone());
+        tokio::spawn(async move {
+            scenario::seed(&client, &transcript).await?;
+            scenario::play(&client, &transcript).await
+        })
+    };
+    // Two crashes while the story runs: one early (seeding / golden path), one mid-story.
+    for pause in [Duration::from_secs(6), Duration::from_secs(12)] {
+        tokio::time::sleep(pause).await;
+        assert!(!story.is_finished(), "the story should still be running when souk is killed");
+        t.kill9();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        t.restart();
+    }
+    let outcome = tokio::time::timeout(Duration::from_secs(420), story).await.expect("story finished in time").expect("story task");
+    if let Err(e) = outcome {
+        panic!("the story failed across the crashes: {e:#}\n{}", t.log_tail());
+    }
+
+    // The same final projections as the uninterrupted demo.
+    let expected_states = [(ASHA, "ORDER_COMPLETED"), (RAVI, "ORDER_COMPLETED"), (MEENA, "ORDER_COMPLETED"), (KIRAN, "ORDER_COMPLETED"), (FARHAN, "ORDER_CANCELLED"), (SUNIL, "ORDER_REJECTED"), (POOJA, "ORDER_CANCELLED")];
+    let mut totals = BTreeMap::new();
+    for ((wa_id, name), state) in expected_states {
+        let detail = t.order_in(wa_id, state).await;
+        if state == "ORDER_COMPLETED" {
+            let order_id = detail["order"]["order_id"].as_str().unwrap().to_string();
+            let invoice = t.invoiced(&order_id).await["invoice"].clone();
+            totals.insert(name, invoice["total"].as_str().unwrap().to_string());
+        }
+    }
+    let expected_totals: BTreeMap<&str, String> = [("Asha", "2520.00"), ("Ravi", "1798.65"), ("Meena", "11865.00"), ("Kiran", "13020.00")].into_iter().map(|(k, v)| (k, v.to_string())).collect();
+    assert_eq!(totals, expected_totals);
+    let stock = t.client.get("/v1/stock").await.unwrap();
+    let available: BTreeMap<String, String> = stock["pools"].as_array().unwrap().iter().map(|p| (format!("{}/{}", p["material"].as_str().unwrap(), p["color"].as_str().unwrap()), p["on_hand_meters"].as_str().unwrap().to_string())).collect();
+    let expected_on_hand: BTreeMap<String, String> = [
+        ("cotton/blue", "69.000"), ("cotton/red", "100.000"), ("cotton/white", "72.500"), ("linen/white", "10.000"), ("polyester/blue", "0"),
+        ("polyester/red", "30.000"), ("silk/green", "0"), ("silk/red", "0"), ("silk/white", "18.000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let normalize = |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| (k.clone(), v.parse::<rust_decimal::Decimal>().unwrap().normalize())).collect::<BTreeMap<_, _>>();
+    assert_eq!(normalize(&available), normalize(&expected_on_hand), "stock on hand after the story");
+    t.ledger_outstanding(ASHA.0, "1520.00").await;
+
+    // No outbound event was sent twice; no order has two invoices.
+    let mut sends: BTreeMap<String, usize> = BTreeMap::new();
+    for r in t.whatsapp.delivered() {
+        *sends.entry(r.request_id().expect("idempotency header").to_string()).or_default() += 1;
+    }
+    let duplicates: Vec<_> = sends.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(duplicates.is_empty(), "outbound events sent more than once: {duplicates:?}");
+    let approvals = t.whatsapp.delivered().iter().filter(|r| r.text().unwrap_or_default().starts_with("Order approved. Invoice #")).count();
+    assert_eq!(approvals, 4, "one approval message per completed order");
+    for n in 1..=4 {
+        t.client.get(&format!("/v1/invoices/INV-00000{n}")).await.unwrap();
+    }
+    let (status, _) = t.client.owner(reqwest::Method::GET, "/v1/invoices/INV-000005", None).await.unwrap();
+    assert_eq!(status, 404, "no fifth invoice");
+}
