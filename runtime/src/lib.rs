@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod codec;
+pub mod dead_letter;
 pub mod driver;
 pub mod engine;
 pub mod kafka;

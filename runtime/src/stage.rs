@@ -217,16 +217,8 @@ impl<S: Stage> StageRunner<S> {
                 }
                 Err(StageError::Transient(e)) => return Err(e).context("resolving a record"),
                 Err(StageError::Permanent(error)) => {
-                    tracing::warn!(stage = %name, topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), error, "record dead-lettered");
                     metrics.dlq_records.with_label_values(&[name]).inc();
-                    let hdrs = make_headers(&[
-                        (headers::SOURCE_TOPIC, msg.topic()),
-                        (headers::SOURCE_PARTITION, &msg.partition().to_string()),
-                        (headers::SOURCE_OFFSET, &msg.offset().to_string()),
-                        (headers::ERROR, &error),
-                        (headers::COMPONENT, name),
-                    ]);
-                    records.push(OutRecord { topic: self.spec.dlq.clone(), partition: None, key: Some(key), payload: Some(msg.payload().map(<[u8]>::to_vec).unwrap_or_default()), headers: hdrs });
+                    records.push(crate::dead_letter::dead_letter_of(&self.spec.dlq, msg, &error, name));
                 }
             }
         }

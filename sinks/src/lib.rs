@@ -2,7 +2,6 @@
 //! exactly-once in effect. `postgres` projects events into read models, storing its offsets in the
 //! same SQL transaction as the rows.
 
-pub mod dead_letter;
 pub mod postgres;
 pub mod search;
 pub mod whatsapp;

@@ -259,16 +259,8 @@ impl<P: Processor> ProcessorEngine<P> {
         }
         // Dead letters go out with the outputs, before any offset is committed.
         for (msg, error) in &dead {
-            tracing::warn!(processor = %name, topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), error, "record dead-lettered");
             metrics.dlq_records.with_label_values(&[&name]).inc();
-            let hdrs = make_headers(&[
-                (headers::SOURCE_TOPIC, msg.topic()),
-                (headers::SOURCE_PARTITION, &msg.partition().to_string()),
-                (headers::SOURCE_OFFSET, &msg.offset().to_string()),
-                (headers::ERROR, error),
-                (headers::COMPONENT, &name),
-            ]);
-            records.push(OutRecord { topic: self.spec.dlq.clone(), partition: None, key: msg.key().map(|k| String::from_utf8_lossy(k).into_owned()), payload: Some(msg.payload().map(<[u8]>::to_vec).unwrap_or_default()), headers: hdrs });
+            records.push(crate::dead_letter::dead_letter_of(&self.spec.dlq, msg, error, &name));
         }
         let output_count = records.len();
         let t_encoded = Instant::now();

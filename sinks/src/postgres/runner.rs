@@ -19,7 +19,7 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::de::DeserializeOwned;
 use souk_runtime::codec::Codec;
-use souk_runtime::kafka::{headers, make_headers, producer, send_all, OutRecord};
+use souk_runtime::kafka::{producer, send_all, OutRecord};
 use souk_runtime::metrics::Metrics;
 use souk_runtime::topology::Topology;
 use sqlx::{PgConnection, PgPool};
@@ -420,22 +420,7 @@ impl<P: Projection> PostgresSink<P> {
     }
 
     fn dead_letter(&self, msg: &OwnedMessage, error: &str) -> OutRecord {
-        let name = &self.spec.name;
-        tracing::warn!(sink = %name, topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), error, "record dead-lettered");
-        let hdrs = make_headers(&[
-            (headers::SOURCE_TOPIC, msg.topic()),
-            (headers::SOURCE_PARTITION, &msg.partition().to_string()),
-            (headers::SOURCE_OFFSET, &msg.offset().to_string()),
-            (headers::ERROR, error),
-            (headers::COMPONENT, name),
-        ]);
-        OutRecord {
-            topic: self.spec.dlq.clone(),
-            partition: None,
-            key: msg.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-            payload: Some(msg.payload().map(<[u8]>::to_vec).unwrap_or_default()),
-            headers: hdrs,
-        }
+        souk_runtime::dead_letter::dead_letter_of(&self.spec.dlq, msg, error, &self.spec.name)
     }
 }
 

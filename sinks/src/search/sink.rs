@@ -12,7 +12,7 @@
 
 use super::documents::{upsert_for, Input, InputTopic, Upsert};
 use super::positions::{self, Positions, Tp};
-use crate::dead_letter::{dead_letter, Provenance};
+use souk_runtime::dead_letter::{dead_letter, Provenance};
 use crate::wire::Bare;
 use anyhow::{anyhow, Context};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};

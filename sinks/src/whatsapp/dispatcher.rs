@@ -19,7 +19,7 @@
 
 use super::cloud_api::{self, Delivery, DispatcherSettings};
 use super::ledger;
-use crate::dead_letter::{dead_letter, Provenance};
+use souk_runtime::dead_letter::{dead_letter, Provenance};
 use crate::postgres::{Projection, SinkRecord};
 use crate::wire::{encode_for, Bare};
 use anyhow::Context;

@@ -1,8 +1,10 @@
 //! Dead-letter records with provenance headers (`souk-source-topic/-partition/-offset`,
-//! `souk-error`, `souk-component`), shared by the sinks that are not Postgres projections (the
-//! search index, the WhatsApp dispatcher), so every DLQ in souk reads the same way.
+//! `souk-error`, `souk-component`), shared by every component that refuses records (processor
+//! engine, stages, Postgres and search sinks, the WhatsApp dispatcher), so every DLQ in souk reads
+//! the same way.
 
-use souk_runtime::kafka::{headers, make_headers, OutRecord};
+use crate::kafka::{headers, make_headers, OutRecord};
+use rdkafka::message::{Message, OwnedMessage};
 
 /// Where a dead-lettered record came from and why it was refused.
 #[derive(Debug, Clone)]
@@ -35,4 +37,10 @@ pub fn dead_letter(dlq_topic: &str, p: &Provenance<'_>, key: Option<&[u8]>, payl
             (headers::COMPONENT, p.component),
         ]),
     }
+}
+
+/// The dead letter of a consumed record: its own key and value, provenance from the message.
+pub fn dead_letter_of(dlq_topic: &str, msg: &OwnedMessage, error: &str, component: &str) -> OutRecord {
+    let provenance = Provenance { topic: msg.topic(), partition: msg.partition(), offset: msg.offset(), error, component };
+    dead_letter(dlq_topic, &provenance, msg.key(), msg.payload())
 }
