@@ -6,6 +6,7 @@ mod support;
 
 use futures::stream::{self, StreamExt};
 use rust_decimal::Decimal;
+use souk::demo::client::BatchSpec;
 use std::time::Duration;
 use support::textile::Textile;
 
@@ -27,7 +28,8 @@ async fn five_hundred_concurrent_orders_never_oversell() {
     let mut t = Textile::start_unseeded("crowd").await;
     t.client.patience = Duration::from_secs(300);
     t.client.catalog("cotton", "red", "118.00", &[]).await.unwrap();
-    t.client.stock_in("CR-1", "cotton", "red", 4, "25.000", "0.000", "2026-01-20T09:00:00Z").await.unwrap();
+    let batch = BatchSpec { batch_id: "CR-1", material: "cotton", color: "red", rolls: 4, meters_per_roll: "25.000", loose_meters: "0.000", received_at: "2026-01-20T09:00:00Z" };
+    t.client.stock_in(&batch).await.unwrap();
     t.client
         .wait("the pool to be projected", || async {
             let stock = t.client.get("/v1/stock").await?;

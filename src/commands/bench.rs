@@ -57,7 +57,7 @@ pub async fn bench(path: &Path, args: BenchArgs) -> anyhow::Result<()> {
 
     let mut spec = ProcessorSpec::from_topology(&topology, "inventory-pool")?;
     spec.batch_size = args.batch;
-    let engine = ProcessorEngine::new(Arc::new(souk_processors::InventoryPool::default()), spec.clone(), codec.clone(), EngineSettings::new(&bootstrap))?;
+    let engine = ProcessorEngine::new(Arc::new(souk_processors::InventoryPool), spec.clone(), codec.clone(), EngineSettings::new(&bootstrap))?;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let started = Instant::now();
     let handle = tokio::spawn(engine.run(shutdown));

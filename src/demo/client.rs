@@ -53,6 +53,25 @@ impl DemoTenant {
     }
 }
 
+/// One batch of stock as the owner receives it (`POST /v1/stock`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSpec<'a> {
+    /// Supplier batch id (the dye lot is `LOT-<batch_id>`).
+    pub batch_id: &'a str,
+    /// Material.
+    pub material: &'a str,
+    /// Color.
+    pub color: &'a str,
+    /// Whole rolls.
+    pub rolls: i32,
+    /// Meters per roll (decimal string).
+    pub meters_per_roll: &'a str,
+    /// Loose meters (decimal string).
+    pub loose_meters: &'a str,
+    /// Receipt time, RFC 3339 (FIFO order).
+    pub received_at: &'a str,
+}
+
 /// Drives one tenant of a running souk over HTTP.
 pub struct SoukClient {
     http: reqwest::Client,
@@ -174,11 +193,11 @@ impl SoukClient {
     }
 
     /// Receives a batch of stock.
-    pub async fn stock_in(&self, batch_id: &str, material: &str, color: &str, rolls: i32, meters_per_roll: &str, loose: &str, received_at: &str) -> anyhow::Result<String> {
+    pub async fn stock_in(&self, batch: &BatchSpec<'_>) -> anyhow::Result<String> {
         self.command(
             reqwest::Method::POST,
             "/v1/stock",
-            json!({ "batch_id": batch_id, "material": material, "color": color, "dye_lot": format!("LOT-{batch_id}"), "rolls": rolls, "meters_per_roll": meters_per_roll, "loose_meters": loose, "received_at": received_at }),
+            json!({ "batch_id": batch.batch_id, "material": batch.material, "color": batch.color, "dye_lot": format!("LOT-{}", batch.batch_id), "rolls": batch.rolls, "meters_per_roll": batch.meters_per_roll, "loose_meters": batch.loose_meters, "received_at": batch.received_at }),
         )
         .await
     }

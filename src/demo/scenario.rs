@@ -6,7 +6,7 @@
 //! Every id in the story (wamids, command ids, payment ids) is fixed, so playing it again against the
 //! same souk (e.g. after a crash) changes nothing: that is what the kill -9 test relies on.
 
-use super::client::SoukClient;
+use super::client::{BatchSpec, SoukClient};
 use anyhow::{bail, Context};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -119,7 +119,7 @@ pub async fn seed(client: &SoukClient, t: &Transcript) -> anyhow::Result<()> {
         ("LW-001", "linen", "white", 1, "50.000", "0.000", "2026-02-06T09:00:00Z"),
     ];
     for (batch, material, color, rolls, per_roll, loose, at) in &stock {
-        client.stock_in(batch, material, color, *rolls, per_roll, loose, at).await?;
+        client.stock_in(&BatchSpec { batch_id: batch, material, color, rolls: *rolls, meters_per_roll: per_roll, loose_meters: loose, received_at: at }).await?;
     }
     t.owner(&format!("received {} batches (rolls + loose meters); green silk and blue polyester are out of stock", stock.len()));
     client
