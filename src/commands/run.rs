@@ -105,7 +105,7 @@ pub async fn start(topology: &Topology, codec: Arc<Codec>, args: &RunArgs) -> an
         None
     };
     let needs_tenants = topology.sinks.iter().any(|(n, s)| s.kind == "http" && wanted(args, n)) || topology.producers.iter().any(|(n, p)| p.kind == "http" && wanted(args, n));
-    let tenants = if needs_tenants { Arc::new(Tenants::load(&args.tenants).context("loading the tenant registry (--tenants / SOUK_TENANTS)")?) } else { Arc::new(Tenants::default()) };
+    let tenants = if needs_tenants { Arc::new(Tenants::load(&args.tenants).with_context(|| format!("loading the tenant registry {} (--tenants / SOUK_TENANTS; tenants.example.toml shows the format)", args.tenants.display()))?) } else { Arc::new(Tenants::default()) };
 
     for name in topology.processors.keys().filter(|n| wanted(args, n)) {
         let rx = shutdown.clone();
