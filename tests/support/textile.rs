@@ -174,4 +174,16 @@ impl Textile {
     pub async fn settle(&self) {
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
+
+    /// A second tenant served by the same `souk run` (same topics, read models and search index):
+    /// rewrites tenants.toml with both tenants, restarts (kill -9 + start) and returns a client
+    /// for the new one, once it is served. Its catalog is empty (seed it with `scenario::seed`).
+    pub async fn add_tenant(&mut self, suffix: &str) -> SoukClient {
+        let other = DemoTenant::derived(&format!("{}-{suffix}", self.client.tenant.id), "Second shop (test)");
+        std::fs::write(self.dir.join("tenants.toml"), format!("{}\n{}", self.client.tenant.toml(), other.toml())).unwrap();
+        self.restart();
+        let client = SoukClient::new(self.client.base(), other, chrono::Utc::now().timestamp());
+        self.client.wait("souk run to serve the second tenant", || async { Ok(client.get("/v1/stock").await.ok()) }).await.expect("souk run came back with two tenants");
+        client
+    }
 }
