@@ -1,10 +1,12 @@
 //! The `intent` stage (topology.toml `[stages.intent]`): every customer message on
 //! `whatsapp.inbound` becomes one `IntentResolved` on `orders.inputs`, resolved by the offline NLU
-//! against the tenant's catalog snapshot (the Postgres read model: prices, aliases, availability).
+//! against the tenant's catalog snapshot (the Postgres read model: prices, aliases, availability),
+//! or by an OpenAI-compatible model when `souk run --llm-base-url` is set (`crate::llm`).
 //! The result is logged with the extractor's version; the order session only ever reads that event,
 //! so replays never resolve a message again. The output's id derives from the message's, so a
 //! re-run after a crash produces a copy the session drops by id.
 
+use crate::llm::LlmExtractor;
 use souk_processors::intent::{self, CatalogEntry, TenantCatalog};
 use souk_projections::catalog::{load_tenant_catalog, CatalogRow};
 use souk_runtime::stage::{Stage, StageError, StageOutput};
@@ -42,15 +44,23 @@ pub fn catalog_from_rows(rows: Vec<CatalogRow>) -> TenantCatalog {
     }
 }
 
-/// Resolves customer messages with the offline extractor against the Postgres catalog snapshot.
+/// Resolves customer messages against the Postgres catalog snapshot: with the offline extractor,
+/// or with an OpenAI-compatible model when one is configured (`crate::llm`).
 pub struct IntentStage {
     pool: PgPool,
+    llm: Option<LlmExtractor>,
 }
 
 impl IntentStage {
-    /// A stage reading catalogs from `pool`.
+    /// A stage reading catalogs from `pool`, resolving offline.
     pub fn new(pool: PgPool) -> IntentStage {
-        IntentStage { pool }
+        IntentStage { pool, llm: None }
+    }
+
+    /// A stage resolving message text with `llm` (reply ids stay offline; unusable answers fall
+    /// back to the offline extractor; an unreachable model makes the stage retry).
+    pub fn with_llm(pool: PgPool, llm: LlmExtractor) -> IntentStage {
+        IntentStage { pool, llm: Some(llm) }
     }
 }
 
@@ -70,7 +80,11 @@ impl Stage for IntentStage {
         }
         let rows = load_tenant_catalog(&self.pool, tenant).await.map_err(StageError::Transient)?;
         let envelope = message.envelope.derive(NAME, 0, message.envelope.occurred_at);
-        let resolved = intent::resolve(envelope, message, &catalog_from_rows(rows));
+        let catalog = catalog_from_rows(rows);
+        let resolved = match &self.llm {
+            Some(llm) => llm.resolve(envelope, message, &catalog).await?,
+            None => intent::resolve(envelope, message, &catalog),
+        };
         Ok(vec![StageOutput { output: "intents", key: key.to_string(), event: IntentOutput::IntentResolved(resolved) }])
     }
 }

@@ -3,4 +3,5 @@
 
 pub mod demo;
 pub mod intent_stage;
+pub mod llm;
 pub mod workload;

@@ -78,6 +78,8 @@ pub async fn demo(path: &Path, args: DemoArgs) -> anyhow::Result<()> {
         index_dir: dir.join("search-index"),
         whatsapp_base_url: base_url.clone(),
         whatsapp_api_version: "v21.0".into(),
+        llm_base_url: None,
+        llm_model: "gpt-4o-mini".into(),
     };
     let running = run::start(&topology, codec, &run_args).await?;
     let addr = running.http_addr.context("the gateway did not start")?;

@@ -5,6 +5,7 @@
 use anyhow::{anyhow, bail, Context};
 use clap::Args;
 use souk::intent_stage::IntentStage;
+use souk::llm::{LlmConfig, LlmExtractor};
 use souk_processors::{invoicing::Invoicing, ledger::Ledger, order_session::OrderSession, InventoryPool};
 use souk_runtime::engine::{EngineSettings, ProcessorEngine, ProcessorSpec};
 use souk_runtime::processor::Processor;
@@ -52,6 +53,13 @@ pub struct RunArgs {
     /// Graph API version used in outbound calls.
     #[arg(long, default_value = "v21.0", env = "SOUK_WHATSAPP_API_VERSION")]
     pub whatsapp_api_version: String,
+    /// OpenAI-compatible API base URL (e.g. `https://api.openai.com/v1`) for the intent stage; the
+    /// offline extractor when unset. The key comes from SOUK_LLM_API_KEY.
+    #[arg(long, env = "SOUK_LLM_BASE_URL")]
+    pub llm_base_url: Option<String>,
+    /// Model the intent stage asks when `--llm-base-url` is set (logged as `llm:<model>`).
+    #[arg(long, default_value = "gpt-4o-mini", env = "SOUK_LLM_MODEL")]
+    pub llm_model: String,
 }
 
 /// Started components: their tasks, the switch that stops them and where HTTP listens.
@@ -135,7 +143,11 @@ pub async fn start(topology: &Topology, codec: Arc<Codec>, args: &RunArgs) -> an
         match name.as_str() {
             souk::intent_stage::NAME => {
                 let pool = pool.clone().expect("database pool for stages");
-                let runner = StageRunner::new(Arc::new(IntentStage::new(pool)), StageSpec::from_topology(topology, name)?, codec.clone(), &bootstrap)?;
+                let stage = match &args.llm_base_url {
+                    Some(url) => IntentStage::with_llm(pool, LlmExtractor::new(LlmConfig::from_env(url, &args.llm_model)?)?),
+                    None => IntentStage::new(pool),
+                };
+                let runner = StageRunner::new(Arc::new(stage), StageSpec::from_topology(topology, name)?, codec.clone(), &bootstrap)?;
                 tasks.spawn(async move { (n, runner.run(rx).await) });
             }
             other => bail!("stage {other} is declared but this build has no implementation for it"),

@@ -196,7 +196,7 @@ fn target_pool<'c>(catalog: &'c TenantCatalog, target: &Target) -> Option<&'c su
 /// An order line from an item: needs a quantity > 0 and a material the tenant sells. A missing
 /// color is the material's only color when it has one (confidence 0.9), else left empty for the
 /// session to ask about (confidence 0.5).
-fn order_line(item: &Item, text: &str, catalog: &TenantCatalog) -> Option<IntentLine> {
+pub(crate) fn order_line(item: &Item, text: &str, catalog: &TenantCatalog) -> Option<IntentLine> {
     let (amount, unit, _) = item.qty.filter(|q| q.0 > Decimal::ZERO)?;
     let (material, mut confidence) = item.material.clone()?;
     let color = match &item.color {

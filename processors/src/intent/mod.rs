@@ -9,10 +9,12 @@
 mod catalog;
 mod clause;
 mod decide;
+mod external;
 mod lexicon;
 mod tokens;
 
 pub use catalog::{CatalogEntry, TenantCatalog};
+pub use external::{clamp_confidence, match_color, match_material, proposed_line, proposed_replacement};
 
 use lexicon::Unit;
 use rust_decimal::{Decimal, RoundingStrategy};
