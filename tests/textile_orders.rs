@@ -41,15 +41,6 @@ fn history_states(detail: &Value) -> Vec<String> {
     detail["history"].as_array().unwrap().iter().filter_map(|h| h["state"].as_str().map(str::to_string)).collect()
 }
 
-/// Polls the order until `probe` holds for its detail; returns the detail.
-async fn order_where(t: &Textile, order_id: &str, what: &str, probe: impl Fn(&Value) -> bool) -> Value {
-    let result = t.client.wait(what, || async { Ok(Some(t.client.order(order_id).await?).filter(|d| probe(d))) }).await;
-    match result {
-        Ok(detail) => detail,
-        Err(e) => panic!("{e:#}\nlast: {:#}\n{}", t.client.order(order_id).await.unwrap_or_default(), t.log_tail()),
-    }
-}
-
 /// The pool row of (material, color) in `/v1/stock`.
 async fn pool(t: &Textile, material: &str, color: &str) -> Value {
     let stock = t.client.get("/v1/stock").await.unwrap();
