@@ -2,18 +2,21 @@
 //! `whatsapp.inbound` becomes one `IntentResolved` on `orders.inputs`, resolved by the offline NLU
 //! against the tenant's catalog snapshot (the Postgres read model: prices, aliases, availability),
 //! or by an OpenAI-compatible model when `souk run --llm-base-url` is set (`crate::llm`).
-//! The result is logged with the extractor's version; the order session only ever reads that event,
-//! so replays never resolve a message again. The output's id derives from the message's, so a
+//! The result is logged with the extractor's version and the tenant's confidence threshold
+//! (`tenants.toml` `intent_confidence_threshold`, DECISIONS B6); the order session only ever reads
+//! that event, so replays never resolve a message again and judge it against the same threshold. The output's id derives from the message's, so a
 //! re-run after a crash produces a copy the session drops by id.
 
 use crate::llm::LlmExtractor;
 use souk_processors::intent::{self, CatalogEntry, TenantCatalog};
 use souk_projections::catalog::{load_tenant_catalog, CatalogRow};
 use souk_runtime::stage::{Stage, StageError, StageOutput};
+use souk_runtime::tenants::Tenants;
 use souk_schemas::orders::IntentResolved;
 use souk_schemas::whatsapp::InboundEvent;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use std::sync::Arc;
 
 /// The stage's name in topology.toml.
 pub const NAME: &str = "intent";
@@ -44,23 +47,32 @@ pub fn catalog_from_rows(rows: Vec<CatalogRow>) -> TenantCatalog {
     }
 }
 
+/// Stamps the threshold the tenant's messages are judged against (its `tenants.toml` setting;
+/// the default when the tenant sets none or is not in the registry) on a resolved intent.
+pub fn judged_for_tenant(mut resolved: IntentResolved, tenants: &Tenants) -> IntentResolved {
+    let threshold = tenants.get(&resolved.envelope.tenant_id).map_or(souk_runtime::tenants::DEFAULT_CONFIDENCE_THRESHOLD, |t| t.confidence_threshold());
+    resolved.confidence_threshold = Some(threshold);
+    resolved
+}
+
 /// Resolves customer messages against the Postgres catalog snapshot: with the offline extractor,
 /// or with an OpenAI-compatible model when one is configured (`crate::llm`).
 pub struct IntentStage {
     pool: PgPool,
+    tenants: Arc<Tenants>,
     llm: Option<LlmExtractor>,
 }
 
 impl IntentStage {
-    /// A stage reading catalogs from `pool`, resolving offline.
-    pub fn new(pool: PgPool) -> IntentStage {
-        IntentStage { pool, llm: None }
+    /// A stage reading catalogs from `pool` and per-tenant settings from `tenants`, resolving offline.
+    pub fn new(pool: PgPool, tenants: Arc<Tenants>) -> IntentStage {
+        IntentStage { pool, tenants, llm: None }
     }
 
     /// A stage resolving message text with `llm` (reply ids stay offline; unusable answers fall
     /// back to the offline extractor; an unreachable model makes the stage retry).
-    pub fn with_llm(pool: PgPool, llm: LlmExtractor) -> IntentStage {
-        IntentStage { pool, llm: Some(llm) }
+    pub fn with_llm(pool: PgPool, tenants: Arc<Tenants>, llm: LlmExtractor) -> IntentStage {
+        IntentStage { pool, tenants, llm: Some(llm) }
     }
 }
 
@@ -85,6 +97,48 @@ impl Stage for IntentStage {
             Some(llm) => llm.resolve(envelope, message, &catalog).await?,
             None => intent::resolve(envelope, message, &catalog),
         };
-        Ok(vec![StageOutput { output: "intents", key: key.to_string(), event: IntentOutput::IntentResolved(resolved) }])
+        let event = IntentOutput::IntentResolved(judged_for_tenant(resolved, &self.tenants));
+        Ok(vec![StageOutput { output: "intents", key: key.to_string(), event }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+    use souk_processors::intent::extract;
+    use souk_schemas::Envelope;
+
+    const TENANTS: &str = r#"
+[[tenants]]
+id = "strict"
+name = "Strict Silks"
+phone_number_id = "1"
+app_secret = "a"
+verify_token = "v"
+api_key = "k1"
+access_token = "t"
+intent_confidence_threshold = 0.9
+
+[[tenants]]
+id = "plain"
+name = "Plain Cottons"
+phone_number_id = "2"
+app_secret = "a"
+verify_token = "v"
+api_key = "k2"
+access_token = "t"
+"#;
+
+    fn judged(tenant: &str) -> Option<rust_decimal::Decimal> {
+        let resolved = extract(Some("20m blue cotton"), None, &TenantCatalog::default()).into_resolved(Envelope::external(tenant, "w1", 1), "91", "m1", "w1", None, None);
+        judged_for_tenant(resolved, &Tenants::parse(TENANTS).unwrap()).confidence_threshold
+    }
+
+    #[test]
+    fn every_intent_carries_its_tenants_threshold_or_the_default() {
+        assert_eq!(judged("strict"), Some(dec!(0.9)));
+        assert_eq!(judged("plain"), Some(dec!(0.800)));
+        assert_eq!(judged("unregistered"), Some(dec!(0.800)));
     }
 }

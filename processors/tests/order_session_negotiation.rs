@@ -208,15 +208,19 @@ fn f3_23_six_negotiation_turns_escalate_once_and_every_reply_has_one_call_to_act
 }
 
 #[rstest::rstest]
-#[case::below_threshold("ORDER", dec!(0.79), true)]
-#[case::threshold_itself_passes("ORDER", dec!(0.80), false)]
-#[case::unknown_decision("UNKNOWN", dec!(0.99), true)]
-fn b6_low_confidence_asks_once_then_escalates_once(#[case] decision: &str, #[case] confidence: Decimal, #[case] unclear: bool) {
+#[case::below_default_threshold("ORDER", dec!(0.79), None, true)]
+#[case::default_threshold_itself_passes("ORDER", dec!(0.80), None, false)]
+#[case::unknown_decision("UNKNOWN", dec!(0.99), None, true)]
+#[case::below_a_raised_tenant_threshold("ORDER", dec!(0.85), Some(dec!(0.900)), true)]
+#[case::raised_tenant_threshold_itself_passes("ORDER", dec!(0.90), Some(dec!(0.900)), false)]
+#[case::above_a_lowered_tenant_threshold("ORDER", dec!(0.65), Some(dec!(0.600)), false)]
+#[case::unknown_whatever_the_threshold("UNKNOWN", dec!(0.99), Some(dec!(0.100)), true)]
+fn b6_low_confidence_asks_once_then_escalates_once(#[case] decision: &str, #[case] confidence: Decimal, #[case] threshold: Option<Decimal>, #[case] unclear: bool) {
     let mut shop = Shop::default();
     shop.send(RAVI, says(RAVI, "w0", 1_000, "ORDER", vec![line("cotton", "blue", dec!(20), dec!(40), Some(dec!(120)))], vec![]));
     let purposes: Vec<(String, usize)> = (1..=3)
         .map(|n| {
-            let out = shop.send(RAVI, says_with(RAVI, &format!("w{n}"), 2_000 + n, decision, confidence, vec![], vec![]));
+            let out = shop.send(RAVI, judged_against(says_with(RAVI, &format!("w{n}"), 2_000 + n, decision, confidence, vec![], vec![]), threshold));
             (replies(&out)[0].purpose.clone(), escalations(&out).len())
         })
         .collect();

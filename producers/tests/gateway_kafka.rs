@@ -63,6 +63,7 @@ async fn webhook_and_approval_reach_kafka() {
         verify_token: Secret::new(BHARAT.verify_token),
         api_key: Secret::new(BHARAT.api_key),
         access_token: Secret::new("EAAG"),
+        intent_confidence_threshold: None,
     };
     let state = GatewayState::new(Arc::new(Tenants::from_list(vec![tenant]).unwrap()), Arc::new(publisher), Arc::new(orders));
     let base = serve(router(state)).await;

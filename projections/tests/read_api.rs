@@ -49,6 +49,7 @@ fn tenant(id: &str, number: &str, key: &str) -> Tenant {
         verify_token: Secret::new("v"),
         api_key: Secret::new(key),
         access_token: Secret::new("t"),
+        intent_confidence_threshold: None,
     }
 }
 

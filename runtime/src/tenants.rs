@@ -7,6 +7,7 @@
 //! never printed: [`Secret`]'s `Debug` is redacted. API keys are compared in constant time.
 
 use anyhow::{anyhow, bail, Context};
+use rust_decimal::Decimal;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -73,6 +74,41 @@ pub struct Tenant {
     pub api_key: Secret,
     /// Cloud API access token used by the outbound dispatcher.
     pub access_token: Secret,
+    /// NLU confidence a customer message needs to be acted on (DECISIONS B6/C2; the threshold
+    /// itself passes). Below it the session asks one clarifying question, then hands over to a
+    /// human. Written as `0.85` or `"0.85"`; in [0, 1] with at most 3 decimals; default 0.80.
+    #[serde(default, deserialize_with = "confidence_threshold")]
+    pub intent_confidence_threshold: Option<Decimal>,
+}
+
+/// The threshold when a tenant sets none (DECISIONS B6/C2).
+pub const DEFAULT_CONFIDENCE_THRESHOLD: Decimal = Decimal::from_parts(800, 0, 0, false, 3);
+
+impl Tenant {
+    /// The NLU confidence this tenant's messages need (its setting, else the default).
+    pub fn confidence_threshold(&self) -> Decimal {
+        self.intent_confidence_threshold.unwrap_or(DEFAULT_CONFIDENCE_THRESHOLD)
+    }
+}
+
+/// Reads `intent_confidence_threshold` from a TOML number or string, refusing values outside
+/// [0, 1] or finer than the event's 3 decimals (a silently rounded threshold would surprise).
+fn confidence_threshold<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Decimal>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Number(f64),
+        Text(String),
+    }
+    let text = match Written::deserialize(deserializer)? {
+        Written::Number(n) => n.to_string(),
+        Written::Text(t) => t,
+    };
+    let value: Decimal = text.trim().parse().map_err(|e| serde::de::Error::custom(format!("intent_confidence_threshold {text:?}: {e}")))?;
+    if value < Decimal::ZERO || value > Decimal::ONE || value.normalize().scale() > 3 {
+        return Err(serde::de::Error::custom(format!("intent_confidence_threshold {text} must be in [0, 1] with at most 3 decimals")));
+    }
+    Ok(Some(value))
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,5 +218,20 @@ access_token = "EAAG"
         assert!(Tenants::parse(&format!("{FILE}\nwat = 1")).is_err());
         assert!(Tenants::parse(&format!("{FILE}{FILE}")).is_err());
         assert!(Tenants::parse(&FILE.replace("id = \"bharat\"", "id = \"Bharat!\"")).is_err());
+    }
+
+    #[test]
+    fn confidence_threshold_defaults_and_is_validated() {
+        use rust_decimal_macros::dec;
+        let threshold = |line: &str| Tenants::parse(&format!("{FILE}{line}\n")).map(|t| t.get("bharat").unwrap().confidence_threshold());
+        assert_eq!(threshold("").unwrap(), dec!(0.800));
+        assert_eq!(threshold("intent_confidence_threshold = 0.85").unwrap(), dec!(0.85));
+        assert_eq!(threshold("intent_confidence_threshold = \"0.925\"").unwrap(), dec!(0.925));
+        assert_eq!(threshold("intent_confidence_threshold = 1").unwrap(), dec!(1));
+        assert_eq!(threshold("intent_confidence_threshold = 1.0").unwrap(), dec!(1));
+        for bad in ["1.5", "-0.1", "0.8125", "\"high\""] {
+            let err = threshold(&format!("intent_confidence_threshold = {bad}")).unwrap_err().to_string();
+            assert!(err.contains("intent_confidence_threshold"), "{bad}: {err}");
+        }
     }
 }

@@ -94,6 +94,10 @@ pub struct IntentResolved {
     pub language: String,
     /// Extractor name and version.
     pub extractor: String,
+    /// The tenant's confidence threshold this message was judged against, stamped by the intent
+    /// stage from the tenant registry so the session's decision replays the same (B6/C2).
+    /// `None` (events logged before tenants could set it) means the default 0.80.
+    pub confidence_threshold: Option<Decimal>,
 }
 
 /// The owner approves or rejects an order.
@@ -276,7 +280,7 @@ mod tests {
             envelope: env.clone(), customer: "91".into(), message_event_id: "m".into(), wamid: "w".into(), text: Some("t".into()), reply_id: None,
             decision: "REPLACE".into(), confidence: "0.800".parse().unwrap(), lines: vec![line()],
             decisions: vec![ItemDecision { action: "REPLACE".into(), material: None, color: None, index: Some(2), meters: None, replacement: Some(line()) }],
-            language: "en".into(), extractor: "offline-1".into(),
+            language: "en".into(), extractor: "offline-1".into(), confidence_threshold: Some("0.850".parse().unwrap()),
         }));
         round_trip(&["souk.orders.OrderUpdated", "souk.orders.CommandOutcome"], &OrderEvent::OrderUpdated(OrderUpdated {
             envelope: env, order_id: "o".into(), customer: "91".into(), state: "WAITING_OWNER_CONFIRMATION".into(), previous_state: None,

@@ -32,6 +32,7 @@ fn tenant(id: &str, number: &str) -> Tenant {
         verify_token: Secret::new("v"),
         api_key: Secret::new(format!("key-{id}")),
         access_token: Secret::new(format!("token-{id}")),
+        intent_confidence_threshold: None,
     }
 }
 

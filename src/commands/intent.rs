@@ -4,10 +4,11 @@
 
 use anyhow::Context;
 use clap::Args;
-use souk::intent_stage::catalog_from_rows;
+use souk::intent_stage::{catalog_from_rows, judged_for_tenant};
 use souk_processors::intent::extract;
 use souk_projections::catalog::load_tenant_catalog;
 use souk_runtime::stack;
+use souk_runtime::tenants::Tenants;
 use souk_schemas::Envelope;
 use std::path::PathBuf;
 
@@ -29,6 +30,10 @@ pub struct IntentArgs {
     /// Postgres with the inventory projection (default: SOUK_DATABASE_URL or the local stack).
     #[arg(long)]
     pub database_url: Option<String>,
+    /// The tenant registry whose `intent_confidence_threshold` is stamped on the result, as the
+    /// stage does (default: SOUK_TENANTS, else tenants.toml when present, else the default 0.80).
+    #[arg(long, env = "SOUK_TENANTS")]
+    pub tenants: Option<PathBuf>,
 }
 
 /// Loads the catalog, extracts, prints the event as pretty JSON (decimals as strings).
@@ -65,6 +70,11 @@ pub async fn intent(args: IntentArgs) -> anyhow::Result<()> {
         args.message.clone(),
         args.reply_id.clone(),
     );
+    let tenants = match args.tenants.clone().or_else(|| Some(PathBuf::from("tenants.toml")).filter(|p| p.exists())) {
+        Some(path) => Tenants::load(&path)?,
+        None => Tenants::default(),
+    };
+    let resolved = judged_for_tenant(resolved, &tenants);
     println!("{}", serde_json::to_string_pretty(&resolved)?);
     Ok(())
 }

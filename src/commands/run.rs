@@ -112,7 +112,11 @@ pub async fn start(topology: &Topology, codec: Arc<Codec>, args: &RunArgs) -> an
     } else {
         None
     };
-    let needs_tenants = topology.sinks.iter().any(|(n, s)| s.kind == "http" && wanted(args, n)) || topology.producers.iter().any(|(n, p)| p.kind == "http" && wanted(args, n));
+    // HTTP components route and authenticate by tenant; the intent stage applies each tenant's
+    // confidence threshold.
+    let needs_tenants = topology.sinks.iter().any(|(n, s)| s.kind == "http" && wanted(args, n))
+        || topology.producers.iter().any(|(n, p)| p.kind == "http" && wanted(args, n))
+        || topology.stages.keys().any(|n| n == souk::intent_stage::NAME && wanted(args, n));
     let tenants = if needs_tenants { Arc::new(Tenants::load(&args.tenants).with_context(|| format!("loading the tenant registry {} (--tenants / SOUK_TENANTS; tenants.example.toml shows the format)", args.tenants.display()))?) } else { Arc::new(Tenants::default()) };
 
     for name in topology.processors.keys().filter(|n| wanted(args, n)) {
@@ -144,8 +148,8 @@ pub async fn start(topology: &Topology, codec: Arc<Codec>, args: &RunArgs) -> an
             souk::intent_stage::NAME => {
                 let pool = pool.clone().expect("database pool for stages");
                 let stage = match &args.llm_base_url {
-                    Some(url) => IntentStage::with_llm(pool, LlmExtractor::new(LlmConfig::from_env(url, &args.llm_model)?)?),
-                    None => IntentStage::new(pool),
+                    Some(url) => IntentStage::with_llm(pool, tenants.clone(), LlmExtractor::new(LlmConfig::from_env(url, &args.llm_model)?)?),
+                    None => IntentStage::new(pool, tenants.clone()),
                 };
                 let runner = StageRunner::new(Arc::new(stage), StageSpec::from_topology(topology, name)?, codec.clone(), &bootstrap)?;
                 tasks.spawn(async move { (n, runner.run(rx).await) });

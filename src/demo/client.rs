@@ -27,6 +27,8 @@ pub struct DemoTenant {
     pub api_key: String,
     /// Cloud API access token (outbound).
     pub access_token: String,
+    /// `intent_confidence_threshold` (DECISIONS B6), when not the default 0.80.
+    pub confidence_threshold: Option<String>,
 }
 
 impl DemoTenant {
@@ -41,15 +43,20 @@ impl DemoTenant {
             verify_token: format!("verify-{}", &digest[16..24]),
             api_key: format!("owner-key-{}", &digest[8..28]),
             access_token: format!("EAAG-{}", &digest[..20]),
+            confidence_threshold: None,
         }
     }
 
     /// This tenant as a `[[tenants]]` entry of `tenants.toml`.
     pub fn toml(&self) -> String {
-        format!(
+        let mut entry = format!(
             "[[tenants]]\nid = {:?}\nname = {:?}\nphone_number_id = {:?}\napp_secret = {:?}\nverify_token = {:?}\napi_key = {:?}\naccess_token = {:?}\n",
             self.id, self.name, self.phone_number_id, self.app_secret, self.verify_token, self.api_key, self.access_token
-        )
+        );
+        if let Some(threshold) = &self.confidence_threshold {
+            entry.push_str(&format!("intent_confidence_threshold = {threshold:?}\n"));
+        }
+        entry
     }
 }
 

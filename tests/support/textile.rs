@@ -41,11 +41,23 @@ impl Textile {
         t
     }
 
+    /// Like [`Textile::start`] with the tenant's settings adjusted by `configure` first.
+    pub async fn start_configured(tag: &str, configure: impl FnOnce(&mut DemoTenant)) -> Textile {
+        let t = Textile::boot(tag, configure).await;
+        scenario::seed(&t.client, &t.transcript).await.expect("seeding the catalog");
+        t
+    }
+
     /// Starts everything with an empty catalog.
     pub async fn start_unseeded(tag: &str) -> Textile {
+        Textile::boot(tag, |_| {}).await
+    }
+
+    async fn boot(tag: &str, configure: impl FnOnce(&mut DemoTenant)) -> Textile {
         let pipeline = Pipeline::new(tag).await;
         let tenant_id = format!("t{}", pipeline.prefix.trim_end_matches('.').replace(['.', '_'], "-").to_lowercase());
-        let tenant = DemoTenant::derived(&tenant_id, "Bharat Textiles (test)");
+        let mut tenant = DemoTenant::derived(&tenant_id, "Bharat Textiles (test)");
+        configure(&mut tenant);
         let whatsapp = RecordingWhatsApp::start().await.expect("recording WhatsApp server");
         let dir = pipeline.logs.clone();
         std::fs::write(dir.join("tenants.toml"), tenant.toml()).unwrap();

@@ -69,6 +69,7 @@ impl Extraction {
             decisions: self.decisions,
             language: self.language,
             extractor: EXTRACTOR.to_string(),
+            confidence_threshold: None,
         }
     }
 }

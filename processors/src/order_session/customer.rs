@@ -8,13 +8,11 @@ use super::outputs::{self, derived_id, escalate_once, escalation_kind};
 use super::state::{Session, SessionState, WorkflowState};
 use super::text::{self, Reply};
 use super::{finish, SessionOutput};
-use rust_decimal::Decimal;
+use souk_runtime::tenants::DEFAULT_CONFIDENCE_THRESHOLD;
 use souk_runtime::Ctx;
 use souk_schemas::orders::IntentResolved;
 use std::collections::BTreeSet;
 
-/// Below this NLU confidence a message counts as not understood (B6; 0.80 itself passes).
-pub const CONFIDENCE_THRESHOLD: Decimal = Decimal::from_parts(80, 0, 0, false, 2);
 /// Not-understood messages in a row that hand the conversation to a human (B6, A7).
 pub const UNKNOWN_STREAK_LIMIT: i32 = 2;
 /// Customer turns in one negotiation round that escalate (A7).
@@ -22,9 +20,10 @@ pub const NEGOTIATION_TURN_LIMIT: i32 = 6;
 /// `OrderUpdated.cause` of a change made by a customer message.
 const CAUSE: &str = "IntentResolved";
 
-/// Whether the NLU classified the message confidently enough to act on it.
+/// Whether the NLU classified the message confidently enough to act on it, against the threshold
+/// recorded on the event (so a replay decides the same even if the tenant's setting changed since).
 pub fn is_understood(intent: &IntentResolved) -> bool {
-    intent.decision != "UNKNOWN" && intent.confidence >= CONFIDENCE_THRESHOLD
+    intent.decision != "UNKNOWN" && intent.confidence >= intent.confidence_threshold.unwrap_or(DEFAULT_CONFIDENCE_THRESHOLD)
 }
 
 /// Handles one customer message.
@@ -124,7 +123,8 @@ fn not_understood(session: &mut Session, intent: &IntentResolved, ctx: &mut Ctx<
 /// What the owner reads about a run of messages the NLU could not classify.
 fn not_understood_detail(streak: i32, intent: &IntentResolved) -> String {
     let said: String = intent.text.as_deref().unwrap_or("").chars().take(100).collect();
-    format!("{streak} messages in a row not understood (confidence {}); last: {said:?}", intent.confidence)
+    let threshold = intent.confidence_threshold.unwrap_or(DEFAULT_CONFIDENCE_THRESHOLD);
+    format!("{streak} messages in a row not understood (confidence {} < {threshold}); last: {said:?}", intent.confidence)
 }
 
 /// A7: the negotiation's 6th turn without leaving it escalates once and tells the customer.

@@ -218,7 +218,16 @@ pub fn says_with(customer: &str, wamid: &str, at: i64, decision: &str, confidenc
         decisions,
         language: "en".into(),
         extractor: "test".into(),
+        confidence_threshold: None,
     })
+}
+
+/// `message` as judged by the intent stage against a tenant's own confidence threshold.
+pub fn judged_against(message: OrderInput, threshold: Option<Decimal>) -> OrderInput {
+    match message {
+        OrderInput::IntentResolved(intent) => OrderInput::IntentResolved(IntentResolved { confidence_threshold: threshold, ..intent }),
+        other => other,
+    }
 }
 
 /// The owner's `decision` (APPROVE/REJECT) on `order_id` as command `command_id` at `at`.

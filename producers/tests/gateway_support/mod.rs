@@ -41,6 +41,7 @@ impl Creds {
             verify_token: Secret::new(self.verify_token),
             api_key: Secret::new(self.api_key),
             access_token: Secret::new("EAAG-test"),
+            intent_confidence_threshold: None,
         }
     }
 }
