@@ -109,30 +109,15 @@ mod tests {
     use souk_processors::intent::extract;
     use souk_schemas::Envelope;
 
-    const TENANTS: &str = r#"
-[[tenants]]
-id = "strict"
-name = "Strict Silks"
-phone_number_id = "1"
-app_secret = "a"
-verify_token = "v"
-api_key = "k1"
-access_token = "t"
-intent_confidence_threshold = 0.9
-
-[[tenants]]
-id = "plain"
-name = "Plain Cottons"
-phone_number_id = "2"
-app_secret = "a"
-verify_token = "v"
-api_key = "k2"
-access_token = "t"
-"#;
+    /// A `[[tenants]]` entry with `extra` settings.
+    fn entry(id: &str, number: &str, extra: &str) -> String {
+        format!("[[tenants]]\nid = {id:?}\nname = \"{id} shop\"\nphone_number_id = {number:?}\napp_secret = \"a\"\nverify_token = \"v\"\napi_key = \"k{number}\"\naccess_token = \"t\"\n{extra}\n")
+    }
 
     fn judged(tenant: &str) -> Option<rust_decimal::Decimal> {
         let resolved = extract(Some("20m blue cotton"), None, &TenantCatalog::default()).into_resolved(Envelope::external(tenant, "w1", 1), "91", "m1", "w1", None, None);
-        judged_for_tenant(resolved, &Tenants::parse(TENANTS).unwrap()).confidence_threshold
+        let tenants = Tenants::parse(&format!("{}{}", entry("strict", "1", "intent_confidence_threshold = 0.9"), entry("plain", "2", ""))).unwrap();
+        judged_for_tenant(resolved, &tenants).confidence_threshold
     }
 
     #[test]
