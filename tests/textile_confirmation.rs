@@ -177,8 +177,11 @@ async fn f3_16_restart_mid_negotiation_continues_the_same_order() {
     t.restart();
     let sent = t.press(C, "wamid.f16.2", "accept_available:1", 1).await;
     assert_eq!(sent.last().unwrap().button_ids(), vec!["alternatives:2", "cancel_item:2"], "the session continued: {:?}", sent.last().unwrap().text());
-    let detail = t.order_in(C, "CUSTOMER_NEGOTIATION").await;
-    assert_eq!(order_id(&detail), id, "the next message after the restart continues the same order");
+    // The state stays CUSTOMER_NEGOTIATION, so wait for the projection to show the accepted line
+    // (the reply and the order projection are written by different sinks).
+    let detail = order_where(&t, &id, "line 1 accepted at 15 m", |d| lines(d).first().is_some_and(|l| l["status"] == "ACCEPTED")).await;
+    assert_eq!(detail["order"]["state"].as_str(), Some("CUSTOMER_NEGOTIATION"), "still negotiating item 2");
+    assert_eq!(order_id(&t.order_in(C, "CUSTOMER_NEGOTIATION").await), id, "the next message after the restart continues the same order");
     let ls = lines(&detail);
     assert_eq!(ls.len(), 2, "{ls:?}");
     assert_eq!((ls[0]["status"].as_str(), dec(&ls[0]["normalized_meters"]), dec(&ls[0]["requested_meters"])), (Some("ACCEPTED"), Decimal::from(15), Decimal::from(20)));
