@@ -356,6 +356,13 @@ async fn second_half(s: &Setup) -> Vec<Out> {
             days_overdue: 7,
         })).await,
     ];
+    // Two replies decided at the same stream time, produced in the order opposite to their ids'.
+    let mut tied = [s.outbound("out-tie-1", 25, RAVI, None, ""), s.outbound("out-tie-2", 25, RAVI, None, "")];
+    tied.sort_by(|a, b| b.envelope.event_id.cmp(&a.envelope.event_id));
+    for (reply, text) in tied.iter_mut().zip(["decided first", "decided second"]) {
+        reply.text = text.into();
+        out.push(s.record("whatsapp.outbound", RAVI, reply).await);
+    }
     let (topic, _, bytes) = s.record("ledger.inputs", ASHA, &tick).await;
     out.push((topic, tick_key, bytes));
     // A record whose key names another tenant is dead-lettered, never projected.
@@ -423,6 +430,9 @@ async fn assert_second_half(s: &Setup) {
     assert_eq!(lost.status, "failed");
     assert_eq!(lost.error.as_ref().expect("error")["error_code"], 131047);
     assert!(all.iter().all(|m| m.message_id != "wamid.bad"), "the other tenant's record was dead-lettered");
+    let ravi = queries::messages(&s.pool, &s.tenant, &MessageFilter { customer: Some(RAVI.into()), ..Default::default() }).await.expect("messages");
+    let texts: Vec<&str> = ravi.iter().filter_map(|m| m.text.as_deref()).collect();
+    assert_eq!(texts, ["decided first", "decided second"], "replies sharing occurred_at keep their partition's order");
     let waiting = queries::orders(&s.pool, &s.tenant, &OrderFilter { state: Some("ORDER_REJECTED".into()), ..Default::default() }).await.expect("orders");
     assert_eq!(waiting.iter().map(|o| o.order_id.as_str()).collect::<Vec<_>>(), ["ord-2"]);
 }

@@ -82,12 +82,11 @@ impl Transcript {
     }
 }
 
-/// Every outbound message to `wa_id`, oldest first (read API).
+/// Every outbound message to `wa_id`, in the order souk decided them (the read API's order:
+/// time, then the position in the customer's outbound partition for replies decided together).
 pub async fn outbound_messages(client: &SoukClient, wa_id: &str) -> anyhow::Result<Vec<Value>> {
     let list = client.get(&format!("/v1/messages?customer={wa_id}")).await?;
-    let mut out: Vec<Value> = list["messages"].as_array().cloned().unwrap_or_default().into_iter().filter(|m| m["direction"] == "out").collect();
-    out.sort_by(|a, b| a["occurred_at"].to_string().cmp(&b["occurred_at"].to_string()).then(a["message_id"].to_string().cmp(&b["message_id"].to_string())));
-    Ok(out)
+    Ok(list["messages"].as_array().cloned().unwrap_or_default().into_iter().filter(|m| m["direction"] == "out").collect())
 }
 
 /// Lists the demo catalog and receives its stock (idempotent: fixed batch ids and command ids).

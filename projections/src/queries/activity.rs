@@ -101,7 +101,8 @@ pub struct ReminderRow {
     pub due_at: DateTime<Utc>,
 }
 
-/// Messages, oldest first (the conversation order).
+/// Messages, oldest first (the conversation order): by time, then direction, then the position in
+/// the source partition, which orders replies decided within the same stream-time instant.
 pub async fn messages(
     pool: &PgPool,
     tenant: &str,
@@ -110,7 +111,7 @@ pub async fn messages(
     sqlx::query_as(
         "SELECT message_id, direction, customer, order_id, kind, text, buttons, status, wamid, error, occurred_at, updated_at \
          FROM messages WHERE tenant_id = $1 AND ($2::text IS NULL OR customer = $2) AND ($3::text IS NULL OR order_id = $3) \
-         ORDER BY occurred_at, direction, message_id LIMIT $4",
+         ORDER BY occurred_at, direction, source_offset NULLS LAST, message_id LIMIT $4",
     )
     .bind(tenant)
     .bind(&filter.customer)

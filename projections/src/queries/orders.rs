@@ -226,7 +226,7 @@ pub async fn order_history(
 ) -> anyhow::Result<Vec<HistoryRow>> {
     sqlx::query_as(
         "SELECT event_id, kind, state, cause, detail, occurred_at FROM order_history \
-         WHERE tenant_id = $1 AND order_id = $2 ORDER BY occurred_at, kind, event_id",
+         WHERE tenant_id = $1 AND order_id = $2 ORDER BY occurred_at, kind, source_offset NULLS LAST, event_id",
     )
     .bind(tenant)
     .bind(order_id)

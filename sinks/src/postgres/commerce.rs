@@ -83,6 +83,8 @@ pub(crate) struct Meta<'a> {
     tenant: &'a str,
     event_id: &'a str,
     at: DateTime<Utc>,
+    /// Offset of the source record: orders rows that share `at` (migration 0005).
+    offset: i64,
 }
 
 impl<'a> Meta<'a> {
@@ -91,6 +93,7 @@ impl<'a> Meta<'a> {
             tenant: &envelope.tenant_id,
             event_id: &envelope.event_id,
             at: ts(envelope.occurred_at, "occurred_at")?,
+            offset: 0,
         })
     }
 }
@@ -145,7 +148,7 @@ impl Projection for CommerceProjection {
         tx: &mut PgConnection,
         record: &SinkRecord<CommerceEvent>,
     ) -> anyhow::Result<()> {
-        let meta = Meta::of(record.event.envelope()).map_err(anyhow::Error::msg)?;
+        let meta = Meta { offset: record.offset, ..Meta::of(record.event.envelope()).map_err(anyhow::Error::msg)? };
         match &record.event {
             CommerceEvent::InboundMessage(e) => messages::inbound(tx, &meta, e).await,
             CommerceEvent::OutboundMessageRequested(e) => {

@@ -25,9 +25,9 @@ pub(super) async fn inbound(
     };
     sqlx::query(
         "INSERT INTO messages (tenant_id, message_id, direction, customer, order_id, kind, text, buttons, status, wamid, \
-         occurred_at, last_event_id, updated_at) \
+         occurred_at, last_event_id, updated_at, source_offset) \
          VALUES ($1, $2, 'in', $3, (SELECT order_id FROM message_order_links WHERE tenant_id = $1 AND wamid = $2), \
-         $4, $5, $6, 'received', $2, $7, $8, $7) \
+         $4, $5, $6, 'received', $2, $7, $8, $7, $9) \
          ON CONFLICT (tenant_id, message_id) DO NOTHING",
     )
     .bind(meta.tenant)
@@ -38,6 +38,7 @@ pub(super) async fn inbound(
     .bind(chosen)
     .bind(meta.at)
     .bind(meta.event_id)
+    .bind(meta.offset)
     .execute(&mut *tx)
     .await
     .with_context(|| format!("inserting inbound message {}", e.wamid))?;
@@ -53,11 +54,11 @@ pub(super) async fn requested(
     let buttons = serde_json::to_value(&e.buttons).context("serializing buttons")?;
     sqlx::query(
         "INSERT INTO messages (tenant_id, message_id, direction, customer, order_id, kind, text, buttons, status, \
-         occurred_at, last_event_id, updated_at) \
-         VALUES ($1, $2, 'out', $3, $4, $5, $6, $7, 'pending', $8, $2, $8) \
+         occurred_at, last_event_id, updated_at, source_offset) \
+         VALUES ($1, $2, 'out', $3, $4, $5, $6, $7, 'pending', $8, $2, $8, $9) \
          ON CONFLICT (tenant_id, message_id) DO UPDATE SET order_id = EXCLUDED.order_id, kind = EXCLUDED.kind, \
          text = EXCLUDED.text, buttons = EXCLUDED.buttons, occurred_at = EXCLUDED.occurred_at, \
-         updated_at = GREATEST(messages.updated_at, EXCLUDED.updated_at)",
+         source_offset = COALESCE(messages.source_offset, EXCLUDED.source_offset), updated_at = GREATEST(messages.updated_at, EXCLUDED.updated_at)",
     )
     .bind(meta.tenant)
     .bind(meta.event_id)
@@ -67,6 +68,7 @@ pub(super) async fn requested(
     .bind(&e.text)
     .bind(buttons)
     .bind(meta.at)
+    .bind(meta.offset)
     .execute(&mut *tx)
     .await
     .with_context(|| format!("upserting outbound message {}", meta.event_id))?;

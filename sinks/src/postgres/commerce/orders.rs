@@ -22,8 +22,8 @@ pub(super) async fn history(
     detail: serde_json::Value,
 ) -> anyhow::Result<()> {
     sqlx::query(
-        "INSERT INTO order_history (tenant_id, order_id, event_id, kind, state, cause, detail, occurred_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, order_id, event_id) DO NOTHING",
+        "INSERT INTO order_history (tenant_id, order_id, event_id, kind, state, cause, detail, occurred_at, source_offset) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (tenant_id, order_id, event_id) DO NOTHING",
     )
     .bind(meta.tenant)
     .bind(order_id)
@@ -33,6 +33,7 @@ pub(super) async fn history(
     .bind(cause)
     .bind(detail)
     .bind(meta.at)
+    .bind(meta.offset)
     .execute(&mut *tx)
     .await
     .with_context(|| format!("appending {kind} to the history of order {order_id}"))?;
