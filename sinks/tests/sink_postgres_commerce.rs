@@ -320,6 +320,8 @@ async fn second_half(s: &Setup) -> Vec<Out> {
         s.record("orders.events", ASHA, &s.order("u3", 11, "ord-1", ASHA, "ORDER_COMPLETED", Some("WAITING_OWNER_CONFIRMATION"), None, line("ACCEPTED", Some("COMMITTED")))).await,
         s.record("orders.events", ASHA, &s.outcome("c2", 12, "cmd-2", "ord-1", false, Some("INVALID_STATE"))).await,
         s.record("orders.events", RAVI, &s.order("r2", 12, "ord-2", RAVI, "ORDER_REJECTED", Some("WAITING_OWNER_CONFIRMATION"), None, line("ACCEPTED", Some("RELEASED")))).await,
+        // Ravi's next order opens at the same stream time as the rejection: the later snapshot is newer.
+        s.record("orders.events", RAVI, &s.order("r3", 12, "ord-3", RAVI, "FINAL_CUSTOMER_CONFIRMATION", None, None, line("ACCEPTED", None))).await,
         s.record("ledger.inputs", ASHA, &LedgerInput::InvoiceIssued(invoice)).await,
         s.record("ledger.events", ASHA, &s.entry("le-1", 14, "INVOICE", "inv-id-1", "2635.50", "0", "2635.50")).await,
         s.record("ledger.inputs", ASHA, &LedgerInput::PaymentRecorded(payment("pay-a", "1000.00"))).await,
@@ -430,6 +432,8 @@ async fn assert_second_half(s: &Setup) {
     assert_eq!(lost.status, "failed");
     assert_eq!(lost.error.as_ref().expect("error")["error_code"], 131047);
     assert!(all.iter().all(|m| m.message_id != "wamid.bad"), "the other tenant's record was dead-lettered");
+    let ravis = queries::orders(&s.pool, &s.tenant, &OrderFilter { customer: Some(RAVI.into()), ..Default::default() }).await.expect("orders");
+    assert_eq!(ravis.iter().map(|o| o.order_id.as_str()).collect::<Vec<_>>(), ["ord-3", "ord-2"], "same updated_at: the later snapshot is the latest order");
     let ravi = queries::messages(&s.pool, &s.tenant, &MessageFilter { customer: Some(RAVI.into()), ..Default::default() }).await.expect("messages");
     let texts: Vec<&str> = ravi.iter().filter_map(|m| m.text.as_deref()).collect();
     assert_eq!(texts, ["decided first", "decided second"], "replies sharing occurred_at keep their partition's order");

@@ -147,7 +147,7 @@ pub async fn ledger(pool: &PgPool, tenant: &str, customer: &str) -> anyhow::Resu
     .with_context(|| format!("reading the balance of {customer}"))?;
     let entries = sqlx::query_as(
         "SELECT entry_id, kind, reference, invoice_number, amount, total_invoiced, total_paid, outstanding_after, occurred_at \
-         FROM ledger_entries WHERE tenant_id = $1 AND customer = $2 ORDER BY occurred_at, entry_id",
+         FROM ledger_entries WHERE tenant_id = $1 AND customer = $2 ORDER BY occurred_at, source_offset NULLS LAST, entry_id",
     )
     .bind(tenant)
     .bind(customer)

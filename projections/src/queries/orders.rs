@@ -165,7 +165,8 @@ pub async fn pending_approvals(
     .with_context(|| format!("reading pending approvals of tenant {tenant}"))
 }
 
-/// Orders, most recently changed first.
+/// Orders, most recently changed first; among equal times the later snapshot of the customer's
+/// partition first (migration 0006).
 pub async fn orders(
     pool: &PgPool,
     tenant: &str,
@@ -173,7 +174,7 @@ pub async fn orders(
 ) -> anyhow::Result<Vec<OrderRow>> {
     sqlx::query_as(&format!(
         "SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = $1 AND ($2::text IS NULL OR state = $2) \
-         AND ($3::text IS NULL OR customer = $3) ORDER BY updated_at DESC, order_id LIMIT $4"
+         AND ($3::text IS NULL OR customer = $3) ORDER BY updated_at DESC, source_offset DESC NULLS LAST, order_id LIMIT $4"
     ))
     .bind(tenant)
     .bind(&filter.state)

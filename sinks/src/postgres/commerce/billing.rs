@@ -106,7 +106,7 @@ pub(super) async fn ledger_entry(
 ) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO ledger_entries (tenant_id, entry_id, customer, kind, reference, invoice_number, amount, total_invoiced, \
-         total_paid, outstanding_after, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         total_paid, outstanding_after, occurred_at, source_offset) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
          ON CONFLICT (tenant_id, entry_id) DO NOTHING",
     )
     .bind(meta.tenant)
@@ -120,6 +120,7 @@ pub(super) async fn ledger_entry(
     .bind(e.total_paid)
     .bind(e.outstanding)
     .bind(meta.at)
+    .bind(meta.offset)
     .execute(&mut *tx)
     .await
     .with_context(|| format!("inserting ledger entry {}", e.entry_id))?;

@@ -51,12 +51,13 @@ pub(super) async fn order_updated(
     let opened_at = super::ts(e.opened_at, "opened_at").map_err(anyhow::Error::msg)?;
     let fresh = sqlx::query(
         "INSERT INTO orders (tenant_id, order_id, customer, state, previous_state, opened_at, subtotal, negotiation_turns, \
-         unknown_streak, cause, cause_wamid, last_event_id, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         unknown_streak, cause, cause_wamid, last_event_id, updated_at, source_offset) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
          ON CONFLICT (tenant_id, order_id) DO UPDATE SET customer = EXCLUDED.customer, state = EXCLUDED.state, \
          previous_state = EXCLUDED.previous_state, opened_at = EXCLUDED.opened_at, subtotal = EXCLUDED.subtotal, \
          negotiation_turns = EXCLUDED.negotiation_turns, unknown_streak = EXCLUDED.unknown_streak, cause = EXCLUDED.cause, \
-         cause_wamid = EXCLUDED.cause_wamid, last_event_id = EXCLUDED.last_event_id, updated_at = EXCLUDED.updated_at \
+         cause_wamid = EXCLUDED.cause_wamid, last_event_id = EXCLUDED.last_event_id, updated_at = EXCLUDED.updated_at, \
+         source_offset = EXCLUDED.source_offset \
          WHERE orders.updated_at <= EXCLUDED.updated_at",
     )
     .bind(meta.tenant)
@@ -72,6 +73,7 @@ pub(super) async fn order_updated(
     .bind(&e.cause_wamid)
     .bind(meta.event_id)
     .bind(meta.at)
+    .bind(meta.offset)
     .execute(&mut *tx)
     .await
     .with_context(|| format!("upserting order {}", e.order_id))?
