@@ -101,6 +101,8 @@ fn confidence_threshold<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Re
         Text(String),
     }
     let text = match Written::deserialize(deserializer)? {
+        // TOML numbers are f64; Rust prints the shortest text that reads back as the same f64, so a
+        // value written with at most 3 decimals comes back as exactly what was written.
         Written::Number(n) => n.to_string(),
         Written::Text(t) => t,
     };

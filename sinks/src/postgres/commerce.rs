@@ -83,7 +83,7 @@ pub(crate) struct Meta<'a> {
     tenant: &'a str,
     event_id: &'a str,
     at: DateTime<Utc>,
-    /// Offset of the source record: orders rows that share `at` (migration 0005).
+    /// Offset of the source record: orders rows that share `at` (migrations 0005, 0006).
     offset: i64,
 }
 
