@@ -214,7 +214,7 @@ async fn exactly_once_effects_on_apache_kafka_confluent_registry_and_postgres() 
     // The processor and the Postgres sink, in this process.
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let engine_spec = ProcessorSpec::from_topology(&p.topology, "inventory-pool").unwrap();
-    let engine = ProcessorEngine::new(Arc::new(InventoryPool), engine_spec, p.codec.clone(), EngineSettings::new(&p.bootstrap)).unwrap();
+    let engine = ProcessorEngine::new(Arc::new(InventoryPool), engine_spec, p.codec.clone(), EngineSettings::new(&p.bootstrap, souk_runtime::exactly_once::Mode::Transactions)).unwrap();
     let engine = tokio::spawn(engine.run(shutdown.clone()));
     let db = sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&souk_runtime::stack::database_url()).await.expect("connect to the Postgres container");
     let sink = {

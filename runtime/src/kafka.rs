@@ -8,6 +8,7 @@ use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::FutureProducer;
 use rdkafka::ClientContext;
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Header names carried by every record souk produces.
@@ -42,6 +43,54 @@ pub fn producer(bootstrap: &str) -> anyhow::Result<FutureProducer> {
         .create()?)
 }
 
+/// Settings of a consumer that reads only committed data (`read_committed`: records of open or
+/// aborted transactions are never delivered), commits nothing on its own and reports the end of
+/// a partition (`PartitionEOF`), for readers that must know when they reached the end: restore,
+/// tests, `souk consume`. With transactions the last offsets of a partition can be commit markers
+/// that are never delivered, so "offset + 1 = high watermark" cannot tell the end.
+pub fn committed_reader(bootstrap: &str, group: &str) -> rdkafka::ClientConfig {
+    let mut c = client_config(bootstrap);
+    c.set("group.id", group).set("isolation.level", "read_committed").set("enable.auto.commit", "false").set("enable.partition.eof", "true");
+    c
+}
+
+/// Whether a `read_committed` reader of `topic[partition]` starting at `offset` would get a
+/// record now: `false` when it reaches the end (the last stable offset) first, or nothing arrives
+/// within `timeout`. With transactions, offsets past a consumer's position can be commit or abort
+/// markers and aborted records, so "committed offset < high watermark" does not mean work is left.
+pub fn has_records_from(bootstrap: &str, topic: &str, partition: i32, offset: i64, timeout: std::time::Duration) -> anyhow::Result<bool> {
+    use rdkafka::consumer::Consumer;
+    let reader: BaseConsumer = committed_reader(bootstrap, "souk-end-probe").create()?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, rdkafka::Offset::Offset(offset))?;
+    reader.assign(&tpl)?;
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        match reader.poll(std::time::Duration::from_millis(200)) {
+            None => continue,
+            Some(Ok(_)) => return Ok(true),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return Ok(false),
+            Some(Err(e)) => return Err(e.into()),
+        }
+    }
+    Ok(false)
+}
+
+/// Settings of a group member of a souk component: `read_committed`, offsets committed only by
+/// the component (after its effects are durable), from the beginning when the group is new.
+pub fn group_consumer(bootstrap: &str, group: &str) -> rdkafka::ClientConfig {
+    let mut c = client_config(bootstrap);
+    c.set("group.id", group)
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "1000")
+        .set("max.poll.interval.ms", "120000");
+    c
+}
+
 /// Builds headers from name/value pairs.
 pub fn make_headers(pairs: &[(&str, &str)]) -> OwnedHeaders {
     pairs.iter().fold(OwnedHeaders::new(), |h, (k, v)| h.insert(Header { key: k, value: Some(v.as_bytes()) }))
@@ -62,12 +111,16 @@ pub struct RebalanceTracker {
     pub assigned: Mutex<BTreeSet<(String, i32)>>,
     /// Name for logs.
     pub component: String,
+    /// Rebalance callbacks seen so far (a change tells a caller that polled meanwhile that its
+    /// assignment may have moved).
+    pub rebalances: AtomicU64,
 }
 
 impl ClientContext for RebalanceTracker {}
 
 impl ConsumerContext for RebalanceTracker {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.rebalances.fetch_add(1, Ordering::Relaxed);
         if let Rebalance::Revoke(tpl) = rebalance {
             let parts: Vec<_> = tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
             tracing::info!(component = %self.component, ?parts, "partitions revoked");
@@ -77,6 +130,7 @@ impl ConsumerContext for RebalanceTracker {
         }
     }
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.rebalances.fetch_add(1, Ordering::Relaxed);
         if let Rebalance::Assign(tpl) = rebalance {
             let parts: Vec<_> = tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
             tracing::info!(component = %self.component, ?parts, "partitions assigned");
@@ -102,12 +156,14 @@ pub struct OutRecord {
     pub headers: OwnedHeaders,
 }
 
-/// Produces every record, in order, and waits until the broker acknowledged all of them.
-/// Any failure fails the whole call (the caller retries the batch from durable state).
-pub async fn send_all(producer: &FutureProducer, records: Vec<OutRecord>) -> anyhow::Result<()> {
+/// Produces every record, in order, and waits until the broker acknowledged all of them; returns
+/// each record's (partition, offset) in order. Any failure fails the whole call (the caller
+/// retries the batch from durable state).
+pub async fn send_all(producer: &FutureProducer, records: Vec<OutRecord>) -> anyhow::Result<Vec<(i32, i64)>> {
     use rdkafka::error::{KafkaError, RDKafkaErrorCode};
     use rdkafka::producer::FutureRecord;
     let mut pending = Vec::with_capacity(records.len());
+    let mut done = Vec::with_capacity(records.len());
     for r in &records {
         loop {
             let mut fr: FutureRecord<'_, String, Vec<u8>> = FutureRecord::to(&r.topic).headers(r.headers.clone());
@@ -127,8 +183,10 @@ pub async fn send_all(producer: &FutureProducer, records: Vec<OutRecord>) -> any
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     // Let deliveries drain before queueing more.
-                    if let Some(f) = pending.pop() {
-                        f.await.map_err(|_| anyhow::anyhow!("delivery cancelled"))?.map_err(|(e, _)| anyhow::anyhow!("produce to {}: {e}", r.topic))?;
+                    if let Some(f) = pending.first_mut() {
+                        let delivered = f.await.map_err(|_| anyhow::anyhow!("delivery cancelled"))?.map_err(|(e, _)| anyhow::anyhow!("produce to {}: {e}", r.topic))?;
+                        done.push((delivered.partition, delivered.offset));
+                        pending.remove(0);
                     } else {
                         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                     }
@@ -138,9 +196,10 @@ pub async fn send_all(producer: &FutureProducer, records: Vec<OutRecord>) -> any
         }
     }
     for f in futures::future::join_all(pending).await {
-        f.map_err(|_| anyhow::anyhow!("delivery cancelled"))?.map_err(|(e, m)| anyhow::anyhow!("produce: {e} ({:?})", rdkafka::Message::topic(&m)))?;
+        let delivered = f.map_err(|_| anyhow::anyhow!("delivery cancelled"))?.map_err(|(e, m)| anyhow::anyhow!("produce: {e} ({:?})", rdkafka::Message::topic(&m)))?;
+        done.push((delivered.partition, delivered.offset));
     }
-    Ok(())
+    Ok(done)
 }
 
 /// Waits up to a second for a first record, then gathers more for at most `wait` or until `max`

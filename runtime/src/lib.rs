@@ -8,6 +8,8 @@ pub mod codec;
 pub mod dead_letter;
 pub mod driver;
 pub mod engine;
+pub mod exactly_once;
+pub mod failpoint;
 pub mod kafka;
 pub mod metrics;
 pub mod partitioner;

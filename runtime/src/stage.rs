@@ -3,22 +3,24 @@
 //! resolved as an event. Everything downstream reads only that logged event, so replays never call
 //! the service again (ARCHITECTURE §3, "LLM/NLU results are events").
 //!
-//! Delivery: at-least-once with deterministic output ids. Per batch: resolve every record, produce
-//! the outputs and dead letters and wait for the acks, then commit the offsets. A crash before the
-//! commit resolves the batch again; the outputs carry the same event ids (derived from the input's),
-//! so the keyed processors downstream drop the copies by id. A transient failure (the read model or
-//! the model endpoint is down) retries the batch without advancing; a permanent one dead-letters the
-//! record with provenance headers and moves on.
+//! Delivery goes through the same exactly-once writer as the processors ([`crate::exactly_once`]).
+//! Per batch: resolve every record first (outside any transaction: a model call may be slow), then
+//! produce the outputs and dead letters and commit the offsets — one Kafka transaction in
+//! `transactions` mode, acked produce then commit in `idempotent-effects` mode. A crash before the
+//! commit resolves the batch again; in `idempotent-effects` the outputs carry the same event ids
+//! (derived from the input's), so the keyed processors downstream drop the copies by id. A
+//! transient failure (the read model or the model endpoint is down) retries the batch without
+//! advancing; a permanent one dead-letters the record with provenance headers and moves on.
 
 use crate::codec::Codec;
 use crate::engine::liveness;
-use crate::kafka::{collect_batch, headers, make_headers, producer, send_all, OutRecord, RebalanceTracker};
+use crate::exactly_once::{self, BatchWriter, Mode};
+use crate::kafka::{collect_batch, group_consumer, headers, make_headers, OutRecord, RebalanceTracker};
 use crate::metrics::Metrics;
 use crate::topology::Topology;
 use anyhow::{anyhow, Context};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
-use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -102,7 +104,7 @@ pub struct StageRunner<S: Stage> {
     spec: StageSpec,
     codec: Arc<Codec>,
     bootstrap: String,
-    producer: FutureProducer,
+    writer: BatchWriter,
     /// Max records per batch.
     pub batch_size: usize,
     /// How long to wait for more records once a batch has begun.
@@ -112,14 +114,16 @@ pub struct StageRunner<S: Stage> {
 }
 
 impl<S: Stage> StageRunner<S> {
-    /// A runner for `stage` as declared by `spec`.
-    pub fn new(stage: Arc<S>, spec: StageSpec, codec: Arc<Codec>, bootstrap: &str) -> anyhow::Result<Self> {
+    /// A runner for `stage` as declared by `spec`, committing in `mode` as instance `instance`
+    /// (see [`crate::engine::EngineSettings::instance`]).
+    pub fn new(stage: Arc<S>, spec: StageSpec, codec: Arc<Codec>, bootstrap: &str, mode: Mode, instance: &str) -> anyhow::Result<Self> {
+        let writer = BatchWriter::new(mode, bootstrap, &exactly_once::transactional_id(&spec.group_id, instance))?;
         Ok(StageRunner {
             stage,
             spec,
             codec,
             bootstrap: bootstrap.to_string(),
-            producer: producer(bootstrap)?,
+            writer,
             batch_size: 200,
             batch_wait: Duration::from_millis(20),
             liveness_after: Duration::from_secs(20),
@@ -128,13 +132,7 @@ impl<S: Stage> StageRunner<S> {
 
     fn consumer(&self) -> anyhow::Result<StageConsumer> {
         let tracker = RebalanceTracker { component: self.spec.name.clone(), ..Default::default() };
-        let consumer: StageConsumer = crate::admin::client_config(&self.bootstrap)
-            .set("group.id", &self.spec.group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "1000")
+        let consumer: StageConsumer = group_consumer(&self.bootstrap, &self.spec.group_id)
             .create_with_context(tracker)
             .context("consumer")?;
         let topics: Vec<&str> = self.spec.inputs.iter().map(String::as_str).collect();
@@ -144,12 +142,12 @@ impl<S: Stage> StageRunner<S> {
 
     /// The loop: collect a batch, resolve it, produce, commit; retry failed batches from the
     /// committed offsets with a growing backoff.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let metrics = Metrics::global();
         let mut consumer = self.consumer()?;
         let probe = liveness::Probe::start(&self.bootstrap, &self.spec.group_id, &self.spec.inputs, &self.spec.name, self.liveness_after)?;
         let mut backoff = Duration::from_millis(250);
-        tracing::info!(stage = %self.spec.name, inputs = ?self.spec.inputs, "stage started");
+        tracing::info!(stage = %self.spec.name, inputs = ?self.spec.inputs, mode = %self.writer.mode(), "stage started");
         loop {
             if *shutdown.borrow() {
                 break;
@@ -164,6 +162,9 @@ impl<S: Stage> StageRunner<S> {
                     Err(e) => {
                         metrics.batch_failures.with_label_values(&[&self.spec.name]).inc();
                         tracing::error!(stage = %self.spec.name, error = format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "batch failed; retrying from the committed offsets");
+                        if let Err(e) = self.writer.abort() {
+                            tracing::error!(stage = %self.spec.name, error = format!("{e:#}"), "aborting the batch failed");
+                        }
                         drop(consumer);
                         tokio::select! {
                             _ = tokio::time::sleep(backoff) => {},
@@ -185,7 +186,7 @@ impl<S: Stage> StageRunner<S> {
         Ok(())
     }
 
-    async fn process_batch(&self, consumer: &StageConsumer, batch: Vec<OwnedMessage>) -> anyhow::Result<()> {
+    async fn process_batch(&mut self, consumer: &StageConsumer, batch: Vec<OwnedMessage>) -> anyhow::Result<()> {
         let metrics = Metrics::global();
         let name = &self.spec.name;
         let mut records = Vec::new();
@@ -222,12 +223,13 @@ impl<S: Stage> StageRunner<S> {
                 }
             }
         }
-        send_all(&self.producer, records).await.context("producing outputs")?;
+        self.writer.begin()?;
+        self.writer.send(records).await.context("producing outputs")?;
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), next) in &offsets {
             tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
         }
-        tokio::task::block_in_place(|| consumer.commit(&tpl, CommitMode::Sync)).context("committing offsets")?;
+        self.writer.commit(consumer, &tpl)?;
         metrics.batch_commits.with_label_values(&[name]).inc();
         Ok(())
     }

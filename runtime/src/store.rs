@@ -66,24 +66,63 @@ pub enum SkipReason {
     DuplicateEventId,
 }
 
-/// The state of every key of one input partition, plus its stream time and timer index.
+/// Per input topic, the offset of the last record a partition's step has applied: where in the
+/// log a changelog record was written. Every writer of a partition follows the same log with the
+/// same deterministic step, so the record written at the higher position is the newer state.
+pub type Position = BTreeMap<String, i64>;
+
+/// True when position `a` is at or past `b` on every topic `b` has reached (a record written at
+/// `a` reflects at least as much of the log as one written at `b`).
+pub fn position_at_least(a: &Position, b: &Position) -> bool {
+    b.iter().all(|(topic, offset)| a.get(topic).is_some_and(|o| o >= offset))
+}
+
+/// The state of every key of one input partition, plus its stream time, timer index and position.
 #[derive(Debug, Clone)]
 pub struct PartitionStore<S> {
     entries: HashMap<String, KeyEntry<S>>,
     stream_time: i64,
     timer_index: BTreeSet<(i64, String, String)>,
     touched: BTreeSet<String>,
+    position: Position,
+    /// During restore: the position each restored key's record was written at.
+    restored_at: HashMap<String, Position>,
+    /// During restore: the position of the stream-time marker taken so far.
+    clock_at: Option<Position>,
+    /// During a catch-up of a kept store: records written at or below this position are already
+    /// reflected (the store's own writes, or older ones).
+    floor: Option<Position>,
 }
 
 impl<S> Default for PartitionStore<S> {
     fn default() -> Self {
-        PartitionStore { entries: HashMap::new(), stream_time: i64::MIN, timer_index: BTreeSet::new(), touched: BTreeSet::new() }
+        PartitionStore {
+            entries: HashMap::new(),
+            stream_time: i64::MIN,
+            timer_index: BTreeSet::new(),
+            touched: BTreeSet::new(),
+            position: Position::new(),
+            restored_at: HashMap::new(),
+            clock_at: None,
+            floor: None,
+        }
     }
 }
 
 impl<S: Clone + Default> PartitionStore<S> {
-    /// Loads one key's entry (restore from changelog); the latest record per key wins.
-    pub fn restore(&mut self, key: String, entry: KeyEntry<S>, stream_time: i64) {
+    /// Loads one key's changelog record written at `position` (restore). A record written at a
+    /// lower position than the one already loaded is stale — a zombie writer's late write after
+    /// the new owner's — and is ignored; returns whether the record was taken. Among equal
+    /// positions the later record wins.
+    pub fn restore(&mut self, key: String, entry: KeyEntry<S>, position: Position) -> bool {
+        if self.floor.as_ref().is_some_and(|floor| position_at_least(floor, &position)) {
+            return false;
+        }
+        if let Some(prev) = self.restored_at.get(&key) {
+            if !position_at_least(&position, prev) {
+                return false;
+            }
+        }
         if let Some(old) = self.entries.get(&key) {
             for (id, at) in &old.timers {
                 self.timer_index.remove(&(*at, key.clone(), id.clone()));
@@ -92,14 +131,61 @@ impl<S: Clone + Default> PartitionStore<S> {
         for (id, at) in &entry.timers {
             self.timer_index.insert((*at, key.clone(), id.clone()));
         }
-        self.stream_time = self.stream_time.max(stream_time);
+        self.advance_position(&position);
+        self.restored_at.insert(key.clone(), position);
         self.entries.insert(key, entry);
+        true
     }
 
-    /// Restores the partition's stream time from its changelog marker (see
-    /// [`STREAM_TIME_KEY`]); stream time never goes back.
-    pub fn restore_stream_time(&mut self, stream_time: i64) {
-        self.stream_time = self.stream_time.max(stream_time);
+    /// Removes a key (a tombstone in the changelog).
+    pub fn restore_tombstone(&mut self, key: &str) {
+        if let Some(old) = self.entries.remove(key) {
+            for (id, at) in &old.timers {
+                self.timer_index.remove(&(*at, key.to_string(), id.clone()));
+            }
+        }
+        self.restored_at.remove(key);
+    }
+
+    /// Restores the partition's stream time from a changelog marker (see [`STREAM_TIME_KEY`])
+    /// written at `position`: the marker at the highest position wins, so the clock is the one
+    /// of the last batch whose key records were all durable, never ahead of any key's state.
+    pub fn restore_stream_time(&mut self, stream_time: i64, position: Position) {
+        if self.floor.as_ref().is_some_and(|floor| position_at_least(floor, &position)) {
+            return;
+        }
+        if self.clock_at.as_ref().is_some_and(|prev| !position_at_least(&position, prev)) {
+            return;
+        }
+        self.stream_time = stream_time;
+        self.advance_position(&position);
+        self.clock_at = Some(position);
+    }
+
+    /// Starts catching a kept store up with its changelog: only records written beyond the
+    /// store's current position (by another owner while this one did not hold the partition) are
+    /// taken.
+    pub fn begin_catch_up(&mut self) {
+        self.floor = Some(self.position.clone());
+    }
+
+    /// Ends a restore or catch-up: forgets the per-record positions it compared.
+    pub fn finish_restore(&mut self) {
+        self.restored_at = HashMap::new();
+        self.clock_at = None;
+        self.floor = None;
+    }
+
+    fn advance_position(&mut self, position: &Position) {
+        for (topic, offset) in position {
+            let e = self.position.entry(topic.clone()).or_insert(*offset);
+            *e = (*e).max(*offset);
+        }
+    }
+
+    /// Where in the log this partition's state is: per input topic, the last offset applied.
+    pub fn position(&self) -> &Position {
+        &self.position
     }
 
     /// A key's entry, if the key was ever seen.
@@ -130,7 +216,9 @@ impl<S: Clone + Default> PartitionStore<S> {
     {
         let envelope = record.event.envelope();
         self.stream_time = self.stream_time.max(envelope.occurred_at);
-        let mut timer_outputs = self.fire_due_timers(processor, envelope);
+        let at = self.position.entry(record.topic.to_string()).or_insert(record.offset);
+        *at = (*at).max(record.offset);
+        let mut timer_outputs = self.fire_due_timers(processor);
         if record.event.is_tick() {
             return StepOutcome::Applied(timer_outputs);
         }
@@ -163,7 +251,11 @@ impl<S: Clone + Default> PartitionStore<S> {
         StepOutcome::Applied(timer_outputs)
     }
 
-    fn fire_due_timers<P>(&mut self, processor: &P, cause: &Envelope) -> Vec<Emitted<P::Output>>
+    /// Fires every timer of any key whose due time stream time has reached. A timer's outputs
+    /// depend only on the timer (its key, id and due time: see [`timer_cause`]), never on which
+    /// record happened to advance the clock past it, so a replay that fires it at another record
+    /// (e.g. after a restart) emits byte-identical outputs.
+    fn fire_due_timers<P>(&mut self, processor: &P) -> Vec<Emitted<P::Output>>
     where
         P: Processor<State = S>,
     {
@@ -173,12 +265,13 @@ impl<S: Clone + Default> PartitionStore<S> {
                 break;
             }
             self.timer_index.remove(&first);
-            let (_, key, id) = first;
+            let (due, key, id) = first;
             let Some(entry) = self.entries.get_mut(&key) else { continue };
             entry.timers.remove(&id);
             let old_timers = entry.timers.clone();
+            let cause = timer_cause(processor.name(), &key, &id, due);
             let scope = format!("{}/{key}/timer/{id}", processor.name());
-            let mut ctx = Ctx::new(&key, cause, scope, self.stream_time, &mut entry.timers);
+            let mut ctx = Ctx::new(&key, &cause, scope, due, &mut entry.timers);
             processor.on_timer(&mut entry.state, &id, &mut ctx);
             outputs.extend(ctx.into_outputs());
             let new_timers = entry.timers.clone();
@@ -198,4 +291,11 @@ impl<S: Clone + Default> PartitionStore<S> {
             self.timer_index.insert((*at, key.to_string(), id.clone()));
         }
     }
+}
+
+/// The envelope standing for a timer coming due, from which its outputs derive: id UUIDv5 of
+/// (processor, key, timer id, due time), time = the due time, tenant = the key's tenant.
+pub fn timer_cause(processor: &str, key: &str, timer_id: &str, due: i64) -> Envelope {
+    let tenant = key.split('|').next().filter(|t| !t.is_empty()).unwrap_or(souk_schemas::clock::ANY_TENANT);
+    Envelope::external(tenant, &format!("timer/{processor}/{key}/{timer_id}/{due}"), due)
 }

@@ -30,32 +30,36 @@ pub fn unique_prefix(tag: &str) -> String {
     format!("t{tag}{}x{}.", std::process::id(), nanos % 1_000_000_000)
 }
 
-/// One attempt of [`read_to_end`].
+/// One attempt of [`read_to_end`]: a `read_committed` reader, to the end of every partition.
 async fn read_to_end_once(bootstrap: &str, topic: &str) -> anyhow::Result<Vec<ReadRecord>> {
-    let consumer: StreamConsumer = client_config(bootstrap).set("group.id", "souk-testkit").set("enable.auto.commit", "false").create()?;
+    let consumer: StreamConsumer = crate::kafka::committed_reader(bootstrap, "souk-testkit").create()?;
     let metadata = tokio::task::block_in_place(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(10)))?;
     let partitions: Vec<i32> = metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
     let mut tpl = TopicPartitionList::new();
-    let mut ends = BTreeMap::new();
+    let mut open = std::collections::BTreeSet::new();
     for p in partitions {
         let (low, high) = tokio::task::block_in_place(|| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)))?;
         if high > low {
             tpl.add_partition_offset(topic, p, Offset::Offset(low))?;
-            ends.insert(p, high);
+            open.insert(p);
         }
     }
     let mut out = Vec::new();
-    if ends.is_empty() {
+    if open.is_empty() {
         return Ok(out);
     }
     consumer.assign(&tpl)?;
     let started = Instant::now();
-    let mut next: BTreeMap<i32, i64> = BTreeMap::new();
-    while ends.iter().any(|(p, high)| next.get(p).copied().unwrap_or(0) < *high) {
+    while !open.is_empty() {
         anyhow::ensure!(started.elapsed() < Duration::from_secs(120), "reading {topic} did not reach its end");
         let Ok(msg) = tokio::time::timeout(Duration::from_secs(5), consumer.recv()).await else { continue };
-        let msg = msg.with_context(|| format!("reading {topic}"))?;
-        next.insert(msg.partition(), msg.offset() + 1);
+        let msg = match msg {
+            Err(rdkafka::error::KafkaError::PartitionEOF(p)) => {
+                open.remove(&p);
+                continue;
+            }
+            other => other.with_context(|| format!("reading {topic}"))?,
+        };
         let headers = msg.headers().map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default())).collect()).unwrap_or_default();
         out.push(ReadRecord { partition: msg.partition(), offset: msg.offset(), key: msg.key().map(|k| String::from_utf8_lossy(k).into_owned()), payload: msg.payload().map(<[u8]>::to_vec), headers });
     }
@@ -63,8 +67,10 @@ async fn read_to_end_once(bootstrap: &str, topic: &str) -> anyhow::Result<Vec<Re
     Ok(out)
 }
 
-/// How many records of `topic` the group has committed (sum over partitions) and its total end.
-async fn committed_progress_once(bootstrap: &str, group: &str, topic: &str) -> anyhow::Result<(i64, i64)> {
+/// How many records of `topic` the group has committed (sum over partitions), its total end, and
+/// whether it is caught up: every partition committed to its end, or to a point after which a
+/// `read_committed` reader finds nothing (only transaction markers or aborted records).
+async fn committed_progress_once(bootstrap: &str, group: &str, topic: &str) -> anyhow::Result<(i64, i64, bool)> {
     let probe: StreamConsumer = client_config(bootstrap).set("group.id", group).set("enable.auto.commit", "false").create()?;
     let metadata = tokio::task::block_in_place(|| probe.fetch_metadata(Some(topic), Duration::from_secs(10)))?;
     let mut tpl = TopicPartitionList::new();
@@ -74,23 +80,28 @@ async fn committed_progress_once(bootstrap: &str, group: &str, topic: &str) -> a
         }
     }
     let committed = tokio::task::block_in_place(|| probe.committed_offsets(tpl, Duration::from_secs(5)))?;
-    let (mut done, mut end) = (0, 0);
+    let (mut done, mut end, mut caught_up) = (0, 0, true);
     for e in committed.elements() {
-        let (_, high) = tokio::task::block_in_place(|| probe.fetch_watermarks(topic, e.partition(), Duration::from_secs(5)))?;
-        done += if let Offset::Offset(o) = e.offset() { o } else { 0 };
+        let (low, high) = tokio::task::block_in_place(|| probe.fetch_watermarks(topic, e.partition(), Duration::from_secs(5)))?;
+        let at = if let Offset::Offset(o) = e.offset() { o } else { low };
+        done += at;
         end += high;
+        if caught_up && at < high {
+            caught_up = !tokio::task::block_in_place(|| crate::kafka::has_records_from(bootstrap, topic, e.partition(), at, Duration::from_secs(5)))?;
+        }
     }
-    Ok((done, end))
+    Ok((done, end, caught_up))
 }
 
-/// Waits until `group` has committed the end of every partition of `topic`; transient broker
+/// Waits until `group` has committed the end of every partition of `topic` (see
+/// [`committed_progress_once`]: a transactional topic ends in markers); transient broker
 /// errors are retried until `deadline`.
 pub async fn wait_group_caught_up(bootstrap: &str, group: &str, topic: &str, deadline: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
         match committed_progress_once(bootstrap, group, topic).await {
-            Ok((done, end)) if done >= end => return Ok(()),
-            Ok((done, end)) => anyhow::ensure!(started.elapsed() < deadline, "group {group} still {} records behind on {topic} after {deadline:?}", end - done),
+            Ok((_, _, true)) => return Ok(()),
+            Ok((done, end, false)) => anyhow::ensure!(started.elapsed() < deadline, "group {group} still {} records behind on {topic} after {deadline:?}", end - done),
             Err(e) => {
                 anyhow::ensure!(started.elapsed() < deadline, "group {group} on {topic}: {e:#}");
                 tracing::warn!(error = format!("{e:#}"), "broker error while waiting; retrying");
@@ -128,5 +139,6 @@ pub async fn read_to_end(bootstrap: &str, topic: &str) -> anyhow::Result<Vec<Rea
 /// How many records of `topic` the group has committed (sum over partitions) and its total end
 /// (retrying transient broker errors).
 pub async fn committed_progress(bootstrap: &str, group: &str, topic: &str) -> anyhow::Result<(i64, i64)> {
-    with_retries(&format!("offsets of {group}"), || committed_progress_once(bootstrap, group, topic)).await
+    let (done, end, _) = with_retries(&format!("offsets of {group}"), || committed_progress_once(bootstrap, group, topic)).await?;
+    Ok((done, end))
 }

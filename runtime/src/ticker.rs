@@ -29,7 +29,7 @@ pub async fn tick_once(producer: &FutureProducer, codec: &Codec, topics: &[(Stri
             records.push(OutRecord { topic: topic.clone(), partition: Some(p), key: Some(TICK_KEY.into()), payload: Some(payload), headers: make_headers(&[]) });
         }
     }
-    send_all(producer, records).await
+    send_all(producer, records).await.map(drop)
 }
 
 /// Ticks every `interval` until `shutdown` turns true.

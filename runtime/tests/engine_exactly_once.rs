@@ -1,9 +1,12 @@
-//! The engine on the real local broker: outputs equal the broker-free driver's over the same log,
-//! state survives a restart (restore from changelog), timers fire from ticks, poison records land in
-//! the DLQ with provenance while later records are processed. Needs `./dev up` (or SOUK_* env).
+//! The engine on the real local broker (Apache Kafka), in both exactly-once modes: outputs equal the
+//! broker-free driver's over the same log, state survives a restart (restore from changelog),
+//! timers fire from ticks, poison records land in the DLQ with provenance while later records are
+//! processed. Needs `./dev up` (or SOUK_* env); fails, never skips, without it.
 
 use rust_decimal::Decimal;
+use rstest::rstest;
 use souk_runtime::engine::{EngineSettings, ProcessorEngine, ProcessorSpec};
+use souk_runtime::exactly_once::Mode;
 use souk_runtime::kafka::{make_headers, producer, send_all, OutRecord};
 use souk_runtime::testkit::{read_to_end, unique_prefix, wait_group_caught_up};
 use souk_runtime::topology::Topology;
@@ -81,9 +84,10 @@ struct Setup {
     topology: Topology,
     codec: Arc<souk_runtime::codec::Codec>,
     bootstrap: String,
+    mode: Mode,
 }
 
-async fn setup(tag: &str) -> Setup {
+async fn setup(tag: &str, mode: Mode) -> Setup {
     let prefix = unique_prefix(tag);
     let topology = Topology::parse(TOPOLOGY, &prefix).unwrap();
     let catalog = Catalog::builtin().unwrap();
@@ -92,7 +96,7 @@ async fn setup(tag: &str) -> Setup {
         .await
         .expect("the local stack must be up (./dev up, or set SOUK_KAFKA_BOOTSTRAP / SOUK_SCHEMA_REGISTRY_URL)");
     let codec = Arc::new(stack::codec_for(&topology, &catalog, &stack::schema_registry_url()).unwrap());
-    Setup { topology, codec, bootstrap }
+    Setup { topology, codec, bootstrap, mode }
 }
 
 async fn produce(s: &Setup, commands: &[(String, InventoryCommand)]) {
@@ -107,7 +111,7 @@ async fn produce(s: &Setup, commands: &[(String, InventoryCommand)]) {
 
 async fn run_until_caught_up(s: &Setup) {
     let spec = ProcessorSpec::from_topology(&s.topology, "counter").unwrap();
-    let engine = ProcessorEngine::new(Arc::new(Counter), spec.clone(), s.codec.clone(), EngineSettings::new(&s.bootstrap)).unwrap();
+    let engine = ProcessorEngine::new(Arc::new(Counter), spec.clone(), s.codec.clone(), EngineSettings::new(&s.bootstrap, s.mode)).unwrap();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let handle = tokio::spawn(engine.run(shutdown));
     wait_group_caught_up(&s.bootstrap, &spec.group_id, &s.topology.topic("in"), Duration::from_secs(120)).await.unwrap();
@@ -140,9 +144,12 @@ async fn assert_matches_driver(s: &Setup) -> TestDriver<Counter> {
     driver
 }
 
+#[rstest]
+#[case::transactions(Mode::Transactions)]
+#[case::idempotent_effects(Mode::IdempotentEffects)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn engine_outputs_equal_the_driver_and_survive_restart() {
-    let s = setup("eng").await;
+async fn engine_outputs_equal_the_driver_and_survive_restart(#[case] mode: Mode) {
+    let s = setup("eng", mode).await;
     let t0 = 1_700_000_000_000;
     let mut first: Vec<_> = (0..600).map(|n| reserve("acme", n, t0 + n as i64)).collect();
     // Upstream copies: same event ids again; they must be applied once.
@@ -177,9 +184,12 @@ async fn engine_outputs_equal_the_driver_and_survive_restart() {
     assert!(souk_schemas::StreamEvent::envelope(&last.emitted.event).occurred_at >= t0 + 2_000_000, "stream time kept across the restart");
 }
 
+#[rstest]
+#[case::transactions(Mode::Transactions)]
+#[case::idempotent_effects(Mode::IdempotentEffects)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poison_records_go_to_the_dlq_with_provenance_and_processing_continues() {
-    let s = setup("dlq").await;
+async fn poison_records_go_to_the_dlq_with_provenance_and_processing_continues(#[case] mode: Mode) {
+    let s = setup("dlq", mode).await;
     let topic = s.topology.topic("in");
     let key = "acme|m1|c".to_string();
     let p = producer(&s.bootstrap).unwrap();

@@ -1,6 +1,6 @@
-//! `souk bench`: events/s through the inventory processor with the exactly-once-effects protocol,
-//! side by side with a raw rdkafka consume→produce pass-through of the same records on the same
-//! broker, in the same run. Prints both and the ratio. A command, never a timed test.
+//! `souk bench`: events/s through the inventory processor in each exactly-once mode, side by side
+//! with a raw rdkafka consume→produce→commit pass-through of the same records on the same broker,
+//! in the same run. Prints both and the ratio per mode. A command, never a timed test.
 
 use anyhow::Context;
 use clap::Args;
@@ -9,6 +9,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use souk::workload::{generate, produce_commands, WorkloadSpec};
 use souk_runtime::admin::{client_config, create_topics};
 use souk_runtime::engine::{EngineSettings, ProcessorEngine, ProcessorSpec};
+use souk_runtime::exactly_once::Mode;
 use souk_runtime::kafka::{make_headers, producer, send_all, OutRecord};
 use souk_runtime::stack;
 use souk_runtime::topology::{TopicSpec, Topology};
@@ -28,10 +29,27 @@ pub struct BenchArgs {
     /// Records per batch for both pipelines.
     #[arg(long, default_value_t = 500)]
     pub batch: usize,
+    /// Exactly-once modes to measure: `transactions`, `idempotent-effects`, or `both`.
+    #[arg(long, default_value = "both")]
+    pub mode: String,
 }
 
-/// Runs both pipelines over the same freshly produced input and prints the figures.
+/// Measures each requested mode (each on its own freshly produced input) and prints the figures.
 pub async fn bench(path: &Path, args: BenchArgs) -> anyhow::Result<()> {
+    let modes = match args.mode.as_str() {
+        "both" => vec![Mode::Transactions, Mode::IdempotentEffects],
+        "transactions" => vec![Mode::Transactions],
+        "idempotent-effects" => vec![Mode::IdempotentEffects],
+        other => anyhow::bail!("--mode {other}: transactions, idempotent-effects or both"),
+    };
+    for mode in modes {
+        println!("== exactly-once mode: {mode}");
+        bench_mode(path, &args, mode).await?;
+    }
+    Ok(())
+}
+
+async fn bench_mode(path: &Path, args: &BenchArgs, mode: Mode) -> anyhow::Result<()> {
     let prefix = format!("bench{}.", std::process::id() as u64 * 1000 + (rand::random::<u16>() as u64 % 1000));
     let text = std::fs::read_to_string(path)?;
     let topology = Topology::parse(&text, &prefix)?;
@@ -57,7 +75,7 @@ pub async fn bench(path: &Path, args: BenchArgs) -> anyhow::Result<()> {
 
     let mut spec = ProcessorSpec::from_topology(&topology, "inventory-pool")?;
     spec.batch_size = args.batch;
-    let engine = ProcessorEngine::new(Arc::new(souk_processors::InventoryPool), spec.clone(), codec.clone(), EngineSettings::new(&bootstrap))?;
+    let engine = ProcessorEngine::new(Arc::new(souk_processors::InventoryPool), spec.clone(), codec.clone(), EngineSettings::new(&bootstrap, mode))?;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let started = Instant::now();
     let handle = tokio::spawn(engine.run(shutdown));
@@ -68,7 +86,7 @@ pub async fn bench(path: &Path, args: BenchArgs) -> anyhow::Result<()> {
     let eos_rate = commands.len() as f64 / eos_secs;
     let m = souk_runtime::metrics::Metrics::global();
     let outputs: u64 = m.records_out.with_label_values(&["inventory-pool", &topology.topic("inventory.events")]).get();
-    println!("processor:   {} commands → {outputs} outputs + changelog, exactly-once effects, in {eos_secs:.2}s = {eos_rate:.0} events/s (incl. group join + restore)", commands.len());
+    println!("processor:   {} commands → {outputs} outputs + changelog, {mode}, in {eos_secs:.2}s = {eos_rate:.0} events/s (incl. group join + restore)", commands.len());
     println!("ratio:       {:.1} % of raw pass-through (target ≥ 60 %)", 100.0 * eos_rate / raw_rate);
     Ok(())
 }

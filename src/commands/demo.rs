@@ -80,6 +80,8 @@ pub async fn demo(path: &Path, args: DemoArgs) -> anyhow::Result<()> {
         whatsapp_api_version: "v21.0".into(),
         llm_base_url: None,
         llm_model: "gpt-4o-mini".into(),
+        exactly_once: souk_runtime::exactly_once::ModeChoice::Auto,
+        instance_id: None,
     };
     let running = run::start(&topology, codec, &run_args).await?;
     let addr = running.http_addr.context("the gateway did not start")?;

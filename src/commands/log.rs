@@ -75,33 +75,41 @@ pub async fn consume(path: &Path, args: ConsumeArgs) -> anyhow::Result<()> {
     let (topology, catalog) = super::load(path)?;
     let codec = stack::codec_for(&topology, &catalog, &stack::schema_registry_url())?;
     let topic = if topology.topics.contains_key(&args.topic) { topology.topic(&args.topic) } else { args.topic.clone() };
-    let consumer: StreamConsumer = souk_runtime::admin::client_config(&stack::kafka_bootstrap()).set("group.id", "souk-consume-cli").set("enable.auto.commit", "false").create()?;
+    // read_committed: records of open or aborted transactions are never shown
+    let consumer: StreamConsumer = souk_runtime::kafka::committed_reader(&stack::kafka_bootstrap(), "souk-consume-cli").create()?;
     let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
     let partitions: Vec<i32> = metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
     if partitions.is_empty() {
         anyhow::bail!("topic {topic} does not exist (run `souk topology apply`)");
     }
     let mut tpl = TopicPartitionList::new();
-    let mut remaining = 0i64;
+    // partitions not yet read to their end (a transactional topic ends in commit markers, so the
+    // end is the reader's end-of-partition event, not the high watermark)
+    let mut open = std::collections::BTreeSet::new();
     for p in &partitions {
         let (low, high) = consumer.fetch_watermarks(&topic, *p, Duration::from_secs(10))?;
         let start = if args.from_beginning { low } else { high };
-        remaining += high - start;
+        if high > start {
+            open.insert(*p);
+        }
         tpl.add_partition_offset(&topic, *p, Offset::Offset(start))?;
     }
     consumer.assign(&tpl)?;
     let mut printed = 0usize;
     let stdout = std::io::stdout();
     loop {
-        if args.max.is_some_and(|m| printed >= m) || (!args.follow && remaining <= 0) {
+        if args.max.is_some_and(|m| printed >= m) || (!args.follow && open.is_empty()) {
             break;
         }
         let msg = match tokio::time::timeout(Duration::from_secs(if args.follow { 3600 } else { 10 }), consumer.recv()).await {
+            Ok(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                open.remove(&p);
+                continue;
+            }
             Ok(m) => m?,
             Err(_) if args.follow => continue,
-            Err(_) => anyhow::bail!("timed out with {remaining} record(s) still expected"),
+            Err(_) => anyhow::bail!("timed out before the end of partitions {open:?}"),
         };
-        remaining -= 1;
         let mut line = json!({
             "partition": msg.partition(),
             "offset": msg.offset(),

@@ -60,6 +60,16 @@ pub struct RunArgs {
     /// Model the intent stage asks when `--llm-base-url` is set (logged as `llm:<model>`).
     #[arg(long, default_value = "gpt-4o-mini", env = "SOUK_LLM_MODEL")]
     pub llm_model: String,
+    /// How processors and stages make their effects exactly-once: `transactions` (one Kafka
+    /// transaction per batch), `idempotent-effects` (for brokers without transactions) or `auto`
+    /// (transactions when the broker supports them).
+    #[arg(long, default_value = "auto", env = "SOUK_EXACTLY_ONCE")]
+    pub exactly_once: souk_runtime::exactly_once::ModeChoice,
+    /// This instance's name in its consumer groups (part of each transactional id): unique per
+    /// running instance, stable across its restarts (e.g. a StatefulSet ordinal) so a restart
+    /// aborts the crashed instance's open transactions at once. Default: random per start.
+    #[arg(long, env = "SOUK_INSTANCE_ID")]
+    pub instance_id: Option<String>,
 }
 
 /// Started components: their tasks, the switch that stops them and where HTTP listens.
@@ -89,8 +99,8 @@ pub async fn run(path: &Path, args: RunArgs) -> anyhow::Result<()> {
     supervise(running, shutdown_signal()).await
 }
 
-fn engine<P: Processor>(processor: P, topology: &Topology, name: &str, codec: &Arc<Codec>, bootstrap: &str) -> anyhow::Result<ProcessorEngine<P>> {
-    ProcessorEngine::new(Arc::new(processor), ProcessorSpec::from_topology(topology, name)?, codec.clone(), EngineSettings::new(bootstrap))
+fn engine<P: Processor>(processor: P, topology: &Topology, name: &str, codec: &Arc<Codec>, settings: &EngineSettings) -> anyhow::Result<ProcessorEngine<P>> {
+    ProcessorEngine::new(Arc::new(processor), ProcessorSpec::from_topology(topology, name)?, codec.clone(), settings.clone())
 }
 
 /// Starts every wanted component of `topology` as a task.
@@ -102,6 +112,11 @@ pub async fn start(topology: &Topology, codec: Arc<Codec>, args: &RunArgs) -> an
         }
     }
     let bootstrap = stack::kafka_bootstrap();
+    let (mode, why) = tokio::task::block_in_place(|| souk_runtime::exactly_once::resolve(args.exactly_once, &bootstrap));
+    let instance = args.instance_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    tracing::info!(mode = %mode, reason = %why, instance = %instance, "exactly-once mode");
+    eprintln!("souk: exactly-once mode {mode} ({why}); instance {instance}");
+    let settings = EngineSettings::new(&bootstrap, mode).with_instance(&instance);
     let (stop, shutdown) = watch::channel(false);
     let mut tasks: JoinSet<(String, anyhow::Result<()>)> = JoinSet::new();
     let needs_db = topology.sinks.keys().chain(topology.stages.keys()).chain(topology.producers.iter().filter(|(_, p)| p.kind == "http").map(|(n, _)| n)).any(|n| wanted(args, n));
@@ -124,19 +139,19 @@ pub async fn start(topology: &Topology, codec: Arc<Codec>, args: &RunArgs) -> an
         let n = name.clone();
         match name.as_str() {
             "inventory-pool" => {
-                let e = engine(InventoryPool, topology, name, &codec, &bootstrap)?;
+                let e = engine(InventoryPool, topology, name, &codec, &settings)?;
                 tasks.spawn(async move { (n, e.run(rx).await) });
             }
             "order-session" => {
-                let e = engine(OrderSession, topology, name, &codec, &bootstrap)?;
+                let e = engine(OrderSession, topology, name, &codec, &settings)?;
                 tasks.spawn(async move { (n, e.run(rx).await) });
             }
             "invoicing" => {
-                let e = engine(Invoicing, topology, name, &codec, &bootstrap)?;
+                let e = engine(Invoicing, topology, name, &codec, &settings)?;
                 tasks.spawn(async move { (n, e.run(rx).await) });
             }
             "ledger" => {
-                let e = engine(Ledger, topology, name, &codec, &bootstrap)?;
+                let e = engine(Ledger, topology, name, &codec, &settings)?;
                 tasks.spawn(async move { (n, e.run(rx).await) });
             }
             other => bail!("processor {other} is declared but this build has no implementation for it"),
@@ -151,7 +166,7 @@ pub async fn start(topology: &Topology, codec: Arc<Codec>, args: &RunArgs) -> an
                     Some(url) => IntentStage::with_llm(pool, tenants.clone(), LlmExtractor::new(LlmConfig::from_env(url, &args.llm_model)?)?),
                     None => IntentStage::new(pool, tenants.clone()),
                 };
-                let runner = StageRunner::new(Arc::new(stage), StageSpec::from_topology(topology, name)?, codec.clone(), &bootstrap)?;
+                let runner = StageRunner::new(Arc::new(stage), StageSpec::from_topology(topology, name)?, codec.clone(), &bootstrap, mode, &instance)?;
                 tasks.spawn(async move { (n, runner.run(rx).await) });
             }
             other => bail!("stage {other} is declared but this build has no implementation for it"),

@@ -302,7 +302,8 @@ pub fn restart(shop: &Shop, customer: &str) -> PartitionStore<SessionState> {
     let back: KeyEntry<SessionState> = serde_json::from_str(&json).expect("state deserializes");
     assert_eq!(&back, entry, "the changelog round trip is lossless");
     let mut store = PartitionStore::default();
-    store.restore(k, back, 0);
+    store.restore(k, back, Default::default());
+    store.finish_restore();
     store
 }
 

@@ -180,7 +180,7 @@ impl EventPublisher for KafkaPublisher {
             for r in &records {
                 out.push(self.encode(r).await?);
             }
-            send_all(&self.producer, out).await.map_err(|e| PublishError::Unavailable(format!("{e:#}")))
+            send_all(&self.producer, out).await.map(drop).map_err(|e| PublishError::Unavailable(format!("{e:#}")))
         })
     }
 }

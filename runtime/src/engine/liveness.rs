@@ -2,8 +2,11 @@
 //! client compares each input partition's committed offset with its high watermark every few
 //! seconds, exports the lag, and flags a stall when a partition has lag but its committed offset
 //! did not move for `liveness_after` — whether it is assigned to this instance, to a member that
-//! died, or (a broker quirk) to nobody. The engine then recreates its consumer, which rejoins the
-//! group and forces a fresh assignment; durable state makes that safe at any time.
+//! died, or to nobody — and a `read_committed` reader at the committed offset really finds a
+//! record there (with transactions the offsets after the last record can be commit markers, so a
+//! caught-up group keeps a "lag" of one marker). The engine then recreates its consumer, which
+//! rejoins the group and forces a fresh assignment; durable state makes that safe at any time and
+//! kept stores make it cheap.
 
 use crate::metrics::Metrics;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -23,13 +26,13 @@ impl Probe {
     /// Starts probing `group` (consuming `inputs`, reported as `component`) every 5 s. Works for any
     /// component that commits its progress to the group (sinks commit informationally).
     pub fn start(bootstrap: &str, group: &str, inputs: &[String], component: &str, after: Duration) -> anyhow::Result<Probe> {
-        let consumer: BaseConsumer = crate::admin::client_config(bootstrap).set("group.id", group).set("enable.auto.commit", "false").create()?;
+        let consumer: BaseConsumer = crate::admin::client_config(bootstrap).set("group.id", group).set("enable.auto.commit", "false").set("isolation.level", "read_committed").create()?;
         let (stalled, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
-        let (flag, halt, inputs, name) = (stalled.clone(), stop.clone(), inputs.to_vec(), component.to_string());
+        let (flag, halt, inputs, name, bootstrap) = (stalled.clone(), stop.clone(), inputs.to_vec(), component.to_string(), bootstrap.to_string());
         std::thread::Builder::new().name(format!("liveness-{name}")).spawn(move || {
             let mut progress: HashMap<(String, i32), (i64, Instant)> = HashMap::new();
             while !halt.load(Ordering::Relaxed) {
-                if check(&consumer, &inputs, &name, after, &mut progress) {
+                if check(&consumer, &bootstrap, &inputs, &name, after, &mut progress) {
                     flag.store(true, Ordering::Relaxed);
                     progress.clear();
                 }
@@ -56,7 +59,7 @@ impl Drop for Probe {
     }
 }
 
-fn check(consumer: &BaseConsumer, inputs: &[String], name: &str, after: Duration, progress: &mut HashMap<(String, i32), (i64, Instant)>) -> bool {
+fn check(consumer: &BaseConsumer, bootstrap: &str, inputs: &[String], name: &str, after: Duration, progress: &mut HashMap<(String, i32), (i64, Instant)>) -> bool {
     let timeout = Duration::from_secs(5);
     let mut tpl = TopicPartitionList::new();
     for topic in inputs {
@@ -79,6 +82,18 @@ fn check(consumer: &BaseConsumer, inputs: &[String], name: &str, after: Duration
         if entry.0 != at || lag == 0 {
             *entry = (at, now);
         } else if now.duration_since(entry.1) > after {
+            match crate::kafka::has_records_from(bootstrap, e.topic(), e.partition(), at, Duration::from_secs(5)) {
+                Ok(true) => {}
+                Ok(false) => {
+                    // only transaction markers (or aborted records) after the committed offset
+                    *entry = (at, now);
+                    continue;
+                }
+                Err(err) => {
+                    tracing::debug!(component = name, error = %err, "liveness: end probe failed");
+                    continue;
+                }
+            }
             tracing::warn!(component = name, topic = e.topic(), partition = e.partition(), lag, "partition has lag but no progress; recreating the consumer to force a fresh assignment");
             Metrics::global().stalls.with_label_values(&[name]).inc();
             stalled = true;

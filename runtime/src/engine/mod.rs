@@ -1,26 +1,28 @@
-//! The Kafka engine of a keyed processor (ARCHITECTURE §3): per batch and input partition,
-//! produce the outputs and wait for the acks, then the changelog records of the touched keys, then
-//! commit the consumer offsets. No Kafka transactions are needed: ids are deterministic, each key's
-//! changelog record carries its applied offsets and recent ids, and replays are skipped per key.
-//! On any failure the in-memory stores of the batch are discarded and rebuilt from the changelog,
-//! and consumption resumes from the committed offsets.
+//! The Kafka engine of a keyed processor (ARCHITECTURE, "Exactly-once effects"): collect a batch,
+//! make sure every partition in it has its store (restored, or a kept store caught up, while the
+//! consumer keeps polling), apply every record with the deterministic step, then make the batch's
+//! outputs, dead letters, changelog records and consumer offsets durable exactly once in the
+//! run's [`Mode`]. On a failure the stores the batch touched are discarded and rebuilt from the
+//! changelog, and consumption resumes from the committed offsets.
 
 pub mod liveness;
 pub mod restore;
 
 use crate::codec::Codec;
-use crate::kafka::{collect_batch, headers, make_headers, producer, send_all, OutRecord, RebalanceTracker};
+use crate::exactly_once::{self, BatchWriter, Mode};
+use crate::failpoint;
+use crate::kafka::{collect_batch, group_consumer, headers, make_headers, OutRecord, RebalanceTracker};
 use crate::metrics::Metrics;
 use crate::processor::{Emitted, Processor};
 use crate::store::{InputRecord, PartitionStore, StepOutcome};
 use crate::topology::Topology;
 use anyhow::{anyhow, Context};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
-use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use souk_schemas::StreamEvent;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -65,6 +67,12 @@ impl ProcessorSpec {
 pub struct EngineSettings {
     /// Kafka bootstrap servers.
     pub bootstrap: String,
+    /// How effects become durable (see [`crate::exactly_once`]).
+    pub mode: Mode,
+    /// This instance's name among the group's members: part of its transactional id, so it must
+    /// be unique per running instance; stable across restarts it lets a restart abort the crashed
+    /// instance's open transaction at once. Default: a random id per start.
+    pub instance: String,
     /// How long to wait for more records once a batch has begun.
     pub batch_wait: Duration,
     /// A partition with lag and no progress for this long is reported and its consumer recreated.
@@ -74,9 +82,22 @@ pub struct EngineSettings {
 }
 
 impl EngineSettings {
-    /// Defaults for `bootstrap`.
-    pub fn new(bootstrap: &str) -> EngineSettings {
-        EngineSettings { bootstrap: bootstrap.to_string(), batch_wait: Duration::from_millis(20), liveness_after: Duration::from_secs(20), restore_deadline: Duration::from_secs(300) }
+    /// Defaults for `bootstrap` in `mode`.
+    pub fn new(bootstrap: &str, mode: Mode) -> EngineSettings {
+        EngineSettings {
+            bootstrap: bootstrap.to_string(),
+            mode,
+            instance: uuid::Uuid::new_v4().to_string(),
+            batch_wait: Duration::from_millis(20),
+            liveness_after: Duration::from_secs(20),
+            restore_deadline: Duration::from_secs(300),
+        }
+    }
+
+    /// The same settings for the named instance.
+    pub fn with_instance(mut self, instance: &str) -> EngineSettings {
+        self.instance = instance.to_string();
+        self
     }
 }
 
@@ -87,6 +108,22 @@ struct PartitionRuntime<S> {
     replay_until: BTreeMap<String, i64>,
     /// Stream time as of the last changelog write of this partition.
     persisted_stream_time: i64,
+    /// The changelog offset after everything this store reflects (a catch-up reads from here).
+    changelog_next: i64,
+}
+
+impl<S: Clone + Default> PartitionRuntime<S> {
+    fn new(store: PartitionStore<S>, changelog_next: i64) -> Self {
+        let mut replay_until = BTreeMap::new();
+        for entry in store.entries().values() {
+            for (topic, offset) in &entry.applied_offsets {
+                let e = replay_until.entry(topic.clone()).or_insert(*offset);
+                *e = (*e).max(*offset);
+            }
+        }
+        let persisted_stream_time = store.stream_time();
+        PartitionRuntime { store, replay_until, persisted_stream_time, changelog_next }
+    }
 }
 
 type Consumer_ = StreamConsumer<RebalanceTracker>;
@@ -97,30 +134,29 @@ pub struct ProcessorEngine<P: Processor> {
     spec: ProcessorSpec,
     codec: Arc<Codec>,
     settings: EngineSettings,
-    producer: FutureProducer,
+    writer: BatchWriter,
+    /// Stores of the partitions assigned here, ready for their next record.
     partitions: HashMap<i32, PartitionRuntime<P::State>>,
+    /// Stores of partitions revoked (or of a consumer that was recreated) whose state was durable:
+    /// if the partition comes back, the store is caught up with the changelog's tail instead of
+    /// being rebuilt from scratch.
+    kept: HashMap<i32, PartitionRuntime<P::State>>,
+    /// Records received while stores were being restored; the next batch starts with them.
+    pending: Vec<OwnedMessage>,
 }
-
 
 impl<P: Processor> ProcessorEngine<P> {
     /// An engine for `processor` as declared by `spec`.
     pub fn new(processor: Arc<P>, spec: ProcessorSpec, codec: Arc<Codec>, settings: EngineSettings) -> anyhow::Result<Self> {
-        let producer = producer(&settings.bootstrap)?;
-        Ok(ProcessorEngine { processor, spec, codec, settings, producer, partitions: HashMap::new() })
+        let writer = BatchWriter::new(settings.mode, &settings.bootstrap, &exactly_once::transactional_id(&spec.group_id, &settings.instance))?;
+        Ok(ProcessorEngine { processor, spec, codec, settings, writer, partitions: HashMap::new(), kept: HashMap::new(), pending: Vec::new() })
     }
 
     fn consumer(&self) -> anyhow::Result<Consumer_> {
         let tracker = RebalanceTracker { component: self.spec.name.clone(), ..Default::default() };
-        let consumer: Consumer_ = crate::admin::client_config(&self.settings.bootstrap)
-            .set("group.id", &self.spec.group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
+        let consumer: Consumer_ = group_consumer(&self.settings.bootstrap, &self.spec.group_id)
             // Range keeps partition p of every co-partitioned input on the same instance.
             .set("partition.assignment.strategy", "range")
-            .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "1000")
-            .set("max.poll.interval.ms", "120000")
             .create_with_context(tracker)
             .context("consumer")?;
         let topics: Vec<&str> = self.spec.inputs.iter().map(String::as_str).collect();
@@ -128,28 +164,47 @@ impl<P: Processor> ProcessorEngine<P> {
         Ok(consumer)
     }
 
-    /// The loop: collect a batch, process it with the exactly-once-effects protocol, repeat.
+    /// The loop: collect a batch, process it exactly once, repeat.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let metrics = Metrics::global();
         let mut consumer = self.consumer()?;
         let probe = liveness::Probe::start(&self.settings.bootstrap, &self.spec.group_id, &self.spec.inputs, &self.spec.name, self.settings.liveness_after)?;
-        tracing::info!(processor = %self.spec.name, inputs = ?self.spec.inputs, group = %self.spec.group_id, "processor started");
+        tracing::info!(processor = %self.spec.name, inputs = ?self.spec.inputs, group = %self.spec.group_id, mode = %self.settings.mode, instance = %self.settings.instance, "processor started");
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            let batch = tokio::select! {
-                b = collect_batch(&consumer, self.spec.batch_size, self.settings.batch_wait) => b,
-                _ = shutdown.changed() => break,
+            let batch = if self.pending.is_empty() {
+                tokio::select! {
+                    b = collect_batch(&consumer, self.spec.batch_size, self.settings.batch_wait) => b,
+                    _ = shutdown.changed() => break,
+                }
+            } else {
+                std::mem::take(&mut self.pending)
             };
             self.forget_revoked(&consumer);
             let assigned = assigned_set(&consumer);
             let batch: Vec<OwnedMessage> = batch.into_iter().filter(|m| assigned.contains(&(m.topic().to_string(), m.partition()))).collect();
             if !batch.is_empty() {
-                if let Err(e) = self.process_batch(&consumer, batch).await {
+                let touched: BTreeSet<i32> = batch.iter().map(|m| m.partition()).collect();
+                let result = match self.prepare_stores(&consumer, &batch).await {
+                    Ok(true) => self.process_batch(&consumer, batch).await,
+                    // The group rebalanced while stores were restored: the consumer was
+                    // repositioned at the committed offsets; start over from there.
+                    Ok(false) => continue,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
                     metrics.batch_failures.with_label_values(&[&self.spec.name]).inc();
-                    tracing::error!(processor = %self.spec.name, error = format!("{e:#}"), "batch failed; rebuilding state from the changelog and resuming from committed offsets");
-                    self.partitions.clear();
+                    tracing::error!(processor = %self.spec.name, error = format!("{e:#}"), "batch failed; rebuilding its partitions' state from the changelog and resuming from committed offsets");
+                    if let Err(e) = self.writer.abort() {
+                        tracing::error!(processor = %self.spec.name, error = format!("{e:#}"), "aborting the batch failed");
+                    }
+                    // The batch mutated these stores; the others still hold durable state.
+                    for p in touched {
+                        self.partitions.remove(&p);
+                    }
+                    self.keep_all();
                     drop(consumer);
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     consumer = self.consumer()?;
@@ -157,7 +212,7 @@ impl<P: Processor> ProcessorEngine<P> {
                 }
             }
             if probe.take_stalled() {
-                self.partitions.clear();
+                self.keep_all();
                 drop(consumer);
                 consumer = self.consumer()?;
             }
@@ -167,30 +222,74 @@ impl<P: Processor> ProcessorEngine<P> {
         Ok(())
     }
 
+    /// Moves every ready store to the kept ones (their state is durable) and forgets buffered
+    /// records (a recreated consumer starts again at the committed offsets).
+    fn keep_all(&mut self) {
+        self.kept.extend(self.partitions.drain());
+        self.pending.clear();
+    }
+
     fn forget_revoked(&mut self, consumer: &Consumer_) {
         let revoked: BTreeSet<(String, i32)> = consumer.context().revoked.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
         for (_, p) in revoked {
-            if self.partitions.remove(&p).is_some() {
-                tracing::info!(processor = %self.spec.name, partition = p, "store released after revocation");
+            if let Some(rt) = self.partitions.remove(&p) {
+                tracing::info!(processor = %self.spec.name, partition = p, "store kept after revocation (caught up if the partition comes back)");
+                self.kept.insert(p, rt);
             }
+            self.pending.retain(|m| m.partition() != p);
         }
     }
 
-    async fn ensure_restored(&mut self, partition: i32) -> anyhow::Result<()> {
-        if self.partitions.contains_key(&partition) {
-            return Ok(());
+    /// Gives every partition of `batch` a ready store: a kept store caught up with the
+    /// changelog's tail, or one restored from the whole changelog. The consumer is paused and
+    /// keeps being polled meanwhile, so a long restore never drops this instance out of the group.
+    /// Returns false when the group rebalanced meanwhile (the batch must be dropped).
+    async fn prepare_stores(&mut self, consumer: &Consumer_, batch: &[OwnedMessage]) -> anyhow::Result<bool> {
+        let missing: BTreeSet<i32> = batch.iter().map(|m| m.partition()).filter(|p| !self.partitions.contains_key(p)).collect();
+        if missing.is_empty() {
+            return Ok(true);
         }
-        let store: PartitionStore<P::State> = restore::restore_partition(&self.settings.bootstrap, &self.spec.changelog, partition, &self.codec, &self.spec.name, self.settings.restore_deadline).await?;
-        let mut replay_until = BTreeMap::new();
-        for entry in store.entries().values() {
-            for (topic, offset) in &entry.applied_offsets {
-                let e = replay_until.entry(topic.clone()).or_insert(*offset);
-                *e = (*e).max(*offset);
+        let rebalances = consumer.context().rebalances.load(Ordering::Relaxed);
+        let assignment = consumer.assignment()?;
+        consumer.pause(&assignment)?;
+        let mut received = Vec::new();
+        let mut outcome = Ok(());
+        for p in missing {
+            let kept = self.kept.remove(&p);
+            let restore = prepare_partition(&self.settings, &self.spec, &self.codec, p, kept);
+            tokio::pin!(restore);
+            let rt = loop {
+                tokio::select! {
+                    r = &mut restore => break r,
+                    m = tokio::time::timeout(Duration::from_millis(500), consumer.recv()) => match m {
+                        Ok(Ok(m)) => received.push(m.detach()),
+                        Ok(Err(e)) => tracing::warn!(processor = %self.spec.name, error = %e, "consumer error while restoring"),
+                        Err(_) => {}
+                    },
+                }
+            };
+            match rt {
+                Ok(rt) => {
+                    self.partitions.insert(p, rt);
+                }
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
             }
         }
-        let persisted_stream_time = store.stream_time();
-        self.partitions.insert(partition, PartitionRuntime { store, replay_until, persisted_stream_time });
-        Ok(())
+        if let Ok(current) = consumer.assignment() {
+            consumer.resume(&current)?;
+        }
+        outcome?;
+        if consumer.context().rebalances.load(Ordering::Relaxed) != rebalances {
+            tracing::info!(processor = %self.spec.name, "the group rebalanced while stores were restored; resuming from the committed offsets");
+            self.forget_revoked(consumer);
+            self.pending.clear();
+            return Ok(false);
+        }
+        self.pending.extend(received);
+        Ok(true)
     }
 
     async fn process_batch(&mut self, consumer: &Consumer_, batch: Vec<OwnedMessage>) -> anyhow::Result<()> {
@@ -204,7 +303,6 @@ impl<P: Processor> ProcessorEngine<P> {
         let (batch_len, t_start) = (batch.len(), Instant::now());
         for msg in batch {
             let (topic, partition, offset) = (msg.topic().to_string(), msg.partition(), msg.offset());
-            self.ensure_restored(partition).await?;
             offsets.insert((topic.clone(), partition), offset + 1);
             touched_partitions.insert(partition);
             metrics.records_in.with_label_values(&[&name, &partition.to_string()]).inc();
@@ -225,7 +323,7 @@ impl<P: Processor> ProcessorEngine<P> {
                 dead.push((msg, "record has no key".into()));
                 continue;
             }
-            let rt = self.partitions.get_mut(&partition).expect("restored above");
+            let rt = self.partitions.get_mut(&partition).ok_or_else(|| anyhow!("partition {partition} has no store"))?;
             let outcome = rt.store.apply(self.processor.as_ref(), InputRecord { topic: &topic, offset, key: &key, event: &event });
             let is_replay = rt.replay_until.get(&topic).is_some_and(|o| offset <= *o);
             match outcome {
@@ -246,8 +344,7 @@ impl<P: Processor> ProcessorEngine<P> {
             }
         }
         let t_processed = Instant::now();
-        // 1. outputs, acked
-        let mut records = Vec::with_capacity(outputs.len());
+        let mut records = Vec::with_capacity(outputs.len() + dead.len());
         for out in &outputs {
             let logical = out.output.unwrap_or_else(|| self.processor.output_name(&out.event));
             let topic = self.spec.outputs.get(logical).ok_or_else(|| anyhow!("processor {name} emitted to undeclared output {logical}"))?;
@@ -257,45 +354,42 @@ impl<P: Processor> ProcessorEngine<P> {
             metrics.records_out.with_label_values(&[&name, topic]).inc();
             records.push(OutRecord { topic: topic.clone(), partition: None, key: Some(out.key.clone()), payload: Some(payload), headers: hdrs });
         }
-        // Dead letters go out with the outputs, before any offset is committed.
         for (msg, error) in &dead {
             metrics.dlq_records.with_label_values(&[&name]).inc();
             records.push(crate::dead_letter::dead_letter_of(&self.spec.dlq, msg, error, &name));
         }
+        let (key_records, markers) = self.changelog_records(&touched_partitions).await?;
         let output_count = records.len();
         let t_encoded = Instant::now();
-        send_all(&self.producer, records).await.context("producing outputs")?;
+        // 1. outputs and dead letters (acked), before anything says the inputs were applied
+        self.writer.begin()?;
+        self.writer.send(records).await.context("producing outputs")?;
         let t_outputs = Instant::now();
         if reemitted > 0 {
             metrics.reemitted_outputs.with_label_values(&[&name]).inc_by(reemitted);
             tracing::info!(processor = %name, reemitted, "re-emitted outputs while catching up after restore (identical ids)");
         }
-        // 2. changelog of touched keys, acked
-        let mut changelog = Vec::new();
-        for p in &touched_partitions {
-            let rt = self.partitions.get_mut(p).expect("restored");
-            let stream_time = rt.store.stream_time();
-            if stream_time > rt.persisted_stream_time {
-                let payload = self.codec.encode_json(&self.spec.changelog, &restore::stream_time_json(stream_time)).await.context("encoding stream time")?;
-                changelog.push(OutRecord { topic: self.spec.changelog.clone(), partition: Some(*p), key: Some(crate::store::STREAM_TIME_KEY.to_string()), payload: Some(payload), headers: make_headers(&[]) });
-            }
-            for key in rt.store.take_touched() {
-                let entry = rt.store.get(&key).expect("touched key exists");
-                let json = restore::store_record_json(&key, entry, stream_time)?;
-                let payload = self.codec.encode_json(&self.spec.changelog, &json).await.context("encoding changelog record")?;
-                changelog.push(OutRecord { topic: self.spec.changelog.clone(), partition: Some(*p), key: Some(key), payload: Some(payload), headers: make_headers(&[]) });
-            }
+        failpoint::maybe_stop_before_changelog();
+        // 2. changelog: every touched key's record, then (once they are all acked) the stream-time
+        // markers, so a restored clock is never ahead of a key whose record was lost
+        let (changelog_count, changelog_bytes) = (key_records.len() + markers.len(), key_records.iter().chain(&markers).map(|r| r.payload.as_ref().map_or(0, Vec::len)).sum::<usize>());
+        let mut crash_after = failpoint::changelog_crash(changelog_count);
+        if self.writer.mode() == Mode::Transactions {
+            let mut changelog = key_records;
+            changelog.extend(markers);
+            self.send_changelog(changelog, &mut crash_after).await?;
+        } else {
+            self.send_changelog(key_records, &mut crash_after).await?;
+            self.send_changelog(markers, &mut crash_after).await?;
         }
-        let (changelog_count, changelog_bytes) = (changelog.len(), changelog.iter().map(|r| r.payload.as_ref().map_or(0, Vec::len)).sum::<usize>());
-        let t_changelog_encoded = Instant::now();
-        send_all(&self.producer, changelog).await.context("producing changelog")?;
+        failpoint::changelog_written();
         let t_changelog = Instant::now();
-        // 3. consumer offsets
+        // 3. consumer offsets (in the transaction, or a group commit)
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), next) in &offsets {
             tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
         }
-        tokio::task::block_in_place(|| consumer.commit(&tpl, CommitMode::Sync)).context("committing offsets")?;
+        self.writer.commit(consumer, &tpl)?;
         for p in &touched_partitions {
             if let Some(rt) = self.partitions.get_mut(p) {
                 rt.persisted_stream_time = rt.store.stream_time();
@@ -306,12 +400,78 @@ impl<P: Processor> ProcessorEngine<P> {
         tracing::debug!(
             processor = %name, records = batch_len, outputs = output_count, changelog = changelog_count, changelog_bytes,
             process_ms = ms(t_start, t_processed), encode_ms = ms(t_processed, t_encoded), produce_ms = ms(t_encoded, t_outputs),
-            changelog_encode_ms = ms(t_outputs, t_changelog_encoded), changelog_ms = ms(t_changelog_encoded, t_changelog), commit_ms = ms(t_changelog, Instant::now()),
+            changelog_ms = ms(t_outputs, t_changelog), commit_ms = ms(t_changelog, Instant::now()),
             "batch committed"
         );
         Ok(())
     }
 
+    /// The changelog records of a batch: one per touched key, and one stream-time marker per
+    /// partition whose clock advanced, all written at the partition's position after the batch.
+    async fn changelog_records(&mut self, partitions: &BTreeSet<i32>) -> anyhow::Result<(Vec<OutRecord>, Vec<OutRecord>)> {
+        let (mut keys, mut markers) = (Vec::new(), Vec::new());
+        for p in partitions {
+            let rt = self.partitions.get_mut(p).ok_or_else(|| anyhow!("partition {p} has no store"))?;
+            let (stream_time, position) = (rt.store.stream_time(), rt.store.position().clone());
+            for key in rt.store.take_touched() {
+                let entry = rt.store.get(&key).ok_or_else(|| anyhow!("touched key {key} has no entry"))?;
+                let json = restore::store_record_json(&key, entry, stream_time, &position)?;
+                let payload = self.codec.encode_json(&self.spec.changelog, &json).await.context("encoding changelog record")?;
+                keys.push(OutRecord { topic: self.spec.changelog.clone(), partition: Some(*p), key: Some(key), payload: Some(payload), headers: make_headers(&[]) });
+            }
+            if stream_time > rt.persisted_stream_time {
+                let payload = self.codec.encode_json(&self.spec.changelog, &restore::stream_time_json(stream_time, &position)).await.context("encoding stream time")?;
+                markers.push(OutRecord { topic: self.spec.changelog.clone(), partition: Some(*p), key: Some(crate::store::STREAM_TIME_KEY.to_string()), payload: Some(payload), headers: make_headers(&[]) });
+            }
+        }
+        Ok((keys, markers))
+    }
+
+    /// Produces changelog records (acked) and remembers how far each partition's changelog goes.
+    /// `crash_after` is the crash-test failpoint's budget: the process dies once that many
+    /// changelog records of the batch were acked.
+    async fn send_changelog(&mut self, mut records: Vec<OutRecord>, crash_after: &mut Option<usize>) -> anyhow::Result<()> {
+        if let Some(k) = crash_after {
+            if *k < records.len() {
+                records.truncate(*k);
+                self.writer.send(records).await.context("producing changelog")?;
+                failpoint::crash(&format!("after {k} changelog records of a batch were acked"));
+            }
+            *k -= records.len();
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        for (partition, offset) in self.writer.send(records).await.context("producing changelog")? {
+            if let Some(rt) = self.partitions.get_mut(&partition) {
+                rt.changelog_next = rt.changelog_next.max(offset + 1);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A ready store for partition `p`: `kept` caught up with the changelog's tail, or a fresh
+/// restore of the whole changelog.
+async fn prepare_partition<S>(settings: &EngineSettings, spec: &ProcessorSpec, codec: &Codec, p: i32, kept: Option<PartitionRuntime<S>>) -> anyhow::Result<PartitionRuntime<S>>
+where
+    S: serde::de::DeserializeOwned + Clone + Default,
+{
+    match kept {
+        Some(mut rt) => {
+            let started = Instant::now();
+            rt.store.begin_catch_up();
+            let report = restore::restore_into(&settings.bootstrap, &spec.changelog, p, Some(rt.changelog_next), &mut rt.store, codec, settings.restore_deadline).await?;
+            tracing::info!(processor = %spec.name, partition = p, records = report.records, taken = report.records - report.stale, took_ms = started.elapsed().as_millis() as u64, "kept store caught up with the changelog");
+            let mut fresh = PartitionRuntime::new(rt.store, report.next_offset.max(rt.changelog_next));
+            fresh.persisted_stream_time = fresh.store.stream_time();
+            Ok(fresh)
+        }
+        None => {
+            let (store, report) = restore::restore_partition(&settings.bootstrap, &spec.changelog, p, codec, &spec.name, settings.restore_deadline).await?;
+            Ok(PartitionRuntime::new(store, report.next_offset))
+        }
+    }
 }
 
 fn assigned_set(consumer: &Consumer_) -> BTreeSet<(String, i32)> {
