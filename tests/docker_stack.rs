@@ -2,12 +2,11 @@
 //! single node), Confluent Schema Registry and Postgres 15, each started in a container by
 //! testcontainers.
 //!
-//! Why it exists: every other runtime and end-to-end test runs on the local stack (tansu 0.6 +
-//! rivven-schema), whose quirks the runtime works around (no transactions, a registry whose
-//! compatibility checker rejects unions and logical types, a broker that can hand out empty
-//! assignments). This test proves the same protocol gives the same answers on the reference
-//! implementations users deploy: `souk topology apply` registers with Confluent's own BACKWARD
-//! checker, the engine runs `InventoryPool` until its group committed the end of its input, the
+//! Why it exists: every other runtime and end-to-end test runs on the local stack (Apache Kafka +
+//! Apicurio Registry's Confluent-compatible API). This test proves the same protocol gives the
+//! same answers with Confluent's own registry, which users also deploy: `souk topology apply`
+//! registers with Confluent's BACKWARD checker, the engine runs `InventoryPool` (transactions
+//! mode) until its group committed the end of its input, the
 //! outputs equal the broker-free `TestDriver` over the same log (ids, content, durable state), and the
 //! Postgres sink projects them with its offsets in the same SQL transaction.
 //!
@@ -33,7 +32,7 @@ use testcontainers::core::IntoContainerPort;
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
-const KAFKA_IMAGE: (&str, &str) = ("apache/kafka", "3.9.1");
+const KAFKA_IMAGE: (&str, &str) = ("apache/kafka", "4.1.2");
 const REGISTRY_IMAGE: (&str, &str) = ("confluentinc/cp-schema-registry", "7.9.0");
 const POSTGRES_IMAGE: (&str, &str) = ("postgres", "15");
 /// The container port of Kafka's listener for the host; published on a fixed host port chosen at

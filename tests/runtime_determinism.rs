@@ -3,6 +3,9 @@
 
 mod support;
 
+use rstest::rstest;
+use souk_runtime::exactly_once::Mode;
+
 use souk::workload::{generate, WorkloadSpec};
 use souk_runtime::kafka::{make_headers, producer, send_all, OutRecord};
 use support::{kill9, Pipeline};
@@ -12,9 +15,12 @@ fn datum(bytes: &[u8]) -> &[u8] {
     &bytes[5..]
 }
 
+#[rstest]
+#[case::transactions(Mode::Transactions)]
+#[case::idempotent_effects(Mode::IdempotentEffects)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replaying_the_same_log_gives_byte_identical_outputs() {
-    let a = Pipeline::new("da").await;
+async fn replaying_the_same_log_gives_byte_identical_outputs(#[case] mode: Mode) {
+    let a = Pipeline::with_mode("da", mode).await;
     let commands = generate(&WorkloadSpec { tenant: "acme".into(), pools: 16, commands: 1_500, seed: 3, start_ms: 1_700_000_000_000 });
     let ticked = a.topology.ticked_topics();
     let prod = producer(&a.bootstrap).unwrap();
@@ -28,7 +34,7 @@ async fn replaying_the_same_log_gives_byte_identical_outputs() {
     kill9(&mut run_a);
 
     // Copy the input log record by record (same partition, key and bytes) into fresh topics.
-    let b = Pipeline::new("db").await;
+    let b = Pipeline::with_mode("db", mode).await;
     let input = a.read("inventory.commands").await;
     let records = input
         .iter()

@@ -4,14 +4,20 @@
 
 mod support;
 
+use rstest::rstest;
+use souk_runtime::exactly_once::Mode;
+
 use rand::{Rng, SeedableRng};
 use souk::workload::{generate, WorkloadSpec};
 use std::time::{Duration, Instant};
 use support::{assert_exactly_once_effects, kill9, Pipeline};
 
+#[rstest]
+#[case::transactions(Mode::Transactions)]
+#[case::idempotent_effects(Mode::IdempotentEffects)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill9_three_times_loses_nothing_and_duplicates_nothing() {
-    let p = Pipeline::new("k9").await;
+async fn kill9_three_times_loses_nothing_and_duplicates_nothing(#[case] mode: Mode) {
+    let p = Pipeline::with_mode("k9", mode).await;
     let commands = generate(&WorkloadSpec { tenant: "acme".into(), pools: 64, commands: 10_000, seed: 9, start_ms: 1_700_000_000_000 });
     p.produce(&commands).await;
     let seed: u64 = rand::random();

@@ -3,12 +3,18 @@
 
 mod support;
 
+use rstest::rstest;
+use souk_runtime::exactly_once::Mode;
+
 use souk::workload::{generate, WorkloadSpec};
 use support::{assert_exactly_once_effects, kill9, Pipeline};
 
+#[rstest]
+#[case::transactions(Mode::Transactions)]
+#[case::idempotent_effects(Mode::IdempotentEffects)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_process_rebuilds_state_from_the_changelog() {
-    let p = Pipeline::new("rs").await;
+async fn a_new_process_rebuilds_state_from_the_changelog(#[case] mode: Mode) {
+    let p = Pipeline::with_mode("rs", mode).await;
     let commands = generate(&WorkloadSpec { tenant: "acme".into(), pools: 32, commands: 3_000, seed: 5, start_ms: 1_700_000_000_000 });
     let (before, after) = commands.split_at(2_000);
     p.produce(before).await;

@@ -146,7 +146,7 @@ impl Codec {
             Some(s) => s,
             None => {
                 let parsed: Json = serde_json::from_str(&decoded.schema.raw).map_err(|e| CodecError::Undecodable(format!("schema {id}: {e}")))?;
-                let parsed = Arc::new(parsed);
+                let parsed = Arc::new(souk_schemas::avro_json::qualify_references(&parsed));
                 if let Ok(mut m) = self.writer_schemas.write() {
                     m.insert(id, parsed.clone());
                 }

@@ -66,6 +66,7 @@ pub struct Ctx<'a, O> {
     cause: &'a Envelope,
     scope: String,
     now: i64,
+    output_time: i64,
     next_index: u32,
     timers: &'a mut BTreeMap<String, i64>,
     outputs: Vec<Emitted<O>>,
@@ -74,7 +75,14 @@ pub struct Ctx<'a, O> {
 impl<'a, O> Ctx<'a, O> {
     /// Used by the runtime (and the test driver) to run one call.
     pub fn new(key: &'a str, cause: &'a Envelope, scope: String, now: i64, timers: &'a mut BTreeMap<String, i64>) -> Self {
-        Ctx { key, cause, scope, now, next_index: 0, timers, outputs: Vec::new() }
+        Ctx { key, cause, scope, now, output_time: now, next_index: 0, timers, outputs: Vec::new() }
+    }
+
+    /// The `occurred_at` of the envelopes this call hands out, when it is not the stream time: a
+    /// timer's outputs carry its due time, so they do not depend on which record fired it.
+    pub fn with_output_time(mut self, at: i64) -> Self {
+        self.output_time = at;
+        self
     }
 
     /// The key whose state is being handled.
@@ -82,7 +90,9 @@ impl<'a, O> Ctx<'a, O> {
         self.key
     }
 
-    /// Stream time in epoch ms: the largest event time this partition has seen.
+    /// Stream time in epoch ms: the largest event time this partition has seen. In
+    /// [`Processor::on_timer`] it is the stream time the timer fired at (at or after its due
+    /// time); the runtime restores the clock so that a replay fires a timer at the same record.
     pub fn now(&self) -> i64 {
         self.now
     }
@@ -93,9 +103,9 @@ impl<'a, O> Ctx<'a, O> {
     }
 
     /// A fresh envelope for the next output: UUIDv5 of (cause, processor, key, index), so a re-run
-    /// produces identical ids.
+    /// produces identical ids. For a timer the cause is the timer itself (key, id, due time).
     pub fn envelope(&mut self) -> Envelope {
-        let mut env = self.cause.derive(&self.scope, self.next_index, self.now);
+        let mut env = self.cause.derive(&self.scope, self.next_index, self.output_time);
         self.next_index += 1;
         // Timer outputs are caused by a clock tick, which belongs to no tenant: the output belongs
         // to the tenant of the key it is emitted for (keys are `<tenant>|<entity>`).

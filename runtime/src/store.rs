@@ -251,10 +251,9 @@ impl<S: Clone + Default> PartitionStore<S> {
         StepOutcome::Applied(timer_outputs)
     }
 
-    /// Fires every timer of any key whose due time stream time has reached. A timer's outputs
-    /// depend only on the timer (its key, id and due time: see [`timer_cause`]), never on which
-    /// record happened to advance the clock past it, so a replay that fires it at another record
-    /// (e.g. after a restart) emits byte-identical outputs.
+    /// Fires every timer of any key whose due time stream time has reached. A timer's output ids
+    /// and times depend only on the timer (its key, id and due time: see [`timer_cause`]), never
+    /// on which record happened to advance the clock past it.
     fn fire_due_timers<P>(&mut self, processor: &P) -> Vec<Emitted<P::Output>>
     where
         P: Processor<State = S>,
@@ -271,7 +270,7 @@ impl<S: Clone + Default> PartitionStore<S> {
             let old_timers = entry.timers.clone();
             let cause = timer_cause(processor.name(), &key, &id, due);
             let scope = format!("{}/{key}/timer/{id}", processor.name());
-            let mut ctx = Ctx::new(&key, &cause, scope, due, &mut entry.timers);
+            let mut ctx = Ctx::new(&key, &cause, scope, self.stream_time, &mut entry.timers).with_output_time(due);
             processor.on_timer(&mut entry.state, &id, &mut ctx);
             outputs.extend(ctx.into_outputs());
             let new_timers = entry.timers.clone();

@@ -194,6 +194,63 @@ fn branch_name(named: &Named, branch: &Json) -> Option<String> {
     resolved.get("name").and_then(Json::as_str).map(str::to_string).or_else(|| branch.as_str().map(str::to_string))
 }
 
+/// The same schema with every named-type reference spelled by its full name and every named
+/// type carrying its namespace explicitly. Registries may hand back a schema rewritten with short
+/// references relative to the enclosing namespace (Apicurio does: `"BatchAllocation"` inside
+/// `souk.inventory.Committed`); the converter looks named types up by full name.
+pub fn qualify_references(schema: &Json) -> Json {
+    qualify_in(schema, None)
+}
+
+const PRIMITIVES: [&str; 8] = ["null", "boolean", "int", "long", "float", "double", "bytes", "string"];
+
+fn qualify_in(schema: &Json, ns: Option<&str>) -> Json {
+    match schema {
+        Json::String(name) if !PRIMITIVES.contains(&name.as_str()) && !name.contains('.') => match ns {
+            Some(ns) => Json::String(format!("{ns}.{name}")),
+            None => schema.clone(),
+        },
+        Json::Array(items) => Json::Array(items.iter().map(|s| qualify_in(s, ns)).collect()),
+        Json::Object(obj) => {
+            let mut out = obj.clone();
+            let kind = obj.get("type").and_then(Json::as_str);
+            let mut own = ns.map(str::to_string);
+            if matches!(kind, Some("record" | "enum" | "fixed")) {
+                if let Some(full) = crate::catalog::full_name(schema, ns) {
+                    if let Some((namespace, _)) = full.rsplit_once('.') {
+                        out.insert("namespace".into(), Json::String(namespace.to_string()));
+                        own = Some(namespace.to_string());
+                    }
+                }
+            } else if let Some(t) = obj.get("type") {
+                if !matches!(kind, Some("array" | "map")) {
+                    out.insert("type".into(), qualify_in(t, ns));
+                }
+            }
+            for key in ["items", "values"] {
+                if let Some(v) = obj.get(key) {
+                    out.insert(key.into(), qualify_in(v, ns));
+                }
+            }
+            if let Some(fields) = obj.get("fields").and_then(Json::as_array) {
+                let fields = fields
+                    .iter()
+                    .map(|f| {
+                        let mut f = f.clone();
+                        if let Some(t) = f.get("type").cloned() {
+                            f["type"] = qualify_in(&t, own.as_deref());
+                        }
+                        f
+                    })
+                    .collect();
+                out.insert("fields".into(), Json::Array(fields));
+            }
+            Json::Object(out)
+        }
+        _ => schema.clone(),
+    }
+}
+
 /// Converts a decoded Avro value of `schema` back to JSON (the inverse of [`json_to_avro`]).
 pub fn avro_to_json(schema: &Json, value: &Avro) -> Result<Json, ConvertError> {
     let named = Named::collect(schema);
@@ -263,6 +320,26 @@ mod tests {
 
     fn inventory_schema() -> Json {
         Catalog::builtin().unwrap().topic_schema(&["souk.inventory.ReserveRequested".into(), "souk.clock.Tick".into()]).unwrap()
+    }
+
+    #[test]
+    fn short_references_of_a_rewritten_schema_are_qualified() {
+        let schema = json!([
+            {"type": "record", "name": "A", "namespace": "souk.x", "fields": [
+                {"name": "items", "type": {"type": "array", "items": {"type": "record", "name": "Item", "fields": [{"name": "id", "type": "string"}]}}}
+            ]},
+            {"type": "record", "name": "B", "namespace": "souk.x", "fields": [
+                {"name": "items", "type": {"type": "array", "items": "Item"}},
+                {"name": "maybe", "type": ["null", "Item"]},
+                {"name": "other", "type": "souk.y.Z"}
+            ]}
+        ]);
+        let q = qualify_references(&schema);
+        assert_eq!(q[1]["fields"][0]["type"]["items"], json!("souk.x.Item"));
+        assert_eq!(q[1]["fields"][1]["type"], json!(["null", "souk.x.Item"]));
+        assert_eq!(q[1]["fields"][2]["type"], json!("souk.y.Z"));
+        assert_eq!(q[0]["fields"][0]["type"]["items"]["namespace"], json!("souk.x"));
+        assert_eq!(q[0]["fields"][0]["type"]["items"]["fields"][0]["type"], json!("string"));
     }
 
     #[test]

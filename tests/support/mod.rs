@@ -8,6 +8,7 @@ pub mod textile;
 use souk::workload::KeyedCommand;
 use souk_processors::InventoryPool;
 use souk_runtime::codec::Codec;
+use souk_runtime::exactly_once::Mode;
 use souk_runtime::testkit::{read_to_end, ReadRecord};
 use souk_runtime::topology::Topology;
 use souk_runtime::{stack, TestDriver};
@@ -18,18 +19,24 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
-/// One isolated copy of the pipeline (its own topics and groups).
+/// One isolated copy of the pipeline (its own topics and groups), run in one exactly-once mode.
 pub struct Pipeline {
     pub prefix: String,
     pub topology: Topology,
     pub codec: Arc<Codec>,
     pub bootstrap: String,
     pub logs: PathBuf,
+    pub mode: Mode,
 }
 
 impl Pipeline {
-    /// Applies the real topology.toml under a fresh prefix.
+    /// Applies the real topology.toml under a fresh prefix; children run in `transactions` mode.
     pub async fn new(tag: &str) -> Pipeline {
+        Self::with_mode(tag, Mode::Transactions).await
+    }
+
+    /// Applies the real topology.toml under a fresh prefix; children run in `mode`.
+    pub async fn with_mode(tag: &str, mode: Mode) -> Pipeline {
         let prefix = souk_runtime::testkit::unique_prefix(tag);
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/topology.toml")).unwrap();
         let topology = Topology::parse(&text, &prefix).unwrap();
@@ -42,22 +49,32 @@ impl Pipeline {
         let codec = Arc::new(stack::codec_for(&topology, &catalog, &stack::schema_registry_url()).unwrap());
         let logs = std::env::temp_dir().join(format!("souk-e2e-{}", prefix.trim_end_matches('.')));
         std::fs::create_dir_all(&logs).unwrap();
-        Pipeline { prefix, topology, codec, bootstrap, logs }
+        Pipeline { prefix, topology, codec, bootstrap, logs, mode }
     }
 
     /// Starts `souk run --only <components>` as a child process (killed when dropped, so a failing
-    /// test leaves nothing running).
+    /// test leaves nothing running), as instance `main`: a restart after a kill -9 reuses the
+    /// instance id, like a redeployed replica, so its transactional ids fence the dead one's.
     pub fn spawn(&self, components: &str, name: &str) -> Proc {
+        self.spawn_with(components, name, "main", &[])
+    }
+
+    /// [`Pipeline::spawn`] as instance `instance` with extra environment (e.g. `SOUK_FAILPOINT`).
+    pub fn spawn_with(&self, components: &str, name: &str, instance: &str, env: &[(&str, &str)]) -> Proc {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.logs.join(format!("{name}.log"))).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_souk"))
-            .args(["--topology", concat!(env!("CARGO_MANIFEST_DIR"), "/topology.toml"), "run", "--no-apply", "--metrics-addr", "off", "--only", components])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_souk"));
+        cmd.args(["--topology", concat!(env!("CARGO_MANIFEST_DIR"), "/topology.toml"), "run", "--no-apply", "--metrics-addr", "off", "--only", components])
             .env("SOUK_TOPIC_PREFIX", &self.prefix)
             .env("SOUK_LOG", "info,rdkafka=warn,librdkafka=warn")
+            .env("SOUK_EXACTLY_ONCE", self.mode.as_str())
+            .env("SOUK_INSTANCE_ID", instance)
+            .env_remove("SOUK_FAILPOINT")
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map(Proc)
-            .expect("spawn souk")
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.spawn().map(Proc).expect("spawn souk")
     }
 
     /// The stderr log of a named child.
@@ -104,18 +121,23 @@ impl Pipeline {
         out
     }
 
-    /// The latest changelog state per key (what the processor durably holds).
+    /// The durable state per key: what a restore takes from the changelog (`read_committed`; per
+    /// key the record written at the highest input position, see `store::position_at_least`).
     pub async fn changelog_states(&self) -> HashMap<String, serde_json::Value> {
-        let mut states = HashMap::new();
+        let mut states: HashMap<String, (souk_runtime::store::Position, serde_json::Value)> = HashMap::new();
         for r in read_to_end(&self.bootstrap, &self.topology.changelog_topic("inventory-pool")).await.unwrap() {
             if r.key.as_deref() == Some(souk_runtime::store::STREAM_TIME_KEY) {
                 continue;
             }
             let json = self.codec.decode_json(r.payload.as_deref().unwrap()).await.unwrap();
             let state: serde_json::Value = serde_json::from_str(json["state_json"].as_str().unwrap()).unwrap();
-            states.insert(r.key.unwrap(), state);
+            let position: souk_runtime::store::Position = json["input_position"].as_object().unwrap().iter().map(|(t, o)| (t.clone(), o.as_i64().unwrap())).collect();
+            let key = r.key.unwrap();
+            if states.get(&key).is_none_or(|(prev, _)| souk_runtime::store::position_at_least(&position, prev)) {
+                states.insert(key, (position, state));
+            }
         }
-        states
+        states.into_iter().map(|(k, (_, s))| (k, s)).collect()
     }
 }
 
@@ -128,6 +150,20 @@ impl Drop for Proc {
             let _ = self.0.kill();
             let _ = self.0.wait();
         }
+    }
+}
+
+/// Sends `signal` (e.g. `-STOP`, `-CONT`) to the child.
+pub fn signal(child: &Proc, signal: &str) {
+    let _ = Command::new("kill").args([signal, &child.0.id().to_string()]).status();
+}
+
+/// Waits until `name`'s log contains `needle` (or panics after `secs`).
+pub async fn wait_for_log(p: &Pipeline, name: &str, needle: &str, secs: u64) {
+    let started = std::time::Instant::now();
+    while !p.log_of(name).contains(needle) {
+        assert!(started.elapsed() < std::time::Duration::from_secs(secs), "{name} did not log {needle:?} within {secs}s:\n{}", p.log_of(name));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 
@@ -157,7 +193,11 @@ pub async fn assert_exactly_once_effects(p: &Pipeline) -> TestDriver<InventoryPo
             assert_eq!(prev, bytes, "all copies of {} are byte-identical", e.envelope().event_id);
         }
     }
-    eprintln!("outputs: {} records, {} distinct, {copies} re-emitted copies", outputs.len(), by_id.len());
+    eprintln!("outputs: {} records, {} distinct, {copies} re-emitted copies ({} mode)", outputs.len(), by_id.len(), p.mode);
+    if p.mode == Mode::Transactions {
+        // A read_committed reader sees each output once: aborted batches leave no trace.
+        assert_eq!(copies, 0, "in transactions mode a read_committed reader sees no duplicate at all");
+    }
     // 2. The distinct outputs are exactly the driver's, per key and in order.
     let mut real: BTreeMap<String, Vec<InventoryEvent>> = BTreeMap::new();
     let mut seen = std::collections::HashSet::new();
