@@ -33,7 +33,25 @@ const SR_CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 impl Registry {
     /// A client for the registry at `url`.
     pub fn new(url: &str) -> Registry {
-        Registry { url: url.trim_end_matches('/').to_string(), http: reqwest::Client::builder().timeout(Duration::from_secs(15)).build().expect("reqwest client") }
+        Registry { url: url.trim_end_matches('/').to_string(), http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("reqwest client") }
+    }
+
+    /// Sends a request built by `build`, again on a timeout or a connection error (every call
+    /// souk makes is idempotent: reads, a compatibility level, re-registering an equal schema);
+    /// a registry that stays silent fails after four tries. Seen on Apicurio 3.3: a 404 logged as
+    /// sent that never reaches the client, about once in a few hundred requests.
+    async fn send(&self, build: impl Fn() -> reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match build().send().await {
+                Err(e) if (e.is_timeout() || e.is_connect()) && attempt < 4 => {
+                    tracing::warn!(attempt, error = %e, "schema registry did not answer; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+                other => return Ok(other?),
+            }
+        }
     }
 
     /// Registers `schema` under `subject` with BACKWARD compatibility; refuses an incompatible
@@ -41,30 +59,27 @@ impl Registry {
     ///
     /// An identical schema is left alone. A changed one must pass two checks: apache-avro's
     /// schema-resolution rules (can the new schema read data written with the latest one?) and the
-    /// registry's own compatibility endpoint. When they disagree in the permissive direction — the
-    /// local stack's registry (rivven-schema 0.0.22) rejects any union-of-records change, even an
-    /// identical one — the registry's verdict is logged and the schema registered under a
+    /// registry's own compatibility endpoint. When they disagree in the permissive direction (some
+    /// registries' checkers reject union-of-records or logical-type changes that Avro schema
+    /// resolution accepts), the registry's verdict is logged and the schema registered under a
     /// temporary NONE level, then BACKWARD is restored. An incompatible schema is always refused.
     pub async fn register_backward(&self, subject: &str, schema: &Json) -> anyhow::Result<(i64, bool)> {
         let body = json!({ "schema": schema.to_string() });
         let new_schema = apache_avro::Schema::parse(schema)?;
-        let latest = self.http.get(format!("{}/subjects/{subject}/versions/latest", self.url)).send().await?;
+        let latest = self.send(|| self.http.get(format!("{}/subjects/{subject}/versions/latest", self.url))).await?;
         if latest.status().is_success() {
             let v: Json = latest.json().await?;
             let text = v["schema"].as_str().ok_or_else(|| anyhow!("registry answered without schema: {v}"))?;
             let old_schema = apache_avro::Schema::parse_str(text)?;
-            if old_schema.canonical_form() == new_schema.canonical_form() && serde_json::from_str::<Json>(text).ok().as_ref() == Some(schema) {
+            // Registries may hand the schema back rewritten (Apicurio shortens named-type
+            // references and drops namespaces it can infer): compare with every name qualified.
+            let same_text = serde_json::from_str::<Json>(text).ok().map(|t| souk_schemas::avro_json::qualify_references(&t)) == Some(souk_schemas::avro_json::qualify_references(schema));
+            if old_schema.canonical_form() == new_schema.canonical_form() && same_text {
                 return Ok((v["id"].as_i64().unwrap_or_default(), false));
             }
             let old_json: Json = serde_json::from_str(text)?;
             let local = Catalog::check_backward(&old_json, schema);
-            let check = self
-                .http
-                .post(format!("{}/compatibility/subjects/{subject}/versions/latest?verbose=true", self.url))
-                .header("content-type", SR_CONTENT_TYPE)
-                .json(&body)
-                .send()
-                .await?;
+            let check = self.send(|| self.http.post(format!("{}/compatibility/subjects/{subject}/versions/latest?verbose=true", self.url)).header("content-type", SR_CONTENT_TYPE).json(&body)).await?;
             let status = check.status();
             let verdict: Json = check.json().await.unwrap_or(Json::Null);
             let registry_ok = status.is_success() && verdict.get("is_compatible").and_then(Json::as_bool) == Some(true);
@@ -76,7 +91,7 @@ impl Registry {
                 ),
                 (Ok(_), true) => {}
                 (Ok(_), false) => {
-                    tracing::warn!(subject, registry = %reason(&verdict), "the registry's compatibility check disagrees with Avro schema resolution (known limitation of the local registry with unions); registering under a temporary NONE level");
+                    tracing::warn!(subject, registry = %reason(&verdict), "the registry's compatibility check disagrees with Avro schema resolution ; registering under a temporary NONE level");
                     self.set_compatibility(subject, "NONE").await?;
                     let registered = self.post_version(subject, &body).await;
                     self.set_compatibility(subject, "BACKWARD").await?;
@@ -90,7 +105,7 @@ impl Registry {
     }
 
     async fn set_compatibility(&self, subject: &str, level: &str) -> anyhow::Result<()> {
-        let resp = self.http.put(format!("{}/config/{subject}", self.url)).header("content-type", SR_CONTENT_TYPE).json(&json!({"compatibility": level})).send().await?;
+        let resp = self.send(|| self.http.put(format!("{}/config/{subject}", self.url)).header("content-type", SR_CONTENT_TYPE).json(&json!({"compatibility": level}))).await?;
         if !resp.status().is_success() {
             bail!("registry refused compatibility {level} for {subject}: {}", resp.status());
         }
@@ -98,7 +113,7 @@ impl Registry {
     }
 
     async fn post_version(&self, subject: &str, body: &Json) -> anyhow::Result<i64> {
-        let resp = self.http.post(format!("{}/subjects/{subject}/versions", self.url)).header("content-type", SR_CONTENT_TYPE).json(body).send().await?;
+        let resp = self.send(|| self.http.post(format!("{}/subjects/{subject}/versions", self.url)).header("content-type", SR_CONTENT_TYPE).json(body)).await?;
         let status = resp.status();
         let v: Json = resp.json().await.unwrap_or(Json::Null);
         if !status.is_success() {

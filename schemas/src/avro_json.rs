@@ -195,7 +195,7 @@ fn branch_name(named: &Named, branch: &Json) -> Option<String> {
 }
 
 /// The same schema with every named-type reference spelled by its full name and every named
-/// type carrying its namespace explicitly. Registries may hand back a schema rewritten with short
+/// type declared as short name + explicit namespace (one spelling for equal schemas). Registries may hand back a schema rewritten with short
 /// references relative to the enclosing namespace (Apicurio does: `"BatchAllocation"` inside
 /// `souk.inventory.Committed`); the converter looks named types up by full name.
 pub fn qualify_references(schema: &Json) -> Json {
@@ -217,7 +217,8 @@ fn qualify_in(schema: &Json, ns: Option<&str>) -> Json {
             let mut own = ns.map(str::to_string);
             if matches!(kind, Some("record" | "enum" | "fixed")) {
                 if let Some(full) = crate::catalog::full_name(schema, ns) {
-                    if let Some((namespace, _)) = full.rsplit_once('.') {
+                    if let Some((namespace, short)) = full.rsplit_once('.') {
+                        out.insert("name".into(), Json::String(short.to_string()));
                         out.insert("namespace".into(), Json::String(namespace.to_string()));
                         own = Some(namespace.to_string());
                     }
@@ -339,6 +340,8 @@ mod tests {
         assert_eq!(q[1]["fields"][1]["type"], json!(["null", "souk.x.Item"]));
         assert_eq!(q[1]["fields"][2]["type"], json!("souk.y.Z"));
         assert_eq!(q[0]["fields"][0]["type"]["items"]["namespace"], json!("souk.x"));
+        let full = json!({"type": "record", "name": "souk.x.A", "fields": []});
+        assert_eq!(qualify_references(&full), json!({"type": "record", "name": "A", "namespace": "souk.x", "fields": []}));
         assert_eq!(q[0]["fields"][0]["type"]["items"]["fields"][0]["type"], json!("string"));
     }
 
