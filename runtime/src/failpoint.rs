@@ -2,9 +2,10 @@
 //! point of a batch, so the tests can prove what a crash there leaves behind. Unset in production
 //! (the check is one relaxed load per batch).
 //!
-//! - `changelog:<k>[:<skip>]` — in the first batch (after `skip` batches that wrote a changelog,
-//!   default 1) whose changelog has more than `k` records, the engine produces the first `k` of
-//!   them, waits for their acks, and aborts the process (`k` may be `last` for n−1, or `half`).
+//! - `changelog:<k>[:<skip>[:<min_n>]]` — in the first batch after `skip` batches (default 1) whose
+//!   changelog has at least `min_n` records (default 10, and always more than `k`), the engine
+//!   produces the first `k` of them, waits for their acks, and aborts the process (`k` may be
+//!   `last` for n−1, or `half`).
 //! - `stop-before-changelog[:<skip>]` — the engine freezes itself with SIGSTOP after the batch's
 //!   outputs were produced and before its changelog (a zombie in the making), in the batch after
 //!   `skip` batches that wrote a changelog (default 1). The test resumes it with SIGCONT.
@@ -16,7 +17,7 @@ use std::sync::OnceLock;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failpoint {
     /// Die after `keep` changelog records of a batch were acked.
-    CrashInChangelog { keep: Keep, skip: u64 },
+    CrashInChangelog { keep: Keep, skip: u64, min_n: usize },
     /// SIGSTOP before the changelog of a batch.
     StopBeforeChangelog { skip: u64 },
 }
@@ -56,7 +57,8 @@ impl std::str::FromStr for Failpoint {
                     Some(k) => Keep::Count(k.parse().map_err(|e| format!("failpoint {s}: {e}"))?),
                     None => return Err(format!("failpoint {s}: changelog:<k>[:<skip>]")),
                 };
-                Ok(Failpoint::CrashInChangelog { keep, skip: skip(2)? })
+                let min_n = parts.get(3).map(|v| v.parse::<usize>().map_err(|e| format!("failpoint {s}: {e}"))).transpose()?.unwrap_or(10);
+                Ok(Failpoint::CrashInChangelog { keep, skip: skip(2)?, min_n })
             }
             "stop-before-changelog" => Ok(Failpoint::StopBeforeChangelog { skip: skip(1)? }),
             other => Err(format!("unknown failpoint {other:?}")),
@@ -84,9 +86,9 @@ static CHANGELOG_BATCHES: AtomicU64 = AtomicU64::new(0);
 /// Called by the engine before it writes a batch's `n` changelog records (key records first,
 /// then stream-time markers): `Some(k)` when the failpoint says to crash after `k` of them.
 pub fn changelog_crash(n: usize) -> Option<usize> {
-    let Failpoint::CrashInChangelog { keep, skip } = configured()? else { return None };
+    let Failpoint::CrashInChangelog { keep, skip, min_n } = configured()? else { return None };
     let k = keep.of(n);
-    (n > 0 && k < n && CHANGELOG_BATCHES.load(Ordering::Relaxed) == *skip).then_some(k)
+    (n >= *min_n && k < n && CHANGELOG_BATCHES.load(Ordering::Relaxed) >= *skip).then_some(k)
 }
 
 /// Counts a batch that wrote its changelog (for the `skip` of the failpoints).
@@ -121,8 +123,8 @@ mod tests {
 
     #[test]
     fn parses_the_documented_forms() {
-        assert_eq!("changelog:0".parse(), Ok(Failpoint::CrashInChangelog { keep: Keep::Count(0), skip: 1 }));
-        assert_eq!("changelog:last:3".parse(), Ok(Failpoint::CrashInChangelog { keep: Keep::AllButLast, skip: 3 }));
+        assert_eq!("changelog:0".parse(), Ok(Failpoint::CrashInChangelog { keep: Keep::Count(0), skip: 1, min_n: 10 }));
+        assert_eq!("changelog:last:3:40".parse(), Ok(Failpoint::CrashInChangelog { keep: Keep::AllButLast, skip: 3, min_n: 40 }));
         assert_eq!("stop-before-changelog".parse(), Ok(Failpoint::StopBeforeChangelog { skip: 1 }));
         assert!("changelog".parse::<Failpoint>().is_err());
         assert!("explode".parse::<Failpoint>().is_err());

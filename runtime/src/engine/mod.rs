@@ -245,37 +245,39 @@ impl<P: Processor> ProcessorEngine<P> {
     /// keeps being polled meanwhile, so a long restore never drops this instance out of the group.
     /// Returns false when the group rebalanced meanwhile (the batch must be dropped).
     async fn prepare_stores(&mut self, consumer: &Consumer_, batch: &[OwnedMessage]) -> anyhow::Result<bool> {
-        let missing: BTreeSet<i32> = batch.iter().map(|m| m.partition()).filter(|p| !self.partitions.contains_key(p)).collect();
-        if missing.is_empty() {
+        if batch.iter().all(|m| self.partitions.contains_key(&m.partition())) {
             return Ok(true);
         }
-        let rebalances = consumer.context().rebalances.load(Ordering::Relaxed);
+        // Every assigned partition without a store is prepared now, concurrently: the others
+        // would need it a batch later anyway.
         let assignment = consumer.assignment()?;
+        let missing: BTreeSet<i32> = assignment.elements().iter().map(|e| e.partition()).chain(batch.iter().map(|m| m.partition())).filter(|p| !self.partitions.contains_key(p)).collect();
+        let rebalances = consumer.context().rebalances.load(Ordering::Relaxed);
         consumer.pause(&assignment)?;
         let mut received = Vec::new();
-        let mut outcome = Ok(());
-        for p in missing {
-            let kept = self.kept.remove(&p);
-            let restore = prepare_partition(&self.settings, &self.spec, &self.codec, p, kept);
+        let jobs: Vec<_> = missing.iter().map(|p| (*p, self.kept.remove(p))).collect();
+        let prepared = {
+            let (settings, spec, codec) = (&self.settings, &self.spec, &self.codec);
+            let restore = futures::future::join_all(jobs.into_iter().map(|(p, kept)| async move { (p, prepare_partition(settings, spec, codec, p, kept).await) }));
             tokio::pin!(restore);
-            let rt = loop {
+            loop {
                 tokio::select! {
                     r = &mut restore => break r,
                     m = tokio::time::timeout(Duration::from_millis(500), consumer.recv()) => match m {
                         Ok(Ok(m)) => received.push(m.detach()),
-                        Ok(Err(e)) => tracing::warn!(processor = %self.spec.name, error = %e, "consumer error while restoring"),
+                        Ok(Err(e)) => tracing::warn!(processor = %spec.name, error = %e, "consumer error while restoring"),
                         Err(_) => {}
                     },
                 }
-            };
+            }
+        };
+        let mut outcome = Ok(());
+        for (p, rt) in prepared {
             match rt {
                 Ok(rt) => {
                     self.partitions.insert(p, rt);
                 }
-                Err(e) => {
-                    outcome = Err(e);
-                    break;
-                }
+                Err(e) => outcome = Err(e),
             }
         }
         if let Ok(current) = consumer.assignment() {
@@ -374,6 +376,9 @@ impl<P: Processor> ProcessorEngine<P> {
         // markers, so a restored clock is never ahead of a key whose record was lost
         let (changelog_count, changelog_bytes) = (key_records.len() + markers.len(), key_records.iter().chain(&markers).map(|r| r.payload.as_ref().map_or(0, Vec::len)).sum::<usize>());
         let mut crash_after = failpoint::changelog_crash(changelog_count);
+        if let Some(k) = crash_after {
+            eprintln!("souk failpoint: this batch writes {changelog_count} changelog records ({} outputs); dying after {k}", output_count);
+        }
         if self.writer.mode() == Mode::Transactions {
             let mut changelog = key_records;
             changelog.extend(markers);
@@ -435,7 +440,7 @@ impl<P: Processor> ProcessorEngine<P> {
             if *k < records.len() {
                 records.truncate(*k);
                 self.writer.send(records).await.context("producing changelog")?;
-                failpoint::crash(&format!("after {k} changelog records of a batch were acked"));
+                failpoint::crash("after the planned share of the batch's changelog records was acked");
             }
             *k -= records.len();
         }
