@@ -1,5 +1,5 @@
 //! Determinism: the same input log, ticks included, replayed into fresh topics yields byte-identical
-//! outputs, partition by partition. Needs the local stack (`./dev up`).
+//! outputs, partition by partition, in both exactly-once modes. Needs the local stack (`./dev up`).
 
 mod support;
 
@@ -52,8 +52,14 @@ async fn replaying_the_same_log_gives_byte_identical_outputs(#[case] mode: Mode)
     assert_eq!(out_a.len(), out_b.len());
     let expired = a.outputs().await.iter().filter(|(_, e)| matches!(e, souk_schemas::inventory::InventoryEvent::HoldExpired(_))).count();
     assert!(expired > 0, "ticks fired hold expiries");
-    for (ra, rb) in out_a.iter().zip(&out_b) {
-        assert_eq!((ra.partition, ra.offset, &ra.key), (rb.partition, rb.offset, &rb.key));
-        assert_eq!(datum(ra.payload.as_deref().unwrap()), datum(rb.payload.as_deref().unwrap()), "partition {} offset {}", ra.partition, ra.offset);
+    // Partition by partition, the same records in the same order. Offsets are compared only
+    // without transactions: each batch's commit marker takes an offset, and batch boundaries
+    // depend on timing, not on the log.
+    for (i, (ra, rb)) in out_a.iter().zip(&out_b).enumerate() {
+        assert_eq!((ra.partition, &ra.key), (rb.partition, &rb.key), "record {i}");
+        if mode == Mode::IdempotentEffects {
+            assert_eq!(ra.offset, rb.offset, "record {i}");
+        }
+        assert_eq!(datum(ra.payload.as_deref().unwrap()), datum(rb.payload.as_deref().unwrap()), "partition {} offset {} / {}", ra.partition, ra.offset, rb.offset);
     }
 }

@@ -28,7 +28,16 @@ async fn kill9_mid_demo_same_projections_no_duplicate_send_no_double_invoice() {
         assert!(!story.is_finished(), "the story should still be running when souk is killed");
         t.kill9();
         tokio::time::sleep(Duration::from_millis(500)).await;
+        let sent_before = t.sends();
+        let restarted = std::time::Instant::now();
         t.restart();
+        // Restart time: from starting the new `souk run` to its first new output reaching the
+        // outside world (a WhatsApp send the story caused after the crash).
+        while t.sends() == sent_before && !story.is_finished() {
+            assert!(restarted.elapsed() < Duration::from_secs(120), "nothing was sent within 120 s of the restart\n{}", t.log_tail());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        eprintln!("restart to first new WhatsApp send: {} ms", restarted.elapsed().as_millis());
     }
     let outcome = tokio::time::timeout(Duration::from_secs(420), story).await.expect("story finished in time").expect("story task");
     if let Err(e) = outcome {

@@ -58,5 +58,7 @@ fn apply_is_idempotent_and_refuses_incompatible_changes_with_the_registry_reason
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "a new field without default must be refused");
     assert!(stderr.contains("inventory.commands-value") && stderr.contains("BACKWARD"), "names the subject and the rule: {stderr}");
-    assert!(stderr.to_lowercase().contains("priority") || stderr.to_lowercase().contains("default") || stderr.to_lowercase().contains("incompatib"), "carries the registry's reason: {stderr}");
+    assert!(stderr.to_lowercase().contains("priority") || stderr.to_lowercase().contains("default") || stderr.to_lowercase().contains("incompatib"), "carries the reason: {stderr}");
+    // The registry itself refused the version under its BACKWARD rule, and said why.
+    assert!(stderr.contains("registry says: registry refused schema") && stderr.contains("409"), "carries the registry's own refusal: {stderr}");
 }

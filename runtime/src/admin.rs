@@ -59,10 +59,11 @@ impl Registry {
     ///
     /// An identical schema is left alone. A changed one must pass two checks: apache-avro's
     /// schema-resolution rules (can the new schema read data written with the latest one?) and the
-    /// registry's own compatibility endpoint. When they disagree in the permissive direction (some
-    /// registries' checkers reject union-of-records or logical-type changes that Avro schema
-    /// resolution accepts), the registry's verdict is logged and the schema registered under a
-    /// temporary NONE level, then BACKWARD is restored. An incompatible schema is always refused.
+    /// registry's own BACKWARD rule. When the registry judges it incompatible, the version is
+    /// submitted anyway so that the registry refuses it under its BACKWARD rule with its own
+    /// reason (its compatibility endpoint answers only yes or no); the refusal carries both
+    /// reasons. A schema the local check refuses is never submitted unless the registry refuses
+    /// it too.
     pub async fn register_backward(&self, subject: &str, schema: &Json) -> anyhow::Result<(i64, bool)> {
         let body = json!({ "schema": schema.to_string() });
         let new_schema = apache_avro::Schema::parse(schema)?;
@@ -83,20 +84,20 @@ impl Registry {
             let status = check.status();
             let verdict: Json = check.json().await.unwrap_or(Json::Null);
             let registry_ok = status.is_success() && verdict.get("is_compatible").and_then(Json::as_bool) == Some(true);
+            let version = &v["version"];
             match (local, registry_ok) {
-                (Err(e), _) => bail!(
-                    "schema for {subject} is not BACKWARD-compatible with the registered version {}: {e}; registry says: {}",
-                    v["version"],
-                    reason(&verdict)
-                ),
-                (Ok(_), true) => {}
-                (Ok(_), false) => {
-                    tracing::warn!(subject, registry = %reason(&verdict), "the registry's compatibility check disagrees with Avro schema resolution ; registering under a temporary NONE level");
-                    self.set_compatibility(subject, "NONE").await?;
-                    let registered = self.post_version(subject, &body).await;
-                    self.set_compatibility(subject, "BACKWARD").await?;
-                    return registered.map(|id| (id, true));
+                (Err(e), true) => bail!("schema for {subject} is not BACKWARD-compatible with the registered version {version}: {e} (the registry's own check would accept it)"),
+                (local, false) => {
+                    // The registry enforces BACKWARD on registration: its refusal says why.
+                    let registry_reason = match self.post_version(subject, &body).await {
+                        Err(e) => format!("{e:#}"),
+                        Ok(id) if local.is_ok() => return Ok((id, true)),
+                        Ok(id) => format!("it registered it anyway as id {id}: check the subject's compatibility level"),
+                    };
+                    let local = local.err().map_or("schema resolution accepts it".to_string(), |e| e.to_string());
+                    bail!("schema for {subject} is not BACKWARD-compatible with the registered version {version}: {local}; registry says: {registry_reason} ({})", reason(&verdict))
                 }
+                (Ok(_), true) => {}
             }
         } else {
             self.set_compatibility(subject, "BACKWARD").await?;

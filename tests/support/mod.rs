@@ -141,6 +141,27 @@ impl Pipeline {
     }
 }
 
+/// A finished test's topics are deleted (the broker keeps an open file per partition, and a suite
+/// creates thousands); `./dev test` also sweeps what a killed run left behind.
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        let (bootstrap, prefix) = (self.bootstrap.clone(), self.prefix.clone());
+        let _ = std::thread::spawn(move || futures::executor::block_on(delete_topics_with_prefix(&bootstrap, &prefix))).join();
+    }
+}
+
+async fn delete_topics_with_prefix(bootstrap: &str, prefix: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    let Ok(admin) = souk_runtime::admin::client_config(bootstrap).create::<AdminClient<DefaultClientContext>>() else { return };
+    let Ok(metadata) = admin.inner().fetch_metadata(None, std::time::Duration::from_secs(10)) else { return };
+    let topics: Vec<String> = metadata.topics().iter().map(|t| t.name().to_string()).filter(|t| t.starts_with(prefix)).collect();
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    if !names.is_empty() {
+        let _ = admin.delete_topics(&names, &AdminOptions::new().operation_timeout(Some(std::time::Duration::from_secs(30)))).await;
+    }
+}
+
 /// A `souk run` child process; SIGKILLed on drop.
 pub struct Proc(pub Child);
 

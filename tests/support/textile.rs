@@ -83,6 +83,8 @@ impl Textile {
             .env("SOUK_INDEX_DIR", self.dir.join("index"))
             .env("SOUK_WHATSAPP_BASE_URL", self.whatsapp.base_url())
             .env("SOUK_LOG", "info,rdkafka=warn,librdkafka=warn")
+            // a restart is the same replica again: its transactional ids fence the killed one's
+            .env("SOUK_INSTANCE_ID", "textile")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -107,6 +109,11 @@ impl Textile {
     /// The logs of every run so far (for failure messages).
     pub fn logs(&self) -> String {
         (1..=self.runs).map(|i| self.pipeline.log_of(&format!("souk-run-{i}"))).collect::<Vec<_>>().join("\n")
+    }
+
+    /// How many outbound WhatsApp sends the Cloud API accepted so far (every customer).
+    pub fn sends(&self) -> usize {
+        self.whatsapp.delivered().len()
     }
 
     /// Outbound WhatsApp sends accepted for `wa_id`, in arrival order.

@@ -192,16 +192,9 @@ impl<P: Projection> PostgresSink<P> {
 
     fn consumer(&self) -> anyhow::Result<Arc<SinkConsumer>> {
         let context = SinkContext::new(&self.spec.name, (*self.pool.connect_options()).clone());
-        let consumer: SinkConsumer = souk_runtime::admin::client_config(&self.settings.bootstrap)
-            .set("group.id", &self.spec.group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            // Only used when the context could not position a partition (then nothing is applied).
-            .set("auto.offset.reset", "earliest")
-            .set("isolation.level", "read_committed")
-            .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "1000")
-            .set("max.poll.interval.ms", "120000")
+        // read_committed, no auto commit; `auto.offset.reset` only matters when the context could
+        // not position a partition (then nothing is applied)
+        let consumer: SinkConsumer = souk_runtime::kafka::group_consumer(&self.settings.bootstrap, &self.spec.group_id)
             .create_with_context(context)
             .context("sink consumer")?;
         let topics: Vec<&str> = self.spec.inputs.iter().map(String::as_str).collect();
