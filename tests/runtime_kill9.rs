@@ -39,8 +39,21 @@ async fn kill9_three_times_loses_nothing_and_duplicates_nothing(#[case] mode: Mo
             tokio::time::sleep(Duration::from_millis(rng.random_range(5..50))).await;
         }
         kill9(&mut child);
+        let (at_kill, _) = souk_runtime::testkit::committed_progress(&p.bootstrap, &group, &input).await.unwrap();
         eprintln!("round {round}: killed at ≥{target} committed");
+        let restarted = Instant::now();
         child = p.spawn("inventory-pool", &format!("run{round}"));
+        // Restart time: from starting the new process to its first committed batch (its first
+        // new outputs visible to read_committed readers).
+        loop {
+            let (now, end) = souk_runtime::testkit::committed_progress(&p.bootstrap, &group, &input).await.unwrap();
+            if now > at_kill || now >= end {
+                break;
+            }
+            assert!(restarted.elapsed() < Duration::from_secs(120), "the restarted processor committed nothing within 120 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        eprintln!("round {round}: restart to first new output: {} ms ({mode} mode)", restarted.elapsed().as_millis());
     }
     p.wait_processed(600).await;
     kill9(&mut child);

@@ -22,8 +22,9 @@ async fn kill9_mid_demo_same_projections_no_duplicate_send_no_double_invoice() {
             scenario::play(&client, &transcript).await
         })
     };
-    // Two crashes while the story runs: one early (seeding / golden path), one mid-story.
-    for pause in [Duration::from_secs(6), Duration::from_secs(12)] {
+    // Two crashes while the story runs: one early (seeding / golden path), one mid-story, 2 s after
+    // the restarted run's first new send.
+    for pause in [Duration::from_secs(6), Duration::from_secs(2)] {
         tokio::time::sleep(pause).await;
         assert!(!story.is_finished(), "the story should still be running when souk is killed");
         t.kill9();

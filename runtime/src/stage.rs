@@ -111,6 +111,9 @@ pub struct StageRunner<S: Stage> {
     pub batch_wait: Duration,
     /// Lag without progress for this long recreates the consumer.
     pub liveness_after: Duration,
+    /// `group.instance.id` when the instance id is stable (see
+    /// [`crate::engine::EngineSettings::static_membership`]).
+    pub static_instance: Option<String>,
 }
 
 impl<S: Stage> StageRunner<S> {
@@ -127,12 +130,17 @@ impl<S: Stage> StageRunner<S> {
             batch_size: 200,
             batch_wait: Duration::from_millis(20),
             liveness_after: Duration::from_secs(20),
+            static_instance: None,
         })
     }
 
     fn consumer(&self) -> anyhow::Result<StageConsumer> {
         let tracker = RebalanceTracker { component: self.spec.name.clone(), ..Default::default() };
-        let consumer: StageConsumer = group_consumer(&self.bootstrap, &self.spec.group_id)
+        let mut config = group_consumer(&self.bootstrap, &self.spec.group_id);
+        if let Some(instance) = &self.static_instance {
+            config.set("group.instance.id", exactly_once::transactional_id(&self.spec.group_id, instance));
+        }
+        let consumer: StageConsumer = config
             .create_with_context(tracker)
             .context("consumer")?;
         let topics: Vec<&str> = self.spec.inputs.iter().map(String::as_str).collect();

@@ -116,7 +116,8 @@ pub async fn start(topology: &Topology, codec: Arc<Codec>, args: &RunArgs) -> an
     let instance = args.instance_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     tracing::info!(mode = %mode, reason = %why, instance = %instance, "exactly-once mode");
     eprintln!("souk: exactly-once mode {mode} ({why}); instance {instance}");
-    let settings = EngineSettings::new(&bootstrap, mode).with_instance(&instance);
+    let mut settings = EngineSettings::new(&bootstrap, mode).with_instance(&instance);
+    settings.static_membership = args.instance_id.is_some();
     let (stop, shutdown) = watch::channel(false);
     let mut tasks: JoinSet<(String, anyhow::Result<()>)> = JoinSet::new();
     let needs_db = topology.sinks.keys().chain(topology.stages.keys()).chain(topology.producers.iter().filter(|(_, p)| p.kind == "http").map(|(n, _)| n)).any(|n| wanted(args, n));
@@ -166,7 +167,8 @@ pub async fn start(topology: &Topology, codec: Arc<Codec>, args: &RunArgs) -> an
                     Some(url) => IntentStage::with_llm(pool, tenants.clone(), LlmExtractor::new(LlmConfig::from_env(url, &args.llm_model)?)?),
                     None => IntentStage::new(pool, tenants.clone()),
                 };
-                let runner = StageRunner::new(Arc::new(stage), StageSpec::from_topology(topology, name)?, codec.clone(), &bootstrap, mode, &instance)?;
+                let mut runner = StageRunner::new(Arc::new(stage), StageSpec::from_topology(topology, name)?, codec.clone(), &bootstrap, mode, &instance)?;
+                runner.static_instance = args.instance_id.clone();
                 tasks.spawn(async move { (n, runner.run(rx).await) });
             }
             other => bail!("stage {other} is declared but this build has no implementation for it"),

@@ -73,6 +73,10 @@ pub struct EngineSettings {
     /// be unique per running instance; stable across restarts it lets a restart abort the crashed
     /// instance's open transaction at once. Default: a random id per start.
     pub instance: String,
+    /// Whether `instance` was chosen by the operator (stable across restarts): the consumer then
+    /// joins as a static member (`group.instance.id`), so a restarted instance takes its
+    /// partitions back at once instead of waiting for the dead one's session to time out.
+    pub static_membership: bool,
     /// How long to wait for more records once a batch has begun.
     pub batch_wait: Duration,
     /// A partition with lag and no progress for this long is reported and its consumer recreated.
@@ -88,15 +92,17 @@ impl EngineSettings {
             bootstrap: bootstrap.to_string(),
             mode,
             instance: uuid::Uuid::new_v4().to_string(),
+            static_membership: false,
             batch_wait: Duration::from_millis(20),
             liveness_after: Duration::from_secs(20),
             restore_deadline: Duration::from_secs(300),
         }
     }
 
-    /// The same settings for the named instance.
+    /// The same settings for the named, stable instance (static group membership).
     pub fn with_instance(mut self, instance: &str) -> EngineSettings {
         self.instance = instance.to_string();
+        self.static_membership = true;
         self
     }
 }
@@ -154,9 +160,13 @@ impl<P: Processor> ProcessorEngine<P> {
 
     fn consumer(&self) -> anyhow::Result<Consumer_> {
         let tracker = RebalanceTracker { component: self.spec.name.clone(), ..Default::default() };
-        let consumer: Consumer_ = group_consumer(&self.settings.bootstrap, &self.spec.group_id)
-            // Range keeps partition p of every co-partitioned input on the same instance.
-            .set("partition.assignment.strategy", "range")
+        let mut config = group_consumer(&self.settings.bootstrap, &self.spec.group_id);
+        // Range keeps partition p of every co-partitioned input on the same instance.
+        config.set("partition.assignment.strategy", "range");
+        if self.settings.static_membership {
+            config.set("group.instance.id", exactly_once::transactional_id(&self.spec.group_id, &self.settings.instance));
+        }
+        let consumer: Consumer_ = config
             .create_with_context(tracker)
             .context("consumer")?;
         let topics: Vec<&str> = self.spec.inputs.iter().map(String::as_str).collect();
