@@ -142,3 +142,21 @@ pub async fn committed_progress(bootstrap: &str, group: &str, topic: &str) -> an
     let (done, end, _) = with_retries(&format!("offsets of {group}"), || committed_progress_once(bootstrap, group, topic)).await?;
     Ok((done, end))
 }
+
+/// The (low, high) watermarks of `topic[partition]`, retrying for up to 30 s while the broker is
+/// not ready to answer (a freshly created topic whose leader is not elected yet answers
+/// `NotLeaderForPartition` for a moment).
+pub fn watermarks(bootstrap: &str, topic: &str, partition: i32) -> anyhow::Result<(i64, i64)> {
+    let probe: rdkafka::consumer::BaseConsumer = client_config(bootstrap).create()?;
+    let started = Instant::now();
+    loop {
+        match probe.fetch_watermarks(topic, partition, Duration::from_secs(10)) {
+            Ok(w) => return Ok(w),
+            Err(e) if started.elapsed() < Duration::from_secs(30) => {
+                tracing::warn!(topic, partition, error = %e, "watermarks not available yet; retrying");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("watermarks of {topic}[{partition}]"))),
+        }
+    }
+}

@@ -8,7 +8,6 @@
 //! whole log is applied again over the existing rows, which must leave every row unchanged.
 //! Needs `./dev up` (SOUK_KAFKA_BOOTSTRAP, SOUK_SCHEMA_REGISTRY_URL, SOUK_DATABASE_URL).
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use souk_projections::queries::{self, MessageFilter, OrderFilter};
@@ -76,11 +75,10 @@ impl Setup {
     }
 
     fn topic_end(&self) -> i64 {
-        let c: BaseConsumer = admin::client_config(&self.bootstrap).create().expect("probe");
         INPUTS
             .iter()
             .flat_map(|t| (0..self.topology.partitions(t)).map(move |p| (self.topology.topic(t), p)))
-            .map(|(topic, p)| c.fetch_watermarks(&topic, p, Duration::from_secs(10)).expect("watermarks").1)
+            .map(|(topic, p)| souk_runtime::testkit::watermarks(&self.bootstrap, &topic, p).expect("watermarks").1)
             .sum()
     }
 

@@ -5,7 +5,6 @@
 //! records land in the sink's DLQ with provenance headers while later records are applied.
 //! Needs `./dev up` (SOUK_KAFKA_BOOTSTRAP, SOUK_SCHEMA_REGISTRY_URL, SOUK_DATABASE_URL).
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rust_decimal::Decimal;
 use souk_runtime::kafka::{headers, make_headers, producer, send_all, OutRecord};
 use souk_runtime::testkit::{read_to_end, unique_prefix};
@@ -120,15 +119,8 @@ impl Setup {
 
     /// Sum of the high watermarks of the input topic.
     fn topic_end(&self) -> i64 {
-        let c: BaseConsumer = admin::client_config(&self.bootstrap)
-            .create()
-            .expect("probe");
         (0..self.topology.partitions("inventory.events"))
-            .map(|p| {
-                c.fetch_watermarks(&self.topic, p, Duration::from_secs(10))
-                    .expect("watermarks")
-                    .1
-            })
+            .map(|p| souk_runtime::testkit::watermarks(&self.bootstrap, &self.topic, p).expect("watermarks").1)
             .sum()
     }
 

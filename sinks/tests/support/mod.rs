@@ -72,9 +72,7 @@ impl Stack {
 
     /// Sum of the high watermarks of declared topic `topic`.
     pub fn topic_end(&self, topic: &str) -> i64 {
-        use rdkafka::consumer::{BaseConsumer, Consumer};
-        let c: BaseConsumer = admin::client_config(&self.bootstrap).create().expect("probe");
         let full = self.topology.topic(topic);
-        (0..self.topology.partitions(topic)).map(|p| c.fetch_watermarks(&full, p, Duration::from_secs(10)).expect("watermarks").1).sum()
+        (0..self.topology.partitions(topic)).map(|p| souk_runtime::testkit::watermarks(&self.bootstrap, &full, p).expect("watermarks").1).sum()
     }
 }
