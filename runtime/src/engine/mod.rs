@@ -478,9 +478,7 @@ where
             rt.store.begin_catch_up();
             let report = restore::restore_into(&settings.bootstrap, &spec.changelog, p, Some(rt.changelog_next), &mut rt.store, codec, settings.restore_deadline).await?;
             tracing::info!(processor = %spec.name, partition = p, records = report.records, taken = report.records - report.stale, took_ms = started.elapsed().as_millis() as u64, "kept store caught up with the changelog");
-            let mut fresh = PartitionRuntime::new(rt.store, report.next_offset.max(rt.changelog_next));
-            fresh.persisted_stream_time = fresh.store.stream_time();
-            Ok(fresh)
+            Ok(PartitionRuntime::new(rt.store, report.next_offset.max(rt.changelog_next)))
         }
         None => {
             let (store, report) = restore::restore_partition(&settings.bootstrap, &spec.changelog, p, codec, &spec.name, settings.restore_deadline).await?;
