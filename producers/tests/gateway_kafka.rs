@@ -66,7 +66,7 @@ async fn webhook_and_approval_reach_kafka() {
         intent_confidence_threshold: None,
     };
     let state = GatewayState::new(Arc::new(Tenants::from_list(vec![tenant]).unwrap()), Arc::new(publisher), Arc::new(orders));
-    let base = serve(router(state)).await;
+    let base = serve(router(state).into_router()).await;
     let http = reqwest::Client::new();
 
     let body = serde_json::to_vec(&delivery("1001", vec![contact("919800000001", "Asha")], vec![text("919800000001", "wamid.KAFKA1", NOW_S, "50m cotton blue")], vec![])).unwrap();

@@ -160,3 +160,67 @@ pub fn watermarks(bootstrap: &str, topic: &str, partition: i32) -> anyhow::Resul
         }
     }
 }
+
+/// Fails the calling test (never skips it) unless the local stack answers: the broker's and
+/// Postgres' ports accept connections and the registry answers HTTP. The panic names what is
+/// missing and how to start it, so a real-stack test run without its stack is a red test with a
+/// reason instead of a green one that proved nothing.
+pub async fn require_stack(test: &str) {
+    let kafka = crate::stack::kafka_bootstrap();
+    let registry = crate::stack::schema_registry_url();
+    let database = crate::stack::database_url();
+    let mut missing = Vec::new();
+    let first_kafka = kafka.split(',').next().unwrap_or_default().trim().to_string();
+    if let Err(e) = tcp_reachable(&first_kafka).await {
+        missing.push(format!("Kafka at {first_kafka} ({e})"));
+    }
+    match host_port_of_url(&database) {
+        Some(addr) => {
+            if let Err(e) = tcp_reachable(&addr).await {
+                missing.push(format!("Postgres at {addr} ({e})"));
+            }
+        }
+        None => missing.push(format!("Postgres: SOUK_DATABASE_URL {database:?} names no host:port")),
+    }
+    let subjects = format!("{}/subjects", registry.trim_end_matches('/'));
+    let answered = reqwest::Client::new().get(&subjects).timeout(Duration::from_secs(5)).send().await;
+    if let Err(e) = answered {
+        missing.push(format!("the schema registry at {registry} ({e})"));
+    }
+    assert!(
+        missing.is_empty(),
+        "{test} runs on the real local stack, which is not reachable: {}. Start it with `./dev up` (or point SOUK_KAFKA_BOOTSTRAP / SOUK_SCHEMA_REGISTRY_URL / SOUK_DATABASE_URL at one); `./dev test` does both.",
+        missing.join("; ")
+    );
+}
+
+async fn tcp_reachable(addr: &str) -> anyhow::Result<()> {
+    tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr)).await.context("timed out")?.context("refused")?;
+    Ok(())
+}
+
+/// `host:port` of a `scheme://user:pass@host:port/db?...` URL.
+fn host_port_of_url(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    host_port.contains(':').then(|| host_port.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn host_port_of_database_urls() {
+        assert_eq!(super::host_port_of_url("postgres://souk:souk@127.0.0.1:55432/souk").as_deref(), Some("127.0.0.1:55432"));
+        assert_eq!(super::host_port_of_url("postgres://h:5432").as_deref(), Some("h:5432"));
+        assert_eq!(super::host_port_of_url("postgres://h/db"), None);
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "not reachable")]
+    async fn require_stack_fails_when_the_broker_is_unreachable() {
+        // nextest runs every test in its own process, so the override stays in this one
+        std::env::set_var("SOUK_KAFKA_BOOTSTRAP", "127.0.0.1:9");
+        super::require_stack("unit").await;
+    }
+}

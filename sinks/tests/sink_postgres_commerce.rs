@@ -129,11 +129,8 @@ impl Setup {
     }
 }
 
-async fn setup() -> Option<Setup> {
-    if std::env::var("SOUK_KAFKA_BOOTSTRAP").is_err() {
-        eprintln!("SKIPPED sink_postgres_commerce: SOUK_KAFKA_BOOTSTRAP is not set; run `./dev up` and `eval \"$(./dev env)\"`");
-        return None;
-    }
+async fn setup() -> Setup {
+    souk_runtime::testkit::require_stack("sink_postgres_commerce").await;
     let prefix = unique_prefix("sinkcom");
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../topology.toml")).expect("topology.toml");
     let topology = Topology::parse(&text, &prefix).expect("topology");
@@ -146,7 +143,7 @@ async fn setup() -> Option<Setup> {
     let pool = PgPool::connect(&stack::database_url()).await.expect("postgres");
     souk_projections::migrate(&pool).await.expect("migrate");
     let tenant = format!("tenant-{}", prefix.trim_end_matches('.'));
-    Some(Setup { topology, codec, bootstrap, pool, tenant })
+    Setup { topology, codec, bootstrap, pool, tenant }
 }
 
 fn line(status: &str, hold_status: Option<&str>) -> OrderLine {
@@ -445,7 +442,7 @@ async fn commerce_sink_projects_a_conversation_and_replays_idempotently() {
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "souk_sinks=info".into()))
         .with_test_writer()
         .try_init();
-    let Some(s) = setup().await else { return };
+    let s = setup().await;
 
     let (first, summary) = first_half(&s).await;
     s.produce(first).await;

@@ -214,11 +214,8 @@ impl Setup {
     }
 }
 
-async fn setup() -> Option<Setup> {
-    if std::env::var("SOUK_KAFKA_BOOTSTRAP").is_err() {
-        eprintln!("SKIPPED sink_postgres_inventory: SOUK_KAFKA_BOOTSTRAP is not set; run `./dev up` and `eval \"$(./dev env)\"` to run it on the local stack");
-        return None;
-    }
+async fn setup() -> Setup {
+    souk_runtime::testkit::require_stack("sink_postgres_inventory").await;
     let prefix = unique_prefix("sinkpg");
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../topology.toml"))
         .expect("topology.toml");
@@ -258,7 +255,7 @@ async fn setup() -> Option<Setup> {
         .expect("audit table");
     let run = prefix.trim_end_matches('.').to_string();
     let topic = topology.topic("inventory.events");
-    Some(Setup {
+    Setup {
         topology,
         codec,
         bootstrap,
@@ -266,7 +263,7 @@ async fn setup() -> Option<Setup> {
         tenant: format!("tenant-{run}"),
         run,
         topic,
-    })
+    }
 }
 
 /// The pool's level after round `r`: batches b0, b1 always, b2 only in even rounds (so it is
@@ -527,7 +524,7 @@ async fn inventory_sink_applies_each_record_once_across_crash_and_restart() {
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "souk_sinks=info".into()))
         .with_test_writer()
         .try_init();
-    let Some(s) = setup().await else { return };
+    let s = setup().await;
 
     // Phase 1: a few hundred events, then the sink catches up.
     s.produce(s.encode(events(&s, 0..8)).await).await;
@@ -712,7 +709,7 @@ async fn two_instances_split_partitions_without_double_application() {
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "souk_sinks=info".into()))
         .with_test_writer()
         .try_init();
-    let Some(s) = setup().await else { return };
+    let s = setup().await;
     s.produce(s.encode(events(&s, 0..6)).await).await;
     let (a, _) = s.audited(None);
     let (stop_a, shutdown) = tokio::sync::watch::channel(false);

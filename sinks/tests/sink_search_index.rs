@@ -120,7 +120,7 @@ async fn run_until_caught_up(s: &Stack, dir: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn search_index_scopes_by_tenant_and_resumes_from_the_commit_payload() {
-    let Some(s) = support::stack("sinksearch").await else { return };
+    let s = support::stack("sinksearch").await;
     let run = s.prefix.trim_end_matches('.').replace('.', "");
     let (a, b) = (format!("a{run}"), format!("b{run}"));
     s.produce("inventory.events", &[
@@ -189,7 +189,7 @@ async fn search_index_scopes_by_tenant_and_resumes_from_the_commit_payload() {
     let tenants = Arc::new(Tenants::from_list(vec![tenant(&a, "1", "key-a"), tenant(&b, "2", "key-b")]).expect("tenants"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let app = search_router(dir.path().to_path_buf(), tenants);
+    let app = search_router(dir.path().to_path_buf(), tenants).into_router();
     tokio::spawn(async move { axum::serve(listener, app).await });
     let http = reqwest::Client::new();
     let get = |q: &str, key: Option<&str>| {
@@ -211,7 +211,7 @@ async fn search_index_scopes_by_tenant_and_resumes_from_the_commit_payload() {
     assert_eq!(get("q=nosuchfield:x", Some("key-a")).await.expect("get").status(), 400);
     assert_eq!(get("q=laal&kind=bogus", Some("key-a")).await.expect("get").status(), 400);
     assert_eq!(get("q=laal&limit=0", Some("key-a")).await.expect("get").status(), 400);
-    let missing = search_router(dir.path().join("not-yet"), Arc::new(Tenants::from_list(vec![tenant(&a, "1", "key-a")]).expect("tenants")));
+    let missing = search_router(dir.path().join("not-yet"), Arc::new(Tenants::from_list(vec![tenant(&a, "1", "key-a")]).expect("tenants"))).into_router();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr2 = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, missing).await });

@@ -87,7 +87,7 @@ impl Run<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dispatcher_sends_each_request_once_and_reports_the_result() {
-    let Some(s) = support::stack("sinkwa").await else { return };
+    let s = support::stack("sinkwa").await;
     let run_id = s.prefix.trim_end_matches('.').replace('.', "");
     let (a, b) = (format!("a{run_id}"), format!("b{run_id}"));
     let wa = RecordingWhatsApp::start().await.expect("recording server");

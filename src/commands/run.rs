@@ -244,12 +244,10 @@ async fn serve_http(
     args: &RunArgs,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(SocketAddr, impl Future<Output = anyhow::Result<()>>)> {
-    use souk_producers::gateway::{self, GatewayState, KafkaPublisher, PgOrderDirectory};
+    use souk_producers::gateway::{GatewayState, KafkaPublisher, PgOrderDirectory};
     let publisher = Arc::new(KafkaPublisher::connect(bootstrap, codec, topology)?);
     let orders = Arc::new(PgOrderDirectory::new(pool.clone()));
-    let app = gateway::router(GatewayState::new(tenants.clone(), publisher, orders))
-        .merge(souk_projections::api::router(pool, tenants.clone()))
-        .merge(souk_projections::search::search_router(args.index_dir.clone(), tenants));
+    let (app, _) = souk::http::app(GatewayState::new(tenants.clone(), publisher, orders), pool, tenants, args.index_dir.clone());
     let listener = tokio::net::TcpListener::bind(&args.http_addr).await.with_context(|| format!("binding the gateway to {}", args.http_addr))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "gateway: /webhooks/whatsapp, owner commands and read API under /v1, /openapi.json");

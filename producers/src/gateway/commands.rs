@@ -8,7 +8,7 @@
 
 use super::error::ApiError;
 use super::publisher::{GatewayEvent, Publish};
-use super::validate::{amount, decimal, ident, invalid, name, opt_decimal, opt_ident, METERS_SCALE, MONEY_SCALE};
+use super::validate::{amount, decimal, ident, invalid, name, opt_decimal, opt_ident, refuse_nul, METERS_SCALE, MONEY_SCALE};
 use super::GatewayState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -107,14 +107,13 @@ fn authenticate<'s>(state: &'s GatewayState, headers: &HeaderMap) -> Result<&'s 
 fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>, optional: bool) -> Result<T, ApiError> {
     let body = body.map_err(ApiError::from_body)?;
     let text: &[u8] = if optional && body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &body };
-    let mut de = serde_json::Deserializer::from_slice(text);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let json: serde_json::Value = serde_json::from_slice(text).map_err(|e| ApiError::bad_request("MALFORMED_BODY", e.to_string()))?;
+    refuse_nul(&json)?;
+    serde_path_to_error::deserialize(json).map_err(|e| {
         let path = e.path().to_string();
         let reason = if path == "." { e.inner().to_string() } else { format!("{path}: {}", e.inner()) };
         ApiError::bad_request("MALFORMED_BODY", reason)
-    })?;
-    de.end().map_err(|e| ApiError::bad_request("MALFORMED_BODY", e.to_string()))?;
-    Ok(value)
+    })
 }
 
 /// The client's `command_id` (validated) or, when absent, `fallback()`.

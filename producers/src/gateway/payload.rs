@@ -90,6 +90,7 @@ pub fn parse_delivery(body: &[u8], tenant_of: &TenantOf<'_>) -> Result<Vec<Publi
     if !root.is_object() {
         return Err(malformed("body must be a JSON object".into()));
     }
+    super::validate::refuse_nul(&root)?;
     let root = Node { value: &root, path: String::new() };
     root.req("entry")?;
     let mut out = Vec::new();

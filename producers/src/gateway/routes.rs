@@ -1,22 +1,23 @@
-//! The gateway's URL map. Kept apart from the handlers so the whole HTTP surface reads in one place.
+//! The gateway's URL map. Kept apart from the handlers so the whole HTTP surface reads in one place;
+//! `openapi.rs` documents exactly these routes (a test compares the two).
 
 use super::{commands, whatsapp, GatewayState};
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
-use axum::Router;
+use souk_runtime::http::Routes;
 
-/// Every gateway route, with the body limit of the state's config (over it ⇒ 413). The router has
-/// its state applied, so the CLI can `merge` it with the read API's router.
-pub fn router(state: GatewayState) -> Router {
+/// Every gateway route, with the body limit of the state's config (over it ⇒ 413). The routes have
+/// their state applied, so the CLI can `merge` them with the read and search APIs.
+pub fn router(state: GatewayState) -> Routes {
     let limit = state.config.body_limit_bytes;
-    Router::new()
-        .route("/webhooks/whatsapp", get(whatsapp::verify_subscription).post(whatsapp::receive))
-        .route("/v1/orders/{order_id}/approve", post(commands::approve))
-        .route("/v1/orders/{order_id}/reject", post(commands::reject))
-        .route("/v1/payments", post(commands::payment))
-        .route("/v1/catalog/{material}/{color}", put(commands::catalog))
-        .route("/v1/stock", post(commands::stock))
-        .route("/v1/settings", put(commands::settings))
-        .layer(DefaultBodyLimit::max(limit))
+    Routes::new()
+        .get("/webhooks/whatsapp", whatsapp::verify_subscription)
+        .post("/webhooks/whatsapp", whatsapp::receive)
+        .post("/v1/orders/{order_id}/approve", commands::approve)
+        .post("/v1/orders/{order_id}/reject", commands::reject)
+        .post("/v1/payments", commands::payment)
+        .put("/v1/catalog/{material}/{color}", commands::catalog)
+        .post("/v1/stock", commands::stock)
+        .put("/v1/settings", commands::settings)
+        .map_router(|r| r.layer(DefaultBodyLimit::max(limit)))
         .with_state(state)
 }

@@ -29,7 +29,13 @@ pub fn decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
         Json::Number(n) => n.to_string(),
         other => return Err(serde::de::Error::custom(format!("expected a decimal string like \"500.00\", got {other}"))),
     };
-    Decimal::from_str(text.trim()).map_err(|e| serde::de::Error::custom(format!("{text:?} is not a decimal: {e}")))
+    let digits = text.strip_prefix('-').unwrap_or(&text);
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, "0"));
+    let plain = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    if !(plain(int) && plain(frac)) {
+        return Err(serde::de::Error::custom(format!("{text:?} is not a decimal like \"500.00\" (digits, an optional '-' and '.')")));
+    }
+    Decimal::from_str(&text).map_err(|e| serde::de::Error::custom(format!("{text:?} is not a decimal: {e}")))
 }
 
 /// [`decimal`] for optional fields (absent or null ⇒ `None`).
@@ -55,32 +61,76 @@ pub fn amount(field: &str, value: Decimal, scale: u32, positive: bool) -> Result
     Ok(normalized)
 }
 
-/// A catalog name (material, color, alias): trimmed and lowercased, non-empty, no `|` (the key
-/// separator) and no control characters.
+/// A catalog name (material, color, alias): at most 128 characters without `|` (the key
+/// separator) or control characters, then trimmed (must not be blank) and lowercased.
 pub fn name(field: &str, value: &str) -> Result<String, ApiError> {
-    let v = value.trim().to_lowercase();
-    check_text(field, &v)?;
-    Ok(v)
+    check_text(field, value)?;
+    Ok(value.trim().to_lowercase())
 }
 
-/// An id given by the client (payment, batch, customer, command): trimmed, non-empty, no `|`, no
-/// control characters. Case is kept.
+/// An id given by the client (payment, batch, customer, command): at most 128 characters without
+/// `|` or control characters, then trimmed (must not be blank). Case is kept. The raw value is
+/// checked so the rules are exactly the OpenAPI document's pattern and length.
 pub fn ident(field: &str, value: &str) -> Result<String, ApiError> {
-    let v = value.trim().to_string();
-    check_text(field, &v)?;
-    Ok(v)
+    check_text(field, value)?;
+    Ok(value.trim().to_string())
 }
 
 /// [`ident`] for optional free-text-ish fields; blank ⇒ `None`.
 pub fn opt_ident(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
-    match value.map(str::trim).filter(|v| !v.is_empty()) {
-        Some(v) => ident(field, v).map(Some),
-        None => Ok(None),
+    match value {
+        Some(raw) if !raw.trim().is_empty() => ident(field, raw).map(Some),
+        Some(raw) if raw.chars().any(char::is_control) => Err(invalid(field, "must not contain '|' or control characters")),
+        _ => Ok(None),
+    }
+}
+
+/// The path (`entry[0].changes[0].value.messages[1].text.body`) of the first string or object key
+/// in `value` that contains a NUL character, if any. Such text could be produced to Kafka but
+/// never stored by the read side (Postgres refuses 0x00 in `text` and `\u0000` in `jsonb`), so the
+/// gateway refuses it instead of letting one record block a projection.
+pub fn nul_path(value: &Json) -> Option<String> {
+    fn walk(value: &Json, path: &mut String) -> bool {
+        match value {
+            Json::String(s) => s.contains('\0'),
+            Json::Array(items) => items.iter().enumerate().any(|(i, v)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = walk(v, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            Json::Object(map) => map.iter().any(|(k, v)| {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(&k.replace('\0', "\\u0000"));
+                let found = k.contains('\0') || walk(v, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            _ => false,
+        }
+    }
+    let mut path = String::new();
+    walk(value, &mut path).then(|| if path.is_empty() { "the body".to_string() } else { path })
+}
+
+/// A 400 `INVALID_CHARACTER` unless `value` is free of NUL characters ([`nul_path`]).
+pub fn refuse_nul(value: &Json) -> Result<(), ApiError> {
+    match nul_path(value) {
+        None => Ok(()),
+        Some(path) => Err(ApiError::bad_request("INVALID_CHARACTER", format!("{path}: contains a NUL character (\\u0000), which souk cannot store"))),
     }
 }
 
 fn check_text(field: &str, v: &str) -> Result<(), ApiError> {
-    if v.is_empty() {
+    if v.trim().is_empty() {
         return Err(invalid(field, "must not be empty"));
     }
     if v.chars().count() > MAX_LEN {
@@ -119,6 +169,17 @@ mod tests {
         assert!(name("color", "blue|red").unwrap_err().reason.starts_with("color:"));
         assert_eq!(ident("payment_id", " P-1 ").unwrap(), "P-1");
         assert_eq!(opt_ident("actor", Some("  ")).unwrap(), None);
+    }
+
+    #[test]
+    fn nul_anywhere_in_a_body_is_found_with_its_path() {
+        let v: Json = serde_json::from_str(r#"{"entry": [{"changes": [{"value": {"messages": [{"text": {"body": "hi"}}, {"text": {"body": "a\u0000b"}}]}}]}]}"#).unwrap();
+        assert_eq!(nul_path(&v).as_deref(), Some("entry[0].changes[0].value.messages[1].text.body"));
+        let key: Json = serde_json::from_str(r#"{"ok": 1, "k\u0000": 2}"#).unwrap();
+        assert_eq!(nul_path(&key).as_deref(), Some("k\\u0000"));
+        assert_eq!(nul_path(&serde_json::from_str(r#""\u0000""#).unwrap()).as_deref(), Some("the body"));
+        assert_eq!(nul_path(&serde_json::from_str(r#"{"a": ["x", {"b": "\\u0000 is only text"}]}"#).unwrap()), None);
+        assert_eq!(refuse_nul(&key).unwrap_err().code, "INVALID_CHARACTER");
     }
 
     #[test]

@@ -90,7 +90,7 @@ impl Gateway {
         let publisher = Arc::new(RecordingPublisher::default());
         let orders = FakeOrders([(("bharat".to_string(), "o-1".to_string()), "919800000001".to_string())].into_iter().collect());
         let state = GatewayState::new(Arc::new(tenants), publisher.clone(), Arc::new(orders)).with_clock(|| NOW_MS);
-        let base = serve(router(state)).await;
+        let base = serve(router(state).into_router()).await;
         Gateway { base, publisher, http: reqwest::Client::new() }
     }
 

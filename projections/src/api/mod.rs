@@ -1,22 +1,23 @@
 //! The owner dashboard's read API (seed 003.10): JSON over HTTP (axum), every route scoped to the
 //! tenant whose owner API key is presented as `Authorization: Bearer <key>`. Reads only — owner
 //! commands go through the gateway as events; `GET /v1/commands/{id}` lets a UI poll the outcome.
-//! Decimals are JSON strings, times RFC 3339. `GET /openapi.json` (no key needed) describes it all.
+//! Decimals are JSON strings, times RFC 3339. [`fragment`] is its part of the OpenAPI document the
+//! CLI serves at `GET /openapi.json`.
 
 mod openapi;
 
-pub use openapi::{openapi, PATHS};
+pub use openapi::{fragment, ESCALATION_STATUSES};
 
-use crate::queries::{self, MessageFilter, OrderFilter};
+use crate::queries::{self, MessageFilter, OrderFilter, MAX_LIMIT};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use souk_runtime::http::Routes;
 use souk_runtime::tenants::Tenants;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -28,21 +29,27 @@ struct ApiState {
     tenants: Arc<Tenants>,
 }
 
-/// The read API's routes (mount under any prefix; paths are absolute `/v1/...`).
-pub fn router(pool: PgPool, tenants: Arc<Tenants>) -> Router {
-    Router::new()
-        .route("/openapi.json", get(|| async { Json(openapi()) }))
-        .route("/v1/orders/pending-approval", get(pending_approvals))
-        .route("/v1/orders", get(list_orders))
-        .route("/v1/orders/{order_id}", get(order_detail))
-        .route("/v1/stock", get(stock))
-        .route("/v1/ledger/{customer}", get(ledger))
-        .route("/v1/invoices/{invoice_number}", get(invoice))
-        .route("/v1/escalations", get(escalations))
-        .route("/v1/messages", get(messages))
-        .route("/v1/commands/{command_id}", get(command_outcome))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+/// The read API's routes (paths are absolute `/v1/...`), state applied, ready to merge.
+pub fn router(pool: PgPool, tenants: Arc<Tenants>) -> Routes {
+    Routes::new()
+        .get("/v1/orders/pending-approval", pending_approvals)
+        .get("/v1/orders", list_orders)
+        .get("/v1/orders/{order_id}", order_detail)
+        .get("/v1/stock", stock)
+        .get("/v1/ledger/{customer}", ledger)
+        .get("/v1/invoices/{invoice_number}", invoice)
+        .get("/v1/escalations", escalations)
+        .get("/v1/messages", messages)
+        .get("/v1/commands/{command_id}", command_outcome)
         .with_state(ApiState { pool, tenants })
+}
+
+/// A page size within the documented `1..=MAX_LIMIT` (absent ⇒ the default); out of range ⇒ 400.
+fn page_limit(limit: Option<i64>) -> Result<Option<i64>, ApiError> {
+    match limit {
+        Some(n) if !(1..=MAX_LIMIT).contains(&n) => Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("limit must be between 1 and {MAX_LIMIT}, not {n}"))),
+        other => Ok(other),
+    }
 }
 
 /// A JSON error body `{"error": code, "message": ...}` with its HTTP status.
@@ -157,7 +164,7 @@ async fn list_orders(
     let filter = OrderFilter {
         state: q.state,
         customer: q.customer,
-        limit: q.limit,
+        limit: page_limit(q.limit)?,
     };
     let orders = queries::orders(&s.pool, &tenant, &filter).await?;
     Ok(Json(json!({ "orders": orders })).into_response())
@@ -214,6 +221,9 @@ async fn escalations(
     q: Result<Query<EscalationsQuery>, QueryRejection>,
 ) -> ApiResult {
     let Query(q) = q?;
+    if let Some(status) = q.status.as_deref().filter(|s| !ESCALATION_STATUSES.contains(s)) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("status must be one of {}, not {status:?}", ESCALATION_STATUSES.join(", "))));
+    }
     let escalations = queries::escalations(&s.pool, &tenant, q.status.as_deref()).await?;
     Ok(Json(json!({ "escalations": escalations })).into_response())
 }
@@ -235,7 +245,7 @@ async fn messages(
     let filter = MessageFilter {
         customer: q.customer,
         order_id: q.order_id,
-        limit: q.limit,
+        limit: page_limit(q.limit)?,
     };
     let messages = queries::messages(&s.pool, &tenant, &filter).await?;
     Ok(Json(json!({ "messages": messages })).into_response())

@@ -1,62 +1,26 @@
-//! The OpenAPI 3.1 description of the read API, built with `serde_json` (no codegen dependency).
-//! Kept next to the router; a test checks that every route is described.
+//! The read API's part of the OpenAPI 3.1 document, built with `serde_json` (no codegen
+//! dependency). Kept next to the router; the CLI's test compares the merged document with the
+//! routes the app really serves.
 
-use serde_json::{json, Map, Value};
+use crate::queries::MAX_LIMIT;
+use serde_json::{json, Value};
+use souk_runtime::openapi::{array_of, error_response as error, int, nullable, object, reference, string, time, Fragment};
 
-/// Every path the read API serves (besides `/openapi.json` itself), as OpenAPI templates.
-pub const PATHS: [&str; 9] = [
-    "/v1/orders/pending-approval",
-    "/v1/orders",
-    "/v1/orders/{order_id}",
-    "/v1/stock",
-    "/v1/ledger/{customer}",
-    "/v1/invoices/{invoice_number}",
-    "/v1/escalations",
-    "/v1/messages",
-    "/v1/commands/{command_id}",
-];
+/// The escalation statuses `GET /v1/escalations?status=` filters by (anything else is a 400).
+pub const ESCALATION_STATUSES: [&str; 4] = ["pending", "assigned", "in_progress", "resolved"];
 
-fn string() -> Value {
-    json!({ "type": "string" })
-}
-fn nullable(t: &str) -> Value {
-    json!({ "type": [t, "null"] })
-}
 fn decimal() -> Value {
     json!({ "type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$", "description": "exact decimal" })
 }
 fn decimal_or_null() -> Value {
     json!({ "oneOf": [decimal(), { "type": "null" }] })
 }
-fn time() -> Value {
-    json!({ "type": "string", "format": "date-time" })
-}
-fn int() -> Value {
-    json!({ "type": "integer" })
-}
-fn reference(name: &str) -> Value {
-    json!({ "$ref": format!("#/components/schemas/{name}") })
-}
-fn array_of(name: &str) -> Value {
-    json!({ "type": "array", "items": reference(name) })
-}
 fn json_value() -> Value {
     json!({ "description": "JSON (decimals as strings)" })
 }
 
-/// An object schema whose listed properties are all required.
-fn object(props: &[(&str, Value)]) -> Value {
-    let properties: Map<String, Value> = props
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    let required: Vec<&str> = props.iter().map(|(k, _)| *k).collect();
-    json!({ "type": "object", "properties": properties, "required": required })
-}
-
 fn schemas() -> Value {
     json!({
-        "Error": object(&[("error", string()), ("message", string())]),
         "Order": object(&[
             ("order_id", string()), ("customer", string()), ("state", string()), ("previous_state", nullable("string")),
             ("opened_at", time()), ("subtotal", decimal_or_null()), ("negotiation_turns", int()), ("unknown_streak", int()),
@@ -129,12 +93,12 @@ fn schemas() -> Value {
 }
 
 fn param(name: &str, location: &str, description: &str) -> Value {
-    json!({ "name": name, "in": location, "required": location == "path", "description": description,
-            "schema": if name == "limit" { json!({ "type": "integer", "minimum": 1, "maximum": 500 }) } else { string() } })
-}
-
-fn error(description: &str) -> Value {
-    json!({ "description": description, "content": { "application/json": { "schema": reference("Error") } } })
+    let schema = match name {
+        "limit" => json!({ "type": "integer", "minimum": 1, "maximum": MAX_LIMIT }),
+        "status" => json!({ "type": "string", "enum": ESCALATION_STATUSES }),
+        _ => json!({ "type": "string", "pattern": "^[^\\u0000]*$" }),
+    };
+    json!({ "name": name, "in": location, "required": location == "path", "description": description, "schema": schema })
 }
 
 /// A GET operation answering `schema`, with the shared 401 (and 404 when `may_miss`).
@@ -147,22 +111,24 @@ fn get(summary: &str, params: Vec<Value>, schema: Value, may_miss: bool) -> Valu
         responses["404"] = error("not found for this tenant");
     }
     if params.iter().any(|p| p["in"] == "query") {
-        responses["400"] = error("malformed query");
+        responses["400"] = error("malformed query (the reason names the parameter)");
     }
-    json!({ "get": { "summary": summary, "parameters": params, "responses": responses, "security": [{ "bearer": [] }] } })
+    if params.iter().any(|p| p["in"] == "path") {
+        responses["400"] = error("a NUL character in the path");
+    }
+    json!({ "summary": summary, "parameters": params, "responses": responses, "security": [{ "bearer": [] }] })
 }
 
 fn list(key: &str, item: &str) -> Value {
     object(&[(key, array_of(item))])
 }
 
-/// The OpenAPI 3.1 document of the read API.
-pub fn openapi() -> Value {
-    let [pending, orders, order, stock, ledger, invoice, escalations, messages, command] = PATHS;
-    let mut paths = Map::new();
-    let mut add = |path: &str, op: Value| {
-        paths.insert(path.to_string(), op);
-    };
+/// The read API's operations and schemas.
+pub fn fragment() -> Fragment {
+    let mut f = Fragment::default();
+    let mut add = |path: &str, op: Value| f.operation(path, "get", op);
+    let (pending, orders, order, stock, ledger) = ("/v1/orders/pending-approval", "/v1/orders", "/v1/orders/{order_id}", "/v1/stock", "/v1/ledger/{customer}");
+    let (invoice, escalations, messages, command) = ("/v1/invoices/{invoice_number}", "/v1/escalations", "/v1/messages", "/v1/commands/{command_id}");
     add(
         pending,
         get(
@@ -251,15 +217,7 @@ pub fn openapi() -> Value {
             true,
         ),
     );
-    json!({
-        "openapi": "3.1.0",
-        "info": { "title": "souk read API", "version": env!("CARGO_PKG_VERSION"),
-                  "description": "Tenant-scoped owner dashboard reads. Decimals are strings; times are RFC 3339." },
-        "paths": paths,
-        "components": {
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "description": "the tenant's owner API key" } },
-            "schemas": schemas(),
-        },
-        "security": [{ "bearer": [] }],
-    })
+    f.schemas = schemas().as_object().cloned().unwrap_or_default();
+    f.security_schemes.insert("bearer".into(), json!({ "type": "http", "scheme": "bearer", "description": "the tenant's owner API key" }));
+    f
 }

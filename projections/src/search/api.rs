@@ -5,13 +5,15 @@
 
 use super::query::{search, SearchError, MAX_LIMIT};
 use super::schema::{open_existing, DocKind};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use souk_runtime::http::Routes;
+use souk_runtime::openapi::{error_response, Fragment};
 use souk_runtime::tenants::Tenants;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -57,12 +59,39 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 /// The search API as a router (merged into the gateway's); `index_dir` is the search sink's
 /// index directory, `tenants` maps API keys to tenants.
-pub fn search_router(index_dir: PathBuf, tenants: Arc<Tenants>) -> Router {
+pub fn search_router(index_dir: PathBuf, tenants: Arc<Tenants>) -> Routes {
     let state = Arc::new(SearchState { index_dir, tenants, reader: Mutex::new(None) });
-    Router::new().route("/v1/search", get(handle)).with_state(state)
+    Routes::new().get("/v1/search", handle).with_state(state)
 }
 
-async fn handle(State(state): State<Arc<SearchState>>, headers: HeaderMap, Query(params): Query<Params>) -> Response {
+/// `GET /v1/search` in the OpenAPI document.
+pub fn search_fragment() -> Fragment {
+    let q = |name: &str, schema: serde_json::Value, description: &str| json!({ "name": name, "in": "query", "required": false, "schema": schema, "description": description });
+    let hit = json!({ "type": "object", "required": ["kind", "doc_id", "score"], "properties": {
+        "kind": { "enum": ["catalog", "message"] }, "doc_id": { "type": "string" }, "score": { "type": "number" } } });
+    let mut f = Fragment::default();
+    f.operation("/v1/search", "get", json!({
+        "summary": "Search the tenant's catalog and WhatsApp conversations (tantivy query syntax)",
+        "parameters": [
+            q("q", json!({ "type": "string", "pattern": "^[^\\u0000]*$" }), "query text; empty lists the most recent documents"),
+            q("kind", json!({ "type": "string", "enum": ["catalog", "message", ""] }), "only catalog items or only messages"),
+            q("limit", json!({ "type": "integer", "minimum": 1, "maximum": MAX_LIMIT }), "results, default 20"),
+        ],
+        "responses": {
+            "200": { "description": "hits, best first", "content": { "application/json": { "schema": {
+                "type": "object", "required": ["hits"], "properties": { "hits": { "type": "array", "items": hit } } } } } },
+            "400": error_response("bad kind, limit or query syntax"),
+            "401": error_response("missing or unknown API key"),
+        },
+        "security": [{ "bearer": [] }],
+    }));
+    f
+}
+
+async fn handle(State(state): State<Arc<SearchState>>, headers: HeaderMap, params: Result<Query<Params>, QueryRejection>) -> Response {
+    let Ok(Query(params)) = params.map_err(|e| e.body_text()) else {
+        return error(StatusCode::BAD_REQUEST, "malformed query string");
+    };
     let key = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -78,7 +107,7 @@ async fn handle(State(state): State<Arc<SearchState>>, headers: HeaderMap, Query
             None => return error(StatusCode::BAD_REQUEST, format!("kind must be catalog or message, not {k:?}")),
         },
     };
-    let limit = match params.limit.as_deref().filter(|l| !l.is_empty()) {
+    let limit = match params.limit.as_deref() {
         None => DEFAULT_LIMIT,
         Some(l) => match l.parse::<usize>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,

@@ -20,12 +20,10 @@ pub struct Stack {
     pub prefix: String,
 }
 
-/// `None` (and a SKIPPED note) when the local stack is not configured.
-pub async fn stack(tag: &str) -> Option<Stack> {
-    if std::env::var("SOUK_KAFKA_BOOTSTRAP").is_err() {
-        eprintln!("SKIPPED {tag}: SOUK_KAFKA_BOOTSTRAP is not set; run `./dev up` and `eval \"$(./dev env)\"`");
-        return None;
-    }
+/// The topology applied on the local stack; fails the test (with what is missing) when the stack
+/// does not answer.
+pub async fn stack(tag: &str) -> Stack {
+    souk_runtime::testkit::require_stack(tag).await;
     let prefix = souk_runtime::testkit::unique_prefix(tag);
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../topology.toml")).expect("topology.toml");
     let topology = Topology::parse(&text, &prefix).expect("topology");
@@ -44,7 +42,7 @@ pub async fn stack(tag: &str) -> Option<Stack> {
         }
     }
     let codec = Arc::new(stack::codec_for(&topology, &catalog, &stack::schema_registry_url()).expect("codec"));
-    Some(Stack { topology, codec, bootstrap, prefix })
+    Stack { topology, codec, bootstrap, prefix }
 }
 
 impl Stack {

@@ -1,0 +1,163 @@
+//! The gateway's part of the OpenAPI document: Meta's webhook and the owner commands, with their
+//! request bodies as strict as the handlers (`deny_unknown_fields` ⇒ `additionalProperties:
+//! false`; ids without `|` or control characters, at most 128 characters; decimals as strings).
+//! Rules a schema cannot state (cross-field checks, decimal places, trimmed blanks) are in the
+//! descriptions and answered 400 by the handlers.
+
+use serde_json::{json, Value};
+use souk_runtime::openapi::{error_response, Fragment};
+
+/// A key-safe id or name: no `|` (the key separator), no control characters, 1–128 characters.
+fn ident(description: &str) -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^|\\u0000-\\u001f\\u007f-\\u009f]*$",
+            "description": format!("{description}; trimmed, must not be blank") })
+}
+
+/// An optional id: absent, null or blank means none.
+fn opt_ident(description: &str) -> Value {
+    json!({ "type": ["string", "null"], "maxLength": 128, "pattern": "^[^|\\u0000-\\u001f\\u007f-\\u009f]*$", "description": description })
+}
+
+/// An exact decimal: a string like `"500.00"` or a JSON number (never rounded).
+fn decimal(description: &str) -> Value {
+    json!({ "anyOf": [{ "type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$" }, { "type": "number" }], "description": description })
+}
+
+fn command_id() -> Value {
+    opt_ident("client-chosen id; a retry with the same id is the same event (default: derived or random)")
+}
+
+/// A strict JSON object: these properties, `required` among them, nothing else.
+fn body(props: &[(&str, Value)], required: &[&str]) -> Value {
+    let properties: serde_json::Map<String, Value> = props.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    json!({ "type": "object", "properties": properties, "required": required, "additionalProperties": false })
+}
+
+fn path_param(name: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": description,
+            "schema": { "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^|\\u0000-\\u001f\\u007f-\\u009f]*$" } })
+}
+
+/// An owner command: Bearer API key, a JSON body, 202 once the event is acknowledged.
+fn command(summary: &str, params: Vec<Value>, schema: Value, body_required: bool, may_miss: bool) -> Value {
+    let mut responses = json!({
+        "202": { "description": "accepted: the event is on its topic; poll GET /v1/commands/{command_id} for the outcome",
+                 "content": { "application/json": { "schema": {
+                     "type": "object", "required": ["command_id", "status"],
+                     "properties": { "command_id": { "type": "string" }, "status": { "const": "accepted" } } } } } },
+        "400": error_response("malformed body or invalid field (the reason names it)"),
+        "401": error_response("missing or unknown API key"),
+        "413": error_response("body over the gateway's limit"),
+        "503": error_response("the broker is unavailable; retry with the same command_id"),
+    });
+    if may_miss {
+        responses["404"] = error_response("no such order for this tenant");
+    }
+    json!({
+        "summary": summary,
+        "parameters": params,
+        "requestBody": { "required": body_required, "content": { "application/json": { "schema": schema } } },
+        "responses": responses,
+        "security": [{ "bearer": [] }],
+    })
+}
+
+fn decision(verb: &str) -> Value {
+    let schema = body(&[("reason", json!({ "type": ["string", "null"], "pattern": "^[^\\u0000]*$" })), ("actor", opt_ident("who decided")), ("command_id", command_id())], &[]);
+    command(&format!("The owner {verb}s an order waiting for approval (body optional)"), vec![path_param("order_id", "the order")], schema, false, true)
+}
+
+fn webhook_post() -> Value {
+    json!({
+        "summary": "Meta's WhatsApp Cloud API webhook delivery (messages and statuses)",
+        "description": "Authenticated by X-Hub-Signature-256 (HMAC-SHA256 of the raw body under the tenant's app secret) before it is parsed; answered 200 once every event it carries is acknowledged by the broker.",
+        "parameters": [
+            { "name": "X-Hub-Signature-256", "in": "header", "required": true, "schema": { "type": "string" }, "description": "sha256=<hex HMAC>" },
+            { "name": "X-Hub-Timestamp", "in": "header", "required": false, "schema": { "type": "string" }, "description": "epoch seconds, within 300 s of now" },
+        ],
+        "requestBody": { "required": true, "content": { "application/json": { "schema": {
+            "type": "object", "required": ["entry"],
+            "properties": { "object": { "type": "string" }, "entry": { "type": "array", "items": { "type": "object" } } } } } } },
+        "responses": {
+            "200": { "description": "every event acknowledged", "content": { "application/json": { "schema": {
+                "type": "object", "required": ["status", "events"], "properties": { "status": { "const": "ok" }, "events": { "type": "integer" } } } } } },
+            "400": error_response("malformed delivery (the reason names the JSON path)"),
+            "401": error_response("missing or wrong signature, or a stale timestamp"),
+            "404": error_response("no tenant owns the delivery's phone_number_id"),
+            "413": error_response("body over 256 KiB"),
+            "503": error_response("the broker is unavailable; Meta redelivers"),
+        },
+        "security": [],
+    })
+}
+
+fn webhook_get() -> Value {
+    let q = |name: &str| json!({ "name": name, "in": "query", "required": false, "schema": { "type": "string", "pattern": "^[^\\u0000]*$" } });
+    json!({
+        "summary": "Meta's webhook subscription handshake",
+        "parameters": [q("hub.mode"), q("hub.verify_token"), q("hub.challenge")],
+        "responses": {
+            "200": { "description": "hub.challenge echoed", "content": { "text/plain": { "schema": { "type": "string" } } } },
+            "403": error_response("not subscribe, or an unknown verify token"),
+        },
+        "security": [],
+    })
+}
+
+/// The webhook and owner-command operations.
+pub fn fragment() -> Fragment {
+    let mut f = Fragment::default();
+    f.operation("/webhooks/whatsapp", "get", webhook_get());
+    f.operation("/webhooks/whatsapp", "post", webhook_post());
+    f.operation("/v1/orders/{order_id}/approve", "post", decision("approve"));
+    f.operation("/v1/orders/{order_id}/reject", "post", decision("reject"));
+    let payment = body(
+        &[
+            ("payment_id", ident("the payment's id (a retried POST with the same id is one payment)")),
+            ("customer", ident("customer wa_id")),
+            ("amount", decimal("greater than 0, at most 2 decimal places")),
+            ("method", opt_ident("upi, cash, ...")),
+            ("reference", opt_ident("bank or UPI reference")),
+            ("command_id", command_id()),
+        ],
+        &["payment_id", "customer", "amount"],
+    );
+    f.operation("/v1/payments", "post", command("Record a customer's payment", vec![], payment, true, false));
+    let catalog = body(
+        &[
+            ("price_per_meter", decimal("greater than 0, at most 2 decimal places")),
+            ("aliases", json!({ "type": "array", "items": ident("another name customers use (lowercased)") })),
+            ("command_id", command_id()),
+        ],
+        &["price_per_meter"],
+    );
+    let catalog_params = vec![path_param("material", "lowercased"), path_param("color", "lowercased")];
+    f.operation("/v1/catalog/{material}/{color}", "put", command("Create or update a catalog item", catalog_params, catalog, true, false));
+    let stock = body(
+        &[
+            ("batch_id", ident("the batch")),
+            ("material", ident("lowercased")),
+            ("color", ident("lowercased")),
+            ("dye_lot", opt_ident("dye lot")),
+            ("rolls", json!({ "type": "integer", "minimum": 0, "maximum": i32::MAX, "description": "a batch needs rolls or loose meters" })),
+            ("meters_per_roll", decimal("greater than 0, at most 3 decimal places")),
+            ("loose_meters", decimal("0 or more, at most 3 decimal places")),
+            ("price_per_meter", json!({ "anyOf": [decimal("greater than 0, at most 2 decimal places"), { "type": "null" }] })),
+            ("received_at", json!({ "type": ["string", "null"], "format": "date-time", "description": "RFC 3339; default now" })),
+            ("command_id", command_id()),
+        ],
+        &["batch_id", "material", "color", "rolls", "meters_per_roll", "loose_meters"],
+    );
+    f.operation("/v1/stock", "post", command("Receive a batch of stock", vec![], stock, true, false));
+    let settings = body(
+        &[
+            ("gst_rate", decimal("in [0, 1), at most 4 decimal places (0.05 is 5 %)")),
+            ("reminder_days", json!({ "type": "integer", "minimum": 1, "maximum": 365 })),
+            ("command_id", command_id()),
+        ],
+        &["gst_rate", "reminder_days"],
+    );
+    f.operation("/v1/settings", "put", command("Change the tenant's GST rate and reminder cadence", vec![], settings, true, false));
+    f.security_schemes.insert("bearer".into(), json!({ "type": "http", "scheme": "bearer", "description": "the tenant's owner API key" }));
+    f
+}
