@@ -7,8 +7,14 @@
 //! 5. apply the rest with the projection's upserts, store offset+1 per partition, commit;
 //! 6. commit the same offsets to Kafka (informational only; the DB decides where a sink resumes).
 //!
-//! On any failure the transaction rolls back, the consumer is dropped and, after a backoff, a new
-//! one joins the group and is positioned at the stored offsets by [`SinkContext`]
+//! A record the database refuses for what it contains — a *permanent data error*: SQLSTATE class 22
+//! (data exception: NUL in text, invalid encoding, value too long, numeric overflow), 23 (integrity
+//! constraint) or 54 (program limit, e.g. an index row too large), a bind that cannot be encoded,
+//! or a [`PermanentError`] from the projection — rolls the attempt back; the batch is applied
+//! again with that record dead-lettered (provenance headers, the database's reason), so one bad
+//! record never blocks the sink. Any other failure (connection, timeout, serialization, deadlock,
+//! a missing table) is an outage: the transaction rolls back, the consumer is dropped and, after a
+//! backoff, a new one joins the group and is positioned at the stored offsets by [`SinkContext`]
 //! (retry without advancing).
 
 use super::offsets::{self, SinkContext, Tp};
@@ -29,6 +35,34 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// Returned (inside an `anyhow::Error`) by a projection for a record that can never be applied,
+/// so the runner dead-letters it instead of retrying the batch forever.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PermanentError(pub String);
+
+/// The reason, when `error` is a property of the record rather than an outage: SQLSTATE classes
+/// 22, 23 and 54, a bind that cannot be encoded, or a [`PermanentError`]. Everything else —
+/// connections, pool timeouts, serialization failures (40001), deadlocks (40P01), shutdowns
+/// (57P01), missing relations (42P01) — is retried without advancing.
+pub fn permanent_data_error(error: &anyhow::Error) -> Option<String> {
+    for cause in error.chain() {
+        if let Some(p) = cause.downcast_ref::<PermanentError>() {
+            return Some(p.0.clone());
+        }
+        match cause.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::Database(db)) => {
+                let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+                return ["22", "23", "54"].iter().any(|class| code.starts_with(class)).then(|| format!("SQLSTATE {code}: {}", db.message()));
+            }
+            Some(sqlx::Error::Encode(e)) => return Some(format!("cannot encode a value: {e}")),
+            Some(_) => return None,
+            None => {}
+        }
+    }
+    None
+}
 
 /// One decoded input record handed to a projection.
 #[derive(Debug, Clone)]
@@ -148,24 +182,38 @@ pub struct PostgresSink<P: Projection> {
     dead_lettered: Mutex<BTreeSet<(Tp, i64)>>,
 }
 
-/// A record after decoding: applicable, or dead-lettered with a reason.
+/// A record after decoding: applicable (with its original bytes, for a dead letter should the
+/// database refuse it), or dead-lettered with a reason.
 enum Decoded<E> {
-    Apply(SinkRecord<E>),
+    Apply(SinkRecord<E>, OwnedMessage),
     Dead(OwnedMessage, String),
 }
 
 impl<E> Decoded<E> {
-    fn position(&self) -> Tp {
+    fn message(&self) -> &OwnedMessage {
         match self {
-            Decoded::Apply(r) => (r.topic.clone(), r.partition),
-            Decoded::Dead(m, _) => (m.topic().to_string(), m.partition()),
+            Decoded::Apply(_, m) | Decoded::Dead(m, _) => m,
         }
     }
+    fn position(&self) -> Tp {
+        (self.message().topic().to_string(), self.message().partition())
+    }
     fn offset(&self) -> i64 {
-        match self {
-            Decoded::Apply(r) => r.offset,
-            Decoded::Dead(m, _) => m.offset(),
-        }
+        self.message().offset()
+    }
+}
+
+/// Why one attempt at a batch did not commit.
+enum AttemptError {
+    /// The record at this position can never be applied: dead-letter it and try again.
+    Permanent(Tp, i64, String),
+    /// An outage: retry the whole batch later without advancing.
+    Outage(anyhow::Error),
+}
+
+impl From<anyhow::Error> for AttemptError {
+    fn from(e: anyhow::Error) -> Self {
+        AttemptError::Outage(e)
     }
 }
 
@@ -282,6 +330,26 @@ impl<P: Projection> PostgresSink<P> {
                 .cmp(&b.position())
                 .then(a.offset().cmp(&b.offset()))
         });
+        // Each permanent data error found rolls the attempt back and marks its record dead; the
+        // next attempt dead-letters it and applies the rest (at most one attempt per record).
+        let mut refused: BTreeMap<(Tp, i64), String> = BTreeMap::new();
+        loop {
+            match self.attempt(consumer, &decoded, &refused).await {
+                Ok(()) => return Ok(()),
+                Err(AttemptError::Outage(e)) => return Err(e),
+                Err(AttemptError::Permanent(tp, offset, reason)) => {
+                    tracing::warn!(sink = %name, topic = %tp.0, partition = tp.1, offset, reason = %reason, "the database refuses this record for good; dead-lettering it and applying the rest of the batch");
+                    anyhow::ensure!(refused.insert((tp, offset), reason).is_none(), "a refused record was applied again");
+                }
+            }
+        }
+    }
+
+    /// One transaction over the batch: skip what the stored offsets cover, dead-letter poison and
+    /// `refused` records, apply the rest, store the offsets, commit.
+    async fn attempt(&self, consumer: &SinkConsumer, decoded: &[Decoded<P::Event>], refused: &BTreeMap<(Tp, i64), String>) -> Result<(), AttemptError> {
+        let metrics = Metrics::global();
+        let name = &self.spec.name;
         let parts: BTreeSet<Tp> = decoded.iter().map(Decoded::position).collect();
         // 2. one transaction; lock this sink's offset rows
         let mut tx = self
@@ -292,7 +360,7 @@ impl<P: Projection> PostgresSink<P> {
         let stored = offsets::lock(&mut tx, name, &parts).await?;
         // 3. drop what the DB already reflects
         let mut next = stored.clone();
-        let mut todo = Vec::with_capacity(decoded.len());
+        let mut todo: Vec<&Decoded<P::Event>> = Vec::with_capacity(decoded.len());
         let mut skipped = 0u64;
         for d in decoded {
             let pos = d.position();
@@ -324,10 +392,14 @@ impl<P: Projection> PostgresSink<P> {
             .unwrap_or_default();
         let (mut dead, mut produced) = (Vec::new(), Vec::new());
         for d in &todo {
-            if let Decoded::Dead(msg, error) = d {
-                let id = (d.position(), msg.offset());
+            let id = (d.position(), d.offset());
+            let reason = match d {
+                Decoded::Dead(_, error) => Some(error.clone()),
+                Decoded::Apply(..) => refused.get(&id).map(|r| format!("refused by the database: {r}")),
+            };
+            if let Some(reason) = reason {
                 if !already.contains(&id) {
-                    dead.push(self.dead_letter(msg, error));
+                    dead.push(self.dead_letter(d.message(), &reason));
                     produced.push(id);
                 }
             }
@@ -347,16 +419,17 @@ impl<P: Projection> PostgresSink<P> {
         }
         // 5. apply, store offsets, commit
         for d in &todo {
-            if let Decoded::Apply(record) = d {
-                self.projection
-                    .apply(&mut tx, record)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "applying {}/{}@{}",
-                            record.topic, record.partition, record.offset
-                        )
-                    })?;
+            if let Decoded::Apply(record, _) = d {
+                if refused.contains_key(&(d.position(), d.offset())) {
+                    continue;
+                }
+                if let Err(e) = self.projection.apply(&mut tx, record).await {
+                    let e = e.context(format!("applying {}/{}@{}", record.topic, record.partition, record.offset));
+                    return Err(match permanent_data_error(&e) {
+                        Some(reason) => AttemptError::Permanent(d.position(), d.offset(), reason),
+                        None => AttemptError::Outage(e),
+                    });
+                }
             }
         }
         let advanced: BTreeMap<Tp, i64> = next
@@ -378,7 +451,7 @@ impl<P: Projection> PostgresSink<P> {
         if !advanced.is_empty() {
             let mut tpl = TopicPartitionList::new();
             for ((topic, partition), offset) in &advanced {
-                tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
+                tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset)).map_err(anyhow::Error::from)?;
             }
             if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
                 tracing::debug!(sink = %name, error = %e, "informational Kafka offset commit failed");
@@ -407,7 +480,7 @@ impl<P: Projection> PostgresSink<P> {
             event,
         };
         match self.projection.check(&record) {
-            Ok(()) => Ok(Decoded::Apply(record)),
+            Ok(()) => Ok(Decoded::Apply(record, msg)),
             Err(reason) => Ok(Decoded::Dead(msg, format!("rejected: {reason}"))),
         }
     }

@@ -74,3 +74,60 @@ impl Stack {
         (0..self.topology.partitions(topic)).map(|p| souk_runtime::testkit::watermarks(&self.bootstrap, &full, p).expect("watermarks").1).sum()
     }
 }
+
+/// A TCP proxy in front of the local Postgres that can be taken down and brought back: while down
+/// it cuts every open connection and resets new ones, which is what a sink sees when its database
+/// goes away (a real outage, not a mocked error).
+pub struct PgOutage {
+    /// `postgres://…` through the proxy.
+    pub url: String,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    conns: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl PgOutage {
+    /// A proxy to the Postgres of `database_url`.
+    pub async fn start(database_url: &str) -> PgOutage {
+        let (scheme_auth, rest) = database_url.rsplit_once('@').expect("database url with user@host");
+        let (target, db) = rest.split_once('/').expect("database url with /db");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let url = format!("{scheme_auth}@{}/{db}", listener.local_addr().expect("addr"));
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let conns: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let (target, d, c) = (target.to_string(), down.clone(), conns.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if d.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                c.lock().expect("conns").push(task.abort_handle());
+            }
+        });
+        PgOutage { url, down, conns, accept }
+    }
+
+    /// Takes the database away (`true`, cutting every connection) or brings it back.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+        if down {
+            for c in self.conns.lock().expect("conns").drain(..) {
+                c.abort();
+            }
+        }
+    }
+}
+
+impl Drop for PgOutage {
+    fn drop(&mut self) {
+        self.set_down(true);
+        self.accept.abort();
+    }
+}
