@@ -28,7 +28,7 @@ pub use error::ApiError;
 pub use openapi::fragment as openapi_fragment;
 pub use publisher::{EventPublisher, GatewayEvent, KafkaPublisher, Publish, PublishError};
 pub use routes::router;
-pub use signature::{sign, verify};
+pub use signature::{sign, verify, AppSecrets};
 pub use whatsapp::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 use souk_runtime::tenants::Tenants;
@@ -51,12 +51,15 @@ pub struct GatewayState {
     pub config: GatewayConfig,
     /// Wall clock (the edge is where source time comes from).
     pub clock: Clock,
+    /// The tenants grouped by app secret (derived from `tenants` once, for webhook verification).
+    pub app_secrets: Arc<AppSecrets>,
 }
 
 impl GatewayState {
     /// A state with the default limits and the system clock.
     pub fn new(tenants: Arc<Tenants>, publisher: Arc<dyn EventPublisher>, orders: Arc<dyn OrderDirectory>) -> GatewayState {
-        GatewayState { tenants, publisher, orders, config: GatewayConfig::default(), clock: Arc::new(system_now_ms) }
+        let app_secrets = Arc::new(AppSecrets::of(&tenants));
+        GatewayState { tenants, publisher, orders, config: GatewayConfig::default(), clock: Arc::new(system_now_ms), app_secrets }
     }
 
     /// The same state with other limits.

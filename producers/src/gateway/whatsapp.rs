@@ -5,7 +5,7 @@
 
 use super::error::ApiError;
 use super::payload::parse_delivery;
-use super::signature::{check_timestamp, verify};
+use super::signature::check_timestamp;
 use super::GatewayState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -56,8 +56,8 @@ async fn handle(state: &GatewayState, headers: &HeaderMap, body: Result<Bytes, B
         .to_str()
         .map_err(|_| ApiError::unauthorized("BAD_SIGNATURE", "X-Hub-Signature-256 is not text"))?;
     // The app secret depends on the tenant, and the tenant is named inside the (untrusted) body:
-    // try every tenant's secret on the raw bytes; only a verified body is parsed.
-    let signed_by: BTreeSet<String> = state.tenants.iter().filter(|t| verify(t.app_secret.expose(), &body, signature)).map(|t| t.id.clone()).collect();
+    // try each distinct app secret once on the raw bytes; only a verified body is parsed.
+    let signed_by: BTreeSet<String> = state.app_secrets.signers(&body, signature);
     if signed_by.is_empty() {
         return Err(ApiError::unauthorized("BAD_SIGNATURE", "X-Hub-Signature-256 does not match the body under any configured app secret"));
     }
