@@ -43,6 +43,71 @@ async fn orders_schema(admin: &sqlx::PgPool, schema: &str) -> sqlx::PgPool {
     pool
 }
 
+fn bharat() -> Arc<Tenants> {
+    let tenant = Tenant {
+        id: BHARAT.id.into(),
+        name: "Bharat Textiles".into(),
+        phone_number_id: BHARAT.phone_number_id.into(),
+        app_secret: Secret::new(BHARAT.app_secret),
+        verify_token: Secret::new(BHARAT.verify_token),
+        api_key: Secret::new(BHARAT.api_key),
+        access_token: Secret::new("EAAG"),
+        intent_confidence_threshold: None,
+    };
+    Arc::new(Tenants::from_list(vec![tenant]).unwrap())
+}
+
+/// A port on loopback where nothing listens (bound, then released).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_text_is_refused_and_an_unreachable_broker_is_a_503() {
+    souk_runtime::testkit::require_stack("gateway_kafka").await;
+    let prefix = unique_prefix("gwnul");
+    let topology = topology(&prefix);
+    let catalog = Catalog::builtin().unwrap();
+    let (bootstrap, registry) = (stack::kafka_bootstrap(), stack::schema_registry_url());
+    souk_runtime::testkit::with_retries("topology apply", || souk_runtime::admin::apply(&topology, &catalog, &bootstrap, &registry)).await.expect("apply");
+    let codec = Arc::new(stack::codec_for(&topology, &catalog, &registry).unwrap());
+    let lazy = || PgOrderDirectory::new(PgPoolOptions::new().connect_lazy(&stack::database_url()).unwrap());
+    let http = reqwest::Client::new();
+
+    // The real broker: a NUL anywhere in the body is a 400 naming the field, and nothing is produced.
+    let live = GatewayState::new(bharat(), Arc::new(KafkaPublisher::connect(&bootstrap, codec.clone(), &topology).unwrap()), Arc::new(lazy()));
+    let base = serve(router(live).into_router()).await;
+    let body = serde_json::to_vec(&delivery("1001", vec![], vec![text("919800000001", "wamid.NUL1", NOW_S, "50m \u{0} cotton")], vec![])).unwrap();
+    let resp = http.post(format!("{base}/webhooks/whatsapp")).header("X-Hub-Signature-256", sign(BHARAT.app_secret, &body)).body(body).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let err: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(err["error"], "INVALID_CHARACTER", "{err}");
+    assert!(err["reason"].as_str().unwrap().contains("messages[0].text.body"), "{err}");
+    let resp = http.post(format!("{base}/v1/payments")).bearer_auth(BHARAT.api_key).json(&serde_json::json!({ "payment_id": "P\u{0}1", "customer": "919800000001", "amount": "5" })).send().await.unwrap();
+    assert_eq!(resp.status(), 400, "{}", resp.text().await.unwrap());
+    let resp = http.post(format!("{base}/v1/orders/o%00/approve")).bearer_auth(BHARAT.api_key).send().await.unwrap();
+    assert_eq!(resp.status(), 400, "NUL in a path");
+    for topic in ["whatsapp.inbound", "ledger.inputs"] {
+        assert!(read_to_end(&bootstrap, &topology.topic(topic)).await.unwrap().is_empty(), "nothing reached {topic}");
+    }
+
+    // A broker nobody answers on: the gateway answers 503 at its publish deadline (Meta and owner
+    // clients retry), not after the producer's 30 s message timeout.
+    let down = KafkaPublisher::connect(&format!("127.0.0.1:{}", closed_port()), codec, &topology).unwrap();
+    let config = souk_producers::gateway::GatewayConfig { publish_timeout_ms: 2_000, ..Default::default() };
+    let base = serve(router(GatewayState::new(bharat(), Arc::new(down), Arc::new(lazy())).with_config(config)).into_router()).await;
+    let body = serde_json::to_vec(&delivery("1001", vec![], vec![text("919800000001", "wamid.DOWN1", NOW_S, "hi")], vec![])).unwrap();
+    let started = std::time::Instant::now();
+    let resp = http.post(format!("{base}/webhooks/whatsapp")).header("X-Hub-Signature-256", sign(BHARAT.app_secret, &body)).body(body).send().await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!(resp.status(), 503);
+    let err: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(err["error"], "UNAVAILABLE", "{err}");
+    assert!(waited < std::time::Duration::from_secs(20), "answered at the deadline, not the producer's timeout: {waited:?}");
+    let resp = http.put(format!("{base}/v1/settings")).bearer_auth(BHARAT.api_key).json(&serde_json::json!({ "gst_rate": "0.05", "reminder_days": 7 })).send().await.unwrap();
+    assert_eq!(resp.status(), 503, "{}", resp.text().await.unwrap());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_and_approval_reach_kafka() {
     let prefix = unique_prefix("gw");
@@ -55,17 +120,7 @@ async fn webhook_and_approval_reach_kafka() {
     let schema = prefix.trim_end_matches('.').replace('.', "_");
     let admin = PgPoolOptions::new().max_connections(1).connect(&stack::database_url()).await.expect("Postgres of the local stack");
     let orders = PgOrderDirectory::new(orders_schema(&admin, &schema).await);
-    let tenant = Tenant {
-        id: BHARAT.id.into(),
-        name: "Bharat Textiles".into(),
-        phone_number_id: BHARAT.phone_number_id.into(),
-        app_secret: Secret::new(BHARAT.app_secret),
-        verify_token: Secret::new(BHARAT.verify_token),
-        api_key: Secret::new(BHARAT.api_key),
-        access_token: Secret::new("EAAG"),
-        intent_confidence_threshold: None,
-    };
-    let state = GatewayState::new(Arc::new(Tenants::from_list(vec![tenant]).unwrap()), Arc::new(publisher), Arc::new(orders));
+    let state = GatewayState::new(bharat(), Arc::new(publisher), Arc::new(orders));
     let base = serve(router(state).into_router()).await;
     let http = reqwest::Client::new();
 

@@ -133,7 +133,7 @@ fn begin<'s>(state: &'s GatewayState, headers: &HeaderMap) -> Result<(&'s str, i
 
 /// Publishes a command's one event and returns its `command_id` once acknowledged.
 async fn finish(state: &GatewayState, tenant: &str, (command_id, record): (String, Publish)) -> Result<String, ApiError> {
-    state.publisher.publish(vec![record]).await?;
+    state.publish(vec![record]).await?;
     tracing::info!(tenant, command_id, "owner command accepted");
     Ok(command_id)
 }

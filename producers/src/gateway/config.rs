@@ -12,11 +12,15 @@ pub struct GatewayConfig {
     /// Largest accepted difference between `X-Hub-Timestamp` and now, in seconds (C1: 300 passes,
     /// 301 fails, either direction).
     pub max_skew_secs: i64,
+    /// Longest wait for the broker's acknowledgement before answering 503 (Meta redelivers, an
+    /// owner's client retries with the same command id): a broker outage must not hold requests
+    /// open until the producer's own 30 s message timeout.
+    pub publish_timeout_ms: u64,
 }
 
 impl Default for GatewayConfig {
     fn default() -> GatewayConfig {
-        GatewayConfig { body_limit_bytes: 256 * 1024, max_skew_secs: 300 }
+        GatewayConfig { body_limit_bytes: 256 * 1024, max_skew_secs: 300, publish_timeout_ms: 10_000 }
     }
 }
 

@@ -73,6 +73,17 @@ impl GatewayState {
     }
 }
 
+impl GatewayState {
+    /// Publishes `records` (all acknowledged) within the configured deadline, else a 503.
+    pub(crate) async fn publish(&self, records: Vec<Publish>) -> Result<(), ApiError> {
+        let deadline = std::time::Duration::from_millis(self.config.publish_timeout_ms);
+        match tokio::time::timeout(deadline, self.publisher.publish(records)).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(ApiError::unavailable(format!("the broker did not acknowledge within {} ms; retry", self.config.publish_timeout_ms))),
+        }
+    }
+}
+
 /// Now, in epoch milliseconds.
 fn system_now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

@@ -71,7 +71,7 @@ async fn handle(state: &GatewayState, headers: &HeaderMap, body: Result<Bytes, B
     let records = parse_delivery(&body, &tenant_of)?;
     let count = records.len();
     if count > 0 {
-        state.publisher.publish(records).await?;
+        state.publish(records).await?;
     }
     tracing::info!(events = count, "webhook delivery accepted");
     Ok(count)
