@@ -8,7 +8,6 @@ use gateway_support::*;
 use souk_producers::gateway::{router, sign, GatewayState, KafkaPublisher, PgOrderDirectory};
 use souk_runtime::kafka::headers;
 use souk_runtime::testkit::{read_to_end, unique_prefix};
-use souk_runtime::topology::Topology;
 use souk_runtime::tenants::{Secret, Tenant, Tenants};
 use souk_runtime::stack;
 use souk_schemas::billing::{BillingCommand, LedgerInput};
@@ -16,32 +15,8 @@ use souk_schemas::inventory::InventoryCommand;
 use souk_schemas::orders::OrderInput;
 use souk_schemas::whatsapp::InboundMessage;
 use souk_schemas::{Catalog, Envelope};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use std::str::FromStr;
+use sqlx::postgres::PgPoolOptions;
 use std::sync::Arc;
-
-/// The shipped topology, reduced to the topics this test writes.
-fn topology(prefix: &str) -> Topology {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../topology.toml")).unwrap();
-    let mut t = Topology::parse(&text, prefix).unwrap();
-    t.topics.retain(|name, _| ["whatsapp.inbound", "whatsapp.status", "orders.inputs", "ledger.inputs", "inventory.commands", "billing.commands"].contains(&name.as_str()));
-    t.processors.clear();
-    t.stages.clear();
-    t.sinks.clear();
-    t.producers.clear();
-    t
-}
-
-/// A pool on a fresh schema holding the `orders` columns the gateway relies on
-/// (`tenant_id`, `order_id`, `customer`; the full table is `projections/migrations/0003_commerce.sql`).
-async fn orders_schema(admin: &sqlx::PgPool, schema: &str) -> sqlx::PgPool {
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(admin).await.unwrap();
-    let options = PgConnectOptions::from_str(&stack::database_url()).unwrap().options([("search_path", schema)]);
-    let pool = PgPoolOptions::new().max_connections(2).connect_with(options).await.unwrap();
-    sqlx::query("CREATE TABLE orders (tenant_id TEXT NOT NULL, order_id TEXT NOT NULL, customer TEXT NOT NULL, PRIMARY KEY (tenant_id, order_id))").execute(&pool).await.unwrap();
-    sqlx::query("INSERT INTO orders VALUES ('bharat', 'o-77', '919800000001'), ('sutra', 'o-77', '919811111111')").execute(&pool).await.unwrap();
-    pool
-}
 
 fn bharat() -> Arc<Tenants> {
     let tenant = Tenant {
@@ -57,16 +32,11 @@ fn bharat() -> Arc<Tenants> {
     Arc::new(Tenants::from_list(vec![tenant]).unwrap())
 }
 
-/// A port on loopback where nothing listens (bound, then released).
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nul_text_is_refused_and_an_unreachable_broker_is_a_503() {
     souk_runtime::testkit::require_stack("gateway_kafka").await;
     let prefix = unique_prefix("gwnul");
-    let topology = topology(&prefix);
+    let topology = gateway_topology(&prefix);
     let catalog = Catalog::builtin().unwrap();
     let (bootstrap, registry) = (stack::kafka_bootstrap(), stack::schema_registry_url());
     souk_runtime::testkit::with_retries("topology apply", || souk_runtime::admin::apply(&topology, &catalog, &bootstrap, &registry)).await.expect("apply");
@@ -111,15 +81,13 @@ async fn nul_text_is_refused_and_an_unreachable_broker_is_a_503() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_and_approval_reach_kafka() {
     let prefix = unique_prefix("gw");
-    let topology = topology(&prefix);
+    let topology = gateway_topology(&prefix);
     let catalog = Catalog::builtin().unwrap();
     let (bootstrap, registry) = (stack::kafka_bootstrap(), stack::schema_registry_url());
     souk_runtime::admin::apply(&topology, &catalog, &bootstrap, &registry).await.expect("the local stack must be up (./dev up)");
     let codec = Arc::new(stack::codec_for(&topology, &catalog, &registry).unwrap());
     let publisher = KafkaPublisher::connect(&bootstrap, codec.clone(), &topology).unwrap();
-    let schema = prefix.trim_end_matches('.').replace('.', "_");
-    let admin = PgPoolOptions::new().max_connections(1).connect(&stack::database_url()).await.expect("Postgres of the local stack");
-    let orders = PgOrderDirectory::new(orders_schema(&admin, &schema).await);
+    let orders = PgOrderDirectory::new(orders_pool().await);
     let state = GatewayState::new(bharat(), Arc::new(publisher), Arc::new(orders));
     let base = serve(router(state).into_router()).await;
     let http = reqwest::Client::new();
@@ -177,6 +145,4 @@ async fn webhook_and_approval_reach_kafka() {
     let billing = read_to_end(&bootstrap, &topology.topic("billing.commands")).await.unwrap();
     let BillingCommand::TenantSettingsChanged(t) = codec.decode(billing[0].payload.as_deref().unwrap()).await.unwrap() else { panic!("not settings") };
     assert_eq!((billing[0].key.as_deref(), t.reminder_days), (Some("bharat"), 7));
-
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
 }

@@ -1,15 +1,25 @@
-//! Shared by the gateway tests: two tenants, test doubles for the gateway's own traits (a
-//! recording `EventPublisher`, an in-memory `OrderDirectory`), a server on 127.0.0.1:0 with a
-//! pinned clock, and Meta-shaped webhook payloads (WhatsApp Cloud API `messages` webhook).
+//! Shared by the gateway tests: two tenants, the gateway on the real local stack (Kafka through the
+//! registry, orders in Postgres) on 127.0.0.1:0 with a pinned clock, what it produced read back from
+//! the broker, an outage as a broker address nobody answers on, and Meta-shaped webhook payloads
+//! (WhatsApp Cloud API `messages` webhook).
 #![allow(dead_code)]
 
-use futures::future::BoxFuture;
 use serde_json::{json, Value};
-use souk_producers::gateway::{router, sign, EventPublisher, GatewayState, OrderDirectory, Publish, PublishError};
+use souk_producers::gateway::{router, sign, GatewayConfig, GatewayEvent, GatewayState, KafkaPublisher, PgOrderDirectory, Publish};
+use souk_runtime::codec::Codec;
+use souk_runtime::stack;
 use souk_runtime::tenants::{Secret, Tenant, Tenants};
-use std::collections::HashMap;
+use souk_runtime::testkit::read_to_end;
+use souk_runtime::topology::Topology;
+use souk_schemas::billing::{BillingCommand, LedgerInput};
+use souk_schemas::inventory::InventoryCommand;
+use souk_schemas::orders::OrderInput;
+use souk_schemas::whatsapp::{InboundMessage, StatusEvent};
+use souk_schemas::Catalog;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The pinned wall clock of every test server (epoch ms).
 pub const NOW_MS: i64 = 1_700_000_000_000;
@@ -32,7 +42,7 @@ pub struct Creds {
 }
 
 impl Creds {
-    fn tenant(&self) -> Tenant {
+    pub fn tenant(&self) -> Tenant {
         Tenant {
             id: self.id.into(),
             name: format!("{} textiles", self.id),
@@ -46,67 +56,137 @@ impl Creds {
     }
 }
 
-/// Records every batch; fails on demand (a broker outage).
-#[derive(Default)]
-pub struct RecordingPublisher {
-    pub published: Mutex<Vec<Publish>>,
-    pub fail: AtomicBool,
-}
-
-impl EventPublisher for RecordingPublisher {
-    fn publish(&self, records: Vec<Publish>) -> BoxFuture<'_, Result<(), PublishError>> {
-        Box::pin(async move {
-            if self.fail.load(Ordering::SeqCst) {
-                return Err(PublishError::Unavailable("broker down (test)".into()));
-            }
-            self.published.lock().unwrap().extend(records);
-            Ok(())
-        })
+/// The shipped topology reduced to the topics the gateway writes, one partition each so the
+/// records of a test read back in the order they were published.
+pub fn gateway_topology(prefix: &str) -> Topology {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../topology.toml")).unwrap();
+    let mut t = Topology::parse(&text, prefix).unwrap();
+    t.topics.retain(|name, _| TOPICS.contains(&name.as_str()));
+    for spec in t.topics.values_mut() {
+        spec.partitions = Some(1);
     }
+    t.processors.clear();
+    t.stages.clear();
+    t.sinks.clear();
+    t.producers.clear();
+    t
 }
 
-/// Orders by (tenant, order id) → customer.
-#[derive(Default)]
-pub struct FakeOrders(pub HashMap<(String, String), String>);
+/// The topics the gateway writes, in the order [`Gateway::published`] lists them.
+pub const TOPICS: [&str; 6] = ["whatsapp.inbound", "whatsapp.status", "orders.inputs", "ledger.inputs", "inventory.commands", "billing.commands"];
 
-impl OrderDirectory for FakeOrders {
-    fn customer_of<'a>(&'a self, tenant: &'a str, order_id: &'a str) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
-        Box::pin(async move { Ok(self.0.get(&(tenant.to_string(), order_id.to_string())).cloned()) })
+/// A pool on schema `gateway_tests` of the local Postgres, holding the `orders` columns the
+/// gateway's `PgOrderDirectory` reads (the full table is `projections/migrations/0003_commerce.sql`)
+/// with fixed rows, shared by every gateway test (created idempotently, never dropped).
+pub async fn orders_pool() -> sqlx::PgPool {
+    let admin = PgPoolOptions::new().max_connections(1).connect(&stack::database_url()).await.expect("Postgres of the local stack");
+    for attempt in 0.. {
+        // concurrent tests may race on the catalog: retry the idempotent DDL
+        let ddl = async {
+            sqlx::query("CREATE SCHEMA IF NOT EXISTS gateway_tests").execute(&admin).await?;
+            sqlx::query("CREATE TABLE IF NOT EXISTS gateway_tests.orders (tenant_id TEXT NOT NULL, order_id TEXT NOT NULL, customer TEXT NOT NULL, PRIMARY KEY (tenant_id, order_id))").execute(&admin).await?;
+            sqlx::query("INSERT INTO gateway_tests.orders VALUES ('bharat', 'o-1', '919800000001'), ('bharat', 'o-77', '919800000001'), ('sutra', 'o-77', '919811111111') ON CONFLICT DO NOTHING").execute(&admin).await
+        };
+        match ddl.await {
+            Ok(_) => break,
+            Err(e) if attempt < 5 => eprintln!("gateway_tests schema: {e}; retrying"),
+            Err(e) => panic!("gateway_tests schema: {e}"),
+        }
     }
+    let options = PgConnectOptions::from_str(&stack::database_url()).unwrap().options([("search_path", "gateway_tests")]);
+    PgPoolOptions::new().max_connections(2).connect_with(options).await.unwrap()
 }
 
-/// A running gateway with its doubles.
+/// A port on loopback where nothing listens (bound, then released).
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The gateway on the real local stack: `KafkaPublisher` to the broker (a fresh topic prefix per
+/// test), `PgOrderDirectory` on Postgres, both tenants, the clock pinned at `NOW_MS`. A second
+/// server with the same tenants publishes to a broker address nobody answers on (an outage).
 pub struct Gateway {
     pub base: String,
-    pub publisher: Arc<RecordingPublisher>,
+    down_base: String,
+    down: AtomicBool,
     pub http: reqwest::Client,
+    pub topology: Topology,
+    pub codec: Arc<Codec>,
+    pub bootstrap: String,
 }
 
 impl Gateway {
-    /// Starts the router on 127.0.0.1:0 with both tenants, the clock pinned at `NOW_MS`, and one
-    /// order `o-1` of customer 919800000001 at bharat.
+    /// Applies the gateway's topics under a fresh prefix and starts both servers.
     pub async fn start() -> Gateway {
-        let tenants = Tenants::from_list(vec![BHARAT.tenant(), SUTRA.tenant()]).unwrap();
-        let publisher = Arc::new(RecordingPublisher::default());
-        let orders = FakeOrders([(("bharat".to_string(), "o-1".to_string()), "919800000001".to_string())].into_iter().collect());
-        let state = GatewayState::new(Arc::new(tenants), publisher.clone(), Arc::new(orders)).with_clock(|| NOW_MS);
+        souk_runtime::testkit::require_stack("gateway tests").await;
+        let topology = gateway_topology(&souk_runtime::testkit::unique_prefix("gw"));
+        let catalog = Catalog::builtin().unwrap();
+        let (bootstrap, registry) = (stack::kafka_bootstrap(), stack::schema_registry_url());
+        souk_runtime::testkit::with_retries("topology apply", || souk_runtime::admin::apply(&topology, &catalog, &bootstrap, &registry)).await.expect("apply");
+        let codec = Arc::new(stack::codec_for(&topology, &catalog, &registry).unwrap());
+        let tenants = Arc::new(Tenants::from_list(vec![BHARAT.tenant(), SUTRA.tenant()]).unwrap());
+        let orders = Arc::new(PgOrderDirectory::new(orders_pool().await));
+        let live = KafkaPublisher::connect(&bootstrap, codec.clone(), &topology).unwrap();
+        let state = GatewayState::new(tenants.clone(), Arc::new(live), orders.clone()).with_clock(|| NOW_MS);
         let base = serve(router(state).into_router()).await;
-        Gateway { base, publisher, http: reqwest::Client::new() }
+        let unreachable = KafkaPublisher::connect(&format!("127.0.0.1:{}", closed_port()), codec.clone(), &topology).unwrap();
+        let config = GatewayConfig { publish_timeout_ms: 2_000, ..GatewayConfig::default() };
+        let down_state = GatewayState::new(tenants, Arc::new(unreachable), orders).with_clock(|| NOW_MS).with_config(config);
+        let down_base = serve(router(down_state).into_router()).await;
+        Gateway { base, down_base, down: AtomicBool::new(false), http: reqwest::Client::new(), topology, codec, bootstrap }
     }
 
-    /// Everything published so far.
-    pub fn published(&self) -> Vec<Publish> {
-        self.publisher.published.lock().unwrap().clone()
+    fn url(&self) -> &str {
+        if self.down.load(Ordering::SeqCst) { &self.down_base } else { &self.base }
     }
 
-    /// Makes the publisher fail (or succeed again).
+    /// Everything the gateway produced so far, read back from the broker and decoded: topic by
+    /// topic in [`TOPICS`] order, each in offset order.
+    pub async fn published(&self) -> Vec<Publish> {
+        let mut out = Vec::new();
+        for topic in TOPICS {
+            for r in read_to_end(&self.bootstrap, &self.topology.topic(topic)).await.expect("reading back") {
+                let bytes = r.payload.as_deref().expect("a value");
+                let event = match topic {
+                    "whatsapp.inbound" => GatewayEvent::Inbound(self.codec.decode::<InboundMessage>(bytes).await.expect("decode")),
+                    "whatsapp.status" => match self.codec.decode(bytes).await.expect("decode") {
+                        StatusEvent::DeliveryStatus(s) => GatewayEvent::Status(s),
+                        other => panic!("the gateway does not produce {other:?}"),
+                    },
+                    "orders.inputs" => match self.codec.decode(bytes).await.expect("decode") {
+                        OrderInput::OwnerDecision(d) => GatewayEvent::OwnerDecision(d),
+                        other => panic!("the gateway does not produce {other:?}"),
+                    },
+                    "ledger.inputs" => match self.codec.decode(bytes).await.expect("decode") {
+                        LedgerInput::PaymentRecorded(p) => GatewayEvent::Payment(p),
+                        other => panic!("the gateway does not produce {other:?}"),
+                    },
+                    "inventory.commands" => match self.codec.decode(bytes).await.expect("decode") {
+                        InventoryCommand::CatalogItemUpserted(c) => GatewayEvent::CatalogItem(c),
+                        InventoryCommand::BatchReceived(b) => GatewayEvent::Batch(b),
+                        other => panic!("the gateway does not produce {other:?}"),
+                    },
+                    _ => match self.codec.decode(bytes).await.expect("decode") {
+                        BillingCommand::TenantSettingsChanged(t) => GatewayEvent::Settings(t),
+                        other => panic!("the gateway does not produce {other:?}"),
+                    },
+                };
+                let publish = Publish::new(r.key.clone().expect("a key"), event);
+                assert_eq!(publish.topic, topic, "{publish:?} is on its own topic");
+                out.push(publish);
+            }
+        }
+        out
+    }
+
+    /// Routes the next requests to the server whose broker is unreachable (`true`) or back.
     pub fn broker_down(&self, down: bool) {
-        self.publisher.fail.store(down, Ordering::SeqCst);
+        self.down.store(down, Ordering::SeqCst);
     }
 
     /// POSTs a raw webhook body with the given headers.
     pub async fn post_webhook(&self, body: &[u8], headers: &[(&str, String)]) -> (u16, Value) {
-        let mut req = self.http.post(format!("{}/webhooks/whatsapp", self.base)).header("content-type", "application/json").body(body.to_vec());
+        let mut req = self.http.post(format!("{}/webhooks/whatsapp", self.url())).header("content-type", "application/json").body(body.to_vec());
         for (k, v) in headers {
             req = req.header(*k, v);
         }
@@ -121,7 +201,7 @@ impl Gateway {
 
     /// Sends an owner command with a bearer key (`None` = no Authorization header).
     pub async fn command(&self, method: reqwest::Method, path: &str, key: Option<&str>, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        let mut req = self.http.request(method, format!("{}{path}", self.url()));
         if let Some(k) = key {
             req = req.bearer_auth(k);
         }
