@@ -170,15 +170,15 @@ async fn f3_02_duplicate_webhook_and_repeated_approve_have_one_effect() {
     let mut t = Textile::start("f3-02").await;
     // The same delivery (same wamid, same body) twice, as Meta redelivers.
     let first = t.client.message(C, "wamid.f02.1", CustomerAction::Text("20m blue cotton".into()));
-    t.client.deliver(&[first.clone()]).await.unwrap();
-    t.client.deliver(&[first.clone()]).await.unwrap();
+    t.client.deliver(std::slice::from_ref(&first)).await.unwrap();
+    t.client.deliver(std::slice::from_ref(&first)).await.unwrap();
     let sent = t.wait_sent(C, 1).await;
     assert_eq!(sent[0].button_ids(), vec!["confirm", "edit", "cancel_order"]);
     let detail = t.order_in(C, "FINAL_CUSTOMER_CONFIRMATION").await;
     let id = order_id(&detail);
     // Once more after a kill -9 restart (Meta retries deliveries it thinks failed).
     t.restart();
-    t.client.deliver(&[first.clone()]).await.unwrap();
+    t.client.deliver(std::slice::from_ref(&first)).await.unwrap();
     // The next message of the same customer is handled after the redelivery (same key, same
     // partition), so its one reply means the redelivery was seen.
     t.press(C, "wamid.f02.2", "confirm", 1).await;
