@@ -7,6 +7,8 @@ mod support;
 
 use rust_decimal::Decimal;
 use serde_json::Value;
+use souk_schemas::billing::LedgerInput;
+use std::collections::BTreeSet;
 use support::textile::Textile;
 
 fn dec(v: &Value) -> Decimal {
@@ -33,6 +35,19 @@ async fn ledger_where(t: &Textile, wa_id: &str, what: &str, probe: impl Fn(&Valu
             panic!("{e:#}\nlast: {last:#}\n{}", t.log_tail())
         }
     }
+}
+
+/// Distinct event ids of the `PaymentRecorded` records of `payment_id` on `ledger.inputs`.
+async fn payment_events(t: &Textile, payment_id: &str) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for r in t.pipeline.read("ledger.inputs").await {
+        if let Ok(LedgerInput::PaymentRecorded(p)) = t.pipeline.codec.decode::<LedgerInput>(r.payload.as_deref().unwrap_or_default()).await {
+            if p.payment_id == payment_id {
+                ids.insert(p.envelope.event_id);
+            }
+        }
+    }
+    ids
 }
 
 /// Orders `text`, confirms, approves; returns the order detail with its invoice.
@@ -120,10 +135,19 @@ async fn f3_20_payments_reduce_outstanding_once_and_never_ride_on_approval() {
     let receipts = t.wait_sent(A, 4).await;
     assert!(receipts[3].text().unwrap_or_default().starts_with("Payment of"), "{:?}", t.sent_to(A));
 
-    // The same payment_id again: no second reduction, no second entry, no second receipt.
+    // The same payment_id again: a retried POST (the same command, so the same event) and the
+    // same payment entered once more under another command id (a second device: a new event).
+    // Neither reduces the outstanding again, adds an entry or sends a receipt.
     t.client.payment("pay-f20-1", A, "1000.00").await.unwrap();
-    t.settle().await;
-    let again = t.ledger_outstanding(A, "1520.00").await;
+    let body = serde_json::json!({ "payment_id": "pay-f20-1", "customer": A, "amount": "1000.00", "method": "UPI", "command_id": "pay-f20-1-second-device" });
+    assert_eq!(t.client.command(reqwest::Method::POST, "/v1/payments", body).await.unwrap(), "pay-f20-1-second-device");
+    t.caught_up("ledger", "ledger.inputs").await;
+    t.caught_up("commerce-postgres", "ledger.events").await;
+    t.caught_up("whatsapp-dispatcher", "whatsapp.outbound").await;
+    assert_eq!(payment_events(&t, "pay-f20-1").await.len(), 2, "the ledger got pay-f20-1 as two distinct events (its own idempotency is what is tested)");
+    // Caught up: the ledger read now is final (no waiting for a value that may never come).
+    let (_, again) = t.client.owner(reqwest::Method::GET, &format!("/v1/ledger/{A}"), None).await.unwrap();
+    assert_eq!(again["balance"]["outstanding"], "1520.00", "pay-f20-1 reduced the outstanding once: {again:#}");
     assert_eq!(again["payments"].as_array().unwrap().len(), 1, "{again:#}");
     assert_eq!(again["entries"].as_array().unwrap().len(), ledger["entries"].as_array().unwrap().len(), "{again:#}");
     assert_eq!(again["entries"].as_array().unwrap().len(), 2, "invoice + one payment: {again:#}");

@@ -1,10 +1,12 @@
-//! kill -9 of the whole `souk run` in the middle of the demo story, twice, then restart: the story
-//! completes with the same final projections as an uninterrupted run, no outbound message is sent
-//! twice and no order is invoiced twice (issue 3 §7).
+//! kill -9 of the whole `souk run` in the middle of the demo story, twice at seeded random points
+//! (printed; `SOUK_TEST_SEED` replays them), then restart: the story completes with the same final
+//! projections as an uninterrupted run, no outbound message is sent twice — neither the same event
+//! nor the same text to the same customer — and no order is invoiced twice (issue 3 §7).
 
 mod support;
 
 use souk::demo::scenario::{self, ASHA, FARHAN, KIRAN, MEENA, POOJA, RAVI, SUNIL};
+use rand::Rng;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use support::textile::Textile;
@@ -22,9 +24,12 @@ async fn kill9_mid_demo_same_projections_no_duplicate_send_no_double_invoice() {
             scenario::play(&client, &transcript).await
         })
     };
-    // Two crashes while the story runs: one early (seeding / golden path), one mid-story, 2 s after
-    // the restarted run's first new send.
-    for pause in [Duration::from_secs(6), Duration::from_secs(2)] {
+    // Two crashes while the story runs, at seeded random points: one early (seeding / golden
+    // path), one mid-story, a while after the restarted run's first new send.
+    let mut rng = support::seeded_rng("kill9 demo");
+    let pauses = [Duration::from_millis(rng.random_range(1_000..=10_000)), Duration::from_millis(rng.random_range(200..=4_000))];
+    eprintln!("kill -9 {} ms after the start, then {} ms after the restarted run's first new send", pauses[0].as_millis(), pauses[1].as_millis());
+    for pause in pauses {
         tokio::time::sleep(pause).await;
         assert!(!story.is_finished(), "the story should still be running when souk is killed");
         t.kill9();
@@ -44,6 +49,28 @@ async fn kill9_mid_demo_same_projections_no_duplicate_send_no_double_invoice() {
     if let Err(e) = outcome {
         panic!("the story failed across the crashes: {e:#}\n{}", t.log_tail());
     }
+
+    // Once every decided reply went through the dispatcher: no outbound event was sent twice, and
+    // no customer got the same message twice (a reply decided again under another id would pass
+    // the first check); each customer got exactly the story's replies.
+    t.caught_up("whatsapp-dispatcher", "whatsapp.outbound").await;
+    let delivered = t.whatsapp.delivered();
+    let mut by_request: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut by_text: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for r in &delivered {
+        *by_request.entry(r.request_id().expect("idempotency header")).or_default() += 1;
+        *by_text.entry((r.to().unwrap_or_default(), r.text().unwrap_or_default())).or_default() += 1;
+    }
+    let duplicates: Vec<_> = by_request.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(duplicates.is_empty(), "outbound events sent more than once: {duplicates:?}");
+    let repeated: Vec<_> = by_text.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "a customer got the same message more than once: {repeated:#?}");
+    let mut per_customer: BTreeMap<&str, usize> = BTreeMap::new();
+    for (to, _) in by_text.keys() {
+        *per_customer.entry(to).or_default() += 1;
+    }
+    let story_replies: BTreeMap<&str, usize> = [(ASHA, 4), (RAVI, 3), (MEENA, 6), (KIRAN, 3), (FARHAN, 3), (SUNIL, 3), (POOJA, 2)].into_iter().map(|((wa_id, _), n)| (wa_id, n)).collect();
+    assert_eq!(per_customer, story_replies, "distinct messages per customer, as in the uninterrupted story");
 
     // The same final projections as the uninterrupted demo.
     let expected_states = [(ASHA, "ORDER_COMPLETED"), (RAVI, "ORDER_COMPLETED"), (MEENA, "ORDER_COMPLETED"), (KIRAN, "ORDER_COMPLETED"), (FARHAN, "ORDER_CANCELLED"), (SUNIL, "ORDER_REJECTED"), (POOJA, "ORDER_CANCELLED")];
@@ -71,13 +98,7 @@ async fn kill9_mid_demo_same_projections_no_duplicate_send_no_double_invoice() {
     assert_eq!(normalize(&available), normalize(&expected_on_hand), "stock on hand after the story");
     t.ledger_outstanding(ASHA.0, "1520.00").await;
 
-    // No outbound event was sent twice; no order has two invoices.
-    let mut sends: BTreeMap<String, usize> = BTreeMap::new();
-    for r in t.whatsapp.delivered() {
-        *sends.entry(r.request_id().expect("idempotency header").to_string()).or_default() += 1;
-    }
-    let duplicates: Vec<_> = sends.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(duplicates.is_empty(), "outbound events sent more than once: {duplicates:?}");
+    // No order has two invoices.
     let approvals = t.whatsapp.delivered().iter().filter(|r| r.text().unwrap_or_default().starts_with("Order approved. Invoice #")).count();
     assert_eq!(approvals, 4, "one approval message per completed order");
     for n in 1..=4 {

@@ -12,6 +12,7 @@ use souk::demo::meta::CustomerAction;
 use souk_schemas::billing::{BillingCommand, LedgerEvent};
 use souk_schemas::inventory::InventoryEvent;
 use souk_schemas::orders::OrderInput;
+use souk_schemas::whatsapp::InboundEvent;
 use souk_schemas::StreamEvent;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -121,18 +122,28 @@ async fn facts(t: &Textile, order_id: &str, customer: &str) -> Facts {
     f
 }
 
-/// Distinct intents extracted from the customer message `wamid`.
+/// `IntentResolved` records on `orders.inputs` for the customer message `wamid`: every record, not
+/// distinct ids (a copy re-extracted from a redelivery carries the same id, since the id derives
+/// from the message's), so this counts extractions.
 async fn intents_of(t: &Textile, wamid: &str) -> usize {
-    let mut ids = BTreeSet::new();
+    let mut n = 0;
     for r in t.pipeline.read("orders.inputs").await {
         let Ok(e) = t.pipeline.codec.decode::<OrderInput>(r.payload.as_deref().unwrap_or_default()).await else { continue };
-        if let OrderInput::IntentResolved(x) = &e {
-            if x.wamid == wamid {
-                ids.insert(x.envelope.event_id.clone());
-            }
+        if matches!(&e, OrderInput::IntentResolved(x) if x.wamid == wamid) {
+            n += 1;
         }
     }
-    ids.len()
+    n
+}
+
+/// `InboundMessage` records on `whatsapp.inbound` for `wamid` (each delivery the gateway took).
+async fn deliveries_of(t: &Textile, wamid: &str) -> usize {
+    let mut n = 0;
+    for r in t.pipeline.read("whatsapp.inbound").await {
+        let Ok(InboundEvent::InboundMessage(m)) = t.pipeline.codec.decode::<InboundEvent>(r.payload.as_deref().unwrap_or_default()).await else { continue };
+        n += usize::from(m.wamid == wamid);
+    }
+    n
 }
 
 /// `GET /v1/ledger/{customer}` status.
@@ -159,15 +170,15 @@ async fn f3_02_duplicate_webhook_and_repeated_approve_have_one_effect() {
     let mut t = Textile::start("f3-02").await;
     // The same delivery (same wamid, same body) twice, as Meta redelivers.
     let first = t.client.message(C, "wamid.f02.1", CustomerAction::Text("20m blue cotton".into()));
-    t.client.deliver(&[first.clone()]).await.unwrap();
-    t.client.deliver(&[first.clone()]).await.unwrap();
+    t.client.deliver(std::slice::from_ref(&first)).await.unwrap();
+    t.client.deliver(std::slice::from_ref(&first)).await.unwrap();
     let sent = t.wait_sent(C, 1).await;
     assert_eq!(sent[0].button_ids(), vec!["confirm", "edit", "cancel_order"]);
     let detail = t.order_in(C, "FINAL_CUSTOMER_CONFIRMATION").await;
     let id = order_id(&detail);
     // Once more after a kill -9 restart (Meta retries deliveries it thinks failed).
     t.restart();
-    t.client.deliver(&[first.clone()]).await.unwrap();
+    t.client.deliver(std::slice::from_ref(&first)).await.unwrap();
     // The next message of the same customer is handled after the redelivery (same key, same
     // partition), so its one reply means the redelivery was seen.
     t.press(C, "wamid.f02.2", "confirm", 1).await;
@@ -178,6 +189,7 @@ async fn f3_02_duplicate_webhook_and_repeated_approve_have_one_effect() {
     let states = history_states(&waiting);
     assert_eq!(states.iter().filter(|s| *s == "FINAL_CUSTOMER_CONFIRMATION").count(), 1, "one transition for the duplicated message: {states:?}");
     assert_eq!(lines(&waiting).len(), 1, "one line: {:?}", lines(&waiting));
+    assert_eq!(deliveries_of(&t, "wamid.f02.1").await, 3, "the gateway took all three deliveries");
     assert_eq!(intents_of(&t, "wamid.f02.1").await, 1, "one extraction for the duplicated wamid");
     assert_eq!(t.sends_to(C).len(), 2, "one reply per distinct message: {:?}", t.sent_to(C));
 

@@ -189,21 +189,31 @@ fn f3_23_six_negotiation_turns_escalate_once_and_every_reply_has_one_call_to_act
     shop.send(RAVI, says(RAVI, "w0", 1_000, "ORDER", cotton_and_oos_linen(), vec![]));
     let mut escalated_at = Vec::new();
     for turn in 1..=8 {
-        let out = shop.send(RAVI, says(RAVI, &format!("w{turn}"), 1_000 + turn * 100, "GREETING", vec![], vec![]));
+        // Turn 3 adds an item without saying how much: the session must ask for the meters, and
+        // that question is then the reply's one call to action.
+        let message = if turn == 3 {
+            let mut silk = line("silk", "red", dec!(0), dec!(15), Some(dec!(300)));
+            silk.requested_meters = None;
+            says(RAVI, "w3", 1_300, "ADD", vec![silk], vec![])
+        } else {
+            says(RAVI, &format!("w{turn}"), 1_000 + turn * 100, "GREETING", vec![], vec![])
+        };
+        let out = shop.send(RAVI, message);
         if !escalations(&out).is_empty() {
             escalated_at.push(turn);
             assert_eq!(escalations(&out)[0].kind, "NEGOTIATION_STALLED");
             assert!(replies(&out)[0].text.ends_with("I've also asked the shop owner to help you finish this order."));
         }
         assert_eq!(replies(&out).len(), 1, "one reply per message");
+        if turn == 3 {
+            assert!(replies(&out)[0].text.contains("How many meters of red silk do you need?"), "{}", replies(&out)[0].text);
+        }
+        assert_eq!(cta::assert_at_most_one_call_to_action(replies(&out)[0]), 1, "turn {turn}: a negotiation reply asks exactly one thing: {}", replies(&out)[0].text);
     }
     assert_eq!(escalated_at, [6]);
     assert_eq!(shop.state(RAVI).session.unwrap().negotiation_turns, 8);
     for reply in all_replies(&shop) {
-        assert!(reply.buttons.len() <= 3, "{reply:?}");
-        assert!(reply.buttons.iter().all(|b| b.title.chars().count() <= 20), "{reply:?}");
-        let calls = reply.text.matches('?').count() + usize::from(reply.purpose == "summary");
-        assert!(calls <= 1, "one call to action: {}", reply.text);
+        cta::assert_at_most_one_call_to_action(&reply);
     }
 }
 

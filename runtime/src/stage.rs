@@ -11,6 +11,13 @@
 //! (derived from the input's), so the keyed processors downstream drop the copies by id. A
 //! transient failure (the read model or the model endpoint is down) retries the batch without
 //! advancing; a permanent one dead-letters the record with provenance headers and moves on.
+//!
+//! A copy of an input already resolved (same event id, e.g. a redelivered webhook the gateway
+//! logged again) is skipped: one extraction per message. Each instance remembers the ids of the
+//! last [`resolved::WINDOW`] records of its partitions, read back from the input log when it gets a
+//! partition ([`resolved`]), so this holds across restarts and rebalances too.
+
+mod resolved;
 
 use crate::codec::Codec;
 use crate::engine::liveness;
@@ -105,6 +112,7 @@ pub struct StageRunner<S: Stage> {
     codec: Arc<Codec>,
     bootstrap: String,
     writer: BatchWriter,
+    resolved: resolved::Resolved,
     /// Max records per batch.
     pub batch_size: usize,
     /// How long to wait for more records once a batch has begun.
@@ -127,6 +135,7 @@ impl<S: Stage> StageRunner<S> {
             codec,
             bootstrap: bootstrap.to_string(),
             writer,
+            resolved: resolved::Resolved::default(),
             batch_size: 200,
             batch_wait: Duration::from_millis(20),
             liveness_after: Duration::from_secs(20),
@@ -134,7 +143,8 @@ impl<S: Stage> StageRunner<S> {
         })
     }
 
-    fn consumer(&self) -> anyhow::Result<StageConsumer> {
+    fn consumer(&mut self) -> anyhow::Result<StageConsumer> {
+        self.resolved.clear();
         let tracker = RebalanceTracker { component: self.spec.name.clone(), ..Default::default() };
         let mut config = group_consumer(&self.bootstrap, &self.spec.group_id);
         if let Some(instance) = &self.static_instance {
@@ -194,13 +204,54 @@ impl<S: Stage> StageRunner<S> {
         Ok(())
     }
 
+    /// The event id of an input record: its header, else its decoded envelope.
+    async fn event_id(&self, msg: &OwnedMessage) -> Option<String> {
+        if let Some(id) = resolved::header_id(msg) {
+            return Some(id);
+        }
+        let event = self.codec.decode::<S::Input>(msg.payload()?).await.ok()?;
+        Some(event.envelope().event_id.clone())
+    }
+
+    /// Makes sure every partition of the batch has a memory of what was resolved before it:
+    /// partitions revoked or assigned since the last batch are forgotten, unknown ones read back.
+    async fn recall(&mut self, consumer: &StageConsumer, batch: &[OwnedMessage]) -> anyhow::Result<()> {
+        let tracker = consumer.context();
+        let moved: Vec<resolved::Part> = [&tracker.revoked, &tracker.assigned].iter().flat_map(|m| std::mem::take(&mut *m.lock().expect("rebalance tracker lock"))).collect();
+        self.resolved.forget(moved);
+        let mut firsts: BTreeMap<resolved::Part, i64> = BTreeMap::new();
+        for msg in batch {
+            firsts.entry((msg.topic().to_string(), msg.partition())).or_insert(msg.offset());
+        }
+        let unknown = self.resolved.unknown(&firsts);
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let before = resolved::records_before(&self.bootstrap, &self.spec.group_id, unknown.clone()).await?;
+        let mut ids: BTreeMap<resolved::Part, Vec<String>> = unknown.keys().map(|p| (p.clone(), Vec::new())).collect();
+        for msg in &before {
+            if let Some(id) = self.event_id(msg).await {
+                ids.entry((msg.topic().to_string(), msg.partition())).or_default().push(id);
+            }
+        }
+        tracing::info!(stage = %self.spec.name, partitions = ?unknown, records = before.len(), took_ms = started.elapsed().as_millis() as u64, "recalled what was resolved before");
+        for (part, ids) in ids {
+            self.resolved.remember(&part, ids);
+        }
+        Ok(())
+    }
+
     async fn process_batch(&mut self, consumer: &StageConsumer, batch: Vec<OwnedMessage>) -> anyhow::Result<()> {
+        self.recall(consumer, &batch).await?;
         let metrics = Metrics::global();
         let name = &self.spec.name;
         let mut records = Vec::new();
         let mut offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        let mut resolved_now: BTreeMap<resolved::Part, Vec<String>> = BTreeMap::new();
         for msg in &batch {
-            offsets.insert((msg.topic().to_string(), msg.partition()), msg.offset() + 1);
+            let part = (msg.topic().to_string(), msg.partition());
+            offsets.insert(part.clone(), msg.offset() + 1);
             metrics.records_in.with_label_values(&[name, &msg.partition().to_string()]).inc();
             let key = msg.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
             let resolved = match msg.payload() {
@@ -210,7 +261,17 @@ impl<S: Stage> StageRunner<S> {
                     Err(e) => Err(StageError::Permanent(e.to_string())),
                     Ok(event) if event.is_tick() => Ok(Vec::new()),
                     Ok(_) if key.is_empty() => Err(StageError::Permanent("record has no key".into())),
-                    Ok(event) => self.stage.resolve(&key, &event).await,
+                    Ok(event) => {
+                        let id = event.envelope().event_id.clone();
+                        let seen = resolved_now.get(&part).is_some_and(|ids| ids.contains(&id));
+                        if seen || self.resolved.contains(&part, &id) {
+                            metrics.records_skipped.with_label_values(&[name, "AlreadyResolved"]).inc();
+                            tracing::info!(stage = %name, event_id = %id, partition = msg.partition(), offset = msg.offset(), "a copy of an input already resolved; skipped");
+                            continue;
+                        }
+                        resolved_now.entry(part.clone()).or_default().push(id);
+                        self.stage.resolve(&key, &event).await
+                    }
                 },
             };
             match resolved {
@@ -239,6 +300,9 @@ impl<S: Stage> StageRunner<S> {
         }
         self.writer.commit(consumer, &tpl)?;
         metrics.batch_commits.with_label_values(&[name]).inc();
+        for (part, ids) in resolved_now {
+            self.resolved.remember(&part, ids);
+        }
         Ok(())
     }
 }

@@ -5,6 +5,10 @@
 
 pub mod textile;
 
+/// The one-call-to-action rule, shared with the processor tests.
+#[path = "../../processors/tests/order_session_support/cta.rs"]
+pub mod cta;
+
 use souk::workload::KeyedCommand;
 use souk_processors::InventoryPool;
 use souk_runtime::codec::Codec;
@@ -160,6 +164,18 @@ async fn delete_topics_with_prefix(bootstrap: &str, prefix: &str) {
     if !names.is_empty() {
         let _ = admin.delete_topics(&names, &AdminOptions::new().operation_timeout(Some(std::time::Duration::from_secs(30)))).await;
     }
+}
+
+/// The random source of a seeded test: the seed is `SOUK_TEST_SEED` when set, else taken from
+/// the clock, and always printed, so a failing run can be replayed exactly.
+pub fn seeded_rng(test: &str) -> rand::rngs::StdRng {
+    use rand::SeedableRng;
+    let seed = match std::env::var("SOUK_TEST_SEED") {
+        Ok(s) => s.trim().parse().unwrap_or_else(|_| panic!("SOUK_TEST_SEED must be a u64, got {s:?}")),
+        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64),
+    };
+    eprintln!("{test}: seed {seed} (replay with SOUK_TEST_SEED={seed})");
+    rand::rngs::StdRng::seed_from_u64(seed)
 }
 
 /// A `souk run` child process; SIGKILLed on drop.

@@ -7,6 +7,7 @@
 use super::{kill9, Pipeline, Proc};
 use souk::demo::client::{DemoTenant, SoukClient};
 use souk::demo::scenario::{self, Transcript};
+use souk_schemas::whatsapp::{OutboundEvent, OutboundMessageRequested};
 use souk_sinks::whatsapp::{RecordedRequest, RecordingWhatsApp};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -187,6 +188,30 @@ impl Textile {
         let logs = self.logs();
         let lines: Vec<&str> = logs.lines().filter(|l| l.contains("ERROR") || l.contains("WARN")).collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// Waits until `component` (a processor, stage or sink of topology.toml) has committed the end
+    /// of `topic`: everything on it so far is applied. A sink commits its Kafka offsets after the
+    /// SQL commit, so a caught-up sink's read model shows every record of `topic`.
+    pub async fn caught_up(&self, component: &str, topic: &str) {
+        let (group, topic) = (self.pipeline.topology.group_id(component), self.pipeline.topology.topic(topic));
+        let result = souk_runtime::testkit::wait_group_caught_up(&self.pipeline.bootstrap, &group, &topic, Duration::from_secs(120)).await;
+        result.unwrap_or_else(|e| panic!("{e:#}\n{}", self.log_tail()));
+    }
+
+    /// Every `OutboundMessageRequested` to `wa_id` on `whatsapp.outbound` (what souk decided to
+    /// send, before the dispatcher refuses anything), once per event id, in log order.
+    pub async fn outbound_to(&self, wa_id: &str) -> Vec<OutboundMessageRequested> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for r in self.pipeline.read("whatsapp.outbound").await {
+            let payload = r.payload.as_deref().unwrap_or_default();
+            let OutboundEvent::OutboundMessageRequested(m) = self.pipeline.codec.decode::<OutboundEvent>(payload).await.unwrap_or_else(|e| panic!("whatsapp.outbound offset {} does not decode: {e}", r.offset));
+            if m.to == wa_id && seen.insert(m.envelope.event_id.clone()) {
+                out.push(m);
+            }
+        }
+        out
     }
 
     /// Gives the system time to (not) do something, for negative assertions.

@@ -81,8 +81,8 @@ fn idle(state: &mut SessionState, intent: &IntentResolved, understood: bool, ctx
         return;
     }
     session.state = implied_state(&session.lines);
-    let note = if missing.is_empty() { String::new() } else { text::missing_meters(&missing) };
-    let reply = decisions::reply_for(&session, &intent.decision, None).after(&note);
+    let reply = decisions::reply_for(&session, &intent.decision, None);
+    let reply = if missing.is_empty() { reply } else { reply.asking("ask_meters", &text::missing_meters(&missing)) };
     outputs::reply(ctx, Some(&order_id), reply);
     finish(state, None, session, CAUSE, Some(&intent.wamid), ctx);
 }

@@ -44,7 +44,7 @@ pub(super) fn apply(session: &mut Session, intent: &IntentResolved, ctx: &mut Ct
     if decision == intent::EDIT && only_a_decision {
         return Some(text::ask_edit());
     }
-    let mut notes = Vec::new();
+    let mut notes = Notes::default();
     let mut alternatives_of = None;
     let item_decisions = item_decisions(intent);
     let targets: Vec<(&ItemDecision, Result<String, TargetError>)> = item_decisions
@@ -54,7 +54,7 @@ pub(super) fn apply(session: &mut Session, intent: &IntentResolved, ctx: &mut Ct
     for (d, target) in targets {
         match target {
             Ok(id) => apply_item(session, &id, d, &mut notes, &mut alternatives_of),
-            Err(e) => notes.push(target_note(&e)),
+            Err(e) => target_note(&e, &mut notes),
         }
     }
     let missing = if decision == intent::EDIT && intent.decisions.is_empty() {
@@ -63,10 +63,10 @@ pub(super) fn apply(session: &mut Session, intent: &IntentResolved, ctx: &mut Ct
         append_lines(session, &intent.lines)
     };
     if !missing.is_empty() {
-        notes.push(text::missing_meters(&missing));
+        notes.ask("ask_meters", text::missing_meters(&missing));
     }
     session.set_state(implied_state(&session.lines));
-    Some(reply_for(session, decision, alternatives_of.as_deref()).after(&notes.join("\n")))
+    Some(notes.reply(reply_for(session, decision, alternatives_of.as_deref())))
 }
 
 /// The message's item decisions; a bare item-level intent becomes one untargeted decision.
@@ -101,17 +101,46 @@ pub(super) fn reply_for(session: &Session, decision: &str, alternatives_of: Opti
     }
 }
 
+/// What a message's decisions leave to tell the customer besides the state's reply: things said,
+/// and questions that must be answered first.
+#[derive(Debug, Default)]
+pub(super) struct Notes {
+    said: Vec<String>,
+    asked: Vec<(&'static str, String)>,
+}
+
+impl Notes {
+    fn say(&mut self, note: String) {
+        self.said.push(note);
+    }
+
+    fn ask(&mut self, purpose: &'static str, question: String) {
+        self.asked.push((purpose, question));
+    }
+
+    /// `reply` with the notes said first; a question replaces the reply's own call to action
+    /// (one per reply, A12: the first question asked; the customer answers it before anything
+    /// else is asked).
+    pub(super) fn reply(self, reply: Reply) -> Reply {
+        let reply = reply.after(&self.said.join("\n"));
+        match self.asked.into_iter().next() {
+            Some((purpose, question)) => reply.asking(purpose, &question),
+            None => reply,
+        }
+    }
+}
+
 /// What to tell the customer when a decision names no single line.
-fn target_note(error: &TargetError) -> String {
+fn target_note(error: &TargetError, notes: &mut Notes) {
     match error {
-        TargetError::NoSuchNumber(n) => format!("There is no item {n} in your order."),
-        TargetError::NoMatch => "I couldn't find that item in your order.".to_string(),
-        TargetError::Ambiguous => "Which item do you mean? Please use its number.".to_string(),
+        TargetError::NoSuchNumber(n) => notes.say(format!("There is no item {n} in your order.")),
+        TargetError::NoMatch => notes.say("I couldn't find that item in your order.".to_string()),
+        TargetError::Ambiguous => notes.ask("ask_item", "Which item do you mean? Please use its number.".to_string()),
     }
 }
 
 /// Applies one item decision to the line `id`.
-fn apply_item(session: &mut Session, id: &str, d: &ItemDecision, notes: &mut Vec<String>, alternatives_of: &mut Option<String>) {
+fn apply_item(session: &mut Session, id: &str, d: &ItemDecision, notes: &mut Notes, alternatives_of: &mut Option<String>) {
     let Some(p) = session.lines.iter().position(|l| l.line_id == id && is_active(l)) else {
         return;
     };
@@ -125,16 +154,16 @@ fn apply_item(session: &mut Session, id: &str, d: &ItemDecision, notes: &mut Vec
                 line.status = line_status::ACCEPTED.to_string();
             }
             (inventory_status::FULL_AVAILABLE, _) => line.status = line_status::ACCEPTED.to_string(),
-            _ => notes.push(format!("Item {number} is out of stock, so there is nothing to take.")),
+            _ => notes.say(format!("Item {number} is out of stock, so there is nothing to take.")),
         },
         action::CANCEL_ITEM => line.status = line_status::CANCELLED.to_string(),
         action::REQUEST_ALTERNATIVE if stock == inventory_status::OUT_OF_STOCK && !line.alternatives.is_empty() => {
             *alternatives_of = Some(line.line_id.clone());
         }
         action::REQUEST_ALTERNATIVE if stock == inventory_status::PARTIAL_AVAILABLE => {
-            notes.push(format!("Alternatives are only offered for items that are out of stock. For item {number}, take what is available or remove it."));
+            notes.say(format!("Alternatives are only offered for items that are out of stock. For item {number}, take what is available or remove it."));
         }
-        action::REQUEST_ALTERNATIVE => notes.push(format!("I have no alternatives to suggest for item {number}.")),
+        action::REQUEST_ALTERNATIVE => notes.say(format!("I have no alternatives to suggest for item {number}.")),
         action::EDIT_ITEM => match d.meters {
             Some(m) if m > Decimal::ZERO => {
                 line.requested_meters = m;
@@ -142,18 +171,18 @@ fn apply_item(session: &mut Session, id: &str, d: &ItemDecision, notes: &mut Vec
                 let alternatives = line.alternatives.clone();
                 lines::reevaluate(line, alternatives);
             }
-            _ => notes.push(format!("How many meters should item {number} be?")),
+            _ => notes.ask("ask_meters", format!("How many meters should item {number} be?")),
         },
         action::REPLACE => replace(session, p, d, notes),
-        other => notes.push(format!("Sorry, I can't do {other:?} for item {number}.")),
+        other => notes.say(format!("Sorry, I can't do {other:?} for item {number}.")),
     }
 }
 
 /// REPLACE: the old line becomes REPLACED, linked to a new line right after it (so numbering keeps
 /// its place); replacing a line by the same material and color changes nothing (no duplicates).
-fn replace(session: &mut Session, p: usize, d: &ItemDecision, notes: &mut Vec<String>) {
+fn replace(session: &mut Session, p: usize, d: &ItemDecision, notes: &mut Notes) {
     let Some(replacement) = &d.replacement else {
-        notes.push("Which material and color should I use instead?".to_string());
+        notes.ask("ask_replacement", "Which material and color should I use instead?".to_string());
         return;
     };
     let old = &session.lines[p];

@@ -32,6 +32,20 @@ impl Reply {
         Reply { purpose, text: text.into(), buttons: Vec::new() }
     }
 
+    /// The same reply asking `question` instead of what it asked: a question the session needs
+    /// answered first (the meters of a new item, which item is meant) replaces the reply's own call
+    /// to action — its buttons and its prompt, the last line of every reply with buttons — so the
+    /// customer is asked one thing (A12); the rest (the order so far) stays, as information.
+    pub fn asking(mut self, purpose: &'static str, question: &str) -> Reply {
+        if !self.buttons.is_empty() {
+            self.text = self.text.rsplit_once('\n').map_or_else(String::new, |(body, _prompt)| body.to_string());
+            self.buttons.clear();
+        }
+        self.purpose = purpose;
+        self.text = if self.text.is_empty() { question.to_string() } else { format!("{}\n{question}", self.text) };
+        self
+    }
+
     /// The same reply with `note` as its first paragraph.
     pub fn after(mut self, note: &str) -> Reply {
         if !note.is_empty() {

@@ -3,6 +3,8 @@
 //! pool `replies` output → session input), plus builders for intents and owner decisions.
 #![allow(dead_code)]
 
+pub mod cta;
+
 use rust_decimal::Decimal;
 use souk_processors::order_session::{OrderSession, SessionOutput, SessionState};
 use souk_processors::InventoryPool;
@@ -90,10 +92,14 @@ impl Shop {
     }
 
     /// Moves the session outputs not yet routed: commands into the pools, pool replies back.
+    /// Every reply the session emits is checked for one call to action on the way.
     fn route_new_session_outputs(&mut self, queue: &mut VecDeque<(String, OrderInput)>) {
         let fresh: Vec<_> = self.sessions.outputs.drain(..).collect();
         for out in fresh {
             let event = out.emitted.event.clone();
+            if let SessionOutput::OutboundMessageRequested(reply) = &event {
+                cta::assert_at_most_one_call_to_action(reply);
+            }
             self.log.push((out.output, out.emitted.key.clone(), event.clone()));
             let command = match event {
                 SessionOutput::ReserveRequested(e) => InventoryCommand::ReserveRequested(e),
