@@ -37,6 +37,19 @@ pub struct DispatcherSettings {
     pub backoff_max: Duration,
     /// Timeout of one HTTP attempt.
     pub request_timeout: Duration,
+    /// Timeout of establishing the connection (a refused or unreachable Cloud API: nothing sent).
+    pub connect_timeout: Duration,
+    /// How long an attempt whose outcome is unknown (sent, answer lost) waits for the status
+    /// webhook that carries its callback data before the message is sent again.
+    pub settle_wait: Duration,
+    /// How often a message waiting to be settled checks for its status.
+    pub settle_poll: Duration,
+    /// How long after the request's `occurred_at` the message can still be delivered (WhatsApp's
+    /// 24-hour customer-service window); outages are retried until then, then escalated.
+    pub delivery_window: Duration,
+    /// The sink's liveness probe: lag without progress for this long (outside a deliberate wait
+    /// on an outage or an unknown outcome) recreates the consumer.
+    pub liveness_after: Duration,
 }
 
 impl Default for DispatcherSettings {
@@ -48,6 +61,11 @@ impl Default for DispatcherSettings {
             backoff: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             request_timeout: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(5),
+            settle_wait: Duration::from_secs(60),
+            settle_poll: Duration::from_secs(1),
+            delivery_window: Duration::from_secs(24 * 60 * 60),
+            liveness_after: Duration::from_secs(30),
         }
     }
 }
