@@ -85,6 +85,7 @@ struct Running {
 }
 
 async fn harness(tag: &str) -> Option<Harness> {
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SOUK_LOG").unwrap_or_else(|_| "warn,souk_sinks=info,rdkafka=warn,librdkafka=warn".into())).with_test_writer().try_init();
     let s = support::stack(tag).await?;
     let a = format!("a{}", s.prefix.trim_end_matches('.').replace('.', ""));
     let pool = PgPool::connect(&stack::database_url()).await.expect("postgres");
@@ -379,7 +380,7 @@ async fn a_restarted_dispatcher_settles_an_interrupted_send_before_resending() {
 async fn an_outage_is_retried_in_order_until_the_cloud_api_comes_back() {
     let Some(h) = harness("sinkwaout").await else { return };
     let addr = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
-    let settings = DispatcherSettings { backoff: Duration::from_millis(100), backoff_max: Duration::from_secs(1), liveness_after: Duration::from_secs(2), ..quick(&format!("http://{addr}")) };
+    let settings = DispatcherSettings { backoff: Duration::from_millis(100), backoff_max: Duration::from_secs(1), liveness_after: Duration::from_secs(4), ..quick(&format!("http://{addr}")) };
     let mut reqs = Vec::new();
     for i in 1..=4 {
         reqs.push(request(&h.a, &format!("o{i}"), "9501", 0));
@@ -397,10 +398,11 @@ async fn an_outage_is_retried_in_order_until_the_cloud_api_comes_back() {
     assert!(stop_took < Duration::from_secs(3), "shutdown took {stop_took:?} while backing off");
     let running = h.start(&settings);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    // Then 503 for 5 s, then up.
+    // Then 503 for 7 s (the restarted run's probe, checking every 5 s, sees the partitions stuck
+    // for 9 s: a stall after 4 s, were they not held on purpose), then up.
     let wa = RecordingWhatsApp::start_on(addr).await.expect("the Cloud API comes back on its address");
     wa.set_down(true);
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
     assert!(!running.task.is_finished(), "the dispatcher keeps running through the outage");
     wa.set_down(false);
     h.caught_up(&running, Duration::from_secs(60)).await;
@@ -433,10 +435,12 @@ async fn an_outage_past_the_delivery_window_fails_escalates_and_dead_letters() {
     let produced = Instant::now();
     h.s.produce("whatsapp.outbound", &reqs).await;
     h.until_caught_up(&settings).await;
+    let failed_after = produced.elapsed();
+    assert!(failed_after >= window, "failed {failed_after:?} after the request, before its {window:?} window closed");
     let sent = wa.requests();
-    assert!(sent.len() > 5, "retried for the whole window: {} attempts", sent.len());
-    let last = sent.last().expect("attempts").at;
-    assert!(last.duration_since(produced) >= window - Duration::from_millis(500), "gave up after {:?}, before the {window:?} window closed", last.duration_since(produced));
+    assert!(sent.len() >= 5, "retried for the whole window: {} attempts", sent.len());
+    let last = sent.last().expect("attempts").at.duration_since(produced);
+    assert!(last >= window - Duration::from_secs(2), "last attempt {last:?} after the request: it stopped retrying long before the window closed");
 
     let failed: Vec<_> = h.results().await.into_iter().filter_map(|e| if let StatusEvent::OutboundFailed(f) = e { Some(f) } else { None }).collect();
     assert_eq!(failed.len(), 1);
