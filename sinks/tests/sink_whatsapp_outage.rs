@@ -22,7 +22,11 @@ async fn an_outage_is_retried_in_order_until_the_cloud_api_comes_back() {
     let settings = DispatcherSettings {
         backoff: Duration::from_millis(100),
         backoff_max: Duration::from_secs(1),
-        liveness_after: Duration::from_secs(4),
+        // Above the probe's 5 s period (a shorter one flags any new lag seen at the next check).
+        liveness_after: Duration::from_secs(6),
+        // Should the restart interrupt an attempt, its settling stays short.
+        request_timeout: Duration::from_secs(2),
+        settle_wait: Duration::from_secs(3),
         ..quick(&format!("http://{addr}"))
     };
     let mut reqs = Vec::new();
@@ -50,13 +54,14 @@ async fn an_outage_is_retried_in_order_until_the_cloud_api_comes_back() {
     );
     let running = h.start(&settings);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    // Then 503 for 7 s (the restarted run's probe, checking every 5 s, sees the partitions stuck
-    // for 9 s: a stall after 4 s, were they not held on purpose), then up.
+    // Then 503 for 10 s (the restarted run's probe, checking every 5 s, sees the partitions
+    // stuck from its first check to its third, 10 s: a stall, were they not held on purpose),
+    // then up.
     let wa = RecordingWhatsApp::start_on(addr)
         .await
         .expect("the Cloud API comes back on its address");
     wa.set_down(true);
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
     assert!(
         !running.task.is_finished(),
         "the dispatcher keeps running through the outage"

@@ -57,6 +57,10 @@ pub const DELIVERY_FAILED: &str = "DELIVERY_FAILED";
 /// may have been delivered (the owner should check with the customer).
 pub const DELIVERY_UNCONFIRMED: &str = "DELIVERY_UNCONFIRMED";
 
+/// How long shutdown lets an HTTP attempt in flight finish before abandoning it (an abandoned
+/// attempt's outcome is unknown and settled on restart).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 /// Topics the dispatcher writes, resolved from its `outputs` in topology.toml.
 #[derive(Debug, Clone)]
 pub struct DispatcherTopics {
@@ -99,7 +103,8 @@ fn now_ms() -> i64 {
 
 impl WhatsAppDispatcher {
     /// A dispatcher writing to `topics`, keeping its ledger in `pool`; an HTTP attempt in flight
-    /// is abandoned when `shutdown` turns true (its SENDING row is settled on restart).
+    /// is abandoned [`SHUTDOWN_GRACE`] after `shutdown` turns true (its SENDING row is settled on
+    /// restart), and no new one starts.
     pub fn new(
         topics: DispatcherTopics,
         codec: Arc<Codec>,
@@ -213,11 +218,26 @@ impl WhatsAppDispatcher {
                 ) {
                     tracing::warn!(request = %id, attempt, "no status arrived for an attempt whose answer was lost; sending again with the same callback data (the customer may receive it twice)");
                 }
+                let stopping = *self.shutdown.borrow();
+                if stopping {
+                    anyhow::bail!("shutting down; {id} is not sent now (retried on restart)");
+                }
                 ledger::mark_sending(&self.pool, req, attempt, unconfirmed).await?;
                 let mut shutdown = self.shutdown.clone();
+                let send = cloud_api::attempt(&self.client, &self.settings, tenant, req, &body);
+                tokio::pin!(send);
                 tokio::select! {
-                    o = cloud_api::attempt(&self.client, &self.settings, tenant, req, &body) => o,
-                    _ = shutdown.wait_for(|s| *s) => anyhow::bail!("shutting down during a send of {id}; its SENDING row is settled on restart"),
+                    o = &mut send => o,
+                    // (the guard `wait_for` returns is not `Send`: drop it before awaiting more)
+                    _ = async { shutdown.wait_for(|s| *s).await.is_ok() } => {
+                        // Most attempts end in milliseconds (refused, answered): let this one end
+                        // so its outcome is known, but do not hold shutdown up for a hung one.
+                        let grace = SHUTDOWN_GRACE.min(self.settings.request_timeout);
+                        match tokio::time::timeout(grace, &mut send).await {
+                            Ok(o) => o,
+                            Err(_) => anyhow::bail!("shutting down during a send of {id}; its SENDING row is settled on restart"),
+                        }
+                    }
                 }
             }
         };
