@@ -179,6 +179,23 @@ async fn failed_status_with_errors_and_other_fields_ignored() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_carries_the_callback_data_the_dispatcher_sent() {
+    // The dispatcher sends `biz_opaque_callback_data` = its request's event id; Meta echoes it on
+    // every status of that message, which is how a send whose answer was lost gets settled.
+    let gw = Gateway::start().await;
+    let mut sent = status("wamid.OUT7", "sent", NOW_S, "919800000001");
+    sent["biz_opaque_callback_data"] = json!("6f1c0b9e-8d0a-5d7e-9f51-3b2a1c0d4e5f");
+    let payload = delivery("1001", vec![], vec![], vec![sent, status("wamid.OUT8", "delivered", NOW_S, "919800000001")]);
+    let (status, ok) = gw.deliver(BHARAT.app_secret, &payload).await;
+    assert_eq!((status, ok["events"].as_u64()), (200, Some(2)), "{ok}");
+    let published = gw.published().await;
+    let GatewayEvent::Status(with) = &published[0].event else { panic!() };
+    assert_eq!((with.wamid.as_str(), with.callback_data.as_deref()), ("wamid.OUT7", Some("6f1c0b9e-8d0a-5d7e-9f51-3b2a1c0d4e5f")));
+    let GatewayEvent::Status(without) = &published[1].event else { panic!() };
+    assert_eq!(without.callback_data, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_deliveries_are_400_and_name_the_problem() {
     let gw = Gateway::start().await;
     let mut no_ts = text("919800000001", "wamid.X", NOW_S, "hi");

@@ -1,4 +1,4 @@
-//! Reads of the WhatsApp dispatcher's ledger (`outbound_dispatch`, migration 0004): what was sent
+//! Reads of the WhatsApp dispatcher's ledger (`outbound_dispatch`, migrations 0004, 0007): what was sent
 //! to whom, with Meta's message id, for the owner's screens, operators and tests.
 
 use anyhow::Context;
@@ -15,7 +15,8 @@ pub struct OutboundDispatchRow {
     pub request_event_id: String,
     /// Customer wa_id.
     pub recipient: String,
-    /// SENDING, SENT or FAILED.
+    /// SENDING (an attempt in flight), UNKNOWN (sent, answer lost: waiting for Meta's status),
+    /// RETRYING (Cloud API out, nothing accepted), SENT or FAILED.
     pub status: String,
     /// Meta's message id (SENT).
     pub wamid: Option<String>,
@@ -25,8 +26,12 @@ pub struct OutboundDispatchRow {
     pub http_status: Option<i32>,
     /// Meta error code (FAILED).
     pub error_code: Option<i32>,
-    /// Why it failed.
+    /// Why it failed (or the last attempt's problem while UNKNOWN/RETRYING).
     pub reason: Option<String>,
+    /// UNKNOWN: no resend before; RETRYING: the next attempt.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Some attempt's outcome was unknown: Meta may have delivered it.
+    pub unconfirmed: bool,
     /// Last change.
     pub updated_at: DateTime<Utc>,
 }
@@ -34,7 +39,7 @@ pub struct OutboundDispatchRow {
 /// Every outbound request of `tenant`, oldest change first.
 pub async fn outbound_dispatches(pool: &PgPool, tenant: &str) -> anyhow::Result<Vec<OutboundDispatchRow>> {
     sqlx::query_as::<_, OutboundDispatchRow>(
-        "SELECT tenant_id, request_event_id, recipient, status, wamid, attempts, http_status, error_code, reason, updated_at \
+        "SELECT tenant_id, request_event_id, recipient, status, wamid, attempts, http_status, error_code, reason, next_attempt_at, unconfirmed, updated_at \
          FROM outbound_dispatch WHERE tenant_id = $1 ORDER BY updated_at, request_event_id",
     )
     .bind(tenant)

@@ -206,8 +206,15 @@ pub async fn send_all(producer: &FutureProducer, records: Vec<OutRecord>) -> any
 /// records: one batch of the consume → process → produce → commit loop. Consumer errors end the
 /// batch early (they are logged; librdkafka recovers on its own or the liveness check steps in).
 pub async fn collect_batch<C: ConsumerContext + 'static>(consumer: &rdkafka::consumer::StreamConsumer<C>, max: usize, wait: std::time::Duration) -> Vec<rdkafka::message::OwnedMessage> {
+    collect_batch_within(consumer, max, std::time::Duration::from_secs(1), wait).await
+}
+
+/// [`collect_batch`] waiting at most `first` for the first record (a loop with something due
+/// sooner than a second — a paused partition to resume — comes back in time; cancelling a
+/// collect instead would lose the records it already took).
+pub async fn collect_batch_within<C: ConsumerContext + 'static>(consumer: &rdkafka::consumer::StreamConsumer<C>, max: usize, first: std::time::Duration, wait: std::time::Duration) -> Vec<rdkafka::message::OwnedMessage> {
     let mut batch = Vec::new();
-    match tokio::time::timeout(std::time::Duration::from_secs(1), consumer.recv()).await {
+    match tokio::time::timeout(first, consumer.recv()).await {
         Err(_) => return batch,
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "consumer error");

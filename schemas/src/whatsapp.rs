@@ -60,6 +60,10 @@ pub struct DeliveryStatus {
     pub status_at: i64,
     /// Errors of a failed status.
     pub errors: Vec<StatusError>,
+    /// `statuses[].biz_opaque_callback_data`: the `event_id` of the `OutboundMessageRequested` the
+    /// dispatcher sent, echoed by Meta, so a send whose HTTP answer was lost can still be settled.
+    #[serde(default)]
+    pub callback_data: Option<String>,
 }
 
 /// One interactive reply button.

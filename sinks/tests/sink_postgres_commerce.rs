@@ -221,6 +221,7 @@ impl Setup {
             status: status.into(),
             status_at: T0 + at,
             errors: vec![],
+            callback_data: None,
         })
     }
 

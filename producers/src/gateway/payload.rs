@@ -178,6 +178,8 @@ fn parse_status(status: &Node<'_>, tenant: &str, phone_number_id: &str) -> Resul
     let value = status.req_str("status")?;
     let status_at = status.timestamp_ms("timestamp")?;
     let recipient_id = status.req_str("recipient_id")?;
+    // What the dispatcher put in `biz_opaque_callback_data` (its request's event id); Meta echoes it.
+    let callback_data = status.opt_str("biz_opaque_callback_data")?.map(str::to_string);
     let mut errors = Vec::new();
     for e in status.items("errors")? {
         let code = e.req("code")?;
@@ -198,5 +200,6 @@ fn parse_status(status: &Node<'_>, tenant: &str, phone_number_id: &str) -> Resul
         status: value.to_string(),
         status_at,
         errors,
+        callback_data,
     }))
 }

@@ -15,7 +15,7 @@ pub mod runner;
 
 pub use commerce::{CommerceEvent, CommerceProjection};
 pub use inventory::InventoryProjection;
-pub use runner::{PostgresSink, Projection, SinkRecord, SinkSettings, SinkSpec};
+pub use runner::{Deferred, PostgresSink, Projection, SinkRecord, SinkSettings, SinkSpec};
 
 use anyhow::Context;
 use souk_runtime::codec::Codec;

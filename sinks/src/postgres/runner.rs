@@ -16,6 +16,12 @@
 //! a missing table) is an outage: the transaction rolls back, the consumer is dropped and, after a
 //! backoff, a new one joins the group and is positioned at the stored offsets by [`SinkContext`]
 //! (retry without advancing).
+//!
+//! A projection may also answer [`Deferred`] for a record that cannot be applied *yet* (the
+//! WhatsApp dispatcher during a Cloud API outage): the batch still commits, with that partition's
+//! offset stored *at* the record, so nothing after it in the partition is applied before it; the
+//! partition is paused and sought back to it, and resumed after the requested delay. The
+//! liveness probe is told that the partition waits on purpose.
 
 use super::offsets::{self, SinkContext, Tp};
 use anyhow::{anyhow, Context};
@@ -33,7 +39,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Returned (inside an `anyhow::Error`) by a projection for a record that can never be applied,
@@ -93,11 +99,47 @@ pub trait Projection: Send + Sync + 'static {
 
     /// Applies one record on the batch's transaction. Errors roll the whole batch back and it is
     /// retried, so they must be transient (connection, serialization) — not properties of the record.
+    /// A [`Deferred`] error instead says "not yet": the record and everything after it in its
+    /// partition wait for `retry_in` while the rest of the batch commits; an apply that defers
+    /// must not have written anything on `tx`.
     fn apply(
         &self,
         tx: &mut PgConnection,
         record: &SinkRecord<Self::Event>,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// The answer of [`Projection::apply`] (as its error) for a record that cannot be applied yet but
+/// will be later — an outage of the service it calls, a wait for another event. Its partition
+/// does not advance past it, so per-partition order holds, and the rest of the batch commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deferred {
+    /// When to try the record again.
+    pub retry_in: Duration,
+    /// Why it waits (logged).
+    pub reason: String,
+}
+
+impl Deferred {
+    /// Try again in `retry_in`, because `reason`.
+    pub fn new(retry_in: Duration, reason: impl Into<String>) -> Deferred {
+        Deferred { retry_in, reason: reason.into() }
+    }
+}
+
+impl std::fmt::Display for Deferred {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "deferred for {:?}: {}", self.retry_in, self.reason)
+    }
+}
+
+impl std::error::Error for Deferred {}
+
+/// A partition held at a deferred record.
+struct Hold {
+    tp: Tp,
+    offset: i64,
+    retry_in: Duration,
 }
 
 /// Where a sink reads and dead-letters, resolved from topology.toml (with the topic prefix).
@@ -180,6 +222,10 @@ pub struct PostgresSink<P: Projection> {
     /// Records this process already dead-lettered (acked) whose offsets are not stored yet, so a
     /// retried batch does not produce them again. Across restarts, dead letters are at-least-once.
     dead_lettered: Mutex<BTreeSet<(Tp, i64)>>,
+    /// Partitions held at a deferred record (its offset, also the stored one): the first record
+    /// fetched after resuming must be that one, else the seek was lost and the batch fails (the
+    /// recreated consumer starts at the stored offset).
+    deferred: Mutex<BTreeMap<Tp, i64>>,
 }
 
 /// A record after decoding: applicable (with its original bytes, for a dead letter should the
@@ -235,6 +281,7 @@ impl<P: Projection> PostgresSink<P> {
             settings,
             producer,
             dead_lettered: Mutex::new(BTreeSet::new()),
+            deferred: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -258,12 +305,15 @@ impl<P: Projection> PostgresSink<P> {
         let mut backoff = self.settings.backoff_min;
         let probe = souk_runtime::engine::liveness::Probe::start(&self.settings.bootstrap, &self.spec.group_id, &self.spec.inputs, &name, self.settings.liveness_after)?;
         tracing::info!(sink = %name, inputs = ?self.spec.inputs, group = %self.spec.group_id, "postgres sink started");
+        // Paused partitions (held at a deferred record) and when to resume them.
+        let mut paused: BTreeMap<Tp, Instant> = BTreeMap::new();
         loop {
             if *shutdown.borrow() {
                 break;
             }
+            resume_due(&consumer, &mut paused);
             let batch = tokio::select! {
-                b = souk_runtime::kafka::collect_batch(&consumer, self.settings.batch_size, self.settings.batch_wait) => b,
+                b = souk_runtime::kafka::collect_batch_within(&consumer, self.settings.batch_size, first_wait(&paused), self.settings.batch_wait) => b,
                 _ = shutdown.changed() => break,
             };
             let failure = if consumer.context().position_failed.load(Ordering::SeqCst) {
@@ -276,9 +326,21 @@ impl<P: Projection> PostgresSink<P> {
                     .into_iter()
                     .filter(|m| assigned.contains(&(m.topic().to_string(), m.partition())))
                     .collect();
-                self.process_batch(&consumer, batch).await.err()
+                match self.process_batch(&consumer, batch).await {
+                    Ok(holds) => {
+                        self.hold(&consumer, &probe, holds, &mut paused);
+                        None
+                    }
+                    Err(e) => Some(e),
+                }
             };
             if let Some(e) = failure {
+                if *shutdown.borrow() {
+                    tracing::info!(sink = %name, error = format!("{e:#}"), "postgres sink stopping; the interrupted batch is retried on restart");
+                    consumer.unsubscribe();
+                    return Ok(());
+                }
+                paused.clear();
                 metrics.batch_failures.with_label_values(&[&name]).inc();
                 tracing::error!(sink = %name, error = format!("{e:#}"), retry_in = ?backoff, "sink batch failed; nothing advanced, resuming from the stored offsets");
                 consumer.unsubscribe();
@@ -298,6 +360,7 @@ impl<P: Projection> PostgresSink<P> {
             if probe.take_stalled() {
                 drop(consumer);
                 consumer = self.consumer()?;
+                paused.clear();
             }
         }
         tracing::info!(sink = %name, "postgres sink stopping");
@@ -305,13 +368,39 @@ impl<P: Projection> PostgresSink<P> {
         Ok(())
     }
 
+    /// Pauses each held partition and seeks it back to its deferred record, to resume after the
+    /// requested delay; tells the liveness probe it waits on purpose.
+    fn hold(
+        &self,
+        consumer: &SinkConsumer,
+        probe: &souk_runtime::engine::liveness::Probe,
+        holds: Vec<Hold>,
+        paused: &mut BTreeMap<Tp, Instant>,
+    ) {
+        for Hold { tp, offset, retry_in } in holds {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&tp.0, tp.1);
+            if let Err(e) = consumer.pause(&tpl) {
+                tracing::warn!(sink = %self.spec.name, topic = %tp.0, partition = tp.1, error = %e, "pausing a partition held at a deferred record failed");
+            }
+            if let Err(e) = consumer.seek(&tp.0, tp.1, Offset::Offset(offset), Duration::from_secs(5)) {
+                tracing::warn!(sink = %self.spec.name, topic = %tp.0, partition = tp.1, offset, error = %e, "seeking back to a deferred record failed; the consumer is recreated when it resumes past it");
+            }
+            probe.hold(&tp.0, tp.1, Instant::now() + retry_in + self.settings.liveness_after);
+            if let Ok(mut d) = self.deferred.lock() {
+                d.insert(tp.clone(), offset);
+            }
+            paused.insert(tp, Instant::now() + retry_in);
+        }
+    }
+
     async fn process_batch(
         &self,
         consumer: &SinkConsumer,
         batch: Vec<OwnedMessage>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Vec<Hold>> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let metrics = Metrics::global();
         let name = &self.spec.name;
@@ -335,7 +424,7 @@ impl<P: Projection> PostgresSink<P> {
         let mut refused: BTreeMap<(Tp, i64), String> = BTreeMap::new();
         loop {
             match self.attempt(consumer, &decoded, &refused).await {
-                Ok(()) => return Ok(()),
+                Ok(holds) => return Ok(holds),
                 Err(AttemptError::Outage(e)) => return Err(e),
                 Err(AttemptError::Permanent(tp, offset, reason)) => {
                     tracing::warn!(sink = %name, topic = %tp.0, partition = tp.1, offset, reason = %reason, "the database refuses this record for good; dead-lettering it and applying the rest of the batch");
@@ -347,7 +436,7 @@ impl<P: Projection> PostgresSink<P> {
 
     /// One transaction over the batch: skip what the stored offsets cover, dead-letter poison and
     /// `refused` records, apply the rest, store the offsets, commit.
-    async fn attempt(&self, consumer: &SinkConsumer, decoded: &[Decoded<P::Event>], refused: &BTreeMap<(Tp, i64), String>) -> Result<(), AttemptError> {
+    async fn attempt(&self, consumer: &SinkConsumer, decoded: &[Decoded<P::Event>], refused: &BTreeMap<(Tp, i64), String>) -> Result<Vec<Hold>, AttemptError> {
         let metrics = Metrics::global();
         let name = &self.spec.name;
         let parts: BTreeSet<Tp> = decoded.iter().map(Decoded::position).collect();
@@ -372,6 +461,22 @@ impl<P: Projection> PostgresSink<P> {
                 continue;
             }
             if d.offset() > *cursor {
+                let held_at = self.deferred.lock().ok().and_then(|mut m| {
+                    let at = m.get(&pos).copied();
+                    if at == Some(*cursor) {
+                        m.remove(&pos);
+                    }
+                    at
+                });
+                if held_at == Some(*cursor) {
+                    return Err(AttemptError::Outage(anyhow!(
+                        "{}/{} resumed at offset {} past its deferred record {}; repositioning at the stored offset",
+                        pos.0,
+                        pos.1,
+                        d.offset(),
+                        *cursor
+                    )));
+                }
                 tracing::debug!(sink = %name, topic = %pos.0, partition = pos.1, expected = *cursor, got = d.offset(), "offset gap (compaction, retention or control records)");
             }
             *cursor = d.offset() + 1;
@@ -417,19 +522,40 @@ impl<P: Projection> PostgresSink<P> {
                 set.extend(produced);
             }
         }
-        // 5. apply, store offsets, commit
+        // 5. apply (a deferred record holds its partition there), store offsets, commit
+        let mut holds: BTreeMap<Tp, Hold> = BTreeMap::new();
         for d in &todo {
-            if let Decoded::Apply(record, _) = d {
-                if refused.contains_key(&(d.position(), d.offset())) {
-                    continue;
+            let Decoded::Apply(record, _) = d else { continue };
+            let pos = d.position();
+            if holds.contains_key(&pos) || refused.contains_key(&(pos.clone(), d.offset())) {
+                continue;
+            }
+            match self.projection.apply(&mut tx, record).await {
+                Ok(()) => {
+                    if let Ok(mut m) = self.deferred.lock() {
+                        if m.get(&pos) == Some(&record.offset) {
+                            m.remove(&pos);
+                        }
+                    }
                 }
-                if let Err(e) = self.projection.apply(&mut tx, record).await {
-                    let e = e.context(format!("applying {}/{}@{}", record.topic, record.partition, record.offset));
-                    return Err(match permanent_data_error(&e) {
-                        Some(reason) => AttemptError::Permanent(d.position(), d.offset(), reason),
-                        None => AttemptError::Outage(e),
-                    });
-                }
+                Err(e) => match e.downcast::<Deferred>() {
+                    Ok(deferred) => {
+                        tracing::debug!(sink = %name, topic = %pos.0, partition = pos.1, offset = record.offset, retry_in = ?deferred.retry_in, reason = %deferred.reason, "record deferred; its partition waits");
+                        metrics
+                            .records_skipped
+                            .with_label_values(&[name.as_str(), "deferred"])
+                            .inc();
+                        next.insert(pos.clone(), record.offset);
+                        holds.insert(pos.clone(), Hold { tp: pos, offset: record.offset, retry_in: deferred.retry_in });
+                    }
+                    Err(e) => {
+                        let e = e.context(format!("applying {}/{}@{}", record.topic, record.partition, record.offset));
+                        return Err(match permanent_data_error(&e) {
+                            Some(reason) => AttemptError::Permanent(d.position(), d.offset(), reason),
+                            None => AttemptError::Outage(e),
+                        });
+                    }
+                },
             }
         }
         let advanced: BTreeMap<Tp, i64> = next
@@ -457,7 +583,7 @@ impl<P: Projection> PostgresSink<P> {
                 tracing::debug!(sink = %name, error = %e, "informational Kafka offset commit failed");
             }
         }
-        Ok(())
+        Ok(holds.into_values().collect())
     }
 
     /// Decodes one record; poison goes to the DLQ, a registry outage fails the batch.
@@ -487,6 +613,28 @@ impl<P: Projection> PostgresSink<P> {
 
     fn dead_letter(&self, msg: &OwnedMessage, error: &str) -> OutRecord {
         souk_runtime::dead_letter::dead_letter_of(&self.spec.dlq, msg, error, &self.spec.name)
+    }
+}
+
+/// How long to wait for a first record: a second, or less when a paused partition is due sooner.
+fn first_wait(paused: &BTreeMap<Tp, Instant>) -> Duration {
+    let second = Duration::from_secs(1);
+    let now = Instant::now();
+    paused.values().map(|at| at.saturating_duration_since(now)).min().map_or(second, |d| d.clamp(Duration::from_millis(10), second))
+}
+
+/// Resumes the paused partitions whose delay is over.
+fn resume_due(consumer: &SinkConsumer, paused: &mut BTreeMap<Tp, Instant>) {
+    let now = Instant::now();
+    let due: Vec<Tp> = paused.iter().filter(|(_, at)| **at <= now).map(|(tp, _)| tp.clone()).collect();
+    for tp in due {
+        paused.remove(&tp);
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&tp.0, tp.1);
+        if let Err(e) = consumer.resume(&tpl) {
+            // Not assigned any more (a rebalance): its new owner starts at the stored offset.
+            tracing::debug!(topic = %tp.0, partition = tp.1, error = %e, "resuming a held partition failed");
+        }
     }
 }
 

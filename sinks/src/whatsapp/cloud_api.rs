@@ -1,6 +1,9 @@
 //! The WhatsApp Cloud API send-message call: request bodies (text, or interactive reply buttons
-//! for the one call to action of DECISIONS A12), classification of Meta's answers into accepted /
-//! retry / permanent, and the retry loop with exponential backoff that honours `Retry-After`.
+//! for the one call to action of DECISIONS A12, always with `biz_opaque_callback_data` = the
+//! request's event id), and one HTTP attempt classified into the four [`Outcome`]s the dispatcher
+//! treats differently: accepted; permanent; not sent (an outage: refused, 5xx, 429, retryable Meta
+//! codes — safe to retry); unknown (the request went out but the answer was lost — Meta may have
+//! the message, so it must not simply be sent again). Retrying is the dispatcher's (`plan.rs`).
 
 use serde_json::{json, Value};
 use souk_runtime::tenants::Tenant;
@@ -22,6 +25,12 @@ pub const OUTSIDE_WINDOW_CODE: i64 = 131047;
 /// Most reply buttons a message may carry.
 pub const MAX_BUTTONS: usize = 3;
 
+/// Longest `Retry-After` honoured (a larger value is taken as this).
+pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(60 * 60);
+
+/// Most characters of `biz_opaque_callback_data` Meta takes.
+pub const MAX_CALLBACK_DATA: usize = 512;
+
 /// Where and how the dispatcher calls the Cloud API.
 #[derive(Debug, Clone)]
 pub struct DispatcherSettings {
@@ -29,14 +38,25 @@ pub struct DispatcherSettings {
     pub base_url: String,
     /// Graph API version path segment.
     pub api_version: String,
-    /// HTTP attempts per request before it counts as failed.
-    pub max_attempts: u32,
-    /// First retry delay; doubles per attempt.
+    /// First retry delay after an outage; doubles per attempt.
     pub backoff: Duration,
-    /// Longest retry delay (also caps `Retry-After`).
+    /// Longest retry delay (`Retry-After` is honoured up to [`RETRY_AFTER_MAX`]).
     pub backoff_max: Duration,
     /// Timeout of one HTTP attempt.
     pub request_timeout: Duration,
+    /// Timeout of establishing the connection (a refused or unreachable Cloud API: nothing sent).
+    pub connect_timeout: Duration,
+    /// How long an attempt whose outcome is unknown (sent, answer lost) waits for the status
+    /// webhook that carries its callback data before the message is sent again.
+    pub settle_wait: Duration,
+    /// How often a message waiting to be settled checks for its status.
+    pub settle_poll: Duration,
+    /// How long after the request's `occurred_at` the message can still be delivered (WhatsApp's
+    /// 24-hour customer-service window); outages are retried until then, then escalated.
+    pub delivery_window: Duration,
+    /// The sink's liveness probe: lag without progress for this long (outside a deliberate wait
+    /// on an outage or an unknown outcome) recreates the consumer.
+    pub liveness_after: Duration,
 }
 
 impl Default for DispatcherSettings {
@@ -44,10 +64,14 @@ impl Default for DispatcherSettings {
         DispatcherSettings {
             base_url: "https://graph.facebook.com".into(),
             api_version: "v21.0".into(),
-            max_attempts: 5,
             backoff: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             request_timeout: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(5),
+            settle_wait: Duration::from_secs(60),
+            settle_poll: Duration::from_secs(1),
+            delivery_window: Duration::from_secs(24 * 60 * 60),
+            liveness_after: Duration::from_secs(30),
         }
     }
 }
@@ -55,13 +79,26 @@ impl Default for DispatcherSettings {
 impl DispatcherSettings {
     /// `{base}/{version}/{phone_number_id}/messages`.
     pub fn messages_url(&self, phone_number_id: &str) -> String {
-        format!("{}/{}/{}/messages", self.base_url.trim_end_matches('/'), self.api_version, phone_number_id)
+        format!(
+            "{}/{}/{}/messages",
+            self.base_url.trim_end_matches('/'),
+            self.api_version,
+            phone_number_id
+        )
     }
 }
 
 /// The JSON body of the send-message call: text, or interactive reply buttons when the request
-/// has any (refused above [`MAX_BUTTONS`]: Meta would refuse it too).
+/// has any (refused above [`MAX_BUTTONS`]: Meta would refuse it too). `biz_opaque_callback_data`
+/// is the request's event id: Meta echoes it in every status webhook of the message, which is how
+/// an attempt whose answer was lost is settled (same value on every attempt).
 pub fn message_body(req: &OutboundMessageRequested) -> Result<Value, String> {
+    let callback_data = &req.envelope.event_id;
+    if callback_data.chars().count() > MAX_CALLBACK_DATA {
+        return Err(format!(
+            "event id longer than the {MAX_CALLBACK_DATA} characters of biz_opaque_callback_data"
+        ));
+    }
     if req.buttons.is_empty() {
         return Ok(json!({
             "messaging_product": "whatsapp",
@@ -69,18 +106,27 @@ pub fn message_body(req: &OutboundMessageRequested) -> Result<Value, String> {
             "to": req.to,
             "type": "text",
             "text": { "body": req.text },
+            "biz_opaque_callback_data": callback_data,
         }));
     }
     if req.buttons.len() > MAX_BUTTONS {
-        return Err(format!("{} reply buttons; WhatsApp allows at most {MAX_BUTTONS}", req.buttons.len()));
+        return Err(format!(
+            "{} reply buttons; WhatsApp allows at most {MAX_BUTTONS}",
+            req.buttons.len()
+        ));
     }
-    let buttons: Vec<Value> = req.buttons.iter().map(|b| json!({ "type": "reply", "reply": { "id": b.id, "title": b.title } })).collect();
+    let buttons: Vec<Value> = req
+        .buttons
+        .iter()
+        .map(|b| json!({ "type": "reply", "reply": { "id": b.id, "title": b.title } }))
+        .collect();
     Ok(json!({
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
         "to": req.to,
         "type": "interactive",
         "interactive": { "type": "button", "body": { "text": req.text }, "action": { "buttons": buttons } },
+        "biz_opaque_callback_data": callback_data,
     }))
 }
 
@@ -115,48 +161,126 @@ pub enum Verdict {
 /// Classifies an HTTP answer. Meta's error `code` decides first (its docs advise building on
 /// codes, not HTTP statuses): [`RETRYABLE_CODES`] retry, any other code is permanent; without a
 /// code, 429 and 5xx retry and other statuses are permanent. A 2xx without a message id is
-/// treated as transient (nothing says Meta took it).
+/// transient here; [`attempt`] counts it as unknown (Meta answered success, so it may have it).
 pub fn classify(status: u16, body: &str) -> Verdict {
     let parsed: Option<Value> = serde_json::from_str(body).ok();
     let http_status = Some(status);
     if (200..300).contains(&status) {
-        let wamid = parsed.as_ref().and_then(|v| v.pointer("/messages/0/id")).and_then(Value::as_str);
+        let wamid = parsed
+            .as_ref()
+            .and_then(|v| v.pointer("/messages/0/id"))
+            .and_then(Value::as_str);
         return match wamid {
-            Some(w) => Verdict::Accepted { wamid: w.to_string() },
-            None => Verdict::Retry { http_status, code: None, reason: format!("HTTP {status} without messages[0].id") },
+            Some(w) => Verdict::Accepted {
+                wamid: w.to_string(),
+            },
+            None => Verdict::Retry {
+                http_status,
+                code: None,
+                reason: format!("HTTP {status} without messages[0].id"),
+            },
         };
     }
     let error = parsed.as_ref().and_then(|v| v.get("error"));
     let code = error.and_then(|e| e.get("code")).and_then(Value::as_i64);
-    let message = error.and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("");
-    let details = error.and_then(|e| e.pointer("/error_data/details")).and_then(Value::as_str);
+    let message = error
+        .and_then(|e| e.get("message"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let details = error
+        .and_then(|e| e.pointer("/error_data/details"))
+        .and_then(Value::as_str);
     let reason = match (code, details) {
         (Some(c), Some(d)) => format!("HTTP {status}, code {c}: {message} ({d})"),
         (Some(c), None) => format!("HTTP {status}, code {c}: {message}"),
-        (None, _) => format!("HTTP {status}: {}", body.chars().take(200).collect::<String>()),
+        (None, _) => format!(
+            "HTTP {status}: {}",
+            body.chars().take(200).collect::<String>()
+        ),
     };
     let retry = match code {
         Some(c) => RETRYABLE_CODES.contains(&c),
         None => status == 429 || status >= 500,
     };
     if retry {
-        Verdict::Retry { http_status, code, reason }
+        Verdict::Retry {
+            http_status,
+            code,
+            reason,
+        }
     } else {
-        Verdict::Permanent { http_status, code, reason }
+        Verdict::Permanent {
+            http_status,
+            code,
+            reason,
+        }
     }
 }
 
-/// How a request ended after all attempts.
+/// What one HTTP attempt means for the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Meta accepted it.
+    Accepted {
+        /// `messages[0].id`.
+        wamid: String,
+    },
+    /// Meta refused it for good (bad request, auth, 131047 outside the window, …).
+    Permanent(Failure),
+    /// An outage: nothing was accepted (connection refused or not established, 5xx, 429,
+    /// retryable Meta codes); safe to send again after a backoff.
+    NotSent {
+        /// What went wrong.
+        failure: Failure,
+        /// The server's `Retry-After`, if any.
+        retry_after: Option<Duration>,
+    },
+    /// The request went out but no usable answer came back (timeout, connection broken while
+    /// waiting, a 2xx without a message id): Meta may have the message.
+    Unknown(Failure),
+}
+
+/// The last HTTP answer (or transport error) of a failed attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Failure {
+    /// HTTP status, if a response came.
+    pub http_status: Option<i32>,
+    /// Meta error code, if any.
+    pub error_code: Option<i32>,
+    /// What went wrong.
+    pub reason: String,
+}
+
+impl Failure {
+    /// A failure without an HTTP answer.
+    pub fn transport(reason: impl Into<String>) -> Failure {
+        Failure {
+            http_status: None,
+            error_code: None,
+            reason: reason.into(),
+        }
+    }
+
+    fn of(http_status: Option<u16>, code: Option<i64>, reason: String) -> Failure {
+        Failure {
+            http_status: http_status.map(i32::from),
+            error_code: code.and_then(|c| i32::try_from(c).ok()),
+            reason,
+        }
+    }
+}
+
+/// How a request ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
-    /// Accepted by Meta.
+    /// Accepted by Meta (its answer, or a status webhook carrying the request's callback data).
     Sent {
         /// Meta's message id.
         wamid: String,
         /// HTTP attempts it took.
         attempts: i32,
     },
-    /// Not sent: a permanent error, or retries exhausted.
+    /// Not delivered: a permanent error, or the delivery window closed during an outage.
     Failed {
         /// Last HTTP status.
         http_status: Option<i32>,
@@ -166,6 +290,9 @@ pub enum Delivery {
         reason: String,
         /// HTTP attempts made.
         attempts: i32,
+        /// Some attempt's outcome was unknown and never settled: Meta may have delivered it, so
+        /// it is escalated as unconfirmed and not dead-lettered (replaying it could send it twice).
+        unconfirmed: bool,
     },
 }
 
@@ -177,54 +304,91 @@ impl Delivery {
 }
 
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|s| Duration::from_secs(s).min(RETRY_AFTER_MAX))
 }
 
-/// Sends `req` for `tenant`, retrying transient failures up to `max_attempts` HTTP attempts;
-/// `prior_attempts` (an earlier run's count, from the ledger) is added to the reported attempts.
-pub async fn send(client: &reqwest::Client, settings: &DispatcherSettings, tenant: &Tenant, req: &OutboundMessageRequested, prior_attempts: i32) -> Delivery {
-    let body = match message_body(req) {
-        Ok(b) => b,
-        Err(reason) => return Delivery::Failed { http_status: None, error_code: None, reason, attempts: prior_attempts },
-    };
-    let url = settings.messages_url(&tenant.phone_number_id);
-    let mut delay = settings.backoff;
-    let mut attempts = prior_attempts;
-    for attempt in 1..=settings.max_attempts.max(1) {
-        attempts += 1;
-        let sent = client
-            .post(&url)
-            .bearer_auth(tenant.access_token.expose())
-            .header(IDEMPOTENCY_HEADER, &req.envelope.event_id)
-            .timeout(settings.request_timeout)
-            .json(&body)
-            .send()
-            .await;
-        let (verdict, wait) = match sent {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let after = retry_after(resp.headers());
-                let text = resp.text().await.unwrap_or_default();
-                (classify(status, &text), after)
+/// An HTTP client for the Cloud API: `connect_timeout` separates "never reached Meta" (connect
+/// errors: nothing sent) from a request that went out and then timed out (unknown).
+pub fn client(settings: &DispatcherSettings) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(settings.connect_timeout)
+        .build()
+}
+
+/// One send-message attempt of `body` (from [`message_body`]) for `tenant`.
+pub async fn attempt(
+    client: &reqwest::Client,
+    settings: &DispatcherSettings,
+    tenant: &Tenant,
+    req: &OutboundMessageRequested,
+    body: &Value,
+) -> Outcome {
+    let sent = client
+        .post(settings.messages_url(&tenant.phone_number_id))
+        .bearer_auth(tenant.access_token.expose())
+        .header(IDEMPOTENCY_HEADER, &req.envelope.event_id)
+        .timeout(settings.request_timeout)
+        .json(body)
+        .send()
+        .await;
+    let resp = match sent {
+        Ok(resp) => resp,
+        // Connect errors (refused, unreachable, TLS handshake, connect timeout): nothing was sent.
+        Err(e) if e.is_connect() || e.is_builder() => {
+            return Outcome::NotSent {
+                failure: Failure::transport(format!("transport: {e}")),
+                retry_after: None,
             }
-            Err(e) => (Verdict::Retry { http_status: None, code: None, reason: format!("transport: {e}") }, None),
-        };
-        let (http_status, code, reason) = match verdict {
-            Verdict::Accepted { wamid } => return Delivery::Sent { wamid, attempts },
-            Verdict::Permanent { http_status, code, reason } => {
-                return Delivery::Failed { http_status: http_status.map(i32::from), error_code: code.map(|c| c as i32), reason, attempts };
-            }
-            Verdict::Retry { http_status, code, reason } => (http_status, code, reason),
-        };
-        if attempt == settings.max_attempts.max(1) {
-            return Delivery::Failed { http_status: http_status.map(i32::from), error_code: code.map(|c| c as i32), reason: format!("gave up after {attempts} attempts: {reason}"), attempts };
         }
-        let sleep = wait.unwrap_or(delay).min(settings.backoff_max);
-        tracing::warn!(request = %req.envelope.event_id, attempt = attempts, error = %reason, retry_in = ?sleep, "WhatsApp send failed; retrying");
-        tokio::time::sleep(sleep).await;
-        delay = (delay * 2).min(settings.backoff_max);
+        Err(e) => {
+            return Outcome::Unknown(Failure::transport(format!(
+                "no answer after the request was sent: {e}"
+            )))
+        }
+    };
+    let status = resp.status().as_u16();
+    let after = retry_after(resp.headers());
+    let text = match resp.text().await {
+        Ok(t) => t,
+        Err(e) if (200..300).contains(&status) => {
+            return Outcome::Unknown(Failure::of(
+                Some(status),
+                None,
+                format!("HTTP {status}, answer lost: {e}"),
+            ))
+        }
+        Err(_) => String::new(),
+    };
+    match classify(status, &text) {
+        Verdict::Accepted { wamid } => Outcome::Accepted { wamid },
+        Verdict::Permanent {
+            http_status,
+            code,
+            reason,
+        } => Outcome::Permanent(Failure::of(http_status, code, reason)),
+        Verdict::Retry {
+            http_status,
+            code,
+            reason,
+        } if (200..300).contains(&status) => {
+            Outcome::Unknown(Failure::of(http_status, code, reason))
+        }
+        Verdict::Retry {
+            http_status,
+            code,
+            reason,
+        } => Outcome::NotSent {
+            failure: Failure::of(http_status, code, reason),
+            retry_after: after,
+        },
     }
-    unreachable!("the loop returns on its last attempt")
 }
 
 #[cfg(test)]
@@ -241,7 +405,12 @@ mod tests {
             order_id: None,
             purpose: "summary".into(),
             text: "3 m laal cotton, ₹360. Confirm?".into(),
-            buttons: (0..buttons).map(|i| ReplyButton { id: format!("b{i}"), title: format!("B{i}") }).collect(),
+            buttons: (0..buttons)
+                .map(|i| ReplyButton {
+                    id: format!("b{i}"),
+                    title: format!("B{i}"),
+                })
+                .collect(),
         }
     }
 
@@ -249,7 +418,7 @@ mod tests {
     fn text_body_without_buttons() {
         assert_eq!(
             message_body(&request(0)).expect("body"),
-            json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "919800000001", "type": "text", "text": {"body": "3 m laal cotton, ₹360. Confirm?"}})
+            json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "919800000001", "type": "text", "text": {"body": "3 m laal cotton, ₹360. Confirm?"}, "biz_opaque_callback_data": request(0).envelope.event_id})
         );
     }
 
@@ -257,6 +426,10 @@ mod tests {
     fn interactive_reply_buttons_and_at_most_three() {
         let body = message_body(&request(2)).expect("body");
         assert_eq!(body["type"], "interactive");
+        assert_eq!(
+            body["biz_opaque_callback_data"],
+            json!(request(2).envelope.event_id)
+        );
         assert_eq!(
             body["interactive"],
             json!({"type": "button", "body": {"text": "3 m laal cotton, ₹360. Confirm?"}, "action": {"buttons": [
@@ -269,8 +442,14 @@ mod tests {
 
     #[test]
     fn settings_build_the_messages_url() {
-        let s = DispatcherSettings { base_url: "http://127.0.0.1:9/".into(), ..Default::default() };
-        assert_eq!(s.messages_url("1001"), "http://127.0.0.1:9/v21.0/1001/messages");
+        let s = DispatcherSettings {
+            base_url: "http://127.0.0.1:9/".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.messages_url("1001"),
+            "http://127.0.0.1:9/v21.0/1001/messages"
+        );
     }
 
     fn meta(code: i64) -> String {
@@ -299,7 +478,12 @@ mod tests {
     #[test]
     fn accepted_reads_the_wamid() {
         let body = r#"{"messaging_product":"whatsapp","contacts":[{"input":"1","wa_id":"1"}],"messages":[{"id":"wamid.X"}]}"#;
-        assert_eq!(classify(200, body), Verdict::Accepted { wamid: "wamid.X".into() });
+        assert_eq!(
+            classify(200, body),
+            Verdict::Accepted {
+                wamid: "wamid.X".into()
+            }
+        );
         assert!(matches!(classify(200, "{}"), Verdict::Retry { .. }));
     }
 }
