@@ -17,11 +17,15 @@ use std::sync::Arc;
 /// The merged OpenAPI 3.1 document of every route [`app`] serves.
 pub fn openapi() -> Value {
     let mut own = Fragment::default();
-    own.operation("/openapi.json", "get", json!({
-        "summary": "This document",
-        "responses": { "200": { "description": "OpenAPI 3.1", "content": { "application/json": { "schema": { "type": "object" } } } } },
-        "security": [],
-    }));
+    own.operation(
+        "/openapi.json",
+        "get",
+        json!({
+            "summary": "This document",
+            "responses": { "200": { "description": "OpenAPI 3.1", "content": { "application/json": { "schema": { "type": "object" } } } } },
+            "security": [],
+        }),
+    );
     let mut doc = document(
         "souk HTTP API",
         env!("CARGO_PKG_VERSION"),
@@ -44,13 +48,8 @@ pub fn openapi() -> Value {
 /// JSON 404 for unknown paths. Returns the router and the table it serves.
 pub fn app(gateway_state: GatewayState, pool: sqlx::PgPool, tenants: Arc<Tenants>, index_dir: PathBuf) -> (Router, Vec<Route>) {
     let own: Routes = Routes::new().get("/openapi.json", || async { Json(openapi()) });
-    let (router, table) = own
-        .merge(gateway::router(gateway_state))
-        .merge(souk_projections::api::router(pool, tenants.clone()))
-        .merge(souk_projections::search::search_router(index_dir, tenants))
-        .into_parts();
-    let router = router
-        .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({ "error": "not_found", "reason": "no such route" }))).into_response() })
-        .layer(axum::middleware::from_fn(refuse_nul));
+    let (router, table) =
+        own.merge(gateway::router(gateway_state)).merge(souk_projections::api::router(pool, tenants.clone())).merge(souk_projections::search::search_router(index_dir, tenants)).into_parts();
+    let router = router.fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({ "error": "not_found", "reason": "no such route" }))).into_response() }).layer(axum::middleware::from_fn(refuse_nul));
     (router, table)
 }

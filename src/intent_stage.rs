@@ -8,13 +8,13 @@
 //! re-run after a crash produces a copy the session drops by id.
 
 use crate::llm::LlmExtractor;
+use serde::{Deserialize, Serialize};
 use souk_processors::intent::{self, CatalogEntry, TenantCatalog};
 use souk_projections::catalog::{load_tenant_catalog, CatalogRow};
 use souk_runtime::stage::{Stage, StageError, StageOutput};
 use souk_runtime::tenants::Tenants;
 use souk_schemas::orders::IntentResolved;
 use souk_schemas::whatsapp::InboundEvent;
-use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::sync::Arc;
 

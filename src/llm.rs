@@ -28,8 +28,7 @@ pub const TOOL: &str = "record_intent";
 /// Environment variable holding the API key (sent as a bearer token).
 pub const API_KEY_ENV: &str = "SOUK_LLM_API_KEY";
 
-const DECISIONS: [&str; 10] =
-    ["ORDER", "ADD", "CONFIRM", "CANCEL_ALL", "EDIT", "ACCEPT_AVAILABLE", "CANCEL_ITEM", "REQUEST_ALTERNATIVE", "GREETING", "UNKNOWN"];
+const DECISIONS: [&str; 10] = ["ORDER", "ADD", "CONFIRM", "CANCEL_ALL", "EDIT", "ACCEPT_AVAILABLE", "CANCEL_ITEM", "REQUEST_ALTERNATIVE", "GREETING", "UNKNOWN"];
 const ACTIONS: [&str; 5] = ["ACCEPT_AVAILABLE", "CANCEL_ITEM", "REQUEST_ALTERNATIVE", "EDIT_ITEM", "REPLACE"];
 /// Cap when something the model proposed was dropped or incomplete: below B6's 0.8, so the session asks.
 const DROPPED: Decimal = Decimal::from_parts(60, 0, 0, false, 2);
@@ -123,14 +122,7 @@ impl LlmExtractor {
     /// [`extract`](Self::extract) on an `InboundMessage`, wrapped into the event the stage logs.
     pub async fn resolve(&self, envelope: Envelope, message: &InboundMessage, catalog: &TenantCatalog) -> Result<IntentResolved, StageError> {
         let Extracted { extraction, extractor } = self.extract(message.text.as_deref(), message.reply_id.as_deref(), catalog).await?;
-        let mut resolved = extraction.into_resolved(
-            envelope,
-            &message.wa_id,
-            &message.envelope.event_id,
-            &message.wamid,
-            message.text.clone(),
-            message.reply_id.clone(),
-        );
+        let mut resolved = extraction.into_resolved(envelope, &message.wa_id, &message.envelope.event_id, &message.wamid, message.text.clone(), message.reply_id.clone());
         resolved.extractor = extractor;
         Ok(resolved)
     }
@@ -440,14 +432,7 @@ mod tests {
             price_per_meter: Some(Decimal::new(1205, 1)),
             meters_per_roll: Some(Decimal::from(50)),
         };
-        TenantCatalog {
-            items: vec![
-                entry("cotton", "blue", 100, &["sooti"]),
-                entry("cotton", "red", 30, &["sooti"]),
-                entry("polyester", "red", 0, &[]),
-                entry("polyester", "white", 45, &[]),
-            ],
-        }
+        TenantCatalog { items: vec![entry("cotton", "blue", 100, &["sooti"]), entry("cotton", "red", 30, &["sooti"]), entry("polyester", "red", 0, &[]), entry("polyester", "white", 45, &[])] }
     }
 
     const HINGLISH: &str = "10m neela cotton aur 6m laal polyester";

@@ -3,7 +3,6 @@
 
 mod commands;
 
-
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 

@@ -105,27 +105,8 @@ pub fn generate(spec: &WorkloadSpec) -> Vec<KeyedCommand> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn same_seed_same_workload() {
-        let spec = WorkloadSpec { tenant: "t".into(), pools: 16, commands: 500, seed: 7, start_ms: 0 };
-        let a: Vec<String> = generate(&spec).iter().map(|c| format!("{:?}", c.command)).collect();
-        let b: Vec<String> = generate(&spec).iter().map(|c| format!("{:?}", c.command)).collect();
-        assert_eq!(a, b);
-        assert_eq!(a.len(), 500);
-    }
-}
-
 /// Encodes and produces commands to `topic` (by key, murmur2), waiting for every ack.
-pub async fn produce_commands(
-    producer: &rdkafka::producer::FutureProducer,
-    codec: &souk_runtime::codec::Codec,
-    topic: &str,
-    commands: &[KeyedCommand],
-) -> anyhow::Result<()> {
+pub async fn produce_commands(producer: &rdkafka::producer::FutureProducer, codec: &souk_runtime::codec::Codec, topic: &str, commands: &[KeyedCommand]) -> anyhow::Result<()> {
     use souk_runtime::kafka::{headers, make_headers, send_all, OutRecord};
     use souk_schemas::StreamEvent;
     for chunk in commands.chunks(5000) {
@@ -144,4 +125,18 @@ pub async fn produce_commands(
         send_all(producer, records).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_workload() {
+        let spec = WorkloadSpec { tenant: "t".into(), pools: 16, commands: 500, seed: 7, start_ms: 0 };
+        let a: Vec<String> = generate(&spec).iter().map(|c| format!("{:?}", c.command)).collect();
+        let b: Vec<String> = generate(&spec).iter().map(|c| format!("{:?}", c.command)).collect();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 500);
+    }
 }

@@ -195,7 +195,8 @@ impl Stack {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_once_effects_on_apache_kafka_confluent_registry_and_postgres() {
-    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SOUK_LOG").unwrap_or_else(|_| "info,rdkafka=warn,librdkafka=warn".into())).with_test_writer().try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SOUK_LOG").unwrap_or_else(|_| "info,rdkafka=warn,librdkafka=warn".into())).with_test_writer().try_init();
     let stack = Stack::start().await;
     stack.export_env();
 

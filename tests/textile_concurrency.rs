@@ -33,7 +33,10 @@ async fn five_hundred_concurrent_orders_never_oversell() {
     t.client
         .wait("the pool to be projected", || async {
             let stock = t.client.get("/v1/stock").await?;
-            Ok(stock["pools"].as_array().is_some_and(|p| p.iter().any(|p| p["price_per_meter"] == "118.00" && p["on_hand_meters"].as_str().is_some_and(|m| m.parse::<Decimal>().unwrap() == Decimal::from(POOL_METERS)))).then_some(()))
+            Ok(stock["pools"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|p| p["price_per_meter"] == "118.00" && p["on_hand_meters"].as_str().is_some_and(|m| m.parse::<Decimal>().unwrap() == Decimal::from(POOL_METERS))))
+                .then_some(()))
         })
         .await
         .unwrap();
@@ -81,10 +84,7 @@ async fn five_hundred_concurrent_orders_never_oversell() {
             }
         })
         .await;
-    t.client
-        .wait("every approval to complete", || async { Ok((count_in(&t, "ORDER_COMPLETED").await == waiting).then_some(())) })
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}\n{}", t.log_tail()));
+    t.client.wait("every approval to complete", || async { Ok((count_in(&t, "ORDER_COMPLETED").await == waiting).then_some(())) }).await.unwrap_or_else(|e| panic!("{e:#}\n{}", t.log_tail()));
     assert_eq!(count_in(&t, "CUSTOMER_NEGOTIATION").await, CUSTOMERS - waiting, "the others wait in negotiation");
     let stock = t
         .client

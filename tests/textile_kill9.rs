@@ -5,8 +5,8 @@
 
 mod support;
 
-use souk::demo::scenario::{self, ASHA, FARHAN, KIRAN, MEENA, POOJA, RAVI, SUNIL};
 use rand::Rng;
+use souk::demo::scenario::{self, ASHA, FARHAN, KIRAN, MEENA, POOJA, RAVI, SUNIL};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use support::textile::Textile;
@@ -73,7 +73,15 @@ async fn kill9_mid_demo_same_projections_no_duplicate_send_no_double_invoice() {
     assert_eq!(per_customer, story_replies, "distinct messages per customer, as in the uninterrupted story");
 
     // The same final projections as the uninterrupted demo.
-    let expected_states = [(ASHA, "ORDER_COMPLETED"), (RAVI, "ORDER_COMPLETED"), (MEENA, "ORDER_COMPLETED"), (KIRAN, "ORDER_COMPLETED"), (FARHAN, "ORDER_CANCELLED"), (SUNIL, "ORDER_REJECTED"), (POOJA, "ORDER_CANCELLED")];
+    let expected_states = [
+        (ASHA, "ORDER_COMPLETED"),
+        (RAVI, "ORDER_COMPLETED"),
+        (MEENA, "ORDER_COMPLETED"),
+        (KIRAN, "ORDER_COMPLETED"),
+        (FARHAN, "ORDER_CANCELLED"),
+        (SUNIL, "ORDER_REJECTED"),
+        (POOJA, "ORDER_CANCELLED"),
+    ];
     let mut totals = BTreeMap::new();
     for ((wa_id, name), state) in expected_states {
         let detail = t.order_in(wa_id, state).await;
@@ -86,10 +94,22 @@ async fn kill9_mid_demo_same_projections_no_duplicate_send_no_double_invoice() {
     let expected_totals: BTreeMap<&str, String> = [("Asha", "2520.00"), ("Ravi", "1798.65"), ("Meena", "11865.00"), ("Kiran", "13020.00")].into_iter().map(|(k, v)| (k, v.to_string())).collect();
     assert_eq!(totals, expected_totals);
     let stock = t.client.get("/v1/stock").await.unwrap();
-    let available: BTreeMap<String, String> = stock["pools"].as_array().unwrap().iter().map(|p| (format!("{}/{}", p["material"].as_str().unwrap(), p["color"].as_str().unwrap()), p["on_hand_meters"].as_str().unwrap().to_string())).collect();
+    let available: BTreeMap<String, String> = stock["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (format!("{}/{}", p["material"].as_str().unwrap(), p["color"].as_str().unwrap()), p["on_hand_meters"].as_str().unwrap().to_string()))
+        .collect();
     let expected_on_hand: BTreeMap<String, String> = [
-        ("cotton/blue", "69.000"), ("cotton/red", "100.000"), ("cotton/white", "72.500"), ("linen/white", "10.000"), ("polyester/blue", "0"),
-        ("polyester/red", "30.000"), ("silk/green", "0"), ("silk/red", "0"), ("silk/white", "18.000"),
+        ("cotton/blue", "69.000"),
+        ("cotton/red", "100.000"),
+        ("cotton/white", "72.500"),
+        ("linen/white", "10.000"),
+        ("polyester/blue", "0"),
+        ("polyester/red", "30.000"),
+        ("silk/green", "0"),
+        ("silk/red", "0"),
+        ("silk/white", "18.000"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

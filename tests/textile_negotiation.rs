@@ -72,7 +72,8 @@ async fn effects(t: &Textile, order_id: &str, customer: &str) -> (usize, usize, 
 /// On-hand meters of every pool, by `material/color`.
 async fn on_hand(t: &Textile) -> Vec<(String, Decimal)> {
     let stock = t.client.get("/v1/stock").await.unwrap();
-    let mut pools: Vec<(String, Decimal)> = stock["pools"].as_array().unwrap().iter().map(|p| (format!("{}/{}", p["material"].as_str().unwrap(), p["color"].as_str().unwrap()), dec(&p["on_hand_meters"]))).collect();
+    let mut pools: Vec<(String, Decimal)> =
+        stock["pools"].as_array().unwrap().iter().map(|p| (format!("{}/{}", p["material"].as_str().unwrap(), p["color"].as_str().unwrap()), dec(&p["on_hand_meters"]))).collect();
     pools.sort();
     pools
 }
@@ -132,12 +133,24 @@ async fn f3_09_alternatives_at_most_three_same_material_first_none_for_partial()
     // red polyester's 36) and blue silk (120 m, more than the blue cotton's 99).
     t.client.catalog("polyester", "white", "80.00", &["poly"]).await.unwrap();
     t.client.catalog("silk", "blue", "440.00", &["resham"]).await.unwrap();
-    t.client.stock_in(&BatchSpec { batch_id: "PW-001", material: "polyester", color: "white", rolls: 1, meters_per_roll: "50.000", loose_meters: "0.000", received_at: "2026-02-07T09:00:00Z" }).await.unwrap();
-    t.client.stock_in(&BatchSpec { batch_id: "SB-001", material: "silk", color: "blue", rolls: 2, meters_per_roll: "60.000", loose_meters: "0.000", received_at: "2026-02-08T09:00:00Z" }).await.unwrap();
+    t.client
+        .stock_in(&BatchSpec { batch_id: "PW-001", material: "polyester", color: "white", rolls: 1, meters_per_roll: "50.000", loose_meters: "0.000", received_at: "2026-02-07T09:00:00Z" })
+        .await
+        .unwrap();
+    t.client
+        .stock_in(&BatchSpec { batch_id: "SB-001", material: "silk", color: "blue", rolls: 2, meters_per_roll: "60.000", loose_meters: "0.000", received_at: "2026-02-08T09:00:00Z" })
+        .await
+        .unwrap();
     t.client
         .wait("the new pools in stock", || async {
             let stock = t.client.get("/v1/stock").await?;
-            let has = |m: &str, c: &str, avail: &str| stock["pools"].as_array().unwrap().iter().any(|p| p["material"] == m && p["color"] == c && p["available_meters"].as_str().and_then(|a| a.parse::<Decimal>().ok()) == Some(d(avail)) && !p["price_per_meter"].is_null());
+            let has = |m: &str, c: &str, avail: &str| {
+                stock["pools"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p["material"] == m && p["color"] == c && p["available_meters"].as_str().and_then(|a| a.parse::<Decimal>().ok()) == Some(d(avail)) && !p["price_per_meter"].is_null())
+            };
             Ok((has("polyester", "white", "50") && has("silk", "blue", "120")).then_some(()))
         })
         .await
@@ -238,7 +251,14 @@ async fn f3_12_all_cancelled_in_negotiation_or_at_summary_is_cancelled_without_e
     let nid = order_id(&t.order_in(N, "CUSTOMER_NEGOTIATION").await);
     let cancel = sent[0].button_ids().into_iter().find(|b| b.starts_with("cancel_item:")).unwrap().to_string();
     let sent = t.press(N, "wamid.f12.n2", &cancel, 1).await;
-    let cancel = sent.last().unwrap().button_ids().into_iter().find(|b| b.starts_with("cancel_item:")).unwrap_or_else(|| panic!("a remove button for the remaining line: {:?}", sent.last().unwrap().text())).to_string();
+    let cancel = sent
+        .last()
+        .unwrap()
+        .button_ids()
+        .into_iter()
+        .find(|b| b.starts_with("cancel_item:"))
+        .unwrap_or_else(|| panic!("a remove button for the remaining line: {:?}", sent.last().unwrap().text()))
+        .to_string();
     let sent = t.press(N, "wamid.f12.n3", &cancel, 1).await;
     let reply = sent.last().unwrap();
     assert!(reply.text().unwrap_or_default().contains("cancelled"), "{:?}", reply.text());

@@ -155,11 +155,7 @@ async fn ledger_status(t: &Textile, customer: &str) -> (u16, Value) {
 /// Posts an approve for `order_id` with `command_id` and returns the gateway's status (a retry with
 /// the same command id must be accepted again: it is the same event).
 async fn approve_raw(t: &Textile, order_id: &str, command_id: &str) -> u16 {
-    let (status, body) = t
-        .client
-        .owner(reqwest::Method::POST, &format!("/v1/orders/{order_id}/approve"), Some(serde_json::json!({ "command_id": command_id, "actor": "owner" })))
-        .await
-        .unwrap();
+    let (status, body) = t.client.owner(reqwest::Method::POST, &format!("/v1/orders/{order_id}/approve"), Some(serde_json::json!({ "command_id": command_id, "actor": "owner" }))).await.unwrap();
     assert!(status.is_success(), "approve {command_id}: {status} {body}");
     status.as_u16()
 }

@@ -82,10 +82,13 @@ async fn f3_18_hinglish_multi_item_and_recorded_intent_replays_without_nlu() {
         let input: OrderInput = t.pipeline.codec.decode(bytes).await.unwrap_or_else(|e| panic!("orders.inputs offset {} does not decode: {e}", r.offset));
         inputs.push((r, input));
     }
-    let intents: Vec<_> = inputs.iter().filter_map(|(_, i)| match i {
-        OrderInput::IntentResolved(e) if e.customer == C => Some(e),
-        _ => None,
-    }).collect();
+    let intents: Vec<_> = inputs
+        .iter()
+        .filter_map(|(_, i)| match i {
+            OrderInput::IntentResolved(e) if e.customer == C => Some(e),
+            _ => None,
+        })
+        .collect();
     assert_eq!(intents.len(), 2, "one recorded intent per message: {intents:#?}");
     let order = intents.iter().find(|i| i.wamid == "wamid.f18.1").expect("the order message's intent");
     assert_eq!(order.extractor, "offline-1");
@@ -108,11 +111,35 @@ async fn f3_18_hinglish_multi_item_and_recorded_intent_replays_without_nlu() {
     let replayed: Vec<Value> = session
         .lines
         .iter()
-        .map(|l| serde_json::json!([l.line_id, l.material, l.color, l.requested_meters.normalize().to_string(), l.normalized_meters.normalize().to_string(), l.status, l.inventory_status, l.hold_id, l.hold_status]))
+        .map(|l| {
+            serde_json::json!([
+                l.line_id,
+                l.material,
+                l.color,
+                l.requested_meters.normalize().to_string(),
+                l.normalized_meters.normalize().to_string(),
+                l.status,
+                l.inventory_status,
+                l.hold_id,
+                l.hold_status
+            ])
+        })
         .collect();
     let projected: Vec<Value> = lines(&detail)
         .iter()
-        .map(|l| serde_json::json!([l["line_id"], l["material"], l["color"], dec(&l["requested_meters"]).normalize().to_string(), dec(&l["normalized_meters"]).normalize().to_string(), l["status"], l["inventory_status"], l["hold_id"], l["hold_status"]]))
+        .map(|l| {
+            serde_json::json!([
+                l["line_id"],
+                l["material"],
+                l["color"],
+                dec(&l["requested_meters"]).normalize().to_string(),
+                dec(&l["normalized_meters"]).normalize().to_string(),
+                l["status"],
+                l["inventory_status"],
+                l["hold_id"],
+                l["hold_status"]
+            ])
+        })
         .collect();
     assert_eq!(replayed, projected, "the replayed lines equal the projected ones");
     // …and the replay says exactly what was sent.
@@ -295,7 +322,11 @@ async fn f3_23_negotiation_bound_escalates_once_and_every_reply_has_one_cta() {
     }
     t.caught_up("whatsapp-dispatcher", "whatsapp.outbound").await;
     let sends = t.sends_to(C);
-    assert_eq!(sends.iter().map(|r| r.request_id().unwrap_or_default()).collect::<Vec<_>>(), emitted.iter().map(|m| m.envelope.event_id.as_str()).collect::<Vec<_>>(), "each reply sent once, in order");
+    assert_eq!(
+        sends.iter().map(|r| r.request_id().unwrap_or_default()).collect::<Vec<_>>(),
+        emitted.iter().map(|m| m.envelope.event_id.as_str()).collect::<Vec<_>>(),
+        "each reply sent once, in order"
+    );
     for r in &sends {
         let kind = r.body["type"].as_str().unwrap_or_default();
         assert!(kind == "text" || kind == "interactive", "{:?}", r.body);

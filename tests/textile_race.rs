@@ -8,13 +8,13 @@
 
 mod support;
 
+use rand::rngs::StdRng;
+use rand::Rng;
 use rust_decimal::Decimal;
 use serde_json::Value;
 use souk::demo::meta::CustomerAction;
 use souk_schemas::inventory::InventoryEvent;
 use souk_schemas::StreamEvent;
-use rand::rngs::StdRng;
-use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -156,10 +156,7 @@ async fn f3_05_linen_race_concurrent_confirms_have_exactly_one_winner_per_round(
     for round in 0..rounds {
         // Two customers want more of the 50 m roll of white linen together than there is.
         let a: u32 = rng.random_range(26..=50);
-        let pair = [
-            Contender { wa_id: format!("9198050{round:03}1"), meters: a },
-            Contender { wa_id: format!("9198050{round:03}2"), meters: rng.random_range((51 - a).max(26)..=50) },
-        ];
+        let pair = [Contender { wa_id: format!("9198050{round:03}1"), meters: a }, Contender { wa_id: format!("9198050{round:03}2"), meters: rng.random_range((51 - a).max(26)..=50) }];
         let wamids = pair.each_ref().map(|c| format!("wamid.f05.{round}.{}.1", c.wa_id));
         let asks = [format!("{}m white linen", pair[0].meters), format!("need {} meter white linen", pair[1].meters)];
         let (sa, sb) = tokio::join!(t.say(&pair[0].wa_id, &wamids[0], &asks[0], 1), t.say(&pair[1].wa_id, &wamids[1], &asks[1], 1));

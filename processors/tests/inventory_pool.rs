@@ -16,10 +16,7 @@ const HOUR: i64 = 3_600_000;
 /// 2 rolls × 10 m + 2 m loose in b1 at t=1000.
 fn stocked() -> souk_runtime::TestDriver<InventoryPool> {
     let mut d = driver();
-    feed(
-        &mut d,
-        received("rcv-b1", 1_000, "b1", 2, dec!(10), dec!(2), 1_000),
-    );
+    feed(&mut d, received("rcv-b1", 1_000, "b1", 2, dec!(10), dec!(2), 1_000));
     d
 }
 
@@ -28,30 +25,18 @@ fn name_and_output() {
     assert_eq!(InventoryPool.name(), "inventory-pool");
     let mut d = stocked();
     feed(&mut d, reserve("r1", 2_000, "h1", dec!(1), HOUR));
-    assert!(d
-        .outputs
-        .iter()
-        .all(|o| o.output == "events" && o.emitted.key == KEY));
+    assert!(d.outputs.iter().all(|o| o.output == "events" && o.emitted.key == KEY));
 }
 
 #[test]
 fn batch_received_emits_levels() {
     let mut d = driver();
-    let out = feed(
-        &mut d,
-        received("rcv-b1", 1_000, "b1", 2, dec!(10), dec!(2), 1_000),
-    );
+    let out = feed(&mut d, received("rcv-b1", 1_000, "b1", 2, dec!(10), dec!(2), 1_000));
     let l = levels(&out).unwrap();
     assert_eq!((l.material.as_str(), l.color.as_str()), ("cotton", "blue"));
-    assert_eq!(
-        (l.on_hand_meters, l.held_meters, l.available_meters),
-        (dec!(22), dec!(0), dec!(22))
-    );
+    assert_eq!((l.on_hand_meters, l.held_meters, l.available_meters), (dec!(22), dec!(0), dec!(22)));
     assert_eq!(l.batches.len(), 1);
-    assert_eq!(
-        (l.batches[0].rolls, l.batches[0].loose_meters),
-        (2, dec!(2))
-    );
+    assert_eq!((l.batches[0].rolls, l.batches[0].loose_meters), (2, dec!(2)));
 }
 
 #[test]
@@ -59,51 +44,22 @@ fn reserve_then_commit_deducts_exactly_the_hold() {
     let mut d = stocked();
     let out = feed(&mut d, reserve("r1", 2_000, "h1", dec!(13), HOUR));
     assert_eq!(kinds(&out), ["Reserved", "StockLevelChanged"]);
-    let InventoryEvent::Reserved(r) = &out[0] else {
-        unreachable!()
-    };
-    let expected = vec![BatchAllocation {
-        batch_id: "b1".into(),
-        rolls: 1,
-        loose_meters: dec!(2),
-        cut_meters: dec!(1),
-        meters: dec!(13),
-    }];
+    let InventoryEvent::Reserved(r) = &out[0] else { unreachable!() };
+    let expected = vec![BatchAllocation { batch_id: "b1".into(), rolls: 1, loose_meters: dec!(2), cut_meters: dec!(1), meters: dec!(13) }];
     assert_eq!(r.allocations, expected);
     assert_eq!(r.expires_at, 2_000 + HOUR);
     let l = levels(&out).unwrap();
-    assert_eq!(
-        (l.on_hand_meters, l.held_meters, l.available_meters),
-        (dec!(22), dec!(13), dec!(9))
-    );
-    assert_eq!(
-        d.entry(KEY).unwrap().timers.get(&hold_timer_id("h1")),
-        Some(&(2_000 + HOUR))
-    );
+    assert_eq!((l.on_hand_meters, l.held_meters, l.available_meters), (dec!(22), dec!(13), dec!(9)));
+    assert_eq!(d.entry(KEY).unwrap().timers.get(&hold_timer_id("h1")), Some(&(2_000 + HOUR)));
 
     let out = feed(&mut d, commit("c1", 3_000, "h1"));
     assert_eq!(kinds(&out), ["Committed", "StockLevelChanged"]);
-    let InventoryEvent::Committed(c) = &out[0] else {
-        unreachable!()
-    };
-    assert_eq!(
-        (
-            c.allocations.clone(),
-            c.order_id.as_str(),
-            c.line_id.as_str()
-        ),
-        (expected, "o-h1", "l-h1")
-    );
+    let InventoryEvent::Committed(c) = &out[0] else { unreachable!() };
+    assert_eq!((c.allocations.clone(), c.order_id.as_str(), c.line_id.as_str()), (expected, "o-h1", "l-h1"));
     let l = levels(&out).unwrap();
-    assert_eq!(
-        (l.on_hand_meters, l.held_meters, l.available_meters),
-        (dec!(9), dec!(0), dec!(9))
-    );
+    assert_eq!((l.on_hand_meters, l.held_meters, l.available_meters), (dec!(9), dec!(0), dec!(9)));
     // One whole roll and 2 m loose taken, the second roll cut at 1 m: its 9 m remnant is loose.
-    assert_eq!(
-        (l.batches[0].rolls, l.batches[0].loose_meters),
-        (0, dec!(9))
-    );
+    assert_eq!((l.batches[0].rolls, l.batches[0].loose_meters), (0, dec!(9)));
     assert!(d.entry(KEY).unwrap().timers.is_empty());
     assert!(d.state(KEY).holds.is_empty());
 }
@@ -119,20 +75,12 @@ fn reserve_then_release_restores_the_stock_exactly() {
     assert_eq!(after.batches, before.batches);
     assert!(after.holds.is_empty());
     let l = levels(&out).unwrap();
-    assert_eq!(
-        (l.on_hand_meters, l.held_meters, l.available_meters),
-        (dec!(22), dec!(0), dec!(22))
-    );
+    assert_eq!((l.on_hand_meters, l.held_meters, l.available_meters), (dec!(22), dec!(0), dec!(22)));
     assert!(d.entry(KEY).unwrap().timers.is_empty());
     // The opened roll closed again: the next 20 m line takes two whole rolls.
     let out = feed(&mut d, reserve("r2", 4_000, "h2", dec!(20), HOUR));
-    let InventoryEvent::Reserved(r) = &out[0] else {
-        unreachable!()
-    };
-    assert_eq!(
-        (r.allocations[0].rolls, r.allocations[0].cut_meters),
-        (2, dec!(0))
-    );
+    let InventoryEvent::Reserved(r) = &out[0] else { unreachable!() };
+    assert_eq!((r.allocations[0].rolls, r.allocations[0].cut_meters), (2, dec!(0)));
 }
 
 #[test]
@@ -142,37 +90,19 @@ fn ttl_expiry_on_a_tick_releases_the_hold() {
     assert!(tick(&mut d, 2_999).is_empty());
     let out = tick(&mut d, 3_000);
     assert_eq!(kinds(&out), ["HoldExpired", "StockLevelChanged"]);
-    let InventoryEvent::HoldExpired(x) = &out[0] else {
-        unreachable!()
-    };
-    assert_eq!(
-        (x.hold_id.as_str(), x.order_id.as_str(), x.line_id.as_str()),
-        ("h1", "o-h1", "l-h1")
-    );
+    let InventoryEvent::HoldExpired(x) = &out[0] else { unreachable!() };
+    assert_eq!((x.hold_id.as_str(), x.order_id.as_str(), x.line_id.as_str()), ("h1", "o-h1", "l-h1"));
     let l = levels(&out).unwrap();
-    assert_eq!(
-        (l.on_hand_meters, l.held_meters, l.available_meters),
-        (dec!(22), dec!(0), dec!(22))
-    );
+    assert_eq!((l.on_hand_meters, l.held_meters, l.available_meters), (dec!(22), dec!(0), dec!(22)));
     assert!(d.state(KEY).holds.is_empty());
 
     let out = feed(&mut d, commit("c1", 4_000, "h1"));
     assert_eq!(kinds(&out), ["HoldCommandRejected"]);
-    let InventoryEvent::HoldCommandRejected(r) = &out[0] else {
-        unreachable!()
-    };
-    assert_eq!(
-        (r.command.as_str(), r.reason.as_str()),
-        ("commit", "HOLD_EXPIRED")
-    );
+    let InventoryEvent::HoldCommandRejected(r) = &out[0] else { unreachable!() };
+    assert_eq!((r.command.as_str(), r.reason.as_str()), ("commit", "HOLD_EXPIRED"));
     let out = feed(&mut d, release("x1", 4_001, "h1"));
-    let InventoryEvent::HoldCommandRejected(r) = &out[0] else {
-        unreachable!()
-    };
-    assert_eq!(
-        (r.command.as_str(), r.reason.as_str()),
-        ("release", "HOLD_EXPIRED")
-    );
+    let InventoryEvent::HoldCommandRejected(r) = &out[0] else { unreachable!() };
+    assert_eq!((r.command.as_str(), r.reason.as_str()), ("release", "HOLD_EXPIRED"));
 }
 
 /// A keyed command whose time passes the TTL expires the hold first (timers fire before the event).
@@ -181,10 +111,7 @@ fn a_late_commit_finds_the_hold_expired() {
     let mut d = stocked();
     feed(&mut d, reserve("r1", 2_000, "h1", dec!(5), 1_000));
     let out = feed(&mut d, commit("c1", 3_500, "h1"));
-    assert_eq!(
-        kinds(&out),
-        ["HoldExpired", "StockLevelChanged", "HoldCommandRejected"]
-    );
+    assert_eq!(kinds(&out), ["HoldExpired", "StockLevelChanged", "HoldCommandRejected"]);
 }
 
 #[test]
@@ -193,16 +120,10 @@ fn redelivered_reserve_gets_the_same_answer() {
     let first = feed(&mut d, reserve("r1", 2_000, "h1", dec!(13), HOUR));
     // Another line takes the rest, so a fresh allocation would now fail.
     feed(&mut d, reserve("r2", 2_100, "h2", dec!(9), HOUR));
-    let again = feed(
-        &mut d,
-        reserve("r1-redelivered", 2_200, "h1", dec!(13), HOUR),
-    );
+    let again = feed(&mut d, reserve("r1-redelivered", 2_200, "h1", dec!(13), HOUR));
     assert_eq!(kinds(&again), ["Reserved"]);
     assert_eq!(data(&again[0]), data(&first[0]));
-    assert_ne!(
-        again[0], first[0],
-        "the envelope derives from the new cause"
-    );
+    assert_ne!(again[0], first[0], "the envelope derives from the new cause");
     // Still the same after the hold closed.
     feed(&mut d, commit("c1", 2_300, "h1"));
     let later = feed(&mut d, reserve("r1-later", 2_400, "h1", dec!(13), HOUR));
@@ -211,10 +132,7 @@ fn redelivered_reserve_gets_the_same_answer() {
     // A refused reserve is refused again with the same numbers, even after new stock.
     let refused = feed(&mut d, reserve("r3", 2_500, "h3", dec!(50), HOUR));
     assert_eq!(kinds(&refused), ["ReserveRejected"]);
-    feed(
-        &mut d,
-        received("rcv-b2", 2_600, "b2", 10, dec!(10), dec!(0), 2_600),
-    );
+    feed(&mut d, received("rcv-b2", 2_600, "b2", 10, dec!(10), dec!(0), 2_600));
     let again = feed(&mut d, reserve("r3-again", 2_700, "h3", dec!(50), HOUR));
     assert_eq!(data(&again[0]), data(&refused[0]));
 }
@@ -236,13 +154,8 @@ fn insufficient_stock_is_refused_without_a_state_change() {
     let before = d.state(KEY);
     let out = feed(&mut d, reserve("r1", 2_000, "h1", dec!(22.001), HOUR));
     assert_eq!(kinds(&out), ["ReserveRejected"]);
-    let InventoryEvent::ReserveRejected(r) = &out[0] else {
-        unreachable!()
-    };
-    assert_eq!(
-        (r.requested_meters, r.available_meters),
-        (dec!(22.001), dec!(22))
-    );
+    let InventoryEvent::ReserveRejected(r) = &out[0] else { unreachable!() };
+    assert_eq!((r.requested_meters, r.available_meters), (dec!(22.001), dec!(22)));
     let after = d.state(KEY);
     assert_eq!((after.batches, after.holds), (before.batches, before.holds));
     assert!(d.entry(KEY).unwrap().timers.is_empty());
@@ -270,9 +183,7 @@ fn commit_and_release_answers_per_hold_state() {
     ];
     for (command, name, reason) in cases {
         let out = feed(&mut d, command);
-        let [InventoryEvent::HoldCommandRejected(r)] = out.as_slice() else {
-            panic!("{out:?}")
-        };
+        let [InventoryEvent::HoldCommandRejected(r)] = out.as_slice() else { panic!("{out:?}") };
         assert_eq!((r.command.as_str(), r.reason.as_str()), (name, reason));
     }
     let l = d.state(KEY);
@@ -283,64 +194,34 @@ fn commit_and_release_answers_per_hold_state() {
 #[test]
 fn holds_sharing_an_opened_roll_commit_in_any_order() {
     let mut d = driver();
-    feed(
-        &mut d,
-        received("rcv-b1", 1_000, "b1", 2, dec!(10), dec!(5), 1_000),
-    );
+    feed(&mut d, received("rcv-b1", 1_000, "b1", 2, dec!(10), dec!(5), 1_000));
     feed(&mut d, reserve("r1", 2_000, "h1", dec!(7), HOUR)); // 5 loose + cut 2
     feed(&mut d, reserve("r2", 2_000, "h2", dec!(8), HOUR)); // 8 loose (3 from the remnant)
     let out = feed(&mut d, commit("c2", 3_000, "h2"));
     let b = &levels(&out).unwrap().batches[0];
-    assert_eq!(
-        (b.rolls, b.loose_meters, b.held_meters, b.available_meters),
-        (1, dec!(7), dec!(7), dec!(10))
-    );
+    assert_eq!((b.rolls, b.loose_meters, b.held_meters, b.available_meters), (1, dec!(7), dec!(7), dec!(10)));
     let out = feed(&mut d, commit("c1", 3_000, "h1"));
     let b = &levels(&out).unwrap().batches[0];
-    assert_eq!(
-        (b.rolls, b.loose_meters, b.held_meters, b.available_meters),
-        (1, dec!(0), dec!(0), dec!(10))
-    );
+    assert_eq!((b.rolls, b.loose_meters, b.held_meters, b.available_meters), (1, dec!(0), dec!(0), dec!(10)));
 }
 
 #[test]
 fn batches_are_allocated_fifo_across_receipts() {
     let mut d = driver();
-    feed(
-        &mut d,
-        received("rcv-b2", 1_000, "b2", 1, dec!(10), dec!(0), 2_000),
-    );
-    feed(
-        &mut d,
-        received("rcv-b1", 1_000, "b1", 1, dec!(10), dec!(0), 1_000),
-    );
+    feed(&mut d, received("rcv-b2", 1_000, "b2", 1, dec!(10), dec!(0), 2_000));
+    feed(&mut d, received("rcv-b1", 1_000, "b1", 1, dec!(10), dec!(0), 1_000));
     let out = feed(&mut d, reserve("r1", 2_000, "h1", dec!(15), HOUR));
-    let InventoryEvent::Reserved(r) = &out[0] else {
-        unreachable!()
-    };
-    let ids: Vec<_> = r
-        .allocations
-        .iter()
-        .map(|a| (a.batch_id.as_str(), a.meters))
-        .collect();
+    let InventoryEvent::Reserved(r) = &out[0] else { unreachable!() };
+    let ids: Vec<_> = r.allocations.iter().map(|a| (a.batch_id.as_str(), a.meters)).collect();
     assert_eq!(ids, [("b1", dec!(10)), ("b2", dec!(5))]);
     let l = levels(&out).unwrap();
-    assert_eq!(
-        l.batches
-            .iter()
-            .map(|b| b.batch_id.as_str())
-            .collect::<Vec<_>>(),
-        ["b1", "b2"]
-    );
+    assert_eq!(l.batches.iter().map(|b| b.batch_id.as_str()).collect::<Vec<_>>(), ["b1", "b2"]);
 }
 
 #[test]
 fn redelivered_receipt_is_idempotent() {
     let mut d = stocked();
-    let out = feed(
-        &mut d,
-        received("rcv-b1-again", 5_000, "b1", 2, dec!(10), dec!(2.000), 1_000),
-    );
+    let out = feed(&mut d, received("rcv-b1-again", 5_000, "b1", 2, dec!(10), dec!(2.000), 1_000));
     assert!(out.is_empty());
     assert!(d.rejections.is_empty());
     assert_eq!(d.state(KEY).batches.len(), 1);
@@ -352,25 +233,13 @@ fn adjustment_sets_on_hand_and_respects_holds() {
     feed(&mut d, reserve("r1", 2_000, "h1", dec!(13), HOUR)); // 1 roll + 2 loose + cut 1
     let out = feed(&mut d, adjusted("a1", 3_000, "b1", 2, dec!(0.5)));
     let b = &levels(&out).unwrap().batches[0];
-    assert_eq!(
-        (b.rolls, b.loose_meters, b.held_meters, b.available_meters),
-        (2, dec!(0.5), dec!(13), dec!(7.5))
-    );
+    assert_eq!((b.rolls, b.loose_meters, b.held_meters, b.available_meters), (2, dec!(0.5), dec!(13), dec!(7.5)));
     feed(&mut d, adjusted("a2", 3_100, "b1", 1, dec!(3)));
-    assert!(
-        d.rejections.is_empty(),
-        "1 roll + 3 m still covers 1 held roll + 3 held loose meters"
-    );
+    assert!(d.rejections.is_empty(), "1 roll + 3 m still covers 1 held roll + 3 held loose meters");
     feed(&mut d, adjusted("a3", 3_200, "b1", 1, dec!(2.999)));
     let (_, _, _, rejection) = d.rejections.last().unwrap();
     assert_eq!(rejection.code, "ADJUSTMENT_BELOW_HELD");
-    assert_eq!(
-        (
-            d.state(KEY).batches[0].rolls,
-            d.state(KEY).batches[0].loose_meters
-        ),
-        (1, dec!(3))
-    );
+    assert_eq!((d.state(KEY).batches[0].rolls, d.state(KEY).batches[0].loose_meters), (1, dec!(3)));
 }
 
 fn rejected_code(command: InventoryCommand, key: &str) -> String {
@@ -416,11 +285,7 @@ fn receipt_for_another_pool_is_rejected() {
 #[case::other_tenant("globex|cotton|blue")]
 fn bad_keys_are_rejected(#[case] key: &str) {
     let mut d = driver();
-    d.feed(
-        TOPIC,
-        key,
-        received("b", 2_000, "b1", 1, dec!(10), dec!(0), 1),
-    );
+    d.feed(TOPIC, key, received("b", 2_000, "b1", 1, dec!(10), dec!(0), 1));
     let code = &d.rejections.last().expect("rejected").3.code;
     assert!(code == "BAD_KEY" || code == "TENANT_MISMATCH", "{code}");
 }
@@ -430,10 +295,7 @@ fn a_tick_reaching_handle_is_a_no_op() {
     let d = stocked();
     let mut state = d.state(KEY);
     let before = state.clone();
-    let tick = InventoryCommand::Tick(souk_schemas::clock::Tick {
-        envelope: env("t", 9),
-        partition: 0,
-    });
+    let tick = InventoryCommand::Tick(souk_schemas::clock::Tick { envelope: env("t", 9), partition: 0 });
     let cause = env("t", 9);
     let mut timers = Default::default();
     let mut ctx = souk_runtime::Ctx::new(KEY, &cause, "s".into(), 9, &mut timers);

@@ -14,40 +14,15 @@ use support::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Receive {
-        batch: u8,
-        rolls: i32,
-        per_roll: u8,
-        loose_milli: i64,
-        received_at: i64,
-    },
-    Adjust {
-        batch: u8,
-        rolls: i32,
-        loose_milli: i64,
-    },
-    Reserve {
-        hold: u8,
-        meters_milli: i64,
-        ttl_ms: i64,
-    },
-    Commit {
-        hold: u8,
-    },
-    Release {
-        hold: u8,
-    },
-    Tick {
-        advance_ms: i64,
-    },
+    Receive { batch: u8, rolls: i32, per_roll: u8, loose_milli: i64, received_at: i64 },
+    Adjust { batch: u8, rolls: i32, loose_milli: i64 },
+    Reserve { hold: u8, meters_milli: i64, ttl_ms: i64 },
+    Commit { hold: u8 },
+    Release { hold: u8 },
+    Tick { advance_ms: i64 },
 }
 
-const PER_ROLL: [Decimal; 4] = [
-    Decimal::from_parts(10, 0, 0, false, 0),
-    Decimal::from_parts(75, 0, 0, false, 1),
-    Decimal::from_parts(45725, 0, 0, false, 3),
-    Decimal::ONE,
-];
+const PER_ROLL: [Decimal; 4] = [Decimal::from_parts(10, 0, 0, false, 0), Decimal::from_parts(75, 0, 0, false, 1), Decimal::from_parts(45725, 0, 0, false, 3), Decimal::ONE];
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
@@ -86,19 +61,11 @@ fn at_most_3_dp(value: Decimal) -> bool {
 fn check(state: &PoolState, model: &Model) -> Result<(), TestCaseError> {
     let claims = state.claims();
     for b in &state.batches {
-        prop_assert!(
-            b.rolls >= 0 && b.loose_meters >= Decimal::ZERO,
-            "negative on hand {b:?}"
-        );
+        prop_assert!(b.rolls >= 0 && b.loose_meters >= Decimal::ZERO, "negative on hand {b:?}");
         let claim = claims.get(&b.batch_id).copied().unwrap_or_default();
         let view = allocation::available(&b.on_hand(), &claim);
         prop_assert!(view.is_some(), "claims {claim:?} exceed on hand {b:?}");
-        prop_assert_eq!(
-            Some(&b.on_hand_meters()),
-            model.on_hand.get(&b.batch_id),
-            "conservation of {}",
-            b.batch_id
-        );
+        prop_assert_eq!(Some(&b.on_hand_meters()), model.on_hand.get(&b.batch_id), "conservation of {}", b.batch_id);
     }
     prop_assert_eq!(state.batches.len(), model.on_hand.len());
     let (levels, on_hand, held, available) = state.levels();
@@ -109,18 +76,8 @@ fn check(state: &PoolState, model: &Model) -> Result<(), TestCaseError> {
     }
     prop_assert_eq!(available, on_hand - held);
     prop_assert_eq!(held, model.open.values().copied().sum::<Decimal>());
-    prop_assert_eq!(
-        held,
-        state
-            .holds
-            .values()
-            .map(|h| h.request.meters)
-            .sum::<Decimal>()
-    );
-    prop_assert_eq!(
-        state.holds.keys().collect::<Vec<_>>(),
-        model.open.keys().collect::<Vec<_>>()
-    );
+    prop_assert_eq!(held, state.holds.values().map(|h| h.request.meters).sum::<Decimal>());
+    prop_assert_eq!(state.holds.keys().collect::<Vec<_>>(), model.open.keys().collect::<Vec<_>>());
     prop_assert_eq!(on_hand + model.committed, model.received + model.adjusted);
     Ok(())
 }
@@ -130,21 +87,10 @@ fn observe(model: &mut Model, events: &[InventoryEvent]) -> Result<(), TestCaseE
     for event in events {
         match event {
             InventoryEvent::Reserved(r) => {
-                prop_assert_eq!(
-                    r.allocations.iter().map(|a| a.meters).sum::<Decimal>(),
-                    r.meters
-                );
+                prop_assert_eq!(r.allocations.iter().map(|a| a.meters).sum::<Decimal>(), r.meters);
                 for a in &r.allocations {
-                    prop_assert!(
-                        a.rolls >= 0
-                            && a.loose_meters >= Decimal::ZERO
-                            && a.cut_meters >= Decimal::ZERO
-                    );
-                    prop_assert!(
-                        at_most_3_dp(a.meters)
-                            && at_most_3_dp(a.loose_meters)
-                            && at_most_3_dp(a.cut_meters)
-                    );
+                    prop_assert!(a.rolls >= 0 && a.loose_meters >= Decimal::ZERO && a.cut_meters >= Decimal::ZERO);
+                    prop_assert!(at_most_3_dp(a.meters) && at_most_3_dp(a.loose_meters) && at_most_3_dp(a.cut_meters));
                 }
                 if !model.closed.contains(&r.hold_id) {
                     model.open.insert(r.hold_id.clone(), r.meters);
@@ -164,10 +110,7 @@ fn observe(model: &mut Model, events: &[InventoryEvent]) -> Result<(), TestCaseE
                 model.closed.insert(r.hold_id.clone());
             }
             InventoryEvent::HoldExpired(x) => {
-                prop_assert!(
-                    model.open.remove(&x.hold_id).is_some(),
-                    "expired a hold that was not open"
-                );
+                prop_assert!(model.open.remove(&x.hold_id).is_some(), "expired a hold that was not open");
                 model.closed.insert(x.hold_id.clone());
             }
             InventoryEvent::ReserveRejected(r) => {
@@ -209,26 +152,9 @@ fn run(ops: Vec<Op>, varied: bool) -> Result<(), TestCaseError> {
         let before = d.state(KEY);
         let rejections = d.rejections.len();
         let events = match &op {
-            Op::Receive {
-                batch,
-                rolls,
-                per_roll,
-                loose_milli,
-                received_at,
-            } => {
+            Op::Receive { batch, rolls, per_roll, loose_milli, received_at } => {
                 let (batch, per_roll) = (format!("b{batch}"), PER_ROLL[*per_roll as usize]);
-                let out = feed(
-                    &mut d,
-                    received(
-                        &id,
-                        now,
-                        &batch,
-                        *rolls,
-                        per_roll,
-                        Decimal::new(*loose_milli, 3),
-                        *received_at,
-                    ),
-                );
+                let out = feed(&mut d, received(&id, now, &batch, *rolls, per_roll, Decimal::new(*loose_milli, 3), *received_at));
                 if d.rejections.len() == rejections && before.batch(&batch).is_none() {
                     let m = meters(*rolls, per_roll, *loose_milli);
                     model.on_hand.insert(batch, m);
@@ -236,53 +162,29 @@ fn run(ops: Vec<Op>, varied: bool) -> Result<(), TestCaseError> {
                 }
                 out
             }
-            Op::Adjust {
-                batch,
-                rolls,
-                loose_milli,
-            } => {
+            Op::Adjust { batch, rolls, loose_milli } => {
                 let batch = format!("b{batch}");
-                let out = feed(
-                    &mut d,
-                    adjusted(&id, now, &batch, *rolls, Decimal::new(*loose_milli, 3)),
-                );
+                let out = feed(&mut d, adjusted(&id, now, &batch, *rolls, Decimal::new(*loose_milli, 3)));
                 if d.rejections.len() == rejections {
-                    let per_roll = before
-                        .batch(&batch)
-                        .expect("adjusted a known batch")
-                        .meters_per_roll;
+                    let per_roll = before.batch(&batch).expect("adjusted a known batch").meters_per_roll;
                     let m = meters(*rolls, per_roll, *loose_milli);
                     model.adjusted += m - model.on_hand[&batch];
                     model.on_hand.insert(batch, m);
                 }
                 out
             }
-            Op::Reserve {
-                hold,
-                meters_milli,
-                ttl_ms,
-            } => {
+            Op::Reserve { hold, meters_milli, ttl_ms } => {
                 let (hold_id, meters) = if varied {
-                    (
-                        format!("v{}", reserved.len()),
-                        Decimal::new(*meters_milli, 3),
-                    )
+                    (format!("v{}", reserved.len()), Decimal::new(*meters_milli, 3))
                 } else {
                     // Each hold id always asks for the same line, so a repeat is a redelivery.
-                    (
-                        format!("h{hold}"),
-                        Decimal::new(1_000 + i64::from(*hold) * 3_337, 3),
-                    )
+                    (format!("h{hold}"), Decimal::new(1_000 + i64::from(*hold) * 3_337, 3))
                 };
                 reserved.push(hold_id.clone());
                 feed(&mut d, reserve(&id, now, &hold_id, meters, *ttl_ms))
             }
-            Op::Commit { hold } => {
-                feed(&mut d, commit(&id, now, &target(&reserved, *hold, varied)))
-            }
-            Op::Release { hold } => {
-                feed(&mut d, release(&id, now, &target(&reserved, *hold, varied)))
-            }
+            Op::Commit { hold } => feed(&mut d, commit(&id, now, &target(&reserved, *hold, varied))),
+            Op::Release { hold } => feed(&mut d, release(&id, now, &target(&reserved, *hold, varied))),
             Op::Tick { advance_ms } => {
                 now += advance_ms;
                 tick(&mut d, now)
@@ -294,10 +196,7 @@ fn run(ops: Vec<Op>, varied: bool) -> Result<(), TestCaseError> {
                 Op::Adjust { .. } => ["ADJUSTMENT_BELOW_HELD", "UNKNOWN_BATCH"].as_slice(),
                 _ => [].as_slice(),
             };
-            prop_assert!(
-                allowed.contains(&rejection.code.as_str()),
-                "{op:?} rejected: {rejection:?}"
-            );
+            prop_assert!(allowed.contains(&rejection.code.as_str()), "{op:?} rejected: {rejection:?}");
         }
         observe(&mut model, &events)?;
         check(&d.state(KEY), &model)?;

@@ -171,11 +171,7 @@ fn with_id(mut command: InventoryCommand, id: &str) -> InventoryCommand {
 #[case::no_customer("acme|")]
 #[case::not_a_key("acme")]
 fn a_reply_to_outside_the_tenant_is_rejected(#[case] reply_to: &str) {
-    for command in [
-        reserve("r9", 2_000, "h9", dec!(1), HOUR),
-        commit("c9", 2_000, "h1"),
-        release("x9", 2_000, "h1"),
-    ] {
+    for command in [reserve("r9", 2_000, "h9", dec!(1), HOUR), commit("c9", 2_000, "h1"), release("x9", 2_000, "h1")] {
         let mut d = held();
         let before = d.entry(KEY).cloned();
         assert!(run(&mut d, to(command, reply_to)).is_empty());
@@ -196,13 +192,7 @@ fn old_state_without_reply_to_loads() {
 }
 
 fn catalog(id: &str, at: i64, price: rust_decimal::Decimal) -> InventoryCommand {
-    InventoryCommand::CatalogItemUpserted(CatalogItemUpserted {
-        envelope: env(id, at),
-        material: "Cotton".into(),
-        color: "Blue".into(),
-        price_per_meter: price,
-        aliases: vec!["sooti".into()],
-    })
+    InventoryCommand::CatalogItemUpserted(CatalogItemUpserted { envelope: env(id, at), material: "Cotton".into(), color: "Blue".into(), price_per_meter: price, aliases: vec!["sooti".into()] })
 }
 
 #[test]

@@ -26,20 +26,11 @@ fn line(id: &str, meters: Decimal, price: Decimal) -> InvoiceLine {
 }
 
 fn request(id: &str, at: i64, order: &str, lines: Vec<InvoiceLine>) -> BillingCommand {
-    BillingCommand::InvoiceRequested(InvoiceRequested {
-        envelope: Envelope::external(TENANT, id, at),
-        order_id: order.into(),
-        customer: CUSTOMER.into(),
-        lines,
-    })
+    BillingCommand::InvoiceRequested(InvoiceRequested { envelope: Envelope::external(TENANT, id, at), order_id: order.into(), customer: CUSTOMER.into(), lines })
 }
 
 fn settings(id: &str, rate: Decimal, days: i32) -> BillingCommand {
-    BillingCommand::TenantSettingsChanged(TenantSettingsChanged {
-        envelope: Envelope::external(TENANT, id, 500),
-        gst_rate: rate,
-        reminder_days: days,
-    })
+    BillingCommand::TenantSettingsChanged(TenantSettingsChanged { envelope: Envelope::external(TENANT, id, 500), gst_rate: rate, reminder_days: days })
 }
 
 /// Feeds a command for [`TENANT`] and splits what it emitted.
@@ -96,12 +87,7 @@ fn golden_path_invoice_and_message() {
 #[case::zero_rate(vec![(dec!(2.5), dec!(40))], dec!(0), dec!(100.00), dec!(0))]
 #[case::no_float_drift(vec![(dec!(0.1), dec!(0.10)), (dec!(0.2), dec!(0.10)), (dec!(3), dec!(0.10))], dec!(0.05), dec!(0.33), dec!(0.02))]
 #[case::fractional_meters(vec![(dec!(12.345), dec!(10.00)), (dec!(7.5), dec!(99.99))], dec!(0.05), dec!(873.38), dec!(43.67))]
-fn gst_is_half_up_to_paise(
-    #[case] lines: Vec<(Decimal, Decimal)>,
-    #[case] rate: Decimal,
-    #[case] subtotal: Decimal,
-    #[case] gst: Decimal,
-) {
+fn gst_is_half_up_to_paise(#[case] lines: Vec<(Decimal, Decimal)>, #[case] rate: Decimal, #[case] subtotal: Decimal, #[case] gst: Decimal) {
     let lines: Vec<InvoiceLine> = lines.iter().enumerate().map(|(i, (m, p))| line(&format!("l{i}"), *m, *p)).collect();
     let mut d = driver();
     feed(&mut d, settings("s", rate, 7));
@@ -159,9 +145,7 @@ fn bad_requests_are_rejected(#[case] lines: Vec<InvoiceLine>, #[case] customer: 
 #[test]
 fn numbers_are_sequential_per_tenant() {
     let mut d = driver();
-    let numbers: Vec<String> = (1..=3)
-        .map(|n| feed(&mut d, request(&format!("req-{n}"), 1_000 + n, &format!("o{n}"), vec![line("l1", dec!(1), dec!(10))])).0[0].invoice_number.clone())
-        .collect();
+    let numbers: Vec<String> = (1..=3).map(|n| feed(&mut d, request(&format!("req-{n}"), 1_000 + n, &format!("o{n}"), vec![line("l1", dec!(1), dec!(10))])).0[0].invoice_number.clone()).collect();
     assert_eq!(numbers, ["INV-000001", "INV-000002", "INV-000003"]);
     let other = BillingCommand::InvoiceRequested(InvoiceRequested {
         envelope: Envelope::external("globex", "g1", 1_000),

@@ -87,15 +87,28 @@ fn kinds(out: &[DriverOutput<LedgerOutput>]) -> Vec<(&'static str, &'static str)
 }
 
 fn entry(out: &[DriverOutput<LedgerOutput>]) -> &LedgerEntryAppended {
-    out.iter().find_map(|o| match &o.emitted.event { LedgerOutput::LedgerEntryAppended(e) => Some(e), _ => None }).expect("an entry")
+    out.iter()
+        .find_map(|o| match &o.emitted.event {
+            LedgerOutput::LedgerEntryAppended(e) => Some(e),
+            _ => None,
+        })
+        .expect("an entry")
 }
 
 fn message(out: &[DriverOutput<LedgerOutput>]) -> &souk_schemas::whatsapp::OutboundMessageRequested {
-    out.iter().find_map(|o| match &o.emitted.event { LedgerOutput::OutboundMessageRequested(m) => Some(m), _ => None }).expect("a message")
+    out.iter()
+        .find_map(|o| match &o.emitted.event {
+            LedgerOutput::OutboundMessageRequested(m) => Some(m),
+            _ => None,
+        })
+        .expect("a message")
 }
 
 fn reminder(out: &[DriverOutput<LedgerOutput>]) -> Option<&PaymentReminderDue> {
-    out.iter().find_map(|o| match &o.emitted.event { LedgerOutput::PaymentReminderDue(r) => Some(r), _ => None })
+    out.iter().find_map(|o| match &o.emitted.event {
+        LedgerOutput::PaymentReminderDue(r) => Some(r),
+        _ => None,
+    })
 }
 
 const ENTRY: (&str, &str) = ("events", "LedgerEntryAppended");
@@ -117,12 +130,7 @@ enum Op {
 #[case::duplicate_payment_counts_once(&[Op::Invoice(1, dec!(100)), Op::Pay("p1", dec!(30)), Op::Pay("p1", dec!(30))], dec!(100), dec!(30), 1)]
 #[case::duplicate_invoice_counts_once(&[Op::Invoice(1, dec!(100)), Op::Invoice(1, dec!(100)), Op::Pay("p1", dec!(30))], dec!(100), dec!(30), 1)]
 #[case::paise_exact(&[Op::Invoice(1, dec!(0.10)), Op::Invoice(2, dec!(0.20)), Op::Pay("p1", dec!(0.30))], dec!(0.30), dec!(0.30), 0)]
-fn outstanding_is_invoiced_minus_paid(
-    #[case] ops: &[Op],
-    #[case] invoiced: Decimal,
-    #[case] paid: Decimal,
-    #[case] open_invoices: usize,
-) {
+fn outstanding_is_invoiced_minus_paid(#[case] ops: &[Op], #[case] invoiced: Decimal, #[case] paid: Decimal, #[case] open_invoices: usize) {
     let mut d = driver();
     let mut last = None;
     for (i, op) in ops.iter().enumerate() {

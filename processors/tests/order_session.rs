@@ -63,10 +63,7 @@ fn f3_1_golden_path_summary_confirm_hold_approve_commit_invoice() {
 
     let order = shop.order_id(ANA);
     let approved = shop.send(ANA, owner(ANA, "cmd-1", 3_000, &order, "APPROVE"));
-    assert_eq!(
-        kinds(&approved),
-        ["CommitRequested", "OrderUpdated", "CommandOutcome", "InvoiceRequested", "OrderUpdated"]
-    );
+    assert_eq!(kinds(&approved), ["CommitRequested", "OrderUpdated", "CommandOutcome", "InvoiceRequested", "OrderUpdated"]);
     let states: Vec<_> = updates(&approved).iter().map(|u| u.state.clone()).collect();
     assert_eq!(states, ["EXECUTING", "ORDER_COMPLETED"]);
     let outcome = outcomes(&approved)[0];
@@ -205,10 +202,14 @@ fn f3_17_waiting_gets_status_reply_only_and_a_completed_order_lets_a_new_session
 #[test]
 fn f3_22_pending_approval_is_exactly_the_waiting_snapshot_until_a_decision() {
     let mut shop = waiting_shop();
-    let waiting: Vec<_> = shop.log.iter().filter_map(|(_, _, e)| match e {
-        SessionOutput::OrderUpdated(u) => Some(u.state.clone()),
-        _ => None,
-    }).collect();
+    let waiting: Vec<_> = shop
+        .log
+        .iter()
+        .filter_map(|(_, _, e)| match e {
+            SessionOutput::OrderUpdated(u) => Some(u.state.clone()),
+            _ => None,
+        })
+        .collect();
     assert_eq!(waiting.last().map(String::as_str), Some("WAITING_OWNER_CONFIRMATION"));
     let order = shop.order_id(ANA);
     let out = shop.send(ANA, owner(ANA, "cmd-1", 3_000, &order, "APPROVE"));

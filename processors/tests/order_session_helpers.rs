@@ -76,10 +76,7 @@ fn target_resolution(#[case] decision: ItemDecision, #[case] expected: Result<us
 #[case::single_unresolved_line_wins("NEGOTIATING", Ok(1))]
 #[case::single_active_line_when_all_resolved("CANCELLED", Ok(0))]
 fn untargeted_decision_applies_to_the_single_candidate(#[case] second_status: &str, #[case] expected: Result<usize, TargetError>) {
-    let two = vec![
-        order_line("cotton", "blue", dec!(20), "ACCEPTED", "FULL_AVAILABLE", Some(dec!(40))),
-        order_line("silk", "green", dec!(10), second_status, "PARTIAL_AVAILABLE", Some(dec!(4))),
-    ];
+    let two = vec![order_line("cotton", "blue", dec!(20), "ACCEPTED", "FULL_AVAILABLE", Some(dec!(40))), order_line("silk", "green", dec!(10), second_status, "PARTIAL_AVAILABLE", Some(dec!(4)))];
     assert_eq!(resolve_target(&two, &target(None, None, None)), expected);
 }
 

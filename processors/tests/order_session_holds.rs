@@ -110,10 +110,7 @@ fn a3_approve_after_expiry_with_stock_left_reserves_again_then_commits() {
     shop.tick_pools(1_001 + DAY + 1);
     let order = shop.order_id(ANA);
     let out = shop.send(ANA, owner(ANA, "cmd-1", 2 * DAY, &order, "APPROVE"));
-    assert_eq!(
-        kinds(&out),
-        ["ReserveRequested", "OrderUpdated", "CommitRequested", "OrderUpdated", "CommandOutcome", "InvoiceRequested", "OrderUpdated"]
-    );
+    assert_eq!(kinds(&out), ["ReserveRequested", "OrderUpdated", "CommitRequested", "OrderUpdated", "CommandOutcome", "InvoiceRequested", "OrderUpdated"]);
     assert!(outcomes(&out)[0].accepted);
     assert_eq!(shop.pool("cotton", "blue"), (dec!(0), dec!(0), dec!(0)));
 }
@@ -141,12 +138,8 @@ fn a3_commit_refused_and_stock_gone_during_execution_goes_back_to_waiting_with_i
     shop.sessions.feed(ORDERS_TOPIC, &key(ANA), owner(ANA, "cmd-1", 2_000, &order, "APPROVE"));
     shop.sessions.outputs.clear();
     // The pool refused the commit (its hold is gone) while the stock is still claimed elsewhere.
-    let refused = OrderInput::HoldCommandRejected(HoldCommandRejected {
-        envelope: Envelope::external(TENANT, "refused-commit", 2_100),
-        hold_id,
-        command: "commit".into(),
-        reason: "HOLD_EXPIRED".into(),
-    });
+    let refused =
+        OrderInput::HoldCommandRejected(HoldCommandRejected { envelope: Envelope::external(TENANT, "refused-commit", 2_100), hold_id, command: "commit".into(), reason: "HOLD_EXPIRED".into() });
     let out = shop.send(ANA, refused);
     assert_eq!(outcomes(&out)[0].code.as_deref(), Some("INSUFFICIENT_STOCK"));
     assert_eq!(escalations(&out)[0].kind, "INSUFFICIENT_STOCK");

@@ -35,10 +35,13 @@ fn replace(index: i32, material: &str, color: &str, available: Decimal) -> ItemD
 
 /// Every reply the shop sent so far.
 fn all_replies(shop: &Shop) -> Vec<souk_schemas::whatsapp::OutboundMessageRequested> {
-    shop.log.iter().filter_map(|(_, _, e)| match e {
-        SessionOutput::OutboundMessageRequested(r) => Some(r.clone()),
-        _ => None,
-    }).collect()
+    shop.log
+        .iter()
+        .filter_map(|(_, _, e)| match e {
+            SessionOutput::OutboundMessageRequested(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]
@@ -88,10 +91,13 @@ fn f3_10_partial_accept_keeps_the_demand_and_invoices_the_available_meters() {
     shop.send(RAVI, says(RAVI, "w3", 3_000, "CONFIRM", vec![], vec![]));
     let order = shop.order_id(RAVI);
     let approved = shop.send(RAVI, owner(RAVI, "cmd-1", 4_000, &order, "APPROVE"));
-    let invoice = approved.iter().find_map(|o| match o {
-        SessionOutput::InvoiceRequested(i) => Some(i),
-        _ => None,
-    }).expect("an invoice request");
+    let invoice = approved
+        .iter()
+        .find_map(|o| match o {
+            SessionOutput::InvoiceRequested(i) => Some(i),
+            _ => None,
+        })
+        .expect("an invoice request");
     assert_eq!((invoice.lines[0].meters, invoice.lines[0].amount), (dec!(15), dec!(4500.00)));
     assert_eq!(shop.pool("silk", "red"), (dec!(0), dec!(0), dec!(0)));
 }
@@ -234,16 +240,16 @@ fn b6_low_confidence_asks_once_then_escalates_once(#[case] decision: &str, #[cas
             (replies(&out)[0].purpose.clone(), escalations(&out).len())
         })
         .collect();
-    let expected: Vec<(String, usize)> = if unclear {
-        vec![("clarify".into(), 0), ("handover".into(), 1), ("handover".into(), 0)]
-    } else {
-        vec![("summary".into(), 0); 3]
-    };
+    let expected: Vec<(String, usize)> = if unclear { vec![("clarify".into(), 0), ("handover".into(), 1), ("handover".into(), 0)] } else { vec![("summary".into(), 0); 3] };
     assert_eq!(purposes, expected);
-    let kinds: Vec<_> = shop.log.iter().filter_map(|(_, _, e)| match e {
-        SessionOutput::EscalationRaised(x) => Some(x.kind.clone()),
-        _ => None,
-    }).collect();
+    let kinds: Vec<_> = shop
+        .log
+        .iter()
+        .filter_map(|(_, _, e)| match e {
+            SessionOutput::EscalationRaised(x) => Some(x.kind.clone()),
+            _ => None,
+        })
+        .collect();
     assert_eq!(kinds, if unclear { vec!["LOW_CONFIDENCE".to_string()] } else { vec![] });
 }
 

@@ -114,14 +114,19 @@ async fn payments_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalog_upserts_are_normalized() {
     let gw = Gateway::start().await;
-    let (_, p) = accepted(&gw, gw.command(Method::PUT, "/v1/catalog/%20Cotton%20/Navy%20Blue", Some(BHARAT.api_key), Some(json!({ "price_per_meter": "120.50", "aliases": ["Sooti", "sooti ", "kapas"] }))).await).await;
+    let (_, p) = accepted(
+        &gw,
+        gw.command(Method::PUT, "/v1/catalog/%20Cotton%20/Navy%20Blue", Some(BHARAT.api_key), Some(json!({ "price_per_meter": "120.50", "aliases": ["Sooti", "sooti ", "kapas"] }))).await,
+    )
+    .await;
     assert_eq!((p.topic, p.key.as_str()), ("inventory.commands", "bharat|cotton|navy blue"));
     let GatewayEvent::CatalogItem(c) = &p.event else { panic!() };
     assert_eq!((c.material.as_str(), c.color.as_str(), c.price_per_meter, c.aliases.clone()), ("cotton", "navy blue", dec("120.50"), vec!["sooti".to_string(), "kapas".into()]));
 
     let gw = Gateway::start().await;
     refused(&gw, gw.command(Method::PUT, "/v1/catalog/cotton/blue", Some(BHARAT.api_key), Some(json!({ "price_per_meter": "0" }))).await, 400, "INVALID_FIELD", "price_per_meter").await;
-    refused(&gw, gw.command(Method::PUT, "/v1/catalog/cotton/blue", Some(BHARAT.api_key), Some(json!({ "price_per_meter": "1", "aliases": ["ok", " "] }))).await, 400, "INVALID_FIELD", "aliases[1]").await;
+    refused(&gw, gw.command(Method::PUT, "/v1/catalog/cotton/blue", Some(BHARAT.api_key), Some(json!({ "price_per_meter": "1", "aliases": ["ok", " "] }))).await, 400, "INVALID_FIELD", "aliases[1]")
+        .await;
     refused(&gw, gw.command(Method::PUT, "/v1/catalog/cot%7Cton/blue", Some(BHARAT.api_key), Some(json!({ "price_per_meter": "1" }))).await, 400, "INVALID_FIELD", "material").await;
     refused(&gw, gw.command(Method::PUT, "/v1/catalog/cotton/blue", Some(BHARAT.api_key), Some(json!({ "price": "1" }))).await, 400, "MALFORMED_BODY", "price").await;
     refused(&gw, gw.command(Method::PUT, "/v1/catalog/cotton/blue", None, Some(json!({ "price_per_meter": "1" }))).await, 401, "MISSING_API_KEY", "Bearer").await;
@@ -140,7 +145,12 @@ async fn stock_received() {
     assert_eq!(again["command_id"].as_str(), Some(id.as_str()), "a retried batch is the same event");
 
     let gw = Gateway::start().await;
-    let (_, p) = accepted(&gw, gw.command(Method::POST, "/v1/stock", Some(BHARAT.api_key), Some(json!({ "batch_id": "B-8", "material": "silk", "color": "red", "rolls": 0, "meters_per_roll": "25", "loose_meters": "3" }))).await).await;
+    let (_, p) = accepted(
+        &gw,
+        gw.command(Method::POST, "/v1/stock", Some(BHARAT.api_key), Some(json!({ "batch_id": "B-8", "material": "silk", "color": "red", "rolls": 0, "meters_per_roll": "25", "loose_meters": "3" })))
+            .await,
+    )
+    .await;
     let GatewayEvent::Batch(b) = &p.event else { panic!() };
     assert_eq!((b.received_at, b.price_per_meter, b.dye_lot.clone()), (NOW_MS, None, None), "received_at defaults to now");
 }

@@ -7,9 +7,9 @@ mod gateway_support;
 use gateway_support::*;
 use souk_producers::gateway::{router, sign, GatewayState, KafkaPublisher, PgOrderDirectory};
 use souk_runtime::kafka::headers;
-use souk_runtime::testkit::{read_to_end, unique_prefix};
-use souk_runtime::tenants::{Secret, Tenant, Tenants};
 use souk_runtime::stack;
+use souk_runtime::tenants::{Secret, Tenant, Tenants};
+use souk_runtime::testkit::{read_to_end, unique_prefix};
 use souk_schemas::billing::{BillingCommand, LedgerInput};
 use souk_schemas::inventory::InventoryCommand;
 use souk_schemas::orders::OrderInput;
@@ -53,7 +53,8 @@ async fn nul_text_is_refused_and_an_unreachable_broker_is_a_503() {
     let err: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(err["error"], "INVALID_CHARACTER", "{err}");
     assert!(err["reason"].as_str().unwrap().contains("messages[0].text.body"), "{err}");
-    let resp = http.post(format!("{base}/v1/payments")).bearer_auth(BHARAT.api_key).json(&serde_json::json!({ "payment_id": "P\u{0}1", "customer": "919800000001", "amount": "5" })).send().await.unwrap();
+    let resp =
+        http.post(format!("{base}/v1/payments")).bearer_auth(BHARAT.api_key).json(&serde_json::json!({ "payment_id": "P\u{0}1", "customer": "919800000001", "amount": "5" })).send().await.unwrap();
     assert_eq!(resp.status(), 400, "{}", resp.text().await.unwrap());
     let resp = http.post(format!("{base}/v1/orders/o%00/approve")).bearer_auth(BHARAT.api_key).send().await.unwrap();
     assert_eq!(resp.status(), 400, "NUL in a path");
@@ -122,7 +123,11 @@ async fn webhook_and_approval_reach_kafka() {
     let commands = [
         (reqwest::Method::POST, "/v1/payments", serde_json::json!({ "payment_id": "UPI-1", "customer": "919800000001", "amount": "500.00", "method": "UPI" })),
         (reqwest::Method::PUT, "/v1/catalog/cotton/blue", serde_json::json!({ "price_per_meter": "120.50", "aliases": ["sooti"] })),
-        (reqwest::Method::POST, "/v1/stock", serde_json::json!({ "batch_id": "B1", "material": "cotton", "color": "blue", "rolls": 4, "meters_per_roll": "25.5", "loose_meters": "12.125", "price_per_meter": "118" })),
+        (
+            reqwest::Method::POST,
+            "/v1/stock",
+            serde_json::json!({ "batch_id": "B1", "material": "cotton", "color": "blue", "rolls": 4, "meters_per_roll": "25.5", "loose_meters": "12.125", "price_per_meter": "118" }),
+        ),
         (reqwest::Method::PUT, "/v1/settings", serde_json::json!({ "gst_rate": "0.05", "reminder_days": 7 })),
     ];
     for (method, path, body) in commands {

@@ -144,7 +144,15 @@ async fn message_types() {
     );
     let (status, _) = gw.deliver(BHARAT.app_secret, &payload).await;
     assert_eq!(status, 200);
-    let messages: Vec<_> = gw.published().await.into_iter().map(|p| match p.event { GatewayEvent::Inbound(m) => m, other => panic!("{other:?}") }).collect();
+    let messages: Vec<_> = gw
+        .published()
+        .await
+        .into_iter()
+        .map(|p| match p.event {
+            GatewayEvent::Inbound(m) => m,
+            other => panic!("{other:?}"),
+        })
+        .collect();
     let summary: Vec<_> = messages.iter().map(|m| (m.kind.as_str(), m.message_type.as_str(), m.text.as_deref(), m.reply_id.as_deref(), m.context_wamid.as_deref())).collect();
     assert_eq!(
         summary,

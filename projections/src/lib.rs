@@ -4,8 +4,8 @@
 
 pub mod api;
 pub mod catalog;
-pub mod queries;
 pub mod outbound;
+pub mod queries;
 pub mod search;
 
 use anyhow::Context;
@@ -17,10 +17,7 @@ use sqlx::PgPool;
 /// Applies the embedded migrations (`projections/migrations`); idempotent and safe to call from
 /// several processes at once (sqlx serializes them with an advisory lock).
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    sqlx::migrate!("./migrations")
-        .run(pool)
-        .await
-        .context("running projection migrations")?;
+    sqlx::migrate!("./migrations").run(pool).await.context("running projection migrations")?;
     Ok(())
 }
 

@@ -69,12 +69,7 @@ pub struct Codec {
 impl Codec {
     /// A codec for `topics` (prefixed name → record names) against the registry at `url`.
     pub fn new(registry_url: &str, topics: &[(String, Vec<String>)], catalog: &Catalog) -> Result<Codec, CodecError> {
-        let settings = || {
-            SrSettings::new_builder(registry_url.to_string())
-                .set_timeout(Duration::from_secs(10))
-                .build()
-                .map_err(|e| CodecError::Registry { message: e.to_string(), retriable: false })
-        };
+        let settings = || SrSettings::new_builder(registry_url.to_string()).set_timeout(Duration::from_secs(10)).build().map_err(|e| CodecError::Registry { message: e.to_string(), retriable: false });
         let mut topic_schemas = HashMap::new();
         for (topic, records) in topics {
             if records.is_empty() {

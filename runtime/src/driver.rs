@@ -34,14 +34,7 @@ pub struct TestDriver<P: Processor> {
 impl<P: Processor> TestDriver<P> {
     /// A driver with `partitions` input partitions (as many as the input topic has).
     pub fn new(processor: P, partitions: i32) -> Self {
-        TestDriver {
-            processor,
-            partitions: (0..partitions).map(|_| PartitionStore::default()).collect(),
-            next_offset: HashMap::new(),
-            outputs: Vec::new(),
-            rejections: Vec::new(),
-            skipped: 0,
-        }
+        TestDriver { processor, partitions: (0..partitions).map(|_| PartitionStore::default()).collect(), next_offset: HashMap::new(), outputs: Vec::new(), rejections: Vec::new(), skipped: 0 }
     }
 
     /// Feeds a keyed event to the partition Kafka would put `key` in, at the next offset.

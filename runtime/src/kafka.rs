@@ -34,13 +34,7 @@ pub mod headers {
 /// An idempotent, acks=all producer using Kafka's Java-compatible murmur2 partitioner (the test
 /// driver uses the same function, see `partitioner`).
 pub fn producer(bootstrap: &str) -> anyhow::Result<FutureProducer> {
-    Ok(client_config(bootstrap)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("partitioner", "murmur2_random")
-        .set("linger.ms", "5")
-        .set("message.timeout.ms", "30000")
-        .create()?)
+    Ok(client_config(bootstrap).set("enable.idempotence", "true").set("acks", "all").set("partitioner", "murmur2_random").set("linger.ms", "5").set("message.timeout.ms", "30000").create()?)
 }
 
 /// Settings of a consumer that reads only committed data (`read_committed`: records of open or
@@ -212,7 +206,12 @@ pub async fn collect_batch<C: ConsumerContext + 'static>(consumer: &rdkafka::con
 /// [`collect_batch`] waiting at most `first` for the first record (a loop with something due
 /// sooner than a second — a paused partition to resume — comes back in time; cancelling a
 /// collect instead would lose the records it already took).
-pub async fn collect_batch_within<C: ConsumerContext + 'static>(consumer: &rdkafka::consumer::StreamConsumer<C>, max: usize, first: std::time::Duration, wait: std::time::Duration) -> Vec<rdkafka::message::OwnedMessage> {
+pub async fn collect_batch_within<C: ConsumerContext + 'static>(
+    consumer: &rdkafka::consumer::StreamConsumer<C>,
+    max: usize,
+    first: std::time::Duration,
+    wait: std::time::Duration,
+) -> Vec<rdkafka::message::OwnedMessage> {
     let mut batch = Vec::new();
     match tokio::time::timeout(first, consumer.recv()).await {
         Err(_) => return batch,

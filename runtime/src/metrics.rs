@@ -86,18 +86,16 @@ impl Metrics {
 /// Serves `/metrics` and `/healthz` on `addr` until the process ends; returns the bound address.
 pub async fn serve(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
     use axum::{http::StatusCode, routing::get, Router};
-    let app = Router::new()
-        .route("/metrics", get(|| async { Metrics::global().render() }))
-        .route(
-            "/healthz",
-            get(|| async {
-                if Metrics::global().healthy.load(Ordering::Relaxed) {
-                    (StatusCode::OK, "ok")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
-                }
-            }),
-        );
+    let app = Router::new().route("/metrics", get(|| async { Metrics::global().render() })).route(
+        "/healthz",
+        get(|| async {
+            if Metrics::global().healthy.load(Ordering::Relaxed) {
+                (StatusCode::OK, "ok")
+            } else {
+                (StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
+            }
+        }),
+    );
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {

@@ -150,9 +150,7 @@ impl<S: Stage> StageRunner<S> {
         if let Some(instance) = &self.static_instance {
             config.set("group.instance.id", exactly_once::transactional_id(&self.spec.group_id, instance));
         }
-        let consumer: StageConsumer = config
-            .create_with_context(tracker)
-            .context("consumer")?;
+        let consumer: StageConsumer = config.create_with_context(tracker).context("consumer")?;
         let topics: Vec<&str> = self.spec.inputs.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).context("subscribe")?;
         Ok(consumer)
@@ -280,7 +278,8 @@ impl<S: Stage> StageRunner<S> {
                         let topic = self.spec.outputs.get(out.output).ok_or_else(|| anyhow!("stage {name} emitted to undeclared output {}", out.output))?;
                         let payload = self.codec.encode(topic, &out.event).await.with_context(|| format!("encoding output for {topic}"))?;
                         let env = out.event.envelope();
-                        let hdrs = make_headers(&[(headers::EVENT_ID, &env.event_id), (headers::CORRELATION_ID, &env.correlation_id), (headers::CAUSATION_ID, env.causation_id.as_deref().unwrap_or(""))]);
+                        let hdrs =
+                            make_headers(&[(headers::EVENT_ID, &env.event_id), (headers::CORRELATION_ID, &env.correlation_id), (headers::CAUSATION_ID, env.causation_id.as_deref().unwrap_or(""))]);
                         metrics.records_out.with_label_values(&[name, topic]).inc();
                         records.push(OutRecord { topic: topic.clone(), partition: None, key: Some(out.key), payload: Some(payload), headers: hdrs });
                     }

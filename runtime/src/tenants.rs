@@ -42,9 +42,7 @@ impl TryFrom<String> for Secret {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
         match value.strip_prefix("env:") {
-            Some(name) => std::env::var(name)
-                .map(Secret)
-                .map_err(|_| format!("environment variable {name} (named by env:{name}) is not set")),
+            Some(name) => std::env::var(name).map(Secret).map_err(|_| format!("environment variable {name} (named by env:{name}) is not set")),
             None => Ok(Secret(value)),
         }
     }

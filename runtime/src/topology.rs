@@ -221,12 +221,7 @@ impl Topology {
         }
         for (name, p) in &self.processors {
             let partitions = p.inputs.first().map(|i| self.partitions(i.get_ref())).unwrap_or(self.defaults.partitions);
-            specs.push(TopicSpec {
-                name: self.changelog_topic(name),
-                partitions,
-                config: vec![("cleanup.policy".into(), "compact".into())],
-                records: vec![STORE_RECORD.to_string()],
-            });
+            specs.push(TopicSpec { name: self.changelog_topic(name), partitions, config: vec![("cleanup.policy".into(), "compact".into())], records: vec![STORE_RECORD.to_string()] });
             specs.push(TopicSpec { name: self.dlq_topic(name), partitions: 1, config: vec![("cleanup.policy".into(), "delete".into())], records: vec![] });
         }
         for name in self.sinks.keys().chain(self.stages.keys()) {
@@ -281,10 +276,7 @@ impl Topology {
             if let Some((first, n)) = counts.first() {
                 for (other, m) in &counts[1..] {
                     if m != n {
-                        errors.push(CheckError {
-                            line: line_of(p.inputs[0].span()),
-                            message: format!("processor {name}: inputs {first} ({n} partitions) and {other} ({m}) are not co-partitioned"),
-                        });
+                        errors.push(CheckError { line: line_of(p.inputs[0].span()), message: format!("processor {name}: inputs {first} ({n} partitions) and {other} ({m}) are not co-partitioned") });
                     }
                 }
             }

@@ -3,8 +3,8 @@
 //! timers fire from ticks, poison records land in the DLQ with provenance while later records are
 //! processed. Needs `./dev up` (or SOUK_* env); fails, never skips, without it.
 
-use rust_decimal::Decimal;
 use rstest::rstest;
+use rust_decimal::Decimal;
 use souk_runtime::engine::{EngineSettings, ProcessorEngine, ProcessorSpec};
 use souk_runtime::exactly_once::Mode;
 use souk_runtime::kafka::{make_headers, producer, send_all, OutRecord};
@@ -35,7 +35,17 @@ impl Processor for Counter {
         *count += 1;
         let envelope = ctx.envelope();
         let key = ctx.key().to_string();
-        ctx.emit(key, InventoryEvent::ReserveRejected(ReserveRejected { envelope, hold_id: r.hold_id.clone(), order_id: r.order_id.clone(), line_id: r.line_id.clone(), requested_meters: r.meters, available_meters: Decimal::from(*count) }));
+        ctx.emit(
+            key,
+            InventoryEvent::ReserveRejected(ReserveRejected {
+                envelope,
+                hold_id: r.hold_id.clone(),
+                order_id: r.order_id.clone(),
+                line_id: r.line_id.clone(),
+                requested_meters: r.meters,
+                available_meters: Decimal::from(*count),
+            }),
+        );
         let at = ctx.now() + 5_000;
         ctx.schedule(r.hold_id.clone(), at);
         Ok(())

@@ -163,10 +163,7 @@ impl Catalog {
             parts.push(self.inline(&Json::String(name.clone()), None, &mut defined)?);
         }
         let schema = if parts.len() == 1 { parts.remove(0) } else { Json::Array(parts) };
-        apache_avro::Schema::parse(&schema).map_err(|e| CatalogError::InvalidAvro {
-            records: records.join(", "),
-            reason: e.to_string(),
-        })?;
+        apache_avro::Schema::parse(&schema).map_err(|e| CatalogError::InvalidAvro { records: records.join(", "), reason: e.to_string() })?;
         Ok(schema)
     }
 
@@ -177,14 +174,10 @@ impl Catalog {
                 if defined.contains(&full) {
                     return Ok(Json::String(full));
                 }
-                let def = self.records.get(&full).ok_or_else(|| {
-                    CatalogError::UnknownRecord(full.clone(), self.records.keys().cloned().collect::<Vec<_>>().join(", "))
-                })?;
+                let def = self.records.get(&full).ok_or_else(|| CatalogError::UnknownRecord(full.clone(), self.records.keys().cloned().collect::<Vec<_>>().join(", ")))?;
                 self.inline(def, namespace, defined)
             }
-            Json::Array(items) => Ok(Json::Array(
-                items.iter().map(|s| self.inline(s, namespace, defined)).collect::<Result<_, _>>()?,
-            )),
+            Json::Array(items) => Ok(Json::Array(items.iter().map(|s| self.inline(s, namespace, defined)).collect::<Result<_, _>>()?)),
             Json::Object(obj) => {
                 let kind = obj.get("type").and_then(Json::as_str).unwrap_or("");
                 let mut out = Map::new();
@@ -252,9 +245,7 @@ mod tests {
     #[test]
     fn composes_a_union_with_shared_types_defined_once() {
         let catalog = Catalog::builtin().unwrap();
-        let schema = catalog
-            .topic_schema(&["souk.inventory.Reserved".into(), "souk.inventory.Committed".into()])
-            .unwrap();
+        let schema = catalog.topic_schema(&["souk.inventory.Reserved".into(), "souk.inventory.Committed".into()]).unwrap();
         let text = schema.to_string();
         assert_eq!(text.matches("\"name\":\"souk.Envelope\"").count(), 1);
         assert_eq!(text.matches("\"name\":\"souk.inventory.BatchAllocation\"").count(), 1);

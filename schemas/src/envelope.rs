@@ -26,26 +26,14 @@ impl Envelope {
     /// `source_id` must be stable for the same real-world input (e.g. a wamid) so redeliveries dedup.
     pub fn external(tenant_id: &str, source_id: &str, occurred_at: i64) -> Envelope {
         let id = Uuid::new_v5(&SOUK_ID_NAMESPACE, format!("{tenant_id}/{source_id}").as_bytes());
-        Envelope {
-            event_id: id.to_string(),
-            tenant_id: tenant_id.to_string(),
-            occurred_at,
-            causation_id: None,
-            correlation_id: id.to_string(),
-        }
+        Envelope { event_id: id.to_string(), tenant_id: tenant_id.to_string(), occurred_at, causation_id: None, correlation_id: id.to_string() }
     }
 
     /// The envelope of the `index`-th output caused by this event for `scope` (processor + key):
     /// deterministic, so a re-run emits byte-identical outputs.
     pub fn derive(&self, scope: &str, index: u32, occurred_at: i64) -> Envelope {
         let id = Uuid::new_v5(&SOUK_ID_NAMESPACE, format!("{}/{scope}/{index}", self.event_id).as_bytes());
-        Envelope {
-            event_id: id.to_string(),
-            tenant_id: self.tenant_id.clone(),
-            occurred_at,
-            causation_id: Some(self.event_id.clone()),
-            correlation_id: self.correlation_id.clone(),
-        }
+        Envelope { event_id: id.to_string(), tenant_id: self.tenant_id.clone(), occurred_at, causation_id: Some(self.event_id.clone()), correlation_id: self.correlation_id.clone() }
     }
 }
 

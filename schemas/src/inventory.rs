@@ -230,13 +230,13 @@ mod tests {
     /// The Rust types and the .avsc files agree: serde JSON → Avro → bytes → Avro → JSON → serde.
     #[test]
     fn rust_types_match_the_registered_schemas() {
-        let schema = Catalog::builtin().unwrap().topic_schema(&[
-            "souk.inventory.Reserved".into(), "souk.inventory.StockLevelChanged".into(),
-        ]).unwrap();
+        let schema = Catalog::builtin().unwrap().topic_schema(&["souk.inventory.Reserved".into(), "souk.inventory.StockLevelChanged".into()]).unwrap();
         let parsed = apache_avro::Schema::parse(&schema).unwrap();
         let event = InventoryEvent::Reserved(Reserved {
             envelope: Envelope::external("acme", "x", 7),
-            hold_id: "h".into(), order_id: "o".into(), line_id: "l".into(),
+            hold_id: "h".into(),
+            order_id: "o".into(),
+            line_id: "l".into(),
             meters: "20.000".parse().unwrap(),
             allocations: vec![BatchAllocation { batch_id: "b1".into(), rolls: 1, loose_meters: "5".parse().unwrap(), cut_meters: "-0.001".parse().unwrap(), meters: "15.5".parse().unwrap() }],
             expires_at: 99,

@@ -4,9 +4,7 @@
 
 use crate::clock::Tick;
 use crate::envelope::Envelope;
-use crate::inventory::{
-    BatchAllocation, Committed, HoldCommandRejected, HoldExpired, Released, ReserveRejected, Reserved,
-};
+use crate::inventory::{BatchAllocation, Committed, HoldCommandRejected, HoldExpired, Released, ReserveRejected, Reserved};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -264,9 +262,16 @@ mod tests {
 
     fn line() -> IntentLine {
         IntentLine {
-            material: "cotton".into(), color: "blue".into(), quantity: "20".parse().unwrap(), unit: "m".into(),
-            requested_meters: Some("20.000".parse().unwrap()), match_confidence: "0.950".parse().unwrap(), source_text: "20m blue cotton".into(),
-            available_meters: Some("119".parse().unwrap()), price_per_meter: Some("120.00".parse().unwrap()), meters_per_roll: None,
+            material: "cotton".into(),
+            color: "blue".into(),
+            quantity: "20".parse().unwrap(),
+            unit: "m".into(),
+            requested_meters: Some("20.000".parse().unwrap()),
+            match_confidence: "0.950".parse().unwrap(),
+            source_text: "20m blue cotton".into(),
+            available_meters: Some("119".parse().unwrap()),
+            price_per_meter: Some("120.00".parse().unwrap()),
+            meters_per_roll: None,
             alternatives: vec![StockAlternative { material: "cotton".into(), color: "red".into(), available_meters: "100".parse().unwrap(), price_per_meter: None }],
         }
     }
@@ -276,20 +281,55 @@ mod tests {
     #[test]
     fn order_records_round_trip_through_avro() {
         let env = Envelope::external("acme", "w1", 5);
-        round_trip(&["souk.orders.IntentResolved", "souk.orders.OwnerDecision", "souk.inventory.Reserved"], &OrderInput::IntentResolved(IntentResolved {
-            envelope: env.clone(), customer: "91".into(), message_event_id: "m".into(), wamid: "w".into(), text: Some("t".into()), reply_id: None,
-            decision: "REPLACE".into(), confidence: "0.800".parse().unwrap(), lines: vec![line()],
-            decisions: vec![ItemDecision { action: "REPLACE".into(), material: None, color: None, index: Some(2), meters: None, replacement: Some(line()) }],
-            language: "en".into(), extractor: "offline-1".into(), confidence_threshold: Some("0.850".parse().unwrap()),
-        }));
-        round_trip(&["souk.orders.OrderUpdated", "souk.orders.CommandOutcome"], &OrderEvent::OrderUpdated(OrderUpdated {
-            envelope: env, order_id: "o".into(), customer: "91".into(), state: "WAITING_OWNER_CONFIRMATION".into(), previous_state: None,
-            cause: "hold_placed".into(), cause_wamid: None, negotiation_turns: 0, unknown_streak: 0, opened_at: 1, subtotal: Some("2400.00".parse().unwrap()),
-            lines: vec![OrderLine {
-                line_id: "l".into(), material: "cotton".into(), color: "blue".into(), requested_meters: "20".parse().unwrap(), normalized_meters: "20".parse().unwrap(),
-                status: "ACCEPTED".into(), replaced_by: None, inventory_status: Some("FULL_AVAILABLE".into()), available_meters: None, price_per_meter: None,
-                hold_id: Some("h".into()), hold_status: Some("HELD".into()), allocations: vec![], alternatives: vec![],
-            }],
-        }));
+        round_trip(
+            &["souk.orders.IntentResolved", "souk.orders.OwnerDecision", "souk.inventory.Reserved"],
+            &OrderInput::IntentResolved(IntentResolved {
+                envelope: env.clone(),
+                customer: "91".into(),
+                message_event_id: "m".into(),
+                wamid: "w".into(),
+                text: Some("t".into()),
+                reply_id: None,
+                decision: "REPLACE".into(),
+                confidence: "0.800".parse().unwrap(),
+                lines: vec![line()],
+                decisions: vec![ItemDecision { action: "REPLACE".into(), material: None, color: None, index: Some(2), meters: None, replacement: Some(line()) }],
+                language: "en".into(),
+                extractor: "offline-1".into(),
+                confidence_threshold: Some("0.850".parse().unwrap()),
+            }),
+        );
+        round_trip(
+            &["souk.orders.OrderUpdated", "souk.orders.CommandOutcome"],
+            &OrderEvent::OrderUpdated(OrderUpdated {
+                envelope: env,
+                order_id: "o".into(),
+                customer: "91".into(),
+                state: "WAITING_OWNER_CONFIRMATION".into(),
+                previous_state: None,
+                cause: "hold_placed".into(),
+                cause_wamid: None,
+                negotiation_turns: 0,
+                unknown_streak: 0,
+                opened_at: 1,
+                subtotal: Some("2400.00".parse().unwrap()),
+                lines: vec![OrderLine {
+                    line_id: "l".into(),
+                    material: "cotton".into(),
+                    color: "blue".into(),
+                    requested_meters: "20".parse().unwrap(),
+                    normalized_meters: "20".parse().unwrap(),
+                    status: "ACCEPTED".into(),
+                    replaced_by: None,
+                    inventory_status: Some("FULL_AVAILABLE".into()),
+                    available_meters: None,
+                    price_per_meter: None,
+                    hold_id: Some("h".into()),
+                    hold_status: Some("HELD".into()),
+                    allocations: vec![],
+                    alternatives: vec![],
+                }],
+            }),
+        );
     }
 }

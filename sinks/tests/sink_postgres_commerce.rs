@@ -30,8 +30,20 @@ use std::time::{Duration, Instant};
 const SINK: &str = "commerce-postgres";
 const INPUTS: [&str; 7] = ["whatsapp.inbound", "whatsapp.status", "whatsapp.outbound", "orders.events", "escalations", "ledger.inputs", "ledger.events"];
 const TABLES: [&str; 15] = [
-    "orders", "order_lines", "sessions", "pending_approvals", "order_history", "messages", "message_order_links",
-    "message_statuses", "invoices", "ledger_entries", "ledger_balances", "payments", "payment_reminders", "escalations",
+    "orders",
+    "order_lines",
+    "sessions",
+    "pending_approvals",
+    "order_history",
+    "messages",
+    "message_order_links",
+    "message_statuses",
+    "invoices",
+    "ledger_entries",
+    "ledger_balances",
+    "payments",
+    "payment_reminders",
+    "escalations",
     "command_outcomes",
 ];
 const ASHA: &str = "919800000001";
@@ -67,10 +79,7 @@ impl Setup {
 
     async fn produce(&self, records: Vec<Out>) {
         let p = producer(&self.bootstrap).expect("producer");
-        let out = records
-            .into_iter()
-            .map(|(topic, key, payload)| OutRecord { topic, partition: None, key: Some(key), payload: Some(payload), headers: make_headers(&[]) })
-            .collect();
+        let out = records.into_iter().map(|(topic, key, payload)| OutRecord { topic, partition: None, key: Some(key), payload: Some(payload), headers: make_headers(&[]) }).collect();
         send_all(&p, out).await.expect("produce");
     }
 
@@ -88,13 +97,7 @@ impl Setup {
 
     async fn stored(&self) -> i64 {
         let topics = self.topics();
-        souk_projections::sink_offsets(&self.pool, SINK)
-            .await
-            .expect("sink_offsets")
-            .iter()
-            .filter(|r| topics.contains(&r.topic))
-            .map(|r| r.next_offset)
-            .sum()
+        souk_projections::sink_offsets(&self.pool, SINK).await.expect("sink_offsets").iter().filter(|r| topics.contains(&r.topic)).map(|r| r.next_offset).sum()
     }
 
     /// Runs the public entry point until its stored offsets reach the end of every input, then stops it.
@@ -117,11 +120,7 @@ impl Setup {
     async fn snapshot(&self) -> Vec<(String, Vec<String>)> {
         let mut out = Vec::new();
         for table in TABLES {
-            let mut rows: Vec<String> = sqlx::query_scalar(&format!("SELECT to_jsonb(t)::text FROM {table} t WHERE tenant_id = $1"))
-                .bind(&self.tenant)
-                .fetch_all(&self.pool)
-                .await
-                .expect("snapshot");
+            let mut rows: Vec<String> = sqlx::query_scalar(&format!("SELECT to_jsonb(t)::text FROM {table} t WHERE tenant_id = $1")).bind(&self.tenant).fetch_all(&self.pool).await.expect("snapshot");
             rows.sort();
             out.push((table.to_string(), rows));
         }
@@ -136,9 +135,7 @@ async fn setup() -> Setup {
     let topology = Topology::parse(&text, &prefix).expect("topology");
     let catalog = Catalog::builtin().expect("catalog");
     let (bootstrap, registry) = (stack::kafka_bootstrap(), stack::schema_registry_url());
-    souk_runtime::testkit::with_retries("topology apply", || admin::apply(&topology, &catalog, &bootstrap, &registry))
-        .await
-        .expect("topology apply on the local stack");
+    souk_runtime::testkit::with_retries("topology apply", || admin::apply(&topology, &catalog, &bootstrap, &registry)).await.expect("topology apply on the local stack");
     let codec = Arc::new(stack::codec_for(&topology, &catalog, &stack::schema_registry_url()).expect("codec"));
     let pool = PgPool::connect(&stack::database_url()).await.expect("postgres");
     souk_projections::migrate(&pool).await.expect("migrate");
@@ -324,35 +321,50 @@ async fn second_half(s: &Setup) -> Vec<Out> {
         // The same payment recorded twice (different amount): the first one wins.
         s.record("ledger.inputs", ASHA, &LedgerInput::PaymentRecorded(payment("pay-b", "999.00"))).await,
         s.record("ledger.events", ASHA, &s.entry("le-2", 16, "PAYMENT", "pay-1", "1000.00", "1000.00", "1635.50")).await,
-        s.record("escalations", ASHA, &EscalationRaised {
-            envelope: s.env("esc", 17),
-            escalation_id: "esc-1".into(),
-            customer: Some(ASHA.into()),
-            order_id: Some("ord-1".into()),
-            kind: "stock".into(),
-            priority: "high".into(),
-            detail: "hold expired before approval".into(),
-        }).await,
+        s.record(
+            "escalations",
+            ASHA,
+            &EscalationRaised {
+                envelope: s.env("esc", 17),
+                escalation_id: "esc-1".into(),
+                customer: Some(ASHA.into()),
+                order_id: Some("ord-1".into()),
+                kind: "stock".into(),
+                priority: "high".into(),
+                detail: "hold expired before approval".into(),
+            },
+        )
+        .await,
         // The dispatch result of the approval reply is produced before the reply itself.
         s.record("whatsapp.status", ASHA, &s.dispatched("disp-2", 20, &approved, "wamid.out2")).await,
         s.record("whatsapp.outbound", ASHA, &approved).await,
         s.record("whatsapp.outbound", ASHA, &lost).await,
-        s.record("whatsapp.status", ASHA, &StatusEvent::OutboundFailed(OutboundFailed {
-            envelope: s.env("fail-1", 22),
-            request_event_id: lost.envelope.event_id.clone(),
-            to: ASHA.into(),
-            http_status: Some(400),
-            error_code: Some(131047),
-            reason: "re-engagement window closed".into(),
-            attempts: 3,
-        })).await,
-        s.record("ledger.events", ASHA, &LedgerEvent::PaymentReminderDue(PaymentReminderDue {
-            envelope: s.env("rem-1", 23),
-            customer: ASHA.into(),
-            outstanding: d("1635.50"),
-            oldest_unpaid_invoice: "INV-000001".into(),
-            days_overdue: 7,
-        })).await,
+        s.record(
+            "whatsapp.status",
+            ASHA,
+            &StatusEvent::OutboundFailed(OutboundFailed {
+                envelope: s.env("fail-1", 22),
+                request_event_id: lost.envelope.event_id.clone(),
+                to: ASHA.into(),
+                http_status: Some(400),
+                error_code: Some(131047),
+                reason: "re-engagement window closed".into(),
+                attempts: 3,
+            }),
+        )
+        .await,
+        s.record(
+            "ledger.events",
+            ASHA,
+            &LedgerEvent::PaymentReminderDue(PaymentReminderDue {
+                envelope: s.env("rem-1", 23),
+                customer: ASHA.into(),
+                outstanding: d("1635.50"),
+                oldest_unpaid_invoice: "INV-000001".into(),
+                days_overdue: 7,
+            }),
+        )
+        .await,
     ];
     // Two replies decided at the same stream time, produced in the order opposite to their ids'.
     let mut tied = [s.outbound("out-tie-1", 25, RAVI, None, ""), s.outbound("out-tie-2", 25, RAVI, None, "")];
@@ -380,11 +392,7 @@ async fn assert_first_half(s: &Setup, summary: &OutboundMessageRequested) {
     let log = queries::messages(&s.pool, &s.tenant, &MessageFilter { customer: Some(ASHA.into()), ..Default::default() }).await.expect("messages");
     let view: Vec<(&str, &str, Option<&str>, &str)> = log.iter().map(|m| (m.message_id.as_str(), m.direction.as_str(), m.order_id.as_deref(), m.status.as_str())).collect();
     let summary_id = summary.envelope.event_id.as_str();
-    assert_eq!(view, [
-        ("wamid.in1", "in", Some("ord-1"), "received"),
-        (summary_id, "out", Some("ord-1"), "read"),
-        ("wamid.in2", "in", Some("ord-1"), "received"),
-    ]);
+    assert_eq!(view, [("wamid.in1", "in", Some("ord-1"), "received"), (summary_id, "out", Some("ord-1"), "read"), ("wamid.in2", "in", Some("ord-1"), "received"),]);
     assert_eq!(log[1].wamid.as_deref(), Some("wamid.out1"));
     assert_eq!(log[1].buttons, serde_json::json!([{ "id": "CONFIRM", "title": "Confirm" }]));
     assert_eq!(log[2].buttons, serde_json::json!([{ "id": "CONFIRM", "title": "Confirm" }]), "the chosen reply");
@@ -439,10 +447,7 @@ async fn assert_second_half(s: &Setup) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commerce_sink_projects_a_conversation_and_replays_idempotently() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "souk_sinks=info".into()))
-        .with_test_writer()
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "souk_sinks=info".into())).with_test_writer().try_init();
     let s = setup().await;
 
     let (first, summary) = first_half(&s).await;
@@ -458,12 +463,7 @@ async fn commerce_sink_projects_a_conversation_and_replays_idempotently() {
     let rows = s.snapshot().await;
 
     // Forget the offsets: the whole log is applied again over the existing rows.
-    sqlx::query("DELETE FROM sink_offsets WHERE sink = $1 AND topic = ANY($2)")
-        .bind(SINK)
-        .bind(s.topics())
-        .execute(&s.pool)
-        .await
-        .expect("reset offsets");
+    sqlx::query("DELETE FROM sink_offsets WHERE sink = $1 AND topic = ANY($2)").bind(SINK).bind(s.topics()).execute(&s.pool).await.expect("reset offsets");
     s.run_to_end().await;
     assert_eq!(s.snapshot().await, rows, "re-applying every record leaves every row unchanged");
     assert_second_half(&s).await;

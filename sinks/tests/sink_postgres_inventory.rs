@@ -12,10 +12,7 @@ use souk_runtime::topology::Topology;
 use souk_runtime::{admin, stack};
 use souk_schemas::inventory::*;
 use souk_schemas::{Catalog, Envelope};
-use souk_sinks::postgres::{
-    run_inventory_sink, InventoryProjection, PostgresSink, Projection, SinkRecord, SinkSettings,
-    SinkSpec,
-};
+use souk_sinks::postgres::{run_inventory_sink, InventoryProjection, PostgresSink, Projection, SinkRecord, SinkSettings, SinkSpec};
 use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -47,15 +44,8 @@ impl Projection for Audited {
     fn check(&self, record: &SinkRecord<InventoryEvent>) -> Result<(), String> {
         InventoryProjection.check(record)
     }
-    async fn apply(
-        &self,
-        tx: &mut PgConnection,
-        record: &SinkRecord<InventoryEvent>,
-    ) -> anyhow::Result<()> {
-        if self
-            .hang_after
-            .is_some_and(|n| self.applied.load(Ordering::SeqCst) >= n)
-        {
+    async fn apply(&self, tx: &mut PgConnection, record: &SinkRecord<InventoryEvent>) -> anyhow::Result<()> {
+        if self.hang_after.is_some_and(|n| self.applied.load(Ordering::SeqCst) >= n) {
             // A crash in the middle of a transaction: the task is aborted while it waits here.
             std::future::pending::<()>().await;
         }
@@ -93,132 +83,70 @@ impl Setup {
 
     async fn produce(&self, records: Vec<(String, Vec<u8>)>) {
         let p = producer(&self.bootstrap).expect("producer");
-        let out = records
-            .into_iter()
-            .map(|(key, payload)| OutRecord {
-                topic: self.topic.clone(),
-                partition: None,
-                key: Some(key),
-                payload: Some(payload),
-                headers: make_headers(&[]),
-            })
-            .collect();
+        let out = records.into_iter().map(|(key, payload)| OutRecord { topic: self.topic.clone(), partition: None, key: Some(key), payload: Some(payload), headers: make_headers(&[]) }).collect();
         send_all(&p, out).await.expect("produce");
     }
 
     async fn encode(&self, events: Vec<(String, InventoryEvent)>) -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::with_capacity(events.len());
         for (key, e) in events {
-            out.push((
-                key,
-                self.codec.encode(&self.topic, &e).await.expect("encode"),
-            ));
+            out.push((key, self.codec.encode(&self.topic, &e).await.expect("encode")));
         }
         out
     }
 
     /// Sum of the high watermarks of the input topic.
     fn topic_end(&self) -> i64 {
-        (0..self.topology.partitions("inventory.events"))
-            .map(|p| souk_runtime::testkit::watermarks(&self.bootstrap, &self.topic, p).expect("watermarks").1)
-            .sum()
+        (0..self.topology.partitions("inventory.events")).map(|p| souk_runtime::testkit::watermarks(&self.bootstrap, &self.topic, p).expect("watermarks").1).sum()
     }
 
     /// Sum of the sink's stored next offsets for the input topic.
     async fn stored(&self) -> i64 {
-        let rows = souk_projections::sink_offsets(&self.pool, SINK)
-            .await
-            .expect("sink_offsets");
-        rows.iter()
-            .filter(|r| r.topic == self.topic)
-            .map(|r| r.next_offset)
-            .sum()
+        let rows = souk_projections::sink_offsets(&self.pool, SINK).await.expect("sink_offsets");
+        rows.iter().filter(|r| r.topic == self.topic).map(|r| r.next_offset).sum()
     }
 
     async fn wait_caught_up(&self) {
         let end = tokio::task::block_in_place(|| self.topic_end());
         let started = Instant::now();
         while self.stored().await < end {
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "sink did not reach the topic end {end} (at {})",
-                self.stored().await
-            );
+            assert!(started.elapsed() < Duration::from_secs(120), "sink did not reach the topic end {end} (at {})", self.stored().await);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert_eq!(
-            self.stored().await,
-            end,
-            "stored offsets equal the topic end"
-        );
+        assert_eq!(self.stored().await, end, "stored offsets equal the topic end");
     }
 
     fn audited(&self, hang_after: Option<u64>) -> (PostgresSink<Audited>, Arc<AtomicU64>) {
         self.audited_failing(hang_after, 0)
     }
 
-    fn audited_failing(
-        &self,
-        hang_after: Option<u64>,
-        failures: u64,
-    ) -> (PostgresSink<Audited>, Arc<AtomicU64>) {
+    fn audited_failing(&self, hang_after: Option<u64>, failures: u64) -> (PostgresSink<Audited>, Arc<AtomicU64>) {
         let applied = Arc::new(AtomicU64::new(0));
-        let projection = Audited {
-            run: self.run.clone(),
-            applied: applied.clone(),
-            hang_after,
-            failures_left: AtomicU64::new(failures),
-        };
+        let projection = Audited { run: self.run.clone(), applied: applied.clone(), hang_after, failures_left: AtomicU64::new(failures) };
         let spec = SinkSpec::from_topology(&self.topology, SINK).expect("sink spec");
         let mut settings = SinkSettings::new(&self.bootstrap);
         settings.batch_size = 40;
-        (
-            PostgresSink::new(
-                projection,
-                spec,
-                self.codec.clone(),
-                self.pool.clone(),
-                settings,
-            )
-            .expect("sink"),
-            applied,
-        )
+        (PostgresSink::new(projection, spec, self.codec.clone(), self.pool.clone(), settings).expect("sink"), applied)
     }
 
     /// How many of the two bad records (poison bytes, malformed key) the stored offsets cover.
     async fn dead_letters_below_stored(&self) -> i64 {
-        let stored: BTreeMap<i32, i64> = souk_projections::sink_offsets(&self.pool, SINK)
-            .await
-            .expect("sink_offsets")
-            .into_iter()
-            .filter(|r| r.topic == self.topic)
-            .map(|r| (r.partition, r.next_offset))
-            .collect();
-        let source = read_to_end(&self.bootstrap, &self.topic)
-            .await
-            .expect("source");
-        source
-            .iter()
-            .filter(|r| r.payload.as_deref() == Some(POISON) || r.key.as_deref() == Some(BAD_KEY))
-            .filter(|r| stored.get(&r.partition).is_some_and(|n| r.offset < *n))
-            .count() as i64
+        let stored: BTreeMap<i32, i64> =
+            souk_projections::sink_offsets(&self.pool, SINK).await.expect("sink_offsets").into_iter().filter(|r| r.topic == self.topic).map(|r| (r.partition, r.next_offset)).collect();
+        let source = read_to_end(&self.bootstrap, &self.topic).await.expect("source");
+        source.iter().filter(|r| r.payload.as_deref() == Some(POISON) || r.key.as_deref() == Some(BAD_KEY)).filter(|r| stored.get(&r.partition).is_some_and(|n| r.offset < *n)).count() as i64
     }
 
     /// (applications, distinct offsets) recorded by the audit.
     async fn audit(&self) -> (i64, i64) {
-        sqlx::query_as("SELECT count(*), count(DISTINCT (topic, partition, record_offset)) FROM souk_test_sink_audit WHERE run = $1")
-            .bind(&self.run)
-            .fetch_one(&self.pool)
-            .await
-            .expect("audit")
+        sqlx::query_as("SELECT count(*), count(DISTINCT (topic, partition, record_offset)) FROM souk_test_sink_audit WHERE run = $1").bind(&self.run).fetch_one(&self.pool).await.expect("audit")
     }
 }
 
 async fn setup() -> Setup {
     souk_runtime::testkit::require_stack("sink_postgres_inventory").await;
     let prefix = unique_prefix("sinkpg");
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../topology.toml"))
-        .expect("topology.toml");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../topology.toml")).expect("topology.toml");
     let topology = Topology::parse(&text, &prefix).expect("topology");
     let catalog = Catalog::builtin().expect("catalog");
     let bootstrap = stack::kafka_bootstrap();
@@ -226,14 +154,7 @@ async fn setup() -> Setup {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match admin::apply(
-            &topology,
-            &catalog,
-            &bootstrap,
-            &stack::schema_registry_url(),
-        )
-        .await
-        {
+        match admin::apply(&topology, &catalog, &bootstrap, &stack::schema_registry_url()).await {
             Ok(_) => break,
             Err(e) if attempt < 4 => {
                 eprintln!("topology apply attempt {attempt} failed ({e:#}); retrying");
@@ -242,12 +163,8 @@ async fn setup() -> Setup {
             Err(e) => panic!("topology apply on the local stack: {e:#}"),
         }
     }
-    let codec = Arc::new(
-        stack::codec_for(&topology, &catalog, &stack::schema_registry_url()).expect("codec"),
-    );
-    let pool = PgPool::connect(&stack::database_url())
-        .await
-        .expect("postgres");
+    let codec = Arc::new(stack::codec_for(&topology, &catalog, &stack::schema_registry_url()).expect("codec"));
+    let pool = PgPool::connect(&stack::database_url()).await.expect("postgres");
     souk_projections::migrate(&pool).await.expect("migrate");
     sqlx::query("CREATE TABLE IF NOT EXISTS souk_test_sink_audit (run TEXT NOT NULL, topic TEXT NOT NULL, partition INT NOT NULL, record_offset BIGINT NOT NULL)")
         .execute(&pool)
@@ -255,15 +172,7 @@ async fn setup() -> Setup {
         .expect("audit table");
     let run = prefix.trim_end_matches('.').to_string();
     let topic = topology.topic("inventory.events");
-    Setup {
-        topology,
-        codec,
-        bootstrap,
-        pool,
-        tenant: format!("tenant-{run}"),
-        run,
-        topic,
-    }
+    Setup { topology, codec, bootstrap, pool, tenant: format!("tenant-{run}"), run, topic }
 }
 
 /// The pool's level after round `r`: batches b0, b1 always, b2 only in even rounds (so it is
@@ -312,22 +221,10 @@ fn events(s: &Setup, rounds: std::ops::Range<usize>) -> Vec<(String, InventoryEv
     for r in rounds {
         for p in 0..POOLS {
             let key = s.key(p);
-            let env = |n: usize| {
-                Envelope::external(
-                    &s.tenant,
-                    &format!("{p}/{r}/{n}"),
-                    1_750_000_000_000 + (r * 100 + n) as i64,
-                )
-            };
+            let env = |n: usize| Envelope::external(&s.tenant, &format!("{p}/{r}/{n}"), 1_750_000_000_000 + (r * 100 + n) as i64);
             let (h, order_id, line_id) = (hold_id(p, r), format!("o{p}-{r}"), "1".to_string());
             let meters = Decimal::new((r * 1000 + 250) as i64, 3);
-            let allocations = vec![BatchAllocation {
-                batch_id: "b0".into(),
-                rolls: 0,
-                loose_meters: meters,
-                cut_meters: Decimal::ZERO,
-                meters,
-            }];
+            let allocations = vec![BatchAllocation { batch_id: "b0".into(), rolls: 0, loose_meters: meters, cut_meters: Decimal::ZERO, meters }];
             let reserved = |n: usize| {
                 InventoryEvent::Reserved(Reserved {
                     envelope: env(n),
@@ -355,52 +252,24 @@ fn events(s: &Setup, rounds: std::ops::Range<usize>) -> Vec<(String, InventoryEv
             } else {
                 out.push((key.clone(), reserved(0)));
             }
-            out.push((
-                key.clone(),
-                InventoryEvent::StockLevelChanged(level(p, r, env(1))),
-            ));
+            out.push((key.clone(), InventoryEvent::StockLevelChanged(level(p, r, env(1)))));
             match r % 5 {
                 1 => {
                     out.push((
                         key.clone(),
-                        InventoryEvent::Committed(Committed {
-                            envelope: env(2),
-                            hold_id: h.clone(),
-                            order_id: order_id.clone(),
-                            line_id: line_id.clone(),
-                            allocations: allocations.clone(),
-                        }),
+                        InventoryEvent::Committed(Committed { envelope: env(2), hold_id: h.clone(), order_id: order_id.clone(), line_id: line_id.clone(), allocations: allocations.clone() }),
                     ));
                     out.push((key.clone(), reserved(3)));
                     out.push((
                         key.clone(),
-                        InventoryEvent::HoldCommandRejected(HoldCommandRejected {
-                            envelope: env(4),
-                            hold_id: h.clone(),
-                            command: "release".into(),
-                            reason: "ALREADY_COMMITTED".into(),
-                        }),
+                        InventoryEvent::HoldCommandRejected(HoldCommandRejected { envelope: env(4), hold_id: h.clone(), command: "release".into(), reason: "ALREADY_COMMITTED".into() }),
                     ));
                 }
                 2 => out.push((
                     key.clone(),
-                    InventoryEvent::Released(Released {
-                        envelope: env(2),
-                        hold_id: h.clone(),
-                        order_id: order_id.clone(),
-                        line_id: line_id.clone(),
-                        reason: "customer changed mind".into(),
-                    }),
+                    InventoryEvent::Released(Released { envelope: env(2), hold_id: h.clone(), order_id: order_id.clone(), line_id: line_id.clone(), reason: "customer changed mind".into() }),
                 )),
-                3 => out.push((
-                    key.clone(),
-                    InventoryEvent::HoldExpired(HoldExpired {
-                        envelope: env(2),
-                        hold_id: h.clone(),
-                        order_id: order_id.clone(),
-                        line_id: line_id.clone(),
-                    }),
-                )),
+                3 => out.push((key.clone(), InventoryEvent::HoldExpired(HoldExpired { envelope: env(2), hold_id: h.clone(), order_id: order_id.clone(), line_id: line_id.clone() }))),
                 _ => {}
             }
         }
@@ -411,93 +280,39 @@ fn events(s: &Setup, rounds: std::ops::Range<usize>) -> Vec<(String, InventoryEv
 /// Rows equal the state rounds 0..rounds describe.
 async fn assert_state(s: &Setup, rounds: usize) {
     let last = rounds - 1;
-    let pools = souk_projections::pools(&s.pool, &s.tenant)
-        .await
-        .expect("pools");
+    let pools = souk_projections::pools(&s.pool, &s.tenant).await.expect("pools");
     assert_eq!(pools.len(), POOLS);
-    let batches = souk_projections::stock_batches(&s.pool, &s.tenant)
-        .await
-        .expect("batches");
-    let holds = souk_projections::holds(&s.pool, &s.tenant)
-        .await
-        .expect("holds");
+    let batches = souk_projections::stock_batches(&s.pool, &s.tenant).await.expect("batches");
+    let holds = souk_projections::holds(&s.pool, &s.tenant).await.expect("holds");
     assert_eq!(holds.len(), POOLS * rounds, "one row per hold");
     for p in 0..POOLS {
         let env = Envelope::external(&s.tenant, &format!("{p}/{last}/1"), 0);
         let want = level(p, last, env.clone());
-        let row = pools
-            .iter()
-            .find(|r| r.material == want.material)
-            .expect("pool row");
-        assert_eq!(
-            (
-                row.color.as_str(),
-                row.on_hand_meters,
-                row.held_meters,
-                row.available_meters
-            ),
-            (
-                want.color.as_str(),
-                want.on_hand_meters,
-                want.held_meters,
-                want.available_meters
-            )
-        );
+        let row = pools.iter().find(|r| r.material == want.material).expect("pool row");
+        assert_eq!((row.color.as_str(), row.on_hand_meters, row.held_meters, row.available_meters), (want.color.as_str(), want.on_hand_meters, want.held_meters, want.available_meters));
         assert_eq!(row.last_event_id, env.event_id);
-        let got: Vec<_> = batches
-            .iter()
-            .filter(|b| b.material == want.material)
-            .collect();
-        assert_eq!(
-            got.len(),
-            want.batches.len(),
-            "batches of mat{p} (b2 removed in odd rounds)"
-        );
+        let got: Vec<_> = batches.iter().filter(|b| b.material == want.material).collect();
+        assert_eq!(got.len(), want.batches.len(), "batches of mat{p} (b2 removed in odd rounds)");
         for (g, w) in got.iter().zip(&want.batches) {
             assert_eq!(g.batch_id, w.batch_id);
             assert_eq!(g.dye_lot, w.dye_lot);
             assert_eq!(g.rolls, w.rolls);
             assert_eq!(
-                (
-                    g.meters_per_roll,
-                    g.loose_meters,
-                    g.held_meters,
-                    g.available_meters,
-                    g.price_per_meter
-                ),
-                (
-                    w.meters_per_roll,
-                    w.loose_meters,
-                    w.held_meters,
-                    w.available_meters,
-                    w.price_per_meter
-                )
+                (g.meters_per_roll, g.loose_meters, g.held_meters, g.available_meters, g.price_per_meter),
+                (w.meters_per_roll, w.loose_meters, w.held_meters, w.available_meters, w.price_per_meter)
             );
             assert_eq!(g.received_at.timestamp_millis(), w.received_at);
         }
         for r in 0..rounds {
-            let h = holds
-                .iter()
-                .find(|h| h.hold_id == hold_id(p, r))
-                .expect("hold row");
+            let h = holds.iter().find(|h| h.hold_id == hold_id(p, r)).expect("hold row");
             let want_status = ["HELD", "COMMITTED", "RELEASED", "EXPIRED", "REJECTED"][r % 5];
             assert_eq!(h.status, want_status, "hold {}", h.hold_id);
             assert_eq!(h.meters, Decimal::new((r * 1000 + 250) as i64, 3));
-            assert_eq!(
-                (h.material.as_str(), h.order_id.as_str()),
-                (want.material.as_str(), format!("o{p}-{r}").as_str())
-            );
+            assert_eq!((h.material.as_str(), h.order_id.as_str()), (want.material.as_str(), format!("o{p}-{r}").as_str()));
             match want_status {
                 "REJECTED" => {
                     assert_eq!(h.allocations, serde_json::json!([]));
-                    assert!(
-                        h.reason
-                            .as_deref()
-                            .unwrap_or_default()
-                            .contains("available 0.5"),
-                        "{:?}",
-                        h.reason
-                    );
+                    assert!(h.reason.as_deref().unwrap_or_default().contains("available 0.5"), "{:?}", h.reason);
                 }
                 _ => {
                     assert_eq!(h.allocations[0]["batch_id"], "b0");
@@ -509,10 +324,7 @@ async fn assert_state(s: &Setup, rounds: usize) {
             }
             if want_status == "COMMITTED" {
                 // The repeated Reserved answer (n = 3) came later but did not reopen the hold.
-                assert_eq!(
-                    h.last_event_id,
-                    Envelope::external(&s.tenant, &format!("{p}/{r}/2"), 0).event_id
-                );
+                assert_eq!(h.last_event_id, Envelope::external(&s.tenant, &format!("{p}/{r}/2"), 0).event_id);
             }
         }
     }
@@ -520,10 +332,7 @@ async fn assert_state(s: &Setup, rounds: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inventory_sink_applies_each_record_once_across_crash_and_restart() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "souk_sinks=info".into()))
-        .with_test_writer()
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "souk_sinks=info".into())).with_test_writer().try_init();
     let s = setup().await;
 
     // Phase 1: a few hundred events, then the sink catches up.
@@ -536,11 +345,7 @@ async fn inventory_sink_applies_each_record_once_across_crash_and_restart() {
     stop.send(true).expect("stop");
     handle.await.expect("join").expect("sink run");
     let phase1 = s.stored().await;
-    assert_eq!(
-        s.audit().await,
-        (phase1, phase1),
-        "every record applied exactly once"
-    );
+    assert_eq!(s.audit().await, (phase1, phase1), "every record applied exactly once");
 
     // Phase 2: more events plus poison, and a crash in the middle of a transaction.
     let mut more = s.encode(events(&s, 8..11)).await;
@@ -548,12 +353,7 @@ async fn inventory_sink_applies_each_record_once_across_crash_and_restart() {
     let rejected = s
         .encode(vec![(
             BAD_KEY.to_string(),
-            InventoryEvent::HoldExpired(HoldExpired {
-                envelope: Envelope::external(&s.tenant, "bad-key", 1),
-                hold_id: "hx".into(),
-                order_id: "o".into(),
-                line_id: "l".into(),
-            }),
+            InventoryEvent::HoldExpired(HoldExpired { envelope: Envelope::external(&s.tenant, "bad-key", 1), hold_id: "hx".into(), order_id: "o".into(), line_id: "l".into() }),
         )])
         .await;
     more.splice(20..20, rejected);
@@ -563,10 +363,7 @@ async fn inventory_sink_applies_each_record_once_across_crash_and_restart() {
     let crashed = tokio::spawn(sink.run(shutdown));
     let started = Instant::now();
     while applied.load(Ordering::SeqCst) < 60 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "crashing sink made no progress"
-        );
+        assert!(started.elapsed() < Duration::from_secs(60), "crashing sink made no progress");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     crashed.abort();
@@ -574,16 +371,9 @@ async fn inventory_sink_applies_each_record_once_across_crash_and_restart() {
     let at_crash = s.stored().await;
     let end = tokio::task::block_in_place(|| s.topic_end());
     // Batches hold at most 40 records, so at least one batch committed before the one that hung.
-    assert!(
-        phase1 < at_crash && at_crash < end,
-        "the crash happened mid-stream ({phase1} < {at_crash} < {end})"
-    );
+    assert!(phase1 < at_crash && at_crash < end, "the crash happened mid-stream ({phase1} < {at_crash} < {end})");
     let applied_at_crash = at_crash - s.dead_letters_below_stored().await;
-    assert_eq!(
-        s.audit().await,
-        (applied_at_crash, applied_at_crash),
-        "the interrupted transaction left nothing behind"
-    );
+    assert_eq!(s.audit().await, (applied_at_crash, applied_at_crash), "the interrupted transaction left nothing behind");
 
     // Restart: resumes purely from the stored offsets; two of its transactions fail midway and are
     // retried from the stored offsets.
@@ -594,110 +384,40 @@ async fn inventory_sink_applies_each_record_once_across_crash_and_restart() {
     stop.send(true).expect("stop");
     handle.await.expect("join").expect("sink run");
     let (applications, distinct) = s.audit().await;
-    assert_eq!(
-        applications, distinct,
-        "no record applied twice across the crash"
-    );
-    assert_eq!(
-        applications,
-        s.stored().await - 2,
-        "every record but the two dead letters was applied"
-    );
+    assert_eq!(applications, distinct, "no record applied twice across the crash");
+    assert_eq!(applications, s.stored().await - 2, "every record but the two dead letters was applied");
     assert_state(&s, 11).await;
 
     // Dead letters are at-least-once: one produced by the crashed transaction may be produced again
     // by the retry, so readers dedup by provenance (source topic, partition, offset).
-    let dlq = read_to_end(&s.bootstrap, &s.topology.dlq_topic(SINK))
-        .await
-        .expect("dlq");
-    let provenance: std::collections::BTreeSet<(String, String)> = dlq
-        .iter()
-        .map(|r| {
-            (
-                r.headers[headers::SOURCE_PARTITION].clone(),
-                r.headers[headers::SOURCE_OFFSET].clone(),
-            )
-        })
-        .collect();
+    let dlq = read_to_end(&s.bootstrap, &s.topology.dlq_topic(SINK)).await.expect("dlq");
+    let provenance: std::collections::BTreeSet<(String, String)> = dlq.iter().map(|r| (r.headers[headers::SOURCE_PARTITION].clone(), r.headers[headers::SOURCE_OFFSET].clone())).collect();
     assert_eq!(provenance.len(), 2, "{dlq:?}");
-    let poison = dlq
-        .iter()
-        .find(|r| r.payload.as_deref() == Some(POISON))
-        .expect("poison in the DLQ");
+    let poison = dlq.iter().find(|r| r.payload.as_deref() == Some(POISON)).expect("poison in the DLQ");
     assert_eq!(poison.headers.get(headers::SOURCE_TOPIC), Some(&s.topic));
-    assert_eq!(
-        poison.headers.get(headers::COMPONENT).map(String::as_str),
-        Some(SINK)
-    );
-    assert!(
-        poison
-            .headers
-            .get(headers::ERROR)
-            .is_some_and(|e| e.contains("undecodable")),
-        "{:?}",
-        poison.headers
-    );
-    let (pp, po): (i32, i64) = (
-        poison.headers[headers::SOURCE_PARTITION]
-            .parse()
-            .expect("partition"),
-        poison.headers[headers::SOURCE_OFFSET]
-            .parse()
-            .expect("offset"),
-    );
+    assert_eq!(poison.headers.get(headers::COMPONENT).map(String::as_str), Some(SINK));
+    assert!(poison.headers.get(headers::ERROR).is_some_and(|e| e.contains("undecodable")), "{:?}", poison.headers);
+    let (pp, po): (i32, i64) = (poison.headers[headers::SOURCE_PARTITION].parse().expect("partition"), poison.headers[headers::SOURCE_OFFSET].parse().expect("offset"));
     let source = read_to_end(&s.bootstrap, &s.topic).await.expect("source");
-    let original = source
-        .iter()
-        .find(|r| r.partition == pp && r.offset == po)
-        .expect("provenance names the source record");
+    let original = source.iter().find(|r| r.partition == pp && r.offset == po).expect("provenance names the source record");
     assert_eq!(original.payload, poison.payload);
-    assert!(
-        source.iter().any(|r| r.partition == pp && r.offset > po),
-        "later records of the poison's partition exist (and were applied, see assert_state)"
-    );
-    let bad_key = dlq
-        .iter()
-        .find(|r| r.key.as_deref() == Some(BAD_KEY))
-        .expect("bad key in the DLQ");
-    assert!(
-        bad_key
-            .headers
-            .get(headers::ERROR)
-            .is_some_and(|e| e.starts_with("rejected:")),
-        "{:?}",
-        bad_key.headers
-    );
+    assert!(source.iter().any(|r| r.partition == pp && r.offset > po), "later records of the poison's partition exist (and were applied, see assert_state)");
+    let bad_key = dlq.iter().find(|r| r.key.as_deref() == Some(BAD_KEY)).expect("bad key in the DLQ");
+    assert!(bad_key.headers.get(headers::ERROR).is_some_and(|e| e.starts_with("rejected:")), "{:?}", bad_key.headers);
 
     // Phase 3: the public entry point resumes from the stored offsets and applies only new records.
     let (audit_before, dlq_before) = (s.audit().await, dlq.len());
     s.produce(s.encode(events(&s, 11..14)).await).await;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let (topology, codec, pool, bootstrap) = (
-        s.topology.clone(),
-        s.codec.clone(),
-        s.pool.clone(),
-        s.bootstrap.clone(),
-    );
-    let handle = tokio::spawn(async move {
-        run_inventory_sink(&topology, SINK, &bootstrap, codec, pool, shutdown).await
-    });
+    let (topology, codec, pool, bootstrap) = (s.topology.clone(), s.codec.clone(), s.pool.clone(), s.bootstrap.clone());
+    let handle = tokio::spawn(async move { run_inventory_sink(&topology, SINK, &bootstrap, codec, pool, shutdown).await });
     s.wait_caught_up().await;
     stop.send(true).expect("stop");
     handle.await.expect("join").expect("run_inventory_sink");
     assert_state(&s, 14).await;
-    assert_eq!(
-        s.audit().await,
-        audit_before,
-        "earlier records were not re-applied (the audited sink's records are untouched)"
-    );
-    let dlq = read_to_end(&s.bootstrap, &s.topology.dlq_topic(SINK))
-        .await
-        .expect("dlq");
-    assert_eq!(
-        dlq.len(),
-        dlq_before,
-        "the earlier dead letters were not produced again"
-    );
+    assert_eq!(s.audit().await, audit_before, "earlier records were not re-applied (the audited sink's records are untouched)");
+    let dlq = read_to_end(&s.bootstrap, &s.topology.dlq_topic(SINK)).await.expect("dlq");
+    assert_eq!(dlq.len(), dlq_before, "the earlier dead letters were not produced again");
 }
 
 /// Two instances share the consumer group: partitions move between them when the second joins and
@@ -705,10 +425,7 @@ async fn inventory_sink_applies_each_record_once_across_crash_and_restart() {
 /// keep any overlap from applying a record twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_split_partitions_without_double_application() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "souk_sinks=info".into()))
-        .with_test_writer()
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "souk_sinks=info".into())).with_test_writer().try_init();
     let s = setup().await;
     s.produce(s.encode(events(&s, 0..6)).await).await;
     let (a, _) = s.audited(None);
@@ -716,10 +433,7 @@ async fn two_instances_split_partitions_without_double_application() {
     let a = tokio::spawn(a.run(shutdown));
     let started = Instant::now();
     while s.stored().await == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "first instance made no progress"
-        );
+        assert!(started.elapsed() < Duration::from_secs(60), "first instance made no progress");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (b, _) = s.audited(None);
@@ -734,10 +448,6 @@ async fn two_instances_split_partitions_without_double_application() {
     stop_b.send(true).expect("stop b");
     b.await.expect("join b").expect("instance b");
     let stored = s.stored().await;
-    assert_eq!(
-        s.audit().await,
-        (stored, stored),
-        "every record applied exactly once across both instances"
-    );
+    assert_eq!(s.audit().await, (stored, stored), "every record applied exactly once across both instances");
     assert_state(&s, 15).await;
 }

@@ -123,7 +123,13 @@ impl Case {
 async fn produce(s: &Stack, topic: &str, records: Vec<(String, Vec<u8>)>) {
     let out = records
         .into_iter()
-        .map(|(key, payload)| souk_runtime::kafka::OutRecord { topic: s.topology.topic(topic), partition: None, key: Some(key), payload: Some(payload), headers: souk_runtime::kafka::make_headers(&[]) })
+        .map(|(key, payload)| souk_runtime::kafka::OutRecord {
+            topic: s.topology.topic(topic),
+            partition: None,
+            key: Some(key),
+            payload: Some(payload),
+            headers: souk_runtime::kafka::make_headers(&[]),
+        })
         .collect();
     let p = souk_runtime::kafka::producer(&s.bootstrap).expect("producer");
     souk_runtime::kafka::send_all(&p, out).await.expect("produce");

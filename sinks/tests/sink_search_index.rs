@@ -69,14 +69,7 @@ fn inbound(tenant: &str, wamid: &str, wa_id: &str, text: &str) -> (String, Inbou
 }
 
 fn outbound(tenant: &str, id: &str, to: &str, text: &str) -> (String, OutboundMessageRequested) {
-    let m = OutboundMessageRequested {
-        envelope: Envelope::external(tenant, id, 1_750_000_002_000),
-        to: to.into(),
-        order_id: None,
-        purpose: "summary".into(),
-        text: text.into(),
-        buttons: vec![],
-    };
+    let m = OutboundMessageRequested { envelope: Envelope::external(tenant, id, 1_750_000_002_000), to: to.into(), order_id: None, purpose: "summary".into(), text: text.into(), buttons: vec![] };
     (format!("{tenant}|{to}"), m)
 }
 
@@ -123,18 +116,17 @@ async fn search_index_scopes_by_tenant_and_resumes_from_the_commit_payload() {
     let s = support::stack("sinksearch").await;
     let run = s.prefix.trim_end_matches('.').replace('.', "");
     let (a, b) = (format!("a{run}"), format!("b{run}"));
-    s.produce("inventory.events", &[
-        level(&a, "l1", "cotton", "laal", "LOTA7", 11000),
-        level(&a, "l2", "cotton", "laal", "LOTA7", 12050),
-        level(&a, "l3", "silk", "neela", "LOTA8", 45000),
-        level(&b, "l1", "cotton", "laal", "LOTB9", 9900),
-    ])
+    s.produce(
+        "inventory.events",
+        &[
+            level(&a, "l1", "cotton", "laal", "LOTA7", 11000),
+            level(&a, "l2", "cotton", "laal", "LOTA7", 12050),
+            level(&a, "l3", "silk", "neela", "LOTA8", 45000),
+            level(&b, "l1", "cotton", "laal", "LOTB9", 9900),
+        ],
+    )
     .await;
-    s.produce("whatsapp.inbound", &[
-        inbound(&a, "wamid.a1", "9111", "bhaiya laal cotton 20 meter chahiye"),
-        inbound(&b, "wamid.b1", "9222", "kya aapke paas laal silk hai?"),
-    ])
-    .await;
+    s.produce("whatsapp.inbound", &[inbound(&a, "wamid.a1", "9111", "bhaiya laal cotton 20 meter chahiye"), inbound(&b, "wamid.b1", "9222", "kya aapke paas laal silk hai?")]).await;
     s.produce("whatsapp.outbound", &[outbound(&a, "r1", "9111", "Ji, laal cotton available hai")]).await;
     s.produce_bytes("whatsapp.inbound", &format!("{a}|9111"), b"\0not-avro").await;
 

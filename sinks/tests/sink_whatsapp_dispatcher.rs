@@ -24,13 +24,7 @@ async fn dispatcher_sends_each_request_once_and_reports_the_result() {
     wa.fail_to("9104", [ScriptedFailure::ServerError]);
     wa.fail_to("9105", [ScriptedFailure::outside_window()]);
     let settings = quick(&wa.base_url());
-    let reqs = vec![
-        request(&a, "r1", "9101", 0),
-        request(&a, "r2", "9102", 3),
-        request(&b, "r3", "9201", 0),
-        request(&a, "r4", "9104", 0),
-        request(&a, "r5", "9105", 1),
-    ];
+    let reqs = vec![request(&a, "r1", "9101", 0), request(&a, "r2", "9102", 3), request(&b, "r3", "9201", 0), request(&a, "r4", "9104", 0), request(&a, "r5", "9105", 1)];
     h.s.produce("whatsapp.outbound", &reqs).await;
     h.until_caught_up(&settings).await;
 
@@ -47,36 +41,16 @@ async fn dispatcher_sends_each_request_once_and_reports_the_result() {
         for r in &mine {
             assert_eq!(r.bearer(), Some(format!("token-{t}").as_str()));
             assert_eq!(r.path, format!("/v21.0/{t}-num/messages"));
-            assert_eq!(
-                r.headers.get("x-souk-request-id"),
-                Some(&req.envelope.event_id)
-            );
-            assert_eq!(
-                r.callback_data(),
-                Some(req.envelope.event_id.as_str()),
-                "biz_opaque_callback_data is the request's event id"
-            );
+            assert_eq!(r.headers.get("x-souk-request-id"), Some(&req.envelope.event_id));
+            assert_eq!(r.callback_data(), Some(req.envelope.event_id.as_str()), "biz_opaque_callback_data is the request's event id");
             assert_eq!(r.body["messaging_product"], "whatsapp");
         }
-        assert_eq!(
-            mine.len(),
-            if req.to == "9104" { 2 } else { 1 },
-            "requests to {}",
-            req.to
-        );
+        assert_eq!(mine.len(), if req.to == "9104" { 2 } else { 1 }, "requests to {}", req.to);
     }
     let r2 = to(&sent, "9102")[0];
     assert_eq!(r2.body["type"], "interactive");
-    assert_eq!(
-        r2.body["interactive"]["action"]["buttons"]
-            .as_array()
-            .map(Vec::len),
-        Some(3)
-    );
-    assert_eq!(
-        r2.body["interactive"]["action"]["buttons"][0],
-        serde_json::json!({"type": "reply", "reply": {"id": "confirm", "title": "Confirm"}})
-    );
+    assert_eq!(r2.body["interactive"]["action"]["buttons"].as_array().map(Vec::len), Some(3));
+    assert_eq!(r2.body["interactive"]["action"]["buttons"][0], serde_json::json!({"type": "reply", "reply": {"id": "confirm", "title": "Confirm"}}));
     assert_eq!(to(&sent, "9101")[0].body["text"]["body"], "message r1");
 
     // Results on whatsapp.status.
@@ -85,18 +59,12 @@ async fn dispatcher_sends_each_request_once_and_reports_the_result() {
     for st in &statuses {
         match st {
             StatusEvent::OutboundDispatched(d) => {
-                let rec = delivered
-                    .iter()
-                    .find(|r| r.to() == Some(d.to.as_str()))
-                    .expect("delivered");
+                let rec = delivered.iter().find(|r| r.to() == Some(d.to.as_str())).expect("delivered");
                 assert_eq!(Some(d.wamid.as_str()), rec.wamid.as_deref());
                 assert_eq!(d.attempts, if d.to == "9104" { 2 } else { 1 });
             }
             StatusEvent::OutboundFailed(f) => {
-                assert_eq!(
-                    (f.to.as_str(), f.error_code, f.http_status, f.attempts),
-                    ("9105", Some(131047), Some(400), 1)
-                );
+                assert_eq!((f.to.as_str(), f.error_code, f.http_status, f.attempts), ("9105", Some(131047), Some(400), 1));
                 assert_eq!(f.request_event_id, reqs[4].1.envelope.event_id);
             }
             other => panic!("unexpected {other:?}"),
@@ -105,74 +73,31 @@ async fn dispatcher_sends_each_request_once_and_reports_the_result() {
     let escalations = h.read("escalations").await;
     assert_eq!(escalations.len(), 1);
     let esc = &h.escalations().await[0];
-    assert_eq!(
-        (
-            esc.kind.as_str(),
-            esc.priority.as_str(),
-            esc.customer.as_deref(),
-            esc.order_id.as_deref()
-        ),
-        ("OUTSIDE_WINDOW", "medium", Some("9105"), Some("o-r5"))
-    );
-    assert_eq!(
-        escalations[0].key.as_deref(),
-        Some(format!("{a}|9105").as_str())
-    );
+    assert_eq!((esc.kind.as_str(), esc.priority.as_str(), esc.customer.as_deref(), esc.order_id.as_deref()), ("OUTSIDE_WINDOW", "medium", Some("9105"), Some("o-r5")));
+    assert_eq!(escalations[0].key.as_deref(), Some(format!("{a}|9105").as_str()));
     let dlq = h.dead_letters().await;
     assert_eq!(dlq.len(), 1);
-    assert_eq!(
-        dlq[0].headers.get("souk-source-topic"),
-        Some(&h.s.topology.topic("whatsapp.outbound"))
-    );
-    assert!(
-        dlq[0]
-            .headers
-            .get("souk-error")
-            .is_some_and(|e| e.contains("131047")),
-        "{:?}",
-        dlq[0].headers
-    );
-    let ledger = souk_projections::outbound::outbound_dispatches(&h.pool, &a)
-        .await
-        .expect("ledger");
+    assert_eq!(dlq[0].headers.get("souk-source-topic"), Some(&h.s.topology.topic("whatsapp.outbound")));
+    assert!(dlq[0].headers.get("souk-error").is_some_and(|e| e.contains("131047")), "{:?}", dlq[0].headers);
+    let ledger = souk_projections::outbound::outbound_dispatches(&h.pool, &a).await.expect("ledger");
     assert_eq!(ledger.iter().filter(|r| r.status == "SENT").count(), 3);
     assert_eq!(ledger.iter().filter(|r| r.status == "FAILED").count(), 1);
 
     // A restart sends only what is new.
-    h.s.produce("whatsapp.outbound", &[request(&b, "r6", "9202", 0)])
-        .await;
+    h.s.produce("whatsapp.outbound", &[request(&b, "r6", "9202", 0)]).await;
     h.until_caught_up(&settings).await;
     assert_eq!(wa.requests().len(), 7);
-    assert_eq!(
-        wa.requests()
-            .last()
-            .and_then(|r| r.to().map(str::to_string))
-            .as_deref(),
-        Some("9202")
-    );
+    assert_eq!(wa.requests().last().and_then(|r| r.to().map(str::to_string)).as_deref(), Some("9202"));
 
     // A crash after sending but before the offsets moved: the replay sends nothing and re-emits
     // the same results (same event ids).
-    let before: BTreeSet<String> = h
-        .results()
-        .await
-        .iter()
-        .map(|e| souk_schemas::StreamEvent::envelope(e).event_id.clone())
-        .collect();
-    sqlx::query("DELETE FROM sink_offsets WHERE sink = $1 AND topic = $2")
-        .bind(SINK)
-        .bind(h.s.topology.topic("whatsapp.outbound"))
-        .execute(&h.pool)
-        .await
-        .expect("forget offsets");
+    let before: BTreeSet<String> = h.results().await.iter().map(|e| souk_schemas::StreamEvent::envelope(e).event_id.clone()).collect();
+    sqlx::query("DELETE FROM sink_offsets WHERE sink = $1 AND topic = $2").bind(SINK).bind(h.s.topology.topic("whatsapp.outbound")).execute(&h.pool).await.expect("forget offsets");
     h.until_caught_up(&settings).await;
     assert_eq!(wa.requests().len(), 7, "nothing resent");
     let after = h.results().await;
     assert_eq!(after.len(), 12, "every result re-emitted once");
-    let ids: BTreeSet<String> = after
-        .iter()
-        .map(|e| souk_schemas::StreamEvent::envelope(e).event_id.clone())
-        .collect();
+    let ids: BTreeSet<String> = after.iter().map(|e| souk_schemas::StreamEvent::envelope(e).event_id.clone()).collect();
     assert_eq!(ids, before, "re-emitted results carry the same ids");
 }
 
@@ -184,23 +109,10 @@ async fn an_unknown_outcome_is_settled_by_its_status_webhook_without_a_resend() 
     let h = harness("sinkwaunk").await;
     let wa = RecordingWhatsApp::start().await.expect("recording server");
     wa.report_statuses_to(&h.webhook_url, APP_SECRET);
-    wa.fail_to(
-        "9301",
-        [ScriptedFailure::AcceptThenHang {
-            report_status: true,
-        }],
-    );
+    wa.fail_to("9301", [ScriptedFailure::AcceptThenHang { report_status: true }]);
     let settle_wait = Duration::from_secs(40);
-    let settings = DispatcherSettings {
-        request_timeout: Duration::from_secs(1),
-        settle_wait,
-        ..quick(&wa.base_url())
-    };
-    let reqs = vec![
-        request(&h.a, "u1", "9301", 0),
-        request(&h.a, "u2", "9301", 1),
-        request(&h.a, "u3", "9302", 0),
-    ];
+    let settings = DispatcherSettings { request_timeout: Duration::from_secs(1), settle_wait, ..quick(&wa.base_url()) };
+    let reqs = vec![request(&h.a, "u1", "9301", 0), request(&h.a, "u2", "9301", 1), request(&h.a, "u3", "9302", 0)];
     h.s.produce("whatsapp.outbound", &reqs).await;
     let started = Instant::now();
     let running = h.start(&settings);
@@ -209,38 +121,18 @@ async fn an_unknown_outcome_is_settled_by_its_status_webhook_without_a_resend() 
     h.stop(running).await;
 
     let sent = wa.requests();
-    let texts: Vec<_> = to(&sent, "9301")
-        .iter()
-        .map(|r| r.text().unwrap_or_default().to_string())
-        .collect();
-    assert_eq!(
-        texts,
-        ["message u1", "message u2"],
-        "each once, in order: {sent:#?}"
-    );
+    let texts: Vec<_> = to(&sent, "9301").iter().map(|r| r.text().unwrap_or_default().to_string()).collect();
+    assert_eq!(texts, ["message u1", "message u2"], "each once, in order: {sent:#?}");
     assert!(to(&sent, "9301")[0].answer_lost);
-    assert!(
-        took < settle_wait,
-        "settled by the status ({took:?}), not by the {settle_wait:?} wait"
-    );
+    assert!(took < settle_wait, "settled by the status ({took:?}), not by the {settle_wait:?} wait");
     let results = h.results().await;
     let (wamid, attempts) = dispatched(&results, &reqs[0].1);
-    assert_eq!(
-        (Some(wamid.as_str()), attempts),
-        (to(&sent, "9301")[0].wamid.as_deref(), 1),
-        "the wamid Meta reported for the lost answer"
-    );
+    assert_eq!((Some(wamid.as_str()), attempts), (to(&sent, "9301")[0].wamid.as_deref(), 1), "the wamid Meta reported for the lost answer");
     dispatched(&results, &reqs[1].1);
     dispatched(&results, &reqs[2].1);
     no_failures(&h).await;
-    let ledger = souk_projections::outbound::outbound_dispatches(&h.pool, &h.a)
-        .await
-        .expect("ledger");
-    assert_eq!(
-        ledger.iter().filter(|r| r.status == "SENT").count(),
-        3,
-        "{ledger:#?}"
-    );
+    let ledger = souk_projections::outbound::outbound_dispatches(&h.pool, &h.a).await.expect("ledger");
+    assert_eq!(ledger.iter().filter(|r| r.status == "SENT").count(), 3, "{ledger:#?}");
 }
 
 /// The answer is lost and so is the status webhook: the dispatcher waits the bounded time, then
@@ -250,49 +142,23 @@ async fn an_unknown_outcome_without_a_status_is_resent_once_after_the_bounded_wa
     let h = harness("sinkwaunk2").await;
     let wa = RecordingWhatsApp::start().await.expect("recording server");
     wa.report_statuses_to(&h.webhook_url, APP_SECRET);
-    wa.fail_to(
-        "9401",
-        [ScriptedFailure::AcceptThenHang {
-            report_status: false,
-        }],
-    );
+    wa.fail_to("9401", [ScriptedFailure::AcceptThenHang { report_status: false }]);
     let settle_wait = Duration::from_secs(3);
-    let settings = DispatcherSettings {
-        request_timeout: Duration::from_secs(1),
-        settle_wait,
-        ..quick(&wa.base_url())
-    };
-    let reqs = vec![
-        request(&h.a, "w1", "9401", 0),
-        request(&h.a, "w2", "9401", 0),
-    ];
+    let settings = DispatcherSettings { request_timeout: Duration::from_secs(1), settle_wait, ..quick(&wa.base_url()) };
+    let reqs = vec![request(&h.a, "w1", "9401", 0), request(&h.a, "w2", "9401", 0)];
     h.s.produce("whatsapp.outbound", &reqs).await;
     h.until_caught_up(&settings).await;
 
     let sent = wa.requests();
     let mine = to(&sent, "9401");
     let texts: Vec<_> = mine.iter().map(|r| r.text().unwrap_or_default()).collect();
-    assert_eq!(
-        texts,
-        ["message w1", "message w1", "message w2"],
-        "{sent:#?}"
-    );
+    assert_eq!(texts, ["message w1", "message w1", "message w2"], "{sent:#?}");
     let id = reqs[0].1.envelope.event_id.as_str();
-    assert_eq!(
-        (mine[0].callback_data(), mine[1].callback_data()),
-        (Some(id), Some(id)),
-        "the resend carries the same callback data"
-    );
+    assert_eq!((mine[0].callback_data(), mine[1].callback_data()), (Some(id), Some(id)), "the resend carries the same callback data");
     let gap = mine[1].at.duration_since(mine[0].at);
-    assert!(
-        gap >= settle_wait,
-        "resent after {gap:?}, before the {settle_wait:?} settle wait"
-    );
+    assert!(gap >= settle_wait, "resent after {gap:?}, before the {settle_wait:?} settle wait");
     let results = h.results().await;
-    assert_eq!(
-        dispatched(&results, &reqs[0].1),
-        (mine[1].wamid.clone().expect("wamid"), 2)
-    );
+    assert_eq!(dispatched(&results, &reqs[0].1), (mine[1].wamid.clone().expect("wamid"), 2));
     no_failures(&h).await;
 }
 
@@ -305,15 +171,8 @@ async fn a_restarted_dispatcher_settles_an_interrupted_send_before_resending() {
     wa.report_statuses_to(&h.webhook_url, APP_SECRET);
     let settle_wait = Duration::from_secs(3);
     // The interrupted attempt may have lasted up to the request timeout: wait that + settle_wait.
-    let settings = DispatcherSettings {
-        settle_wait,
-        request_timeout: Duration::from_secs(1),
-        ..quick(&wa.base_url())
-    };
-    let reqs = vec![
-        request(&h.a, "c1", "9601", 0),
-        request(&h.a, "c2", "9602", 0),
-    ];
+    let settings = DispatcherSettings { settle_wait, request_timeout: Duration::from_secs(1), ..quick(&wa.base_url()) };
+    let reqs = vec![request(&h.a, "c1", "9601", 0), request(&h.a, "c2", "9602", 0)];
     for (_, r) in &reqs {
         sqlx::query("INSERT INTO outbound_dispatch (tenant_id, request_event_id, recipient, status, attempts, updated_at) VALUES ($1, $2, $3, 'SENDING', 1, now())")
             .bind(&r.envelope.tenant_id)
@@ -324,38 +183,18 @@ async fn a_restarted_dispatcher_settles_an_interrupted_send_before_resending() {
             .expect("interrupted send");
     }
     // Meta had accepted c1 before the crash and reports it.
-    wa.report_status(
-        &format!("{}-num", h.a),
-        "wamid.before-crash",
-        "9601",
-        Some(&reqs[0].1.envelope.event_id),
-    )
-    .await
-    .expect("status webhook");
+    wa.report_status(&format!("{}-num", h.a), "wamid.before-crash", "9601", Some(&reqs[0].1.envelope.event_id)).await.expect("status webhook");
     h.s.produce("whatsapp.outbound", &reqs).await;
     let started = Instant::now();
     h.until_caught_up(&settings).await;
 
     let sent = wa.requests();
-    assert_eq!(
-        to(&sent, "9601").len(),
-        0,
-        "c1 was settled from its status: {sent:#?}"
-    );
+    assert_eq!(to(&sent, "9601").len(), 0, "c1 was settled from its status: {sent:#?}");
     let c2 = to(&sent, "9602");
     assert_eq!(c2.len(), 1, "{sent:#?}");
-    assert!(
-        c2[0].at.duration_since(started) >= settle_wait - Duration::from_millis(500),
-        "c2 resent before the settle wait"
-    );
+    assert!(c2[0].at.duration_since(started) >= settle_wait - Duration::from_millis(500), "c2 resent before the settle wait");
     let results = h.results().await;
-    assert_eq!(
-        dispatched(&results, &reqs[0].1),
-        ("wamid.before-crash".to_string(), 1)
-    );
-    assert_eq!(
-        dispatched(&results, &reqs[1].1),
-        (c2[0].wamid.clone().expect("wamid"), 2)
-    );
+    assert_eq!(dispatched(&results, &reqs[0].1), ("wamid.before-crash".to_string(), 1));
+    assert_eq!(dispatched(&results, &reqs[1].1), (c2[0].wamid.clone().expect("wamid"), 2));
     no_failures(&h).await;
 }

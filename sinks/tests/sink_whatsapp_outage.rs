@@ -14,9 +14,7 @@ use dispatcher_support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_outage_is_retried_in_order_until_the_cloud_api_comes_back() {
     let h = harness("sinkwaout").await;
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port");
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
     let settings = DispatcherSettings {
         backoff: Duration::from_millis(100),
         backoff_max: Duration::from_secs(1),
@@ -34,58 +32,31 @@ async fn an_outage_is_retried_in_order_until_the_cloud_api_comes_back() {
     reqs.push(request(&h.a, "p1", "9502", 0));
     reqs.push(request(&h.a, "p2", "9502", 0));
     h.s.produce("whatsapp.outbound", &reqs).await;
-    let stalls = || {
-        souk_runtime::metrics::Metrics::global()
-            .stalls
-            .with_label_values(&[SINK])
-            .get()
-    };
+    let stalls = || souk_runtime::metrics::Metrics::global().stalls.with_label_values(&[SINK]).get();
     let stalls_before = stalls();
 
     // Connection refused for 4 s, with a restart (which must stop promptly while backing off).
     let running = h.start(&settings);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let stop_took = h.stop(running).await;
-    assert!(
-        stop_took < Duration::from_secs(3),
-        "shutdown took {stop_took:?} while backing off"
-    );
+    assert!(stop_took < Duration::from_secs(3), "shutdown took {stop_took:?} while backing off");
     let running = h.start(&settings);
     tokio::time::sleep(Duration::from_secs(2)).await;
     // Then 503 for 10 s (the restarted run's probe, checking every 5 s, sees the partitions
     // stuck from its first check to its third, 10 s: a stall, were they not held on purpose),
     // then up.
-    let wa = RecordingWhatsApp::start_on(addr)
-        .await
-        .expect("the Cloud API comes back on its address");
+    let wa = RecordingWhatsApp::start_on(addr).await.expect("the Cloud API comes back on its address");
     wa.set_down(true);
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert!(
-        !running.task.is_finished(),
-        "the dispatcher keeps running through the outage"
-    );
+    assert!(!running.task.is_finished(), "the dispatcher keeps running through the outage");
     wa.set_down(false);
     h.caught_up(&running, Duration::from_secs(60)).await;
     h.stop(running).await;
 
     let sent = wa.requests();
-    assert!(
-        sent.iter().any(|r| r.answered == 503),
-        "the 503 phase was hit: {sent:#?}"
-    );
-    for (recipient, expected) in [
-        (
-            "9501",
-            vec!["message o1", "message o2", "message o3", "message o4"],
-        ),
-        ("9502", vec!["message p1", "message p2"]),
-    ] {
-        let got: Vec<_> = wa
-            .delivered()
-            .iter()
-            .filter(|r| r.to() == Some(recipient))
-            .map(|r| r.text().unwrap_or_default().to_string())
-            .collect();
+    assert!(sent.iter().any(|r| r.answered == 503), "the 503 phase was hit: {sent:#?}");
+    for (recipient, expected) in [("9501", vec!["message o1", "message o2", "message o3", "message o4"]), ("9502", vec!["message p1", "message p2"])] {
+        let got: Vec<_> = wa.delivered().iter().filter(|r| r.to() == Some(recipient)).map(|r| r.text().unwrap_or_default().to_string()).collect();
         assert_eq!(got, expected, "every reply to {recipient} once, in order");
     }
     let results = h.results().await;
@@ -93,11 +64,7 @@ async fn an_outage_is_retried_in_order_until_the_cloud_api_comes_back() {
         dispatched(&results, r);
     }
     no_failures(&h).await;
-    assert_eq!(
-        stalls(),
-        stalls_before,
-        "a partition waiting out an outage is not a stall"
-    );
+    assert_eq!(stalls(), stalls_before, "a partition waiting out an outage is not a stall");
 }
 
 /// The Cloud API stays down: the message is retried until its delivery window closes, then it
@@ -108,59 +75,23 @@ async fn an_outage_past_the_delivery_window_fails_escalates_and_dead_letters() {
     let wa = RecordingWhatsApp::start().await.expect("recording server");
     wa.set_down(true);
     let window = Duration::from_secs(5);
-    let settings = DispatcherSettings {
-        delivery_window: window,
-        backoff: Duration::from_millis(100),
-        backoff_max: Duration::from_millis(500),
-        ..quick(&wa.base_url())
-    };
+    let settings = DispatcherSettings { delivery_window: window, backoff: Duration::from_millis(100), backoff_max: Duration::from_millis(500), ..quick(&wa.base_url()) };
     let reqs = vec![request(&h.a, "x1", "9701", 0)];
     let produced = Instant::now();
     h.s.produce("whatsapp.outbound", &reqs).await;
     h.until_caught_up(&settings).await;
     let failed_after = produced.elapsed();
-    assert!(
-        failed_after >= window,
-        "failed {failed_after:?} after the request, before its {window:?} window closed"
-    );
+    assert!(failed_after >= window, "failed {failed_after:?} after the request, before its {window:?} window closed");
     let sent = wa.requests();
-    assert!(
-        sent.len() >= 5,
-        "retried for the whole window: {} attempts",
-        sent.len()
-    );
+    assert!(sent.len() >= 5, "retried for the whole window: {} attempts", sent.len());
     let last = sent.last().expect("attempts").at.duration_since(produced);
     assert!(last >= window - Duration::from_secs(2), "last attempt {last:?} after the request: it stopped retrying long before the window closed");
 
-    let failed: Vec<_> = h
-        .results()
-        .await
-        .into_iter()
-        .filter_map(|e| {
-            if let StatusEvent::OutboundFailed(f) = e {
-                Some(f)
-            } else {
-                None
-            }
-        })
-        .collect();
+    let failed: Vec<_> = h.results().await.into_iter().filter_map(|e| if let StatusEvent::OutboundFailed(f) = e { Some(f) } else { None }).collect();
     assert_eq!(failed.len(), 1);
-    assert_eq!(
-        (
-            failed[0].http_status,
-            failed[0].error_code,
-            failed[0].attempts as usize
-        ),
-        (Some(503), Some(2), sent.len())
-    );
+    assert_eq!((failed[0].http_status, failed[0].error_code, failed[0].attempts as usize), (Some(503), Some(2), sent.len()));
     assert!(failed[0].reason.contains("window"), "{}", failed[0].reason);
     let escalations = h.escalations().await;
-    assert_eq!(
-        escalations
-            .iter()
-            .map(|e| e.kind.as_str())
-            .collect::<Vec<_>>(),
-        ["DELIVERY_FAILED"]
-    );
+    assert_eq!(escalations.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["DELIVERY_FAILED"]);
     assert_eq!(h.dead_letters().await.len(), 1);
 }

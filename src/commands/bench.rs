@@ -119,7 +119,13 @@ async fn raw_pass_through(bootstrap: &str, input: &str, output: &str, group: &st
             .iter()
             .map(|m| {
                 let _ = tpl.add_partition_offset(m.topic(), m.partition(), Offset::Offset(m.offset() + 1));
-                OutRecord { topic: output.to_string(), partition: None, key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()), payload: m.payload().map(<[u8]>::to_vec), headers: make_headers(&[]) }
+                OutRecord {
+                    topic: output.to_string(),
+                    partition: None,
+                    key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                    payload: m.payload().map(<[u8]>::to_vec),
+                    headers: make_headers(&[]),
+                }
             })
             .collect();
         send_all(&p, records).await?;

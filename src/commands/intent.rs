@@ -45,11 +45,7 @@ pub async fn intent(args: IntentArgs) -> anyhow::Result<()> {
         }
         None => {
             let url = args.database_url.clone().unwrap_or_else(stack::database_url);
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(1)
-                .connect(&url)
-                .await
-                .context("connecting to Postgres (--database-url / SOUK_DATABASE_URL)")?;
+            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&url).await.context("connecting to Postgres (--database-url / SOUK_DATABASE_URL)")?;
             // The catalog columns come with migration 0002; applying is idempotent.
             souk_projections::migrate(&pool).await?;
             catalog_from_rows(load_tenant_catalog(&pool, &args.tenant).await?)
@@ -62,14 +58,7 @@ pub async fn intent(args: IntentArgs) -> anyhow::Result<()> {
     let source = format!("cli/{}", uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{text:?}/{:?}", args.reply_id).as_bytes()));
     let envelope = Envelope::external(&args.tenant, &source, 0);
     let event_id = envelope.event_id.clone();
-    let resolved = extract(text, args.reply_id.as_deref(), &catalog).into_resolved(
-        envelope,
-        "cli",
-        &event_id,
-        &source,
-        args.message.clone(),
-        args.reply_id.clone(),
-    );
+    let resolved = extract(text, args.reply_id.as_deref(), &catalog).into_resolved(envelope, "cli", &event_id, &source, args.message.clone(), args.reply_id.clone());
     let tenants = match args.tenants.clone().or_else(|| Some(PathBuf::from("tenants.toml")).filter(|p| p.exists())) {
         Some(path) => Tenants::load(&path)?,
         None => Tenants::default(),

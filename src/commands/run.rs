@@ -7,12 +7,12 @@ use clap::Args;
 use souk::intent_stage::IntentStage;
 use souk::llm::{LlmConfig, LlmExtractor};
 use souk_processors::{invoicing::Invoicing, ledger::Ledger, order_session::OrderSession, InventoryPool};
+use souk_runtime::codec::Codec;
 use souk_runtime::engine::{EngineSettings, ProcessorEngine, ProcessorSpec};
 use souk_runtime::processor::Processor;
 use souk_runtime::stage::{StageRunner, StageSpec};
 use souk_runtime::tenants::Tenants;
 use souk_runtime::topology::Topology;
-use souk_runtime::codec::Codec;
 use souk_runtime::{metrics, stack, ticker};
 use souk_sinks::whatsapp::DispatcherSettings;
 use std::future::Future;
@@ -133,7 +133,11 @@ pub async fn start(topology: &Topology, codec: Arc<Codec>, args: &RunArgs) -> an
     let needs_tenants = topology.sinks.iter().any(|(n, s)| s.kind == "http" && wanted(args, n))
         || topology.producers.iter().any(|(n, p)| p.kind == "http" && wanted(args, n))
         || topology.stages.keys().any(|n| n == souk::intent_stage::NAME && wanted(args, n));
-    let tenants = if needs_tenants { Arc::new(Tenants::load(&args.tenants).with_context(|| format!("loading the tenant registry {} (--tenants / SOUK_TENANTS; tenants.example.toml shows the format)", args.tenants.display()))?) } else { Arc::new(Tenants::default()) };
+    let tenants = if needs_tenants {
+        Arc::new(Tenants::load(&args.tenants).with_context(|| format!("loading the tenant registry {} (--tenants / SOUK_TENANTS; tenants.example.toml shows the format)", args.tenants.display()))?)
+    } else {
+        Arc::new(Tenants::default())
+    };
 
     for name in topology.processors.keys().filter(|n| wanted(args, n)) {
         let rx = shutdown.clone();

@@ -233,10 +233,7 @@ impl SoukClient {
 
     /// Polls until the customer's newest order is in `state`; returns it.
     pub async fn wait_order_state(&self, customer: &str, state: &str) -> anyhow::Result<Value> {
-        self.wait(&format!("order of {customer} in {state}"), || async {
-            Ok(self.latest_order(customer).await?.filter(|o| o["state"] == state))
-        })
-        .await
+        self.wait(&format!("order of {customer} in {state}"), || async { Ok(self.latest_order(customer).await?.filter(|o| o["state"] == state)) }).await
     }
 
     /// The full order (lines, history, invoice).

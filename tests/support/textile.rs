@@ -206,7 +206,8 @@ impl Textile {
         let mut out = Vec::new();
         for r in self.pipeline.read("whatsapp.outbound").await {
             let payload = r.payload.as_deref().unwrap_or_default();
-            let OutboundEvent::OutboundMessageRequested(m) = self.pipeline.codec.decode::<OutboundEvent>(payload).await.unwrap_or_else(|e| panic!("whatsapp.outbound offset {} does not decode: {e}", r.offset));
+            let OutboundEvent::OutboundMessageRequested(m) =
+                self.pipeline.codec.decode::<OutboundEvent>(payload).await.unwrap_or_else(|e| panic!("whatsapp.outbound offset {} does not decode: {e}", r.offset));
             if m.to == wa_id && seen.insert(m.envelope.event_id.clone()) {
                 out.push(m);
             }

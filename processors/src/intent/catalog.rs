@@ -40,9 +40,7 @@ pub struct CatalogEntry {
 impl TenantCatalog {
     /// The pool named `material`/`color` (case-insensitive).
     pub fn entry(&self, material: &str, color: &str) -> Option<&CatalogEntry> {
-        self.items
-            .iter()
-            .find(|e| e.material.eq_ignore_ascii_case(material) && e.color.eq_ignore_ascii_case(color))
+        self.items.iter().find(|e| e.material.eq_ignore_ascii_case(material) && e.color.eq_ignore_ascii_case(color))
     }
 
     /// A9: up to 3 pools with stock to offer instead of an out-of-stock `material`/`color`: same
@@ -57,27 +55,21 @@ impl TenantCatalog {
                 .filter(|e| {
                     let m = e.material.eq_ignore_ascii_case(material);
                     let c = e.color.eq_ignore_ascii_case(color);
-                    if same_material { m && !c } else { c && !m }
+                    if same_material {
+                        m && !c
+                    } else {
+                        c && !m
+                    }
                 })
                 .collect();
-            pools.sort_by(|a, b| {
-                b.available_meters
-                    .cmp(&a.available_meters)
-                    .then_with(|| a.material.cmp(&b.material))
-                    .then_with(|| a.color.cmp(&b.color))
-            });
+            pools.sort_by(|a, b| b.available_meters.cmp(&a.available_meters).then_with(|| a.material.cmp(&b.material)).then_with(|| a.color.cmp(&b.color)));
             pools
         };
         group(true)
             .into_iter()
             .chain(group(false))
             .take(3)
-            .map(|e| StockAlternative {
-                material: e.material.clone(),
-                color: e.color.clone(),
-                available_meters: e.available_meters,
-                price_per_meter: e.price_per_meter,
-            })
+            .map(|e| StockAlternative { material: e.material.clone(), color: e.color.clone(), available_meters: e.available_meters, price_per_meter: e.price_per_meter })
             .collect()
     }
 }
@@ -107,10 +99,8 @@ pub(crate) struct Hit {
 }
 
 /// Material words known even when not sold, so "20m velvet" is recognised as an unsold material.
-const MATERIALS: &[&str] = &[
-    "cotton", "silk", "linen", "polyester", "rayon", "wool", "georgette", "chiffon", "satin", "velvet",
-    "denim", "khadi", "muslin", "crepe", "organza", "lycra", "jute", "nylon", "viscose",
-];
+const MATERIALS: &[&str] =
+    &["cotton", "silk", "linen", "polyester", "rayon", "wool", "georgette", "chiffon", "satin", "velvet", "denim", "khadi", "muslin", "crepe", "organza", "lycra", "jute", "nylon", "viscose"];
 
 /// Exact and fuzzy lookup over the catalog plus the fixed lexicon.
 pub(crate) struct Vocabulary {
@@ -124,9 +114,7 @@ impl Vocabulary {
     pub(crate) fn new(catalog: &TenantCatalog) -> Vocabulary {
         let mut exact: BTreeMap<String, (Meaning, bool)> = BTreeMap::new();
         let sold_material = |name: &str| catalog.items.iter().find(|e| e.material.eq_ignore_ascii_case(name)).map(|e| e.material.clone());
-        let catalog_color = |name: &str| {
-            catalog.items.iter().find(|e| e.color.eq_ignore_ascii_case(name)).map(|e| e.color.clone()).unwrap_or_else(|| name.to_string())
-        };
+        let catalog_color = |name: &str| catalog.items.iter().find(|e| e.color.eq_ignore_ascii_case(name)).map(|e| e.color.clone()).unwrap_or_else(|| name.to_string());
         for (phrase, cue, hindi) in CUES {
             exact.insert(phrase.to_string(), (Meaning::Cue(*cue), *hindi));
         }
@@ -213,14 +201,7 @@ mod tests {
     use super::*;
 
     fn entry(material: &str, color: &str, available: i64) -> CatalogEntry {
-        CatalogEntry {
-            material: material.into(),
-            color: color.into(),
-            aliases: vec![],
-            available_meters: Decimal::from(available),
-            price_per_meter: None,
-            meters_per_roll: None,
-        }
+        CatalogEntry { material: material.into(), color: color.into(), aliases: vec![], available_meters: Decimal::from(available), price_per_meter: None, meters_per_roll: None }
     }
 
     #[test]

@@ -125,12 +125,11 @@ fn unit_of(t: &RawToken) -> Option<Unit> {
     if t.kind != RawKind::Word {
         return None;
     }
-    UNITS.iter().find(|(w, _)| *w == t.text).map(|(_, u)| *u).or_else(|| {
-        (t.text.len() >= 5)
-            .then(|| UNITS.iter().find(|(w, _)| w.len() >= 5 && strsim::damerau_levenshtein(w, &t.text) <= 1))
-            .flatten()
-            .map(|(_, u)| *u)
-    })
+    UNITS
+        .iter()
+        .find(|(w, _)| *w == t.text)
+        .map(|(_, u)| *u)
+        .or_else(|| (t.text.len() >= 5).then(|| UNITS.iter().find(|(w, _)| w.len() >= 5 && strsim::damerau_levenshtein(w, &t.text) <= 1)).flatten().map(|(_, u)| *u))
 }
 
 /// The longest vocabulary phrase starting at `i` (exact), else a fuzzy single word.
@@ -260,8 +259,14 @@ pub(crate) enum Act {
 
 /// Classifies one clause; returns the act and the lowest confidence of the cues it used.
 pub(crate) fn classify(tokens: &[Token]) -> (Act, Decimal) {
-    let cues: Vec<(usize, Cue, Decimal)> =
-        tokens.iter().enumerate().filter_map(|(i, t)| match t.lex { Lex::Cue(c, conf) => Some((i, c, conf)), _ => None }).collect();
+    let cues: Vec<(usize, Cue, Decimal)> = tokens
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| match t.lex {
+            Lex::Cue(c, conf) => Some((i, c, conf)),
+            _ => None,
+        })
+        .collect();
     let has = |cue: Cue| cues.iter().find(|(_, c, _)| *c == cue).copied();
     let cue_conf = |found: Option<(usize, Cue, Decimal)>| found.map_or(Decimal::ONE, |(_, _, c)| c);
     let all_items = items(tokens);
@@ -310,9 +315,7 @@ pub(crate) fn classify(tokens: &[Token]) -> (Act, Decimal) {
         return (line("ACCEPT_AVAILABLE", None, None), c.2);
     }
     let strong_edit = has(Cue::Edit);
-    let weak_edit = has(Cue::WeakDo).filter(|_| {
-        tgt.index.is_some() || has_word("ko") || all_items.iter().any(|i| i.qty.is_some() && i.color.is_none())
-    });
+    let weak_edit = has(Cue::WeakDo).filter(|_| tgt.index.is_some() || has_word("ko") || all_items.iter().any(|i| i.qty.is_some() && i.color.is_none()));
     if let Some(c) = strong_edit.or(weak_edit) {
         if qty.is_some() && (tgt.is_named() || strong_edit.is_some()) {
             return (line("EDIT_ITEM", qty, None), c.2);
@@ -340,7 +343,11 @@ pub(crate) fn classify(tokens: &[Token]) -> (Act, Decimal) {
     if tgt.is_named() && qty.is_none() {
         return (Act::TargetOnly(tgt), Decimal::ONE);
     }
-    if all_items.is_empty() { (Act::Nothing, Decimal::ONE) } else { (Act::Items { items: all_items, add: false }, Decimal::ONE) }
+    if all_items.is_empty() {
+        (Act::Nothing, Decimal::ONE)
+    } else {
+        (Act::Items { items: all_items, add: false }, Decimal::ONE)
+    }
 }
 
 /// Splits the lexed message into clauses at connectors.

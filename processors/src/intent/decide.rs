@@ -63,14 +63,7 @@ impl Summary {
                     self.caps.push(MIXED);
                 }
                 let replacement = replacement.map(|r| self.replacement_line(&r, text, catalog));
-                self.decisions.push(ItemDecision {
-                    action: action.to_string(),
-                    material: target.material,
-                    color: target.color,
-                    index: target.index,
-                    meters,
-                    replacement,
-                });
+                self.decisions.push(ItemDecision { action: action.to_string(), material: target.material, color: target.color, index: target.index, meters, replacement });
             }
             Act::CancelAll => self.cancel_all = true,
             Act::Confirm => self.confirm = true,
@@ -101,14 +94,7 @@ impl Summary {
             return;
         }
         self.caps.push(target.confidence);
-        let repeated = ItemDecision {
-            action: last.action.clone(),
-            material: target.material,
-            color: target.color,
-            index: target.index,
-            meters: None,
-            replacement: None,
-        };
+        let repeated = ItemDecision { action: last.action.clone(), material: target.material, color: target.color, index: target.index, meters: None, replacement: None };
         self.decisions.push(repeated);
     }
 
@@ -178,13 +164,7 @@ impl Summary {
             ("UNKNOWN", UNKNOWN_NOTHING)
         };
         let confidence = super::score(caps.into_iter().fold(base, Decimal::min));
-        Extraction {
-            decision: decision.to_string(),
-            confidence,
-            lines: self.lines,
-            decisions: self.decisions,
-            language: language.to_string(),
-        }
+        Extraction { decision: decision.to_string(), confidence, lines: self.lines, decisions: self.decisions, language: language.to_string() }
     }
 }
 

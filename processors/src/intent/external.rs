@@ -52,14 +52,7 @@ pub fn clamp_confidence(d: Decimal) -> Decimal {
 /// be sold, a color that is said must be a color (unsaid: the material's only color, else empty
 /// for the session to ask), the quantity > 0 in a known unit word. Carries the stock snapshot,
 /// meters (A10) and A9 alternatives. `None` when any of that fails.
-pub fn proposed_line(
-    catalog: &TenantCatalog,
-    material: &str,
-    color: Option<&str>,
-    quantity: Decimal,
-    unit: &str,
-    source_text: &str,
-) -> Option<IntentLine> {
+pub fn proposed_line(catalog: &TenantCatalog, material: &str, color: Option<&str>, quantity: Decimal, unit: &str, source_text: &str) -> Option<IntentLine> {
     let unit = UNITS.iter().find(|(w, _)| w.eq_ignore_ascii_case(unit.trim())).map(|(_, u)| *u)?;
     let material = match_material(catalog, material)?;
     let color = match color.map(str::trim).filter(|c| !c.is_empty()) {

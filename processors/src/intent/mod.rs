@@ -47,15 +47,7 @@ pub struct Extraction {
 
 impl Extraction {
     /// Wraps the extraction into the event the intent stage logs.
-    pub fn into_resolved(
-        self,
-        envelope: Envelope,
-        customer: &str,
-        message_event_id: &str,
-        wamid: &str,
-        text: Option<String>,
-        reply_id: Option<String>,
-    ) -> IntentResolved {
+    pub fn into_resolved(self, envelope: Envelope, customer: &str, message_event_id: &str, wamid: &str, text: Option<String>, reply_id: Option<String>) -> IntentResolved {
         IntentResolved {
             envelope,
             customer: customer.to_string(),
@@ -127,14 +119,7 @@ fn round3(d: Decimal) -> Decimal {
 fn from_button(id: &str, catalog: &TenantCatalog, language: &str) -> Extraction {
     let certain = score(Decimal::ONE);
     let on_line = |action: &str, n: &str, replacement: Option<IntentLine>| {
-        n.parse::<i32>().ok().filter(|n| *n >= 1).map(|n| ItemDecision {
-            action: action.to_string(),
-            material: None,
-            color: None,
-            index: Some(n),
-            meters: None,
-            replacement,
-        })
+        n.parse::<i32>().ok().filter(|n| *n >= 1).map(|n| ItemDecision { action: action.to_string(), material: None, color: None, index: Some(n), meters: None, replacement })
     };
     let (decision, item) = match id.split_once(':') {
         None => match id {
@@ -168,26 +153,13 @@ fn from_button(id: &str, catalog: &TenantCatalog, language: &str) -> Extraction 
 }
 
 fn extraction(decision: &str, confidence: Decimal, decisions: Vec<ItemDecision>, language: &str) -> Extraction {
-    Extraction {
-        decision: decision.to_string(),
-        confidence,
-        lines: vec![],
-        decisions,
-        language: language.to_string(),
-    }
+    Extraction { decision: decision.to_string(), confidence, lines: vec![], decisions, language: language.to_string() }
 }
 
 /// A line for the pool `material`/`color` with the catalog snapshot: availability (0 for a pool the
 /// tenant does not have), price, roll length, and ≤ 3 alternatives when out of stock (A9). An empty
 /// material or color (a replacement that keeps the old line's) has no snapshot.
-pub(crate) fn pool_line(
-    catalog: &TenantCatalog,
-    material: &str,
-    color: &str,
-    qty: Option<(Decimal, Unit)>,
-    match_confidence: Decimal,
-    source_text: &str,
-) -> IntentLine {
+pub(crate) fn pool_line(catalog: &TenantCatalog, material: &str, color: &str, qty: Option<(Decimal, Unit)>, match_confidence: Decimal, source_text: &str) -> IntentLine {
     let entry = catalog.entry(material, color);
     let per_roll = entry.and_then(|e| e.meters_per_roll);
     let known_pool = !material.is_empty() && !color.is_empty();

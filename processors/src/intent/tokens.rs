@@ -41,9 +41,7 @@ pub(crate) fn tokenize(text: &str) -> Vec<RawToken> {
     for (i, &(at, c)) in chars.iter().enumerate() {
         let next = chars.get(i + 1).map(|&(_, n)| n);
         let prev = i.checked_sub(1).map(|p| chars[p].1);
-        let in_number = c == '.'
-            && prev.is_some_and(|p| p.is_ascii_digit())
-            && next.is_some_and(|n| n.is_ascii_digit());
+        let in_number = c == '.' && prev.is_some_and(|p| p.is_ascii_digit()) && next.is_some_and(|n| n.is_ascii_digit());
         if c.is_alphanumeric() || in_number || c == '\'' || c == '\u{2019}' {
             run.get_or_insert(at);
             continue;
@@ -56,12 +54,7 @@ pub(crate) fn tokenize(text: &str) -> Vec<RawToken> {
             ',' | '&' | '+' | ';' | '!' | '?' | '\n' => out.push(symbol(RawKind::Connector)),
             '.' if out.last().is_none_or(|t: &RawToken| t.text != "no") => out.push(symbol(RawKind::Connector)),
             '#' => out.push(symbol(RawKind::Hash)),
-            '\u{1F44D}' | '\u{1F44C}' | '\u{2705}' => out.push(RawToken {
-                text: "ok".into(),
-                start: at,
-                end: at + c.len_utf8(),
-                kind: RawKind::Word,
-            }),
+            '\u{1F44D}' | '\u{1F44C}' | '\u{2705}' => out.push(RawToken { text: "ok".into(), start: at, end: at + c.len_utf8(), kind: RawKind::Word }),
             _ => {}
         }
     }

@@ -33,11 +33,7 @@ impl Stock {
 /// The batches in DECISIONS A2 order: FIFO by `received_at`, then `batch_id`.
 pub fn fifo_order(pool: &[Stock]) -> Vec<&Stock> {
     let mut ordered: Vec<&Stock> = pool.iter().collect();
-    ordered.sort_by(|a, b| {
-        a.received_at
-            .cmp(&b.received_at)
-            .then_with(|| a.batch_id.cmp(&b.batch_id))
-    });
+    ordered.sort_by(|a, b| a.received_at.cmp(&b.received_at).then_with(|| a.batch_id.cmp(&b.batch_id)));
     ordered
 }
 
@@ -78,20 +74,13 @@ pub fn allocate(pool: &[Stock], meters: Decimal) -> Option<Vec<BatchAllocation>>
 /// Serves all of `meters` whenever `meters <= stock.meters()` (the caller's precondition); the result
 /// never takes more rolls or loose meters than the stock has, and `cut_meters < meters_per_roll`.
 pub fn take_from_batch(stock: &Stock, meters: Decimal) -> BatchAllocation {
-    let mut allocation = BatchAllocation {
-        batch_id: stock.batch_id.clone(),
-        rolls: 0,
-        loose_meters: Decimal::ZERO,
-        cut_meters: Decimal::ZERO,
-        meters: Decimal::ZERO,
-    };
+    let mut allocation = BatchAllocation { batch_id: stock.batch_id.clone(), rolls: 0, loose_meters: Decimal::ZERO, cut_meters: Decimal::ZERO, meters: Decimal::ZERO };
     if stock.loose_meters >= meters {
         allocation.loose_meters = meters;
         allocation.meters = meters;
         return allocation;
     }
-    let whole =
-        whole_rolls(meters, stock.meters_per_roll).min(i64::from(stock.rolls.max(0))) as i32;
+    let whole = whole_rolls(meters, stock.meters_per_roll).min(i64::from(stock.rolls.max(0))) as i32;
     let mut remaining = meters - Decimal::from(whole) * stock.meters_per_roll;
     let loose = stock.loose_meters.max(Decimal::ZERO).min(remaining);
     remaining -= loose;
@@ -113,10 +102,7 @@ pub fn whole_rolls(meters: Decimal, meters_per_roll: Decimal) -> i64 {
     if meters <= Decimal::ZERO || meters_per_roll <= Decimal::ZERO {
         return 0;
     }
-    let mut k: i64 = (meters / meters_per_roll)
-        .floor()
-        .try_into()
-        .unwrap_or(i64::MAX / 2);
+    let mut k: i64 = (meters / meters_per_roll).floor().try_into().unwrap_or(i64::MAX / 2);
     while k > 0 && Decimal::from(k) * meters_per_roll > meters {
         k -= 1;
     }
@@ -128,11 +114,7 @@ pub fn whole_rolls(meters: Decimal, meters_per_roll: Decimal) -> i64 {
 
 /// How many rolls must be opened so that loose stock covers `loose_claims`:
 /// `ceil((loose_claims − loose_on_hand) / meters_per_roll)`, or 0 when loose on hand already covers it.
-pub fn rolls_to_open(
-    loose_claims: Decimal,
-    loose_on_hand: Decimal,
-    meters_per_roll: Decimal,
-) -> i64 {
+pub fn rolls_to_open(loose_claims: Decimal, loose_on_hand: Decimal, meters_per_roll: Decimal) -> i64 {
     let short = loose_claims - loose_on_hand;
     if short <= Decimal::ZERO {
         return 0;
@@ -175,22 +157,13 @@ impl Claims {
 /// their meters join the loose stock; a roll opened only on paper closes again as soon as the claims
 /// that needed it go away. So `available.meters() == on_hand.meters() − claims.meters()` always.
 pub fn available(on_hand: &Stock, claims: &Claims) -> Option<Stock> {
-    let opened = rolls_to_open(
-        claims.loose_meters,
-        on_hand.loose_meters,
-        on_hand.meters_per_roll,
-    );
+    let opened = rolls_to_open(claims.loose_meters, on_hand.loose_meters, on_hand.meters_per_roll);
     let rolls = i64::from(on_hand.rolls) - claims.rolls - opened;
-    let loose = on_hand.loose_meters + Decimal::from(opened) * on_hand.meters_per_roll
-        - claims.loose_meters;
+    let loose = on_hand.loose_meters + Decimal::from(opened) * on_hand.meters_per_roll - claims.loose_meters;
     if rolls < 0 || loose < Decimal::ZERO {
         return None;
     }
-    Some(Stock {
-        rolls: rolls as i32,
-        loose_meters: loose,
-        ..on_hand.clone()
-    })
+    Some(Stock { rolls: rolls as i32, loose_meters: loose, ..on_hand.clone() })
 }
 
 /// The physical stock after deducting one committed allocation from `on_hand`: its whole rolls, then
@@ -205,11 +178,7 @@ pub fn deduct(on_hand: &Stock, allocation: &BatchAllocation) -> Option<Stock> {
     if rolls < 0 || loose < Decimal::ZERO {
         return None;
     }
-    Some(Stock {
-        rolls: rolls as i32,
-        loose_meters: loose,
-        ..on_hand.clone()
-    })
+    Some(Stock { rolls: rolls as i32, loose_meters: loose, ..on_hand.clone() })
 }
 
 #[cfg(test)]

@@ -10,29 +10,11 @@ type B = (&'static str, i64, i32, Decimal, Decimal);
 type A = (&'static str, i32, Decimal, Decimal, Decimal);
 
 fn pool(batches: &[B]) -> Vec<Stock> {
-    batches
-        .iter()
-        .map(|(id, at, rolls, mpr, loose)| Stock {
-            batch_id: id.to_string(),
-            received_at: *at,
-            rolls: *rolls,
-            meters_per_roll: *mpr,
-            loose_meters: *loose,
-        })
-        .collect()
+    batches.iter().map(|(id, at, rolls, mpr, loose)| Stock { batch_id: id.to_string(), received_at: *at, rolls: *rolls, meters_per_roll: *mpr, loose_meters: *loose }).collect()
 }
 
 fn allocs(expected: &[A]) -> Vec<BatchAllocation> {
-    expected
-        .iter()
-        .map(|(id, rolls, loose, cut, meters)| BatchAllocation {
-            batch_id: id.to_string(),
-            rolls: *rolls,
-            loose_meters: *loose,
-            cut_meters: *cut,
-            meters: *meters,
-        })
-        .collect()
+    expected.iter().map(|(id, rolls, loose, cut, meters)| BatchAllocation { batch_id: id.to_string(), rolls: *rolls, loose_meters: *loose, cut_meters: *cut, meters: *meters }).collect()
 }
 
 #[rstest]
@@ -81,11 +63,7 @@ fn allocs(expected: &[A]) -> Vec<BatchAllocation> {
 #[case::insufficient(
     &[("b1", 1, 1, dec!(10), dec!(0)), ("b2", 2, 0, dec!(10), dec!(3))], dec!(14), None)]
 #[case::empty_pool(&[], dec!(1), None)]
-fn allocates_per_decision_a2(
-    #[case] batches: &[B],
-    #[case] meters: Decimal,
-    #[case] expected: Option<Vec<A>>,
-) {
+fn allocates_per_decision_a2(#[case] batches: &[B], #[case] meters: Decimal, #[case] expected: Option<Vec<A>>) {
     let got = allocate(&pool(batches), meters);
     assert_eq!(got, expected.map(|e| allocs(&e)));
     if let Some(got) = got {
@@ -100,11 +78,7 @@ fn allocates_per_decision_a2(
 #[case(dec!(100), dec!(33.333), 3)]
 #[case(dec!(0), dec!(10), 0)]
 #[case(dec!(-5), dec!(10), 0)]
-fn whole_rolls_is_an_exact_floor(
-    #[case] meters: Decimal,
-    #[case] per_roll: Decimal,
-    #[case] expected: i64,
-) {
+fn whole_rolls_is_an_exact_floor(#[case] meters: Decimal, #[case] per_roll: Decimal, #[case] expected: i64) {
     assert_eq!(whole_rolls(meters, per_roll), expected);
 }
 
@@ -114,23 +88,12 @@ fn whole_rolls_is_an_exact_floor(
 #[case(dec!(10.001), dec!(10), dec!(10), 1)]
 #[case(dec!(30), dec!(10), dec!(10), 2)]
 #[case(dec!(31), dec!(10), dec!(10), 3)]
-fn rolls_to_open_is_a_ceiling(
-    #[case] claims: Decimal,
-    #[case] loose: Decimal,
-    #[case] per_roll: Decimal,
-    #[case] expected: i64,
-) {
+fn rolls_to_open_is_a_ceiling(#[case] claims: Decimal, #[case] loose: Decimal, #[case] per_roll: Decimal, #[case] expected: i64) {
     assert_eq!(rolls_to_open(claims, loose, per_roll), expected);
 }
 
 fn stock(rolls: i32, loose: Decimal) -> Stock {
-    Stock {
-        batch_id: "b".into(),
-        received_at: 0,
-        rolls,
-        meters_per_roll: dec!(10),
-        loose_meters: loose,
-    }
+    Stock { batch_id: "b".into(), received_at: 0, rolls, meters_per_roll: dec!(10), loose_meters: loose }
 }
 
 /// A cut opens a roll on paper: the remnant is available loose, the roll count drops by one.
@@ -138,10 +101,7 @@ fn stock(rolls: i32, loose: Decimal) -> Stock {
 fn a_cut_claim_opens_a_roll_in_the_available_view() {
     let on_hand = stock(2, dec!(2));
     let hold = take_from_batch(&on_hand, dec!(3));
-    assert_eq!(
-        (hold.rolls, hold.loose_meters, hold.cut_meters),
-        (0, dec!(2), dec!(1))
-    );
+    assert_eq!((hold.rolls, hold.loose_meters, hold.cut_meters), (0, dec!(2), dec!(1)));
     let mut claims = Claims::default();
     claims.add(&hold);
     let avail = available(&on_hand, &claims).unwrap();
@@ -159,18 +119,12 @@ fn committing_a_hold_on_anothers_remnant_opens_the_roll() {
     claims.add(&first);
     let view = available(&on_hand, &claims).unwrap(); // 1 roll + 8 loose
     let second = take_from_batch(&view, dec!(8)); // 8 loose (5 physical + 3 of the remnant)
-    assert_eq!(
-        (second.rolls, second.loose_meters, second.cut_meters),
-        (0, dec!(8), dec!(0))
-    );
+    assert_eq!((second.rolls, second.loose_meters, second.cut_meters), (0, dec!(8), dec!(0)));
     claims.add(&second);
     assert_eq!(available(&on_hand, &claims).unwrap().meters(), dec!(10));
 
     let after_second = deduct(&on_hand, &second).unwrap();
-    assert_eq!(
-        (after_second.rolls, after_second.loose_meters),
-        (1, dec!(7))
-    );
+    assert_eq!((after_second.rolls, after_second.loose_meters), (1, dec!(7)));
     let after_first = deduct(&after_second, &first).unwrap();
     assert_eq!((after_first.rolls, after_first.loose_meters), (1, dec!(0)));
 }
@@ -179,13 +133,7 @@ fn committing_a_hold_on_anothers_remnant_opens_the_roll() {
 #[test]
 fn claims_beyond_on_hand_do_not_fit() {
     let mut claims = Claims::default();
-    claims.add(&BatchAllocation {
-        batch_id: "b".into(),
-        rolls: 2,
-        loose_meters: dec!(1),
-        cut_meters: dec!(0),
-        meters: dec!(21),
-    });
+    claims.add(&BatchAllocation { batch_id: "b".into(), rolls: 2, loose_meters: dec!(1), cut_meters: dec!(0), meters: dec!(21) });
     assert!(available(&stock(2, dec!(0)), &claims).is_none());
     assert!(available(&stock(3, dec!(0)), &claims).is_some());
     assert!(available(&stock(2, dec!(1)), &claims).is_some());

@@ -68,19 +68,8 @@ impl<'a> PoolKey<'a> {
     pub fn parse(key: &'a str) -> Result<PoolKey<'a>, Rejection> {
         let parts: Vec<&str> = key.split('|').collect();
         match parts.as_slice() {
-            [tenant, material, color]
-                if !tenant.is_empty() && !material.is_empty() && !color.is_empty() =>
-            {
-                Ok(PoolKey {
-                    tenant,
-                    material,
-                    color,
-                })
-            }
-            _ => Err(Rejection::new(
-                "BAD_KEY",
-                format!("key {key:?} is not <tenant>|<material>|<color>"),
-            )),
+            [tenant, material, color] if !tenant.is_empty() && !material.is_empty() && !color.is_empty() => Ok(PoolKey { tenant, material, color }),
+            _ => Err(Rejection::new("BAD_KEY", format!("key {key:?} is not <tenant>|<material>|<color>"))),
         }
     }
 }
@@ -94,12 +83,7 @@ impl Processor for InventoryPool {
         NAME
     }
 
-    fn handle(
-        &self,
-        state: &mut PoolState,
-        event: &InventoryCommand,
-        ctx: &mut Ctx<InventoryEvent>,
-    ) -> Result<(), Rejection> {
+    fn handle(&self, state: &mut PoolState, event: &InventoryCommand, ctx: &mut Ctx<InventoryEvent>) -> Result<(), Rejection> {
         if let InventoryCommand::Tick(_) = event {
             return Ok(());
         }
@@ -107,10 +91,7 @@ impl Processor for InventoryPool {
         let key = PoolKey::parse(&key_text)?;
         let tenant = &event.envelope().tenant_id;
         if tenant != key.tenant {
-            return Err(Rejection::new(
-                "TENANT_MISMATCH",
-                format!("event tenant {tenant:?} on key {:?}", ctx.key()),
-            ));
+            return Err(Rejection::new("TENANT_MISMATCH", format!("event tenant {tenant:?} on key {:?}", ctx.key())));
         }
         if state.material.is_empty() {
             state.material = key.material.to_string();
@@ -150,11 +131,7 @@ fn emit(ctx: &mut Ctx<InventoryEvent>, event: InventoryEvent) {
 /// Emits an answer about a hold on the pool's key and, when `reply_to` is set, a copy with its own
 /// envelope under the requester's key on [`REPLIES_OUTPUT`], so a saga (the order session) hears
 /// about its holds on its own input topic without reading every pool's events.
-fn answer(
-    ctx: &mut Ctx<InventoryEvent>,
-    reply_to: Option<&str>,
-    make: impl Fn(Envelope) -> InventoryEvent,
-) {
+fn answer(ctx: &mut Ctx<InventoryEvent>, reply_to: Option<&str>, make: impl Fn(Envelope) -> InventoryEvent) {
     let envelope = ctx.envelope();
     emit(ctx, make(envelope));
     if let Some(reply_to) = reply_to {

@@ -158,13 +158,7 @@ pub enum HoldEnd {
 impl Batch {
     /// The batch's physical stock as allocator input.
     pub fn on_hand(&self) -> Stock {
-        Stock {
-            batch_id: self.batch_id.clone(),
-            received_at: self.received_at,
-            rolls: self.rolls,
-            meters_per_roll: self.meters_per_roll,
-            loose_meters: self.loose_meters,
-        }
+        Stock { batch_id: self.batch_id.clone(), received_at: self.received_at, rolls: self.rolls, meters_per_roll: self.meters_per_roll, loose_meters: self.loose_meters }
     }
 
     /// Physical meters on hand.
@@ -186,13 +180,7 @@ impl PoolState {
 
     /// Adds a batch keeping the FIFO order (received_at, then batch_id).
     pub fn insert_batch(&mut self, batch: Batch) {
-        let at = self
-            .batches
-            .iter()
-            .position(|b| {
-                (b.received_at, b.batch_id.as_str()) > (batch.received_at, batch.batch_id.as_str())
-            })
-            .unwrap_or(self.batches.len());
+        let at = self.batches.iter().position(|b| (b.received_at, b.batch_id.as_str()) > (batch.received_at, batch.batch_id.as_str())).unwrap_or(self.batches.len());
         self.batches.insert(at, batch);
     }
 
@@ -201,10 +189,7 @@ impl PoolState {
         let mut claims: BTreeMap<String, Claims> = BTreeMap::new();
         for hold in self.holds.values() {
             for allocation in &hold.allocations {
-                claims
-                    .entry(allocation.batch_id.clone())
-                    .or_default()
-                    .add(allocation);
+                claims.entry(allocation.batch_id.clone()).or_default().add(allocation);
             }
         }
         claims
@@ -218,11 +203,7 @@ impl PoolState {
             .map(|b| {
                 let claim = claims.get(&b.batch_id).copied().unwrap_or_default();
                 // Claims always fit (checked on reserve and adjust); an empty view is the safe side.
-                allocation::available(&b.on_hand(), &claim).unwrap_or(Stock {
-                    rolls: 0,
-                    loose_meters: Decimal::ZERO,
-                    ..b.on_hand()
-                })
+                allocation::available(&b.on_hand(), &claim).unwrap_or(Stock { rolls: 0, loose_meters: Decimal::ZERO, ..b.on_hand() })
             })
             .collect()
     }
@@ -242,11 +223,7 @@ impl PoolState {
             .iter()
             .zip(available)
             .map(|(b, avail)| {
-                let claimed = claims
-                    .get(&b.batch_id)
-                    .copied()
-                    .unwrap_or_default()
-                    .meters(b.meters_per_roll);
+                let claimed = claims.get(&b.batch_id).copied().unwrap_or_default().meters(b.meters_per_roll);
                 on_hand += b.on_hand_meters();
                 held += claimed;
                 free += avail.meters();

@@ -4,7 +4,7 @@
 //! number, and sends no second message.
 
 use super::money::{check_scale, format_inr, round_money, METER_SCALE, MONEY_SCALE};
-use super::state::{invoice_number, IssuedInvoice, InvoicingState};
+use super::state::{invoice_number, InvoicingState, IssuedInvoice};
 use super::{InvoicingOutput, Totals};
 use rust_decimal::Decimal;
 use souk_runtime::{Ctx, Rejection};
@@ -28,15 +28,7 @@ pub fn invoice_id(order_id: &str) -> String {
 pub fn request_digest(customer: &str, lines: &[InvoiceLine]) -> String {
     let mut text = customer.to_string();
     for l in lines {
-        text.push_str(&format!(
-            "\n{}|{}|{}|{}|{}|{}",
-            l.line_id,
-            l.material,
-            l.color,
-            l.meters.normalize(),
-            l.price_per_meter.normalize(),
-            l.amount.normalize()
-        ));
+        text.push_str(&format!("\n{}|{}|{}|{}|{}|{}", l.line_id, l.material, l.color, l.meters.normalize(), l.price_per_meter.normalize(), l.amount.normalize()));
     }
     Uuid::new_v5(&SOUK_ID_NAMESPACE, text.as_bytes()).to_string()
 }
@@ -54,19 +46,13 @@ pub fn check_line(line: &InvoiceLine) -> Result<(), Rejection> {
     }
     check_scale(line.meters, METER_SCALE, "meters")?;
     if line.price_per_meter <= Decimal::ZERO {
-        return Err(Rejection::new(
-            "NON_POSITIVE_PRICE",
-            format!("line {id}: price_per_meter {} <= 0", line.price_per_meter),
-        ));
+        return Err(Rejection::new("NON_POSITIVE_PRICE", format!("line {id}: price_per_meter {} <= 0", line.price_per_meter)));
     }
     check_scale(line.price_per_meter, MONEY_SCALE, "price_per_meter")?;
     check_scale(line.amount, MONEY_SCALE, "amount")?;
     let exact = line.meters.checked_mul(line.price_per_meter).ok_or_else(|| overflow(id))?;
     if line.amount != round_money(exact) {
-        return Err(Rejection::new(
-            "AMOUNT_MISMATCH",
-            format!("line {id}: amount {} != {} × {} = {exact}", line.amount, line.meters, line.price_per_meter),
-        ));
+        return Err(Rejection::new("AMOUNT_MISMATCH", format!("line {id}: amount {} != {} × {} = {exact}", line.amount, line.meters, line.price_per_meter)));
     }
     Ok(())
 }
@@ -77,10 +63,7 @@ fn overflow(what: &str) -> Rejection {
 
 /// Subtotal = Σ line amounts, GST = subtotal × rate rounded half-up to paise, total = subtotal + GST.
 pub fn totals(lines: &[InvoiceLine], gst_rate: Decimal) -> Result<Totals, Rejection> {
-    let subtotal = lines
-        .iter()
-        .try_fold(Decimal::ZERO, |sum, l| sum.checked_add(l.amount))
-        .ok_or_else(|| overflow("subtotal"))?;
+    let subtotal = lines.iter().try_fold(Decimal::ZERO, |sum, l| sum.checked_add(l.amount)).ok_or_else(|| overflow("subtotal"))?;
     let gst_amount = round_money(subtotal.checked_mul(gst_rate).ok_or_else(|| overflow("gst"))?);
     let total = subtotal.checked_add(gst_amount).ok_or_else(|| overflow("total"))?;
     Ok(Totals { subtotal, gst_amount, total })
@@ -109,35 +92,19 @@ fn check_request(e: &InvoiceRequested) -> Result<(), Rejection> {
 }
 
 /// `InvoiceRequested`: issue the order's one invoice, or answer a repeat with the same invoice.
-pub(super) fn invoice_requested(
-    state: &mut InvoicingState,
-    e: &InvoiceRequested,
-    ctx: &mut Ctx<InvoicingOutput>,
-) -> Result<(), Rejection> {
+pub(super) fn invoice_requested(state: &mut InvoicingState, e: &InvoiceRequested, ctx: &mut Ctx<InvoicingOutput>) -> Result<(), Rejection> {
     check_request(e)?;
     let digest = request_digest(&e.customer, &e.lines);
     if let Some(issued) = state.issued.get(&e.order_id) {
         if issued.request_digest != digest {
-            return Err(Rejection::new(
-                "INVOICE_CONFLICT",
-                format!(
-                    "order {} was invoiced as {} for other lines or another customer",
-                    e.order_id,
-                    invoice_number(issued.number)
-                ),
-            ));
+            return Err(Rejection::new("INVOICE_CONFLICT", format!("order {} was invoiced as {} for other lines or another customer", e.order_id, invoice_number(issued.number))));
         }
         let issued = issued.clone();
         emit_invoice(e, &issued, ctx)?;
         return Ok(());
     }
-    let issued = IssuedInvoice {
-        number: state.last_number + 1,
-        request_digest: digest,
-        gst_rate: state.settings.gst_rate,
-        reminder_days: state.settings.reminder_days,
-        issued_at: e.envelope.occurred_at,
-    };
+    let issued =
+        IssuedInvoice { number: state.last_number + 1, request_digest: digest, gst_rate: state.settings.gst_rate, reminder_days: state.settings.reminder_days, issued_at: e.envelope.occurred_at };
     let invoice = emit_invoice(e, &issued, ctx)?;
     tell_customer(&invoice, ctx);
     state.last_number = issued.number;
@@ -146,11 +113,7 @@ pub(super) fn invoice_requested(
 }
 
 /// Emits the `InvoiceIssued` of `issued` for the request's lines (key `<tenant>|<customer>`).
-fn emit_invoice(
-    e: &InvoiceRequested,
-    issued: &IssuedInvoice,
-    ctx: &mut Ctx<InvoicingOutput>,
-) -> Result<InvoiceIssued, Rejection> {
+fn emit_invoice(e: &InvoiceRequested, issued: &IssuedInvoice, ctx: &mut Ctx<InvoicingOutput>) -> Result<InvoiceIssued, Rejection> {
     let Totals { subtotal, gst_amount, total } = totals(&e.lines, issued.gst_rate)?;
     let invoice = InvoiceIssued {
         envelope: ctx.envelope(),
@@ -172,20 +135,9 @@ fn emit_invoice(
 
 /// The approval message with the invoice number and amounts (seed F.3 test 1).
 fn tell_customer(invoice: &InvoiceIssued, ctx: &mut Ctx<InvoicingOutput>) {
-    let text = format!(
-        "Order approved. Invoice #{}. Total {} (incl. GST {}).",
-        invoice.invoice_number,
-        format_inr(invoice.total),
-        format_inr(invoice.gst_amount)
-    );
-    let message = OutboundMessageRequested {
-        envelope: ctx.envelope(),
-        to: invoice.customer.clone(),
-        order_id: Some(invoice.order_id.clone()),
-        purpose: APPROVED_PURPOSE.to_string(),
-        text,
-        buttons: Vec::new(),
-    };
+    let text = format!("Order approved. Invoice #{}. Total {} (incl. GST {}).", invoice.invoice_number, format_inr(invoice.total), format_inr(invoice.gst_amount));
+    let message =
+        OutboundMessageRequested { envelope: ctx.envelope(), to: invoice.customer.clone(), order_id: Some(invoice.order_id.clone()), purpose: APPROVED_PURPOSE.to_string(), text, buttons: Vec::new() };
     ctx.emit(customer_key(ctx, &invoice.customer), InvoicingOutput::OutboundMessageRequested(message));
 }
 

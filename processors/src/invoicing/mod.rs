@@ -59,18 +59,10 @@ impl Processor for Invoicing {
         NAME
     }
 
-    fn handle(
-        &self,
-        state: &mut InvoicingState,
-        event: &BillingCommand,
-        ctx: &mut Ctx<InvoicingOutput>,
-    ) -> Result<(), Rejection> {
+    fn handle(&self, state: &mut InvoicingState, event: &BillingCommand, ctx: &mut Ctx<InvoicingOutput>) -> Result<(), Rejection> {
         let tenant = &event.envelope().tenant_id;
         if ctx.key().is_empty() || ctx.key().contains('|') || ctx.key() != tenant {
-            return Err(Rejection::new(
-                "BAD_KEY",
-                format!("key {:?} is not the event's tenant {tenant:?}", ctx.key()),
-            ));
+            return Err(Rejection::new("BAD_KEY", format!("key {:?} is not the event's tenant {tenant:?}", ctx.key())));
         }
         match event {
             BillingCommand::InvoiceRequested(e) => issue::invoice_requested(state, e, ctx),
@@ -92,10 +84,7 @@ impl Processor for Invoicing {
 /// invoices issued from now on (issued ones keep their rate and terms).
 fn settings_changed(state: &mut InvoicingState, e: &TenantSettingsChanged) -> Result<(), Rejection> {
     if e.gst_rate < Decimal::ZERO || e.gst_rate >= Decimal::ONE || !money::fits_scale(e.gst_rate, money::RATE_SCALE) {
-        return Err(Rejection::new(
-            "BAD_GST_RATE",
-            format!("gst_rate {} must be in [0, 1) with at most {} decimals", e.gst_rate, money::RATE_SCALE),
-        ));
+        return Err(Rejection::new("BAD_GST_RATE", format!("gst_rate {} must be in [0, 1) with at most {} decimals", e.gst_rate, money::RATE_SCALE)));
     }
     if e.reminder_days < 1 {
         return Err(Rejection::new("BAD_REMINDER_DAYS", format!("reminder_days {} < 1", e.reminder_days)));

@@ -28,10 +28,7 @@ pub fn check_scale(value: Decimal, scale: u32, field: &str) -> Result<(), Reject
     if fits_scale(value, scale) {
         Ok(())
     } else {
-        Err(Rejection::new(
-            "TOO_MANY_DECIMALS",
-            format!("{field} {value} has more than {scale} decimals"),
-        ))
+        Err(Rejection::new("TOO_MANY_DECIMALS", format!("{field} {value} has more than {scale} decimals")))
     }
 }
 
@@ -78,16 +75,9 @@ mod tests {
 
     #[test]
     fn formats_rupees_with_indian_grouping() {
-        for (value, text) in [
-            ("0", "₹0.00"),
-            ("5", "₹5.00"),
-            ("999.9", "₹999.90"),
-            ("2205", "₹2,205.00"),
-            ("105", "₹105.00"),
-            ("123456.7", "₹1,23,456.70"),
-            ("12345678.905", "₹1,23,45,678.91"),
-            ("-795", "-₹795.00"),
-        ] {
+        for (value, text) in
+            [("0", "₹0.00"), ("5", "₹5.00"), ("999.9", "₹999.90"), ("2205", "₹2,205.00"), ("105", "₹105.00"), ("123456.7", "₹1,23,456.70"), ("12345678.905", "₹1,23,45,678.91"), ("-795", "-₹795.00")]
+        {
             assert_eq!(format_inr(d(value)), text, "{value}");
         }
     }

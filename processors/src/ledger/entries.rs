@@ -25,12 +25,7 @@ fn check_amount(amount: Decimal, field: &str) -> Result<(), Rejection> {
 }
 
 /// `InvoiceIssued`: enter the invoice once, schedule its first reminder at issue + terms.
-pub(super) fn invoice_issued(
-    state: &mut LedgerState,
-    e: &InvoiceIssued,
-    key: &CustomerKey<'_>,
-    ctx: &mut Ctx<LedgerOutput>,
-) -> Result<(), Rejection> {
+pub(super) fn invoice_issued(state: &mut LedgerState, e: &InvoiceIssued, key: &CustomerKey<'_>, ctx: &mut Ctx<LedgerOutput>) -> Result<(), Rejection> {
     key.check_customer(&e.customer)?;
     if e.invoice_id.is_empty() {
         return Err(Rejection::new("BAD_INVOICE_ID", "empty invoice_id"));
@@ -63,12 +58,7 @@ pub(super) fn invoice_issued(
 /// `PaymentRecorded`: enter the payment once (amount > 0, ≤ 2 dp), pay invoices oldest first and
 /// send the receipt. Overpayment is allowed: the outstanding goes negative, a credit that pays
 /// the next invoices.
-pub(super) fn payment_recorded(
-    state: &mut LedgerState,
-    e: &PaymentRecorded,
-    key: &CustomerKey<'_>,
-    ctx: &mut Ctx<LedgerOutput>,
-) -> Result<(), Rejection> {
+pub(super) fn payment_recorded(state: &mut LedgerState, e: &PaymentRecorded, key: &CustomerKey<'_>, ctx: &mut Ctx<LedgerOutput>) -> Result<(), Rejection> {
     key.check_customer(&e.customer)?;
     if e.payment_id.is_empty() {
         return Err(Rejection::new("BAD_PAYMENT_ID", "empty payment_id"));
@@ -82,11 +72,7 @@ pub(super) fn payment_recorded(
     settle(state, ctx);
     append(state, ctx, key, PAYMENT_KIND, &e.payment_id, None, e.amount);
     let outstanding = state.outstanding();
-    let balance = if outstanding < Decimal::ZERO {
-        format!("Credit {}", format_inr(-outstanding))
-    } else {
-        format!("Outstanding {}", format_inr(outstanding))
-    };
+    let balance = if outstanding < Decimal::ZERO { format!("Credit {}", format_inr(-outstanding)) } else { format!("Outstanding {}", format_inr(outstanding)) };
     let text = format!("Payment of {} received. {balance}.", format_inr(e.amount));
     send(ctx, key, None, RECEIPT_PURPOSE, text);
     Ok(())
@@ -100,15 +86,7 @@ fn settle(state: &mut LedgerState, ctx: &mut Ctx<LedgerOutput>) {
 }
 
 /// Emits the entry with the balances after it.
-fn append(
-    state: &LedgerState,
-    ctx: &mut Ctx<LedgerOutput>,
-    key: &CustomerKey<'_>,
-    kind: &str,
-    reference: &str,
-    invoice_number: Option<&str>,
-    amount: Decimal,
-) {
+fn append(state: &LedgerState, ctx: &mut Ctx<LedgerOutput>, key: &CustomerKey<'_>, kind: &str, reference: &str, invoice_number: Option<&str>, amount: Decimal) {
     let entry = LedgerEntryAppended {
         envelope: ctx.envelope(),
         entry_id: entry_id(key, kind, reference),

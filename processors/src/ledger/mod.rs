@@ -9,13 +9,13 @@ mod entries;
 mod reminders;
 pub mod state;
 
+use serde::{Deserialize, Serialize};
 use souk_runtime::{Ctx, Processor, Rejection};
 use souk_schemas::billing::{LedgerEntryAppended, LedgerInput, PaymentReminderDue};
 use souk_schemas::envelope::SOUK_ID_NAMESPACE;
 use souk_schemas::orders::EscalationRaised;
 use souk_schemas::whatsapp::OutboundMessageRequested;
 use souk_schemas::StreamEvent;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use entries::{INVOICE_KIND, PAYMENT_KIND, RECEIPT_PURPOSE};
@@ -78,10 +78,7 @@ impl<'a> CustomerKey<'a> {
     /// An event about `customer` belongs under this key only.
     pub fn check_customer(&self, customer: &str) -> Result<(), Rejection> {
         if customer != self.customer {
-            return Err(Rejection::new(
-                "CUSTOMER_MISMATCH",
-                format!("event for customer {customer:?} under key {:?}", self.text),
-            ));
+            return Err(Rejection::new("CUSTOMER_MISMATCH", format!("event for customer {customer:?} under key {:?}", self.text)));
         }
         Ok(())
     }
@@ -138,13 +135,6 @@ impl Processor for Ledger {
 
 /// Emits a plain-text message (no buttons) to the customer of `key`.
 fn send(ctx: &mut Ctx<LedgerOutput>, key: &CustomerKey<'_>, order_id: Option<&str>, purpose: &str, text: String) {
-    let message = OutboundMessageRequested {
-        envelope: ctx.envelope(),
-        to: key.customer.to_string(),
-        order_id: order_id.map(str::to_string),
-        purpose: purpose.to_string(),
-        text,
-        buttons: Vec::new(),
-    };
+    let message = OutboundMessageRequested { envelope: ctx.envelope(), to: key.customer.to_string(), order_id: order_id.map(str::to_string), purpose: purpose.to_string(), text, buttons: Vec::new() };
     ctx.emit(key.text.to_string(), LedgerOutput::OutboundMessageRequested(message));
 }

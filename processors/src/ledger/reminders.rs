@@ -43,35 +43,19 @@ pub(super) fn reminder_due(state: &mut LedgerState, invoice_id: &str, key: &Cust
     invoice.reminders_sent += 1;
     let invoice = invoice.clone();
     let days = i32::try_from(elapsed / DAY_MS).unwrap_or(i32::MAX);
-    let reminder = PaymentReminderDue {
-        envelope: ctx.envelope(),
-        customer: key.customer.to_string(),
-        outstanding,
-        oldest_unpaid_invoice: invoice.invoice_number.clone(),
-        days_overdue: days,
-    };
+    let reminder = PaymentReminderDue { envelope: ctx.envelope(), customer: key.customer.to_string(), outstanding, oldest_unpaid_invoice: invoice.invoice_number.clone(), days_overdue: days };
     ctx.emit(key.text.to_string(), LedgerOutput::PaymentReminderDue(reminder));
-    let text = format!(
-        "Reminder: {} is outstanding. Invoice #{} was issued {days} days ago.",
-        format_inr(outstanding),
-        invoice.invoice_number
-    );
+    let text = format!("Reminder: {} is outstanding. Invoice #{} was issued {days} days ago.", format_inr(outstanding), invoice.invoice_number);
     send(ctx, key, Some(&invoice.order_id), REMINDER_PURPOSE, text);
     if invoice.reminders_sent == ESCALATE_AT_REMINDER {
         let escalation = EscalationRaised {
             envelope: ctx.envelope(),
-            escalation_id: Uuid::new_v5(&SOUK_ID_NAMESPACE, format!("{}/{OVERDUE_KIND}/{invoice_id}", key.text).as_bytes())
-                .to_string(),
+            escalation_id: Uuid::new_v5(&SOUK_ID_NAMESPACE, format!("{}/{OVERDUE_KIND}/{invoice_id}", key.text).as_bytes()).to_string(),
             customer: Some(key.customer.to_string()),
             order_id: Some(invoice.order_id.clone()),
             kind: OVERDUE_KIND.to_string(),
             priority: "medium".to_string(),
-            detail: format!(
-                "Invoice #{} unpaid after {} reminders ({days} days); outstanding {}.",
-                invoice.invoice_number,
-                invoice.reminders_sent,
-                format_inr(outstanding)
-            ),
+            detail: format!("Invoice #{} unpaid after {} reminders ({days} days); outstanding {}.", invoice.invoice_number, invoice.reminders_sent, format_inr(outstanding)),
         };
         ctx.emit(key.text.to_string(), LedgerOutput::EscalationRaised(escalation));
     }

@@ -111,11 +111,7 @@ fn not_understood(session: &mut Session, intent: &IntentResolved, ctx: &mut Ctx<
     if session.unknown_streak < UNKNOWN_STREAK_LIMIT {
         return text::clarify();
     }
-    let kind = if session.state == WorkflowState::CustomerNegotiation {
-        escalation_kind::NEGOTIATION_STALLED
-    } else {
-        escalation_kind::LOW_CONFIDENCE
-    };
+    let kind = if session.state == WorkflowState::CustomerNegotiation { escalation_kind::NEGOTIATION_STALLED } else { escalation_kind::LOW_CONFIDENCE };
     escalate_once(ctx, session, kind, not_understood_detail(session.unknown_streak, intent));
     text::handover()
 }

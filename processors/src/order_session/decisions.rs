@@ -47,21 +47,14 @@ pub(super) fn apply(session: &mut Session, intent: &IntentResolved, ctx: &mut Ct
     let mut notes = Notes::default();
     let mut alternatives_of = None;
     let item_decisions = item_decisions(intent);
-    let targets: Vec<(&ItemDecision, Result<String, TargetError>)> = item_decisions
-        .iter()
-        .map(|d| (d, resolve_target(&session.lines, d).map(|p| session.lines[p].line_id.clone())))
-        .collect();
+    let targets: Vec<(&ItemDecision, Result<String, TargetError>)> = item_decisions.iter().map(|d| (d, resolve_target(&session.lines, d).map(|p| session.lines[p].line_id.clone()))).collect();
     for (d, target) in targets {
         match target {
             Ok(id) => apply_item(session, &id, d, &mut notes, &mut alternatives_of),
             Err(e) => target_note(&e, &mut notes),
         }
     }
-    let missing = if decision == intent::EDIT && intent.decisions.is_empty() {
-        edit_or_append(session, &intent.lines)
-    } else {
-        append_lines(session, &intent.lines)
-    };
+    let missing = if decision == intent::EDIT && intent.decisions.is_empty() { edit_or_append(session, &intent.lines) } else { append_lines(session, &intent.lines) };
     if !missing.is_empty() {
         notes.ask("ask_meters", text::missing_meters(&missing));
     }
@@ -222,9 +215,7 @@ pub(super) fn append_lines(session: &mut Session, extracted: &[IntentLine]) -> V
 fn edit_or_append(session: &mut Session, extracted: &[IntentLine]) -> Vec<String> {
     let mut additions = Vec::new();
     for source in extracted {
-        let same = |l: &&mut OrderLine| {
-            is_active(l) && l.material.eq_ignore_ascii_case(&source.material) && l.color.eq_ignore_ascii_case(&source.color)
-        };
+        let same = |l: &&mut OrderLine| is_active(l) && l.material.eq_ignore_ascii_case(&source.material) && l.color.eq_ignore_ascii_case(&source.color);
         match (session.lines.iter_mut().find(same), source.requested_meters) {
             (Some(line), Some(meters)) if meters > Decimal::ZERO => {
                 line.requested_meters = meters;

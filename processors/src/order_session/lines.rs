@@ -100,11 +100,7 @@ pub enum TargetError {
 pub fn resolve_target(lines: &[OrderLine], decision: &ItemDecision) -> Result<usize, TargetError> {
     let active = active_positions(lines);
     if let Some(n) = decision.index {
-        return usize::try_from(n)
-            .ok()
-            .and_then(|n| n.checked_sub(1))
-            .and_then(|i| active.get(i).copied())
-            .ok_or(TargetError::NoSuchNumber(n));
+        return usize::try_from(n).ok().and_then(|n| n.checked_sub(1)).and_then(|i| active.get(i).copied()).ok_or(TargetError::NoSuchNumber(n));
     }
     let named = |p: &usize| {
         let line = &lines[*p];
@@ -116,9 +112,7 @@ pub fn resolve_target(lines: &[OrderLine], decision: &ItemDecision) -> Result<us
     if candidates.is_empty() {
         return Err(TargetError::NoMatch);
     }
-    single(&candidates)
-        .or_else(|| single(&candidates.iter().copied().filter(|&p| lines[p].status == line_status::NEGOTIATING).collect::<Vec<_>>()))
-        .ok_or(TargetError::Ambiguous)
+    single(&candidates).or_else(|| single(&candidates.iter().copied().filter(|&p| lines[p].status == line_status::NEGOTIATING).collect::<Vec<_>>())).ok_or(TargetError::Ambiguous)
 }
 
 /// The only element, if there is exactly one.
@@ -149,9 +143,5 @@ pub fn amount(meters: Decimal, price: Decimal) -> Decimal {
 
 /// Σ amount of the accepted, priced lines; `None` when no accepted line has a price.
 pub fn subtotal(lines: &[OrderLine]) -> Option<Decimal> {
-    lines
-        .iter()
-        .filter(|l| l.status == line_status::ACCEPTED)
-        .filter_map(|l| l.price_per_meter.map(|p| amount(l.normalized_meters, p)))
-        .reduce(|a, b| a + b)
+    lines.iter().filter(|l| l.status == line_status::ACCEPTED).filter_map(|l| l.price_per_meter.map(|p| amount(l.normalized_meters, p))).reduce(|a, b| a + b)
 }

@@ -58,16 +58,7 @@ pub enum SessionOutput {
     InvoiceRequested(InvoiceRequested),
 }
 
-souk_schemas::stream_event!(SessionOutput {
-    OrderUpdated,
-    CommandOutcome,
-    ReserveRequested,
-    CommitRequested,
-    ReleaseRequested,
-    OutboundMessageRequested,
-    EscalationRaised,
-    InvoiceRequested
-});
+souk_schemas::stream_event!(SessionOutput { OrderUpdated, CommandOutcome, ReserveRequested, CommitRequested, ReleaseRequested, OutboundMessageRequested, EscalationRaised, InvoiceRequested });
 
 impl Processor for OrderSession {
     type State = SessionState;

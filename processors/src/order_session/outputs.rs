@@ -85,14 +85,7 @@ pub fn order_updated(ctx: &mut Ctx<SessionOutput>, session: &Session, previous: 
 pub fn reply(ctx: &mut Ctx<SessionOutput>, order_id: Option<&str>, reply: Reply) {
     let envelope = envelope(ctx);
     let to = ctx.key().split_once('|').map_or("", |(_, c)| c).to_string();
-    let event = OutboundMessageRequested {
-        envelope,
-        to,
-        order_id: order_id.map(str::to_string),
-        purpose: reply.purpose.to_string(),
-        text: reply.text,
-        buttons: reply.buttons,
-    };
+    let event = OutboundMessageRequested { envelope, to, order_id: order_id.map(str::to_string), purpose: reply.purpose.to_string(), text: reply.text, buttons: reply.buttons };
     emit_here(ctx, SessionOutput::OutboundMessageRequested(event));
 }
 
@@ -168,12 +161,7 @@ pub fn commit(ctx: &mut Ctx<SessionOutput>, line: &OrderLine) {
 pub fn release(ctx: &mut Ctx<SessionOutput>, line: &OrderLine, reason: &str) {
     let envelope = envelope(ctx);
     let key = pool_key(tenant_of(ctx.key()), line);
-    let event = ReleaseRequested {
-        envelope,
-        hold_id: line.hold_id.clone().unwrap_or_default(),
-        reason: reason.to_string(),
-        reply_to: Some(ctx.key().to_string()),
-    };
+    let event = ReleaseRequested { envelope, hold_id: line.hold_id.clone().unwrap_or_default(), reason: reason.to_string(), reply_to: Some(ctx.key().to_string()) };
     ctx.emit(key, SessionOutput::ReleaseRequested(event));
 }
 

@@ -43,22 +43,14 @@ pub(super) fn on_decision(state: &mut SessionState, cmd: &OwnerDecision, ctx: &m
 
 /// The first accepted line without a price snapshot, named for the owner.
 fn unpriced_line(session: &Session) -> Option<String> {
-    session
-        .lines
-        .iter()
-        .find(|l| l.status == line_status::ACCEPTED && l.price_per_meter.is_none())
-        .map(|l| format!("{} {}", l.color, l.material))
+    session.lines.iter().find(|l| l.status == line_status::ACCEPTED && l.price_per_meter.is_none()).map(|l| format!("{} {}", l.color, l.material))
 }
 
 /// APPROVE: every line still held ⇒ commit them all; some holds expired ⇒ place those again first
 /// (holds derived from the command id), committing when all are held again.
 fn approve(session: &mut Session, cmd: &OwnerDecision, ctx: &mut Ctx<SessionOutput>) {
     session.approval = Some(ApprovalInFlight { command_id: cmd.command_id.clone(), rereserved_line_ids: Vec::new() });
-    let lapsed: Vec<usize> = session
-        .accepted_positions()
-        .into_iter()
-        .filter(|&p| !matches!(session.lines[p].hold_status.as_deref(), Some(hold_status::HELD) | Some(hold_status::COMMITTED)))
-        .collect();
+    let lapsed: Vec<usize> = session.accepted_positions().into_iter().filter(|&p| !matches!(session.lines[p].hold_status.as_deref(), Some(hold_status::HELD) | Some(hold_status::COMMITTED))).collect();
     if lapsed.is_empty() {
         holds::commit_held(session, ctx);
         return;

@@ -93,10 +93,7 @@ impl WorkflowState {
 
     /// A terminal state ends the session; the next customer message opens a new one (A11).
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            WorkflowState::OrderCompleted | WorkflowState::OrderRejected | WorkflowState::OrderCancelled
-        )
+        matches!(self, WorkflowState::OrderCompleted | WorkflowState::OrderRejected | WorkflowState::OrderCancelled)
     }
 
     /// States in which a customer message may change the order (elsewhere it gets a status reply).

@@ -95,15 +95,7 @@ pub fn summary(lines: &[OrderLine]) -> Reply {
         text.push_str(&format!("\nSubtotal: {}", money(total)));
     }
     text.push_str("\nConfirm to send it to the shop for approval.");
-    Reply {
-        purpose: "summary",
-        text,
-        buttons: vec![
-            button("confirm".into(), "Confirm"),
-            button("edit".into(), "Edit"),
-            button("cancel_order".into(), "Cancel"),
-        ],
-    }
+    Reply { purpose: "summary", text, buttons: vec![button("confirm".into(), "Confirm"), button("edit".into(), "Edit"), button("cancel_order".into(), "Cancel")] }
 }
 
 /// How one active line stands, as the negotiation lists it.
@@ -151,10 +143,7 @@ pub fn alternatives(number: usize, line: &OrderLine) -> Reply {
     for alternative in line.alternatives.iter().take(MAX_BUTTONS) {
         let price = alternative.price_per_meter.map(|p| format!(" @ {}/m", money(p))).unwrap_or_default();
         text.push_str(&format!("\n- {} {}{price}", alternative.color, alternative.material));
-        buttons.push(button(
-            format!("replace:{number}:{}|{}", alternative.material, alternative.color),
-            &format!("{} {}", alternative.color, alternative.material),
-        ));
+        buttons.push(button(format!("replace:{number}:{}|{}", alternative.material, alternative.color), &format!("{} {}", alternative.color, alternative.material)));
     }
     text.push_str(&format!("\nPick one, or reply \"remove {number}\" to drop it."));
     Reply { purpose: "alternatives", text, buttons }

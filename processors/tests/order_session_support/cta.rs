@@ -14,10 +14,7 @@ pub const MAX_BUTTONS: usize = 3;
 pub const MAX_TITLE_CHARS: usize = 20;
 
 /// Words that open an instruction to the customer.
-const IMPERATIVES: &[&str] = &[
-    "add", "choose", "confirm", "pick", "remove", "reply", "say", "select", "send", "take", "tap",
-    "tell", "type", "use",
-];
+const IMPERATIVES: &[&str] = &["add", "choose", "confirm", "pick", "remove", "reply", "say", "select", "send", "take", "tap", "tell", "type", "use"];
 
 /// The sentences of `text`: lines, split after `.`, `?` or `!` followed by a space.
 pub fn sentences(text: &str) -> Vec<String> {
@@ -39,14 +36,8 @@ pub fn sentences(text: &str) -> Vec<String> {
 
 /// Whether a sentence asks the customer something: a question or an instruction.
 pub fn asks(sentence: &str) -> bool {
-    let first: String = sentence
-        .trim_start_matches(|c: char| !c.is_alphabetic())
-        .chars()
-        .take_while(|c| c.is_alphabetic())
-        .collect::<String>()
-        .to_lowercase();
-    sentence.trim_end_matches(['"', '\'', ')']).ends_with('?')
-        || IMPERATIVES.contains(&first.as_str())
+    let first: String = sentence.trim_start_matches(|c: char| !c.is_alphabetic()).chars().take_while(|c| c.is_alphabetic()).collect::<String>().to_lowercase();
+    sentence.trim_end_matches(['"', '\'', ')']).ends_with('?') || IMPERATIVES.contains(&first.as_str())
 }
 
 /// How many calls to action `text` with `buttons` reply buttons makes.
@@ -62,28 +53,10 @@ pub fn calls_to_action(text: &str, buttons: usize) -> usize {
 /// Panics unless `reply` makes at most one call to action, within WhatsApp's button limits;
 /// returns how many it makes (0 or 1).
 pub fn assert_at_most_one_call_to_action(reply: &OutboundMessageRequested) -> usize {
-    assert!(
-        reply.buttons.len() <= MAX_BUTTONS,
-        "more than {MAX_BUTTONS} reply buttons: {reply:#?}"
-    );
-    assert!(
-        reply
-            .buttons
-            .iter()
-            .all(|b| !b.title.is_empty() && b.title.chars().count() <= MAX_TITLE_CHARS),
-        "a button title is empty or over {MAX_TITLE_CHARS} characters: {reply:#?}"
-    );
+    assert!(reply.buttons.len() <= MAX_BUTTONS, "more than {MAX_BUTTONS} reply buttons: {reply:#?}");
+    assert!(reply.buttons.iter().all(|b| !b.title.is_empty() && b.title.chars().count() <= MAX_TITLE_CHARS), "a button title is empty or over {MAX_TITLE_CHARS} characters: {reply:#?}");
     let calls = calls_to_action(&reply.text, reply.buttons.len());
-    let asking: Vec<String> = sentences(&reply.text)
-        .into_iter()
-        .filter(|s| asks(s))
-        .collect();
-    assert!(
-        calls <= 1,
-        "{calls} calls to action in one reply ({:?}, {} buttons): {asking:?}\n{}",
-        reply.purpose,
-        reply.buttons.len(),
-        reply.text
-    );
+    let asking: Vec<String> = sentences(&reply.text).into_iter().filter(|s| asks(s)).collect();
+    assert!(calls <= 1, "{calls} calls to action in one reply ({:?}, {} buttons): {asking:?}\n{}", reply.purpose, reply.buttons.len(), reply.text);
     calls
 }

@@ -251,22 +251,46 @@ pub fn owner(customer: &str, command_id: &str, at: i64, order_id: &str, decision
 
 /// The replies among outputs.
 pub fn replies(outputs: &[SessionOutput]) -> Vec<&OutboundMessageRequested> {
-    outputs.iter().filter_map(|o| match o { SessionOutput::OutboundMessageRequested(r) => Some(r), _ => None }).collect()
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            SessionOutput::OutboundMessageRequested(r) => Some(r),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The snapshots among outputs.
 pub fn updates(outputs: &[SessionOutput]) -> Vec<&OrderUpdated> {
-    outputs.iter().filter_map(|o| match o { SessionOutput::OrderUpdated(u) => Some(u), _ => None }).collect()
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            SessionOutput::OrderUpdated(u) => Some(u),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The escalations among outputs.
 pub fn escalations(outputs: &[SessionOutput]) -> Vec<&EscalationRaised> {
-    outputs.iter().filter_map(|o| match o { SessionOutput::EscalationRaised(e) => Some(e), _ => None }).collect()
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            SessionOutput::EscalationRaised(e) => Some(e),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The command outcomes among outputs.
 pub fn outcomes(outputs: &[SessionOutput]) -> Vec<&CommandOutcome> {
-    outputs.iter().filter_map(|o| match o { SessionOutput::CommandOutcome(c) => Some(c), _ => None }).collect()
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            SessionOutput::CommandOutcome(c) => Some(c),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A short tag per output kind, to assert sequences.
@@ -293,10 +317,7 @@ pub fn last_state(outputs: &[SessionOutput]) -> Option<String> {
 
 /// The statuses of every line of the active session, in order.
 pub fn line_statuses(shop: &Shop, customer: &str) -> Vec<(String, String, String)> {
-    shop.state(customer)
-        .session
-        .map(|s| s.lines.into_iter().map(|l| (format!("{} {}", l.color, l.material), l.status, l.normalized_meters.normalize().to_string())).collect())
-        .unwrap_or_default()
+    shop.state(customer).session.map(|s| s.lines.into_iter().map(|l| (format!("{} {}", l.color, l.material), l.status, l.normalized_meters.normalize().to_string())).collect()).unwrap_or_default()
 }
 
 /// A restart: `customer`'s changelog entry serialized to JSON and read back into a fresh partition

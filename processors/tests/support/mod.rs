@@ -28,15 +28,7 @@ pub fn env(id: &str, at: i64) -> Envelope {
 }
 
 /// A receipt of `rolls` × `per_roll` + `loose` into `batch`.
-pub fn received(
-    id: &str,
-    at: i64,
-    batch: &str,
-    rolls: i32,
-    per_roll: Decimal,
-    loose: Decimal,
-    received_at: i64,
-) -> InventoryCommand {
+pub fn received(id: &str, at: i64, batch: &str, rolls: i32, per_roll: Decimal, loose: Decimal, received_at: i64) -> InventoryCommand {
     InventoryCommand::BatchReceived(BatchReceived {
         envelope: env(id, at),
         batch_id: batch.into(),
@@ -53,78 +45,39 @@ pub fn received(
 
 /// An absolute correction of `batch`.
 pub fn adjusted(id: &str, at: i64, batch: &str, rolls: i32, loose: Decimal) -> InventoryCommand {
-    InventoryCommand::BatchAdjusted(BatchAdjusted {
-        envelope: env(id, at),
-        batch_id: batch.into(),
-        rolls,
-        loose_meters: loose,
-        price_per_meter: None,
-        reason: "count".into(),
-    })
+    InventoryCommand::BatchAdjusted(BatchAdjusted { envelope: env(id, at), batch_id: batch.into(), rolls, loose_meters: loose, price_per_meter: None, reason: "count".into() })
 }
 
 /// A reserve of `meters` for hold `hold` (order `o-<hold>`, line `l-<hold>`).
 pub fn reserve(id: &str, at: i64, hold: &str, meters: Decimal, ttl_ms: i64) -> InventoryCommand {
-    InventoryCommand::ReserveRequested(ReserveRequested {
-        envelope: env(id, at),
-        hold_id: hold.into(),
-        order_id: format!("o-{hold}"),
-        line_id: format!("l-{hold}"),
-        meters,
-        ttl_ms,
-        reply_to: None,
-    })
+    InventoryCommand::ReserveRequested(ReserveRequested { envelope: env(id, at), hold_id: hold.into(), order_id: format!("o-{hold}"), line_id: format!("l-{hold}"), meters, ttl_ms, reply_to: None })
 }
 
 /// A commit of hold `hold`.
 pub fn commit(id: &str, at: i64, hold: &str) -> InventoryCommand {
-    InventoryCommand::CommitRequested(CommitRequested {
-        envelope: env(id, at),
-        hold_id: hold.into(),
-        reply_to: None,
-    })
+    InventoryCommand::CommitRequested(CommitRequested { envelope: env(id, at), hold_id: hold.into(), reply_to: None })
 }
 
 /// A release of hold `hold`.
 pub fn release(id: &str, at: i64, hold: &str) -> InventoryCommand {
-    InventoryCommand::ReleaseRequested(ReleaseRequested {
-        envelope: env(id, at),
-        hold_id: hold.into(),
-        reason: "customer".into(),
-        reply_to: None,
-    })
+    InventoryCommand::ReleaseRequested(ReleaseRequested { envelope: env(id, at), hold_id: hold.into(), reason: "customer".into(), reply_to: None })
 }
 
 /// Feeds a command for [`KEY`].
 pub fn feed(d: &mut TestDriver<InventoryPool>, command: InventoryCommand) -> Vec<InventoryEvent> {
-    d.feed(TOPIC, KEY, command)
-        .into_iter()
-        .map(|e: Emitted<InventoryEvent>| e.event)
-        .collect()
+    d.feed(TOPIC, KEY, command).into_iter().map(|e: Emitted<InventoryEvent>| e.event).collect()
 }
 
 /// Feeds a clock tick at `at` into [`KEY`]'s partition.
 pub fn tick(d: &mut TestDriver<InventoryPool>, at: i64) -> Vec<InventoryEvent> {
     let partition = partition_for(KEY.as_bytes(), PARTITIONS);
-    let tick = InventoryCommand::Tick(Tick {
-        envelope: Envelope::external("*", &format!("tick-{partition}-{at}"), at),
-        partition,
-    });
-    d.feed_partition(TOPIC, partition, "", tick)
-        .into_iter()
-        .map(|e| e.event)
-        .collect()
+    let tick = InventoryCommand::Tick(Tick { envelope: Envelope::external("*", &format!("tick-{partition}-{at}"), at), partition });
+    d.feed_partition(TOPIC, partition, "", tick).into_iter().map(|e| e.event).collect()
 }
 
 /// The event with a blank envelope: what "the same answer" compares.
 pub fn data(event: &InventoryEvent) -> InventoryEvent {
-    let blank = Envelope {
-        event_id: String::new(),
-        tenant_id: String::new(),
-        occurred_at: 0,
-        causation_id: None,
-        correlation_id: String::new(),
-    };
+    let blank = Envelope { event_id: String::new(), tenant_id: String::new(), occurred_at: 0, causation_id: None, correlation_id: String::new() };
     let mut e = event.clone();
     match &mut e {
         InventoryEvent::Reserved(x) => x.envelope = blank,

@@ -187,7 +187,12 @@ async fn decide(state: GatewayState, order_id: String, decision: &str, headers: 
 }
 
 /// Runs a command whose event depends only on its body: authenticate, parse, build, publish.
-async fn simple<B: DeserializeOwned>(state: GatewayState, headers: HeaderMap, body: Result<Bytes, BytesRejection>, build: impl FnOnce(&str, i64, B) -> Result<(String, Publish), ApiError>) -> Response {
+async fn simple<B: DeserializeOwned>(
+    state: GatewayState,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    build: impl FnOnce(&str, i64, B) -> Result<(String, Publish), ApiError>,
+) -> Response {
     answer(
         async {
             let (tenant, now) = begin(&state, &headers)?;
@@ -242,7 +247,8 @@ pub async fn catalog(State(state): State<GatewayState>, Path((material, color)):
         }
         let command_id = command_id(b.command_id.as_deref(), fresh)?;
         let key = format!("{tenant}|{material}|{color}");
-        let event = CatalogItemUpserted { envelope: envelope(tenant, &command_id, now_ms), material, color, price_per_meter: amount("price_per_meter", b.price_per_meter, MONEY_SCALE, true)?, aliases };
+        let event =
+            CatalogItemUpserted { envelope: envelope(tenant, &command_id, now_ms), material, color, price_per_meter: amount("price_per_meter", b.price_per_meter, MONEY_SCALE, true)?, aliases };
         Ok((command_id, Publish::new(key, GatewayEvent::CatalogItem(event))))
     })
     .await

@@ -34,11 +34,7 @@ impl PgOrderDirectory {
 impl OrderDirectory for PgOrderDirectory {
     fn customer_of<'a>(&'a self, tenant: &'a str, order_id: &'a str) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
         Box::pin(async move {
-            let customer = sqlx::query_scalar::<_, String>("SELECT customer FROM orders WHERE tenant_id = $1 AND order_id = $2")
-                .bind(tenant)
-                .bind(order_id)
-                .fetch_optional(&self.pool)
-                .await?;
+            let customer = sqlx::query_scalar::<_, String>("SELECT customer FROM orders WHERE tenant_id = $1 AND order_id = $2").bind(tenant).bind(order_id).fetch_optional(&self.pool).await?;
             Ok(customer)
         })
     }

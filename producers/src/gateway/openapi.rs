@@ -150,11 +150,7 @@ pub fn fragment() -> Fragment {
     );
     f.operation("/v1/stock", "post", command("Receive a batch of stock", vec![], stock, true, false));
     let settings = body(
-        &[
-            ("gst_rate", decimal("in [0, 1), at most 4 decimal places (0.05 is 5 %)")),
-            ("reminder_days", json!({ "type": "integer", "minimum": 1, "maximum": 365 })),
-            ("command_id", command_id()),
-        ],
+        &[("gst_rate", decimal("in [0, 1), at most 4 decimal places (0.05 is 5 %)")), ("reminder_days", json!({ "type": "integer", "minimum": 1, "maximum": 365 })), ("command_id", command_id())],
         &["gst_rate", "reminder_days"],
     );
     f.operation("/v1/settings", "put", command("Change the tenant's GST rate and reminder cadence", vec![], settings, true, false));

@@ -28,7 +28,11 @@ fn malformed(reason: String) -> ApiError {
 
 impl<'a> Node<'a> {
     fn child_path(&self, name: &str) -> String {
-        if self.path.is_empty() { name.to_string() } else { format!("{}.{name}", self.path) }
+        if self.path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.path)
+        }
     }
 
     /// The field, or `None` when absent or null.

@@ -84,8 +84,12 @@ pub async fn orders_pool() -> sqlx::PgPool {
         // concurrent tests may race on the catalog: retry the idempotent DDL
         let ddl = async {
             sqlx::query("CREATE SCHEMA IF NOT EXISTS gateway_tests").execute(&admin).await?;
-            sqlx::query("CREATE TABLE IF NOT EXISTS gateway_tests.orders (tenant_id TEXT NOT NULL, order_id TEXT NOT NULL, customer TEXT NOT NULL, PRIMARY KEY (tenant_id, order_id))").execute(&admin).await?;
-            sqlx::query("INSERT INTO gateway_tests.orders VALUES ('bharat', 'o-1', '919800000001'), ('bharat', 'o-77', '919800000001'), ('sutra', 'o-77', '919811111111') ON CONFLICT DO NOTHING").execute(&admin).await
+            sqlx::query("CREATE TABLE IF NOT EXISTS gateway_tests.orders (tenant_id TEXT NOT NULL, order_id TEXT NOT NULL, customer TEXT NOT NULL, PRIMARY KEY (tenant_id, order_id))")
+                .execute(&admin)
+                .await?;
+            sqlx::query("INSERT INTO gateway_tests.orders VALUES ('bharat', 'o-1', '919800000001'), ('bharat', 'o-77', '919800000001'), ('sutra', 'o-77', '919811111111') ON CONFLICT DO NOTHING")
+                .execute(&admin)
+                .await
         };
         match ddl.await {
             Ok(_) => break,
@@ -137,7 +141,11 @@ impl Gateway {
     }
 
     fn url(&self) -> &str {
-        if self.down.load(Ordering::SeqCst) { &self.down_base } else { &self.base }
+        if self.down.load(Ordering::SeqCst) {
+            &self.down_base
+        } else {
+            &self.base
+        }
     }
 
     /// Everything the gateway produced so far, read back from the broker and decoded: topic by

@@ -62,11 +62,7 @@ struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
+        ApiError { status, code, message: message.into() }
     }
     fn not_found(what: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", what)
@@ -76,11 +72,7 @@ impl ApiError {
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> ApiError {
         tracing::error!(error = format!("{e:#}"), "read API query failed");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the read models could not be queried",
-        )
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the read models could not be queried")
     }
 }
 
@@ -92,15 +84,9 @@ impl From<QueryRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            Json(json!({ "error": self.code, "message": self.message })),
-        )
-            .into_response();
+        let mut response = (self.status, Json(json!({ "error": self.code, "message": self.message }))).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -116,10 +102,7 @@ impl FromRequestParts<ApiState> for TenantId {
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<TenantId, ApiError> {
         let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| unauthorized("missing Authorization: Bearer <api key>"))?;
+        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| unauthorized("missing Authorization: Bearer <api key>"))?;
         let key = value
             .to_str()
             .ok()
@@ -128,18 +111,12 @@ impl FromRequestParts<ApiState> for TenantId {
             .map(|(_, key)| key.trim())
             .filter(|key| !key.is_empty())
             .ok_or_else(|| unauthorized("the Authorization header is not Bearer <api key>"))?;
-        state
-            .tenants
-            .by_api_key(key)
-            .map(|t| TenantId(t.id.clone()))
-            .ok_or_else(|| unauthorized("unknown API key"))
+        state.tenants.by_api_key(key).map(|t| TenantId(t.id.clone())).ok_or_else(|| unauthorized("unknown API key"))
     }
 }
 
 fn found<T: serde::Serialize>(value: Option<T>, what: impl FnOnce() -> String) -> ApiResult {
-    value
-        .map(|v| Json(v).into_response())
-        .ok_or_else(|| ApiError::not_found(what()))
+    value.map(|v| Json(v).into_response()).ok_or_else(|| ApiError::not_found(what()))
 }
 
 async fn pending_approvals(State(s): State<ApiState>, TenantId(tenant): TenantId) -> ApiResult {
@@ -155,58 +132,29 @@ struct OrdersQuery {
     limit: Option<i64>,
 }
 
-async fn list_orders(
-    State(s): State<ApiState>,
-    TenantId(tenant): TenantId,
-    q: Result<Query<OrdersQuery>, QueryRejection>,
-) -> ApiResult {
+async fn list_orders(State(s): State<ApiState>, TenantId(tenant): TenantId, q: Result<Query<OrdersQuery>, QueryRejection>) -> ApiResult {
     let Query(q) = q?;
-    let filter = OrderFilter {
-        state: q.state,
-        customer: q.customer,
-        limit: page_limit(q.limit)?,
-    };
+    let filter = OrderFilter { state: q.state, customer: q.customer, limit: page_limit(q.limit)? };
     let orders = queries::orders(&s.pool, &tenant, &filter).await?;
     Ok(Json(json!({ "orders": orders })).into_response())
 }
 
-async fn order_detail(
-    State(s): State<ApiState>,
-    TenantId(tenant): TenantId,
-    Path(order_id): Path<String>,
-) -> ApiResult {
-    found(
-        queries::order_detail(&s.pool, &tenant, &order_id).await?,
-        || format!("no order {order_id}"),
-    )
+async fn order_detail(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(order_id): Path<String>) -> ApiResult {
+    found(queries::order_detail(&s.pool, &tenant, &order_id).await?, || format!("no order {order_id}"))
 }
 
 async fn stock(State(s): State<ApiState>, TenantId(tenant): TenantId) -> ApiResult {
     Ok(Json(queries::stock(&s.pool, &tenant).await?).into_response())
 }
 
-async fn ledger(
-    State(s): State<ApiState>,
-    TenantId(tenant): TenantId,
-    Path(customer): Path<String>,
-) -> ApiResult {
+async fn ledger(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(customer): Path<String>) -> ApiResult {
     let ledger = queries::ledger(&s.pool, &tenant, &customer).await?;
-    let known =
-        ledger.balance.is_some() || !ledger.entries.is_empty() || !ledger.payments.is_empty();
-    found(known.then_some(ledger), || {
-        format!("no ledger for customer {customer}")
-    })
+    let known = ledger.balance.is_some() || !ledger.entries.is_empty() || !ledger.payments.is_empty();
+    found(known.then_some(ledger), || format!("no ledger for customer {customer}"))
 }
 
-async fn invoice(
-    State(s): State<ApiState>,
-    TenantId(tenant): TenantId,
-    Path(number): Path<String>,
-) -> ApiResult {
-    found(
-        queries::invoice_by_number(&s.pool, &tenant, &number).await?,
-        || format!("no invoice {number}"),
-    )
+async fn invoice(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(number): Path<String>) -> ApiResult {
+    found(queries::invoice_by_number(&s.pool, &tenant, &number).await?, || format!("no invoice {number}"))
 }
 
 /// Query of `GET /v1/escalations`.
@@ -215,11 +163,7 @@ struct EscalationsQuery {
     status: Option<String>,
 }
 
-async fn escalations(
-    State(s): State<ApiState>,
-    TenantId(tenant): TenantId,
-    q: Result<Query<EscalationsQuery>, QueryRejection>,
-) -> ApiResult {
+async fn escalations(State(s): State<ApiState>, TenantId(tenant): TenantId, q: Result<Query<EscalationsQuery>, QueryRejection>) -> ApiResult {
     let Query(q) = q?;
     if let Some(status) = q.status.as_deref().filter(|s| !ESCALATION_STATUSES.contains(s)) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("status must be one of {}, not {status:?}", ESCALATION_STATUSES.join(", "))));
@@ -236,28 +180,13 @@ struct MessagesQuery {
     limit: Option<i64>,
 }
 
-async fn messages(
-    State(s): State<ApiState>,
-    TenantId(tenant): TenantId,
-    q: Result<Query<MessagesQuery>, QueryRejection>,
-) -> ApiResult {
+async fn messages(State(s): State<ApiState>, TenantId(tenant): TenantId, q: Result<Query<MessagesQuery>, QueryRejection>) -> ApiResult {
     let Query(q) = q?;
-    let filter = MessageFilter {
-        customer: q.customer,
-        order_id: q.order_id,
-        limit: page_limit(q.limit)?,
-    };
+    let filter = MessageFilter { customer: q.customer, order_id: q.order_id, limit: page_limit(q.limit)? };
     let messages = queries::messages(&s.pool, &tenant, &filter).await?;
     Ok(Json(json!({ "messages": messages })).into_response())
 }
 
-async fn command_outcome(
-    State(s): State<ApiState>,
-    TenantId(tenant): TenantId,
-    Path(command_id): Path<String>,
-) -> ApiResult {
-    found(
-        queries::command_outcome(&s.pool, &tenant, &command_id).await?,
-        || format!("no outcome for command {command_id} yet"),
-    )
+async fn command_outcome(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(command_id): Path<String>) -> ApiResult {
+    found(queries::command_outcome(&s.pool, &tenant, &command_id).await?, || format!("no outcome for command {command_id} yet"))
 }

@@ -129,15 +129,7 @@ pub fn fragment() -> Fragment {
     let mut add = |path: &str, op: Value| f.operation(path, "get", op);
     let (pending, orders, order, stock, ledger) = ("/v1/orders/pending-approval", "/v1/orders", "/v1/orders/{order_id}", "/v1/stock", "/v1/ledger/{customer}");
     let (invoice, escalations, messages, command) = ("/v1/invoices/{invoice_number}", "/v1/escalations", "/v1/messages", "/v1/commands/{command_id}");
-    add(
-        pending,
-        get(
-            "Orders waiting for the owner's approval (WAITING_OWNER_CONFIRMATION)",
-            vec![],
-            list("orders", "PendingApproval"),
-            false,
-        ),
-    );
+    add(pending, get("Orders waiting for the owner's approval (WAITING_OWNER_CONFIRMATION)", vec![], list("orders", "PendingApproval"), false));
     add(
         orders,
         get(
@@ -151,50 +143,11 @@ pub fn fragment() -> Fragment {
             false,
         ),
     );
-    add(
-        order,
-        get(
-            "One order with its lines, history and invoice",
-            vec![param("order_id", "path", "the order")],
-            reference("OrderDetail"),
-            true,
-        ),
-    );
-    add(
-        stock,
-        get("Stock pools and batches", vec![], reference("Stock"), false),
-    );
-    add(
-        ledger,
-        get(
-            "A customer's balance, ledger entries and payments",
-            vec![param("customer", "path", "customer wa_id")],
-            reference("Ledger"),
-            true,
-        ),
-    );
-    add(
-        invoice,
-        get(
-            "One invoice by number",
-            vec![param("invoice_number", "path", "e.g. INV-000123")],
-            reference("Invoice"),
-            true,
-        ),
-    );
-    add(
-        escalations,
-        get(
-            "Escalations, oldest first",
-            vec![param(
-                "status",
-                "query",
-                "pending, assigned, in_progress or resolved",
-            )],
-            list("escalations", "Escalation"),
-            false,
-        ),
-    );
+    add(order, get("One order with its lines, history and invoice", vec![param("order_id", "path", "the order")], reference("OrderDetail"), true));
+    add(stock, get("Stock pools and batches", vec![], reference("Stock"), false));
+    add(ledger, get("A customer's balance, ledger entries and payments", vec![param("customer", "path", "customer wa_id")], reference("Ledger"), true));
+    add(invoice, get("One invoice by number", vec![param("invoice_number", "path", "e.g. INV-000123")], reference("Invoice"), true));
+    add(escalations, get("Escalations, oldest first", vec![param("status", "query", "pending, assigned, in_progress or resolved")], list("escalations", "Escalation"), false));
     add(
         messages,
         get(
@@ -208,15 +161,7 @@ pub fn fragment() -> Fragment {
             false,
         ),
     );
-    add(
-        command,
-        get(
-            "The outcome of an owner command (poll after the gateway's 202)",
-            vec![param("command_id", "path", "the command")],
-            reference("CommandOutcome"),
-            true,
-        ),
-    );
+    add(command, get("The outcome of an owner command (poll after the gateway's 202)", vec![param("command_id", "path", "the command")], reference("CommandOutcome"), true));
     f.schemas = schemas().as_object().cloned().unwrap_or_default();
     f.security_schemes.insert("bearer".into(), json!({ "type": "http", "scheme": "bearer", "description": "the tenant's owner API key" }));
     f

@@ -103,11 +103,7 @@ pub struct ReminderRow {
 
 /// Messages, oldest first (the conversation order): by time, then direction, then the position in
 /// the source partition, which orders replies decided within the same stream-time instant.
-pub async fn messages(
-    pool: &PgPool,
-    tenant: &str,
-    filter: &MessageFilter,
-) -> anyhow::Result<Vec<MessageRow>> {
+pub async fn messages(pool: &PgPool, tenant: &str, filter: &MessageFilter) -> anyhow::Result<Vec<MessageRow>> {
     sqlx::query_as(
         "SELECT message_id, direction, customer, order_id, kind, text, buttons, status, wamid, error, occurred_at, updated_at \
          FROM messages WHERE tenant_id = $1 AND ($2::text IS NULL OR customer = $2) AND ($3::text IS NULL OR order_id = $3) \
@@ -123,11 +119,7 @@ pub async fn messages(
 }
 
 /// Escalations, optionally in one status, oldest first.
-pub async fn escalations(
-    pool: &PgPool,
-    tenant: &str,
-    status: Option<&str>,
-) -> anyhow::Result<Vec<EscalationRow>> {
+pub async fn escalations(pool: &PgPool, tenant: &str, status: Option<&str>) -> anyhow::Result<Vec<EscalationRow>> {
     sqlx::query_as(
         "SELECT escalation_id, customer, order_id, kind, priority, detail, status, raised_at FROM escalations \
          WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) ORDER BY raised_at, escalation_id",
@@ -140,11 +132,7 @@ pub async fn escalations(
 }
 
 /// The latest answer to one owner command; `None` while it is still being processed.
-pub async fn command_outcome(
-    pool: &PgPool,
-    tenant: &str,
-    command_id: &str,
-) -> anyhow::Result<Option<CommandOutcomeRow>> {
+pub async fn command_outcome(pool: &PgPool, tenant: &str, command_id: &str) -> anyhow::Result<Option<CommandOutcomeRow>> {
     sqlx::query_as(
         "SELECT command_id, order_id, command, accepted, code, detail, occurred_at FROM command_outcomes \
          WHERE tenant_id = $1 AND command_id = $2",
@@ -157,11 +145,7 @@ pub async fn command_outcome(
 }
 
 /// A customer's payment reminders, oldest first.
-pub async fn payment_reminders(
-    pool: &PgPool,
-    tenant: &str,
-    customer: &str,
-) -> anyhow::Result<Vec<ReminderRow>> {
+pub async fn payment_reminders(pool: &PgPool, tenant: &str, customer: &str) -> anyhow::Result<Vec<ReminderRow>> {
     sqlx::query_as(
         "SELECT customer, outstanding, oldest_unpaid_invoice, days_overdue, due_at FROM payment_reminders \
          WHERE tenant_id = $1 AND customer = $2 ORDER BY due_at, event_id",

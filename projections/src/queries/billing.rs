@@ -103,35 +103,23 @@ const INVOICE_COLUMNS: &str = "invoice_id, invoice_number, order_id, customer, s
      reminder_days, issued_at";
 
 /// The invoice with this number.
-pub async fn invoice_by_number(
-    pool: &PgPool,
-    tenant: &str,
-    number: &str,
-) -> anyhow::Result<Option<InvoiceRow>> {
-    sqlx::query_as(&format!(
-        "SELECT {INVOICE_COLUMNS} FROM invoices WHERE tenant_id = $1 AND invoice_number = $2"
-    ))
-    .bind(tenant)
-    .bind(number)
-    .fetch_optional(pool)
-    .await
-    .with_context(|| format!("reading invoice {number}"))
+pub async fn invoice_by_number(pool: &PgPool, tenant: &str, number: &str) -> anyhow::Result<Option<InvoiceRow>> {
+    sqlx::query_as(&format!("SELECT {INVOICE_COLUMNS} FROM invoices WHERE tenant_id = $1 AND invoice_number = $2"))
+        .bind(tenant)
+        .bind(number)
+        .fetch_optional(pool)
+        .await
+        .with_context(|| format!("reading invoice {number}"))
 }
 
 /// The invoice of an order, once issued.
-pub async fn invoice_for_order(
-    pool: &PgPool,
-    tenant: &str,
-    order_id: &str,
-) -> anyhow::Result<Option<InvoiceRow>> {
-    sqlx::query_as(&format!(
-        "SELECT {INVOICE_COLUMNS} FROM invoices WHERE tenant_id = $1 AND order_id = $2"
-    ))
-    .bind(tenant)
-    .bind(order_id)
-    .fetch_optional(pool)
-    .await
-    .with_context(|| format!("reading the invoice of order {order_id}"))
+pub async fn invoice_for_order(pool: &PgPool, tenant: &str, order_id: &str) -> anyhow::Result<Option<InvoiceRow>> {
+    sqlx::query_as(&format!("SELECT {INVOICE_COLUMNS} FROM invoices WHERE tenant_id = $1 AND order_id = $2"))
+        .bind(tenant)
+        .bind(order_id)
+        .fetch_optional(pool)
+        .await
+        .with_context(|| format!("reading the invoice of order {order_id}"))
 }
 
 /// A customer's balance, ledger entries and payments.
@@ -163,10 +151,5 @@ pub async fn ledger(pool: &PgPool, tenant: &str, customer: &str) -> anyhow::Resu
     .fetch_all(pool)
     .await
     .with_context(|| format!("reading the payments of {customer}"))?;
-    Ok(Ledger {
-        customer: customer.to_string(),
-        balance,
-        entries,
-        payments,
-    })
+    Ok(Ledger { customer: customer.to_string(), balance, entries, payments })
 }

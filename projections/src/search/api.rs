@@ -34,11 +34,7 @@ impl SearchState {
         let mut slot = self.reader.lock().map_err(|_| anyhow::anyhow!("search reader lock poisoned"))?;
         if slot.is_none() {
             if let Some(index) = open_existing(&self.index_dir)? {
-                let reader: IndexReader = index
-                    .reader_builder()
-                    .reload_policy(ReloadPolicy::OnCommitWithDelay)
-                    .try_into()
-                    .map_err(|e| anyhow::anyhow!("search index reader: {e}"))?;
+                let reader: IndexReader = index.reader_builder().reload_policy(ReloadPolicy::OnCommitWithDelay).try_into().map_err(|e| anyhow::anyhow!("search index reader: {e}"))?;
                 *slot = Some(reader);
             }
         }
@@ -70,21 +66,25 @@ pub fn search_fragment() -> Fragment {
     let hit = json!({ "type": "object", "required": ["kind", "doc_id", "score"], "properties": {
         "kind": { "enum": ["catalog", "message"] }, "doc_id": { "type": "string" }, "score": { "type": "number" } } });
     let mut f = Fragment::default();
-    f.operation("/v1/search", "get", json!({
-        "summary": "Search the tenant's catalog and WhatsApp conversations (tantivy query syntax)",
-        "parameters": [
-            q("q", json!({ "type": "string", "pattern": "^[^\\u0000]*$" }), "query text; empty lists the most recent documents"),
-            q("kind", json!({ "type": "string", "enum": ["catalog", "message", ""] }), "only catalog items or only messages"),
-            q("limit", json!({ "type": "integer", "minimum": 1, "maximum": MAX_LIMIT }), "results, default 20"),
-        ],
-        "responses": {
-            "200": { "description": "hits, best first", "content": { "application/json": { "schema": {
-                "type": "object", "required": ["hits"], "properties": { "hits": { "type": "array", "items": hit } } } } } },
-            "400": error_response("bad kind, limit or query syntax"),
-            "401": error_response("missing or unknown API key"),
-        },
-        "security": [{ "bearer": [] }],
-    }));
+    f.operation(
+        "/v1/search",
+        "get",
+        json!({
+            "summary": "Search the tenant's catalog and WhatsApp conversations (tantivy query syntax)",
+            "parameters": [
+                q("q", json!({ "type": "string", "pattern": "^[^\\u0000]*$" }), "query text; empty lists the most recent documents"),
+                q("kind", json!({ "type": "string", "enum": ["catalog", "message", ""] }), "only catalog items or only messages"),
+                q("limit", json!({ "type": "integer", "minimum": 1, "maximum": MAX_LIMIT }), "results, default 20"),
+            ],
+            "responses": {
+                "200": { "description": "hits, best first", "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["hits"], "properties": { "hits": { "type": "array", "items": hit } } } } } },
+                "400": error_response("bad kind, limit or query syntax"),
+                "401": error_response("missing or unknown API key"),
+            },
+            "security": [{ "bearer": [] }],
+        }),
+    );
     f
 }
 
@@ -92,11 +92,7 @@ async fn handle(State(state): State<Arc<SearchState>>, headers: HeaderMap, param
     let Ok(Query(params)) = params.map_err(|e| e.body_text()) else {
         return error(StatusCode::BAD_REQUEST, "malformed query string");
     };
-    let key = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let key = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
     let Some(tenant) = key.and_then(|k| state.tenants.by_api_key(k)).map(|t| t.id.clone()) else {
         return error(StatusCode::UNAUTHORIZED, "missing or unknown API key (Authorization: Bearer <key>)");
     };

@@ -135,7 +135,16 @@ mod tests {
         register_tokenizers(&index);
         let mut w: IndexWriter = index.writer_with_num_threads(1, 15_000_000).expect("writer");
         for tenant in ["acme", "other"] {
-            let c = CatalogDoc { tenant: tenant.into(), material: "Cotton".into(), color: "Laal".into(), dye_lots: vec![format!("LOT-{tenant}")], aliases: vec!["sooti".into()], price_per_meter: Some(Decimal::new(12050, 2)), available_meters: Decimal::new(40, 0), occurred_at: 1 };
+            let c = CatalogDoc {
+                tenant: tenant.into(),
+                material: "Cotton".into(),
+                color: "Laal".into(),
+                dye_lots: vec![format!("LOT-{tenant}")],
+                aliases: vec!["sooti".into()],
+                price_per_meter: Some(Decimal::new(12050, 2)),
+                available_meters: Decimal::new(40, 0),
+                occurred_at: 1,
+            };
             w.add_document(c.to_document(&s)).expect("add");
             let m = MessageDoc { tenant: tenant.into(), message_id: "w1".into(), direction: Direction::In, customer: "91".into(), text: "bhaiya LAAL kapda chahiye".into(), occurred_at: 2 };
             w.add_document(m.to_document(&s)).expect("add");

@@ -5,10 +5,7 @@
 use rust_decimal::Decimal;
 use std::path::Path;
 use tantivy::directory::MmapDirectory;
-use tantivy::schema::{
-    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, STORED,
-    STRING,
-};
+use tantivy::schema::{Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, STORED, STRING};
 use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
 use tantivy::{Index, TantivyDocument};
 
@@ -89,13 +86,7 @@ impl SearchSchema {
     /// Builds the schema.
     pub fn new() -> SearchSchema {
         let mut b = Schema::builder();
-        let text = TextOptions::default()
-            .set_indexing_options(
-                TextFieldIndexing::default()
-                    .set_tokenizer(TEXT_TOKENIZER)
-                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-            )
-            .set_stored();
+        let text = TextOptions::default().set_indexing_options(TextFieldIndexing::default().set_tokenizer(TEXT_TOKENIZER).set_index_option(IndexRecordOption::WithFreqsAndPositions)).set_stored();
         let doc_id = b.add_text_field("doc_id", STRING | STORED);
         let tenant = b.add_text_field("tenant", STRING | STORED);
         let kind = b.add_text_field("kind", STRING | STORED);
@@ -109,22 +100,7 @@ impl SearchSchema {
         let direction = b.add_text_field("direction", STRING | STORED);
         let customer = b.add_text_field("customer", STRING | STORED);
         let occurred_at = b.add_i64_field("occurred_at", NumericOptions::default().set_stored().set_fast());
-        SearchSchema {
-            schema: b.build(),
-            doc_id,
-            tenant,
-            kind,
-            material,
-            color,
-            dye_lots,
-            aliases,
-            text: body,
-            price,
-            available_meters,
-            direction,
-            customer,
-            occurred_at,
-        }
+        SearchSchema { schema: b.build(), doc_id, tenant, kind, material, color, dye_lots, aliases, text: body, price, available_meters, direction, customer, occurred_at }
     }
 
     /// The fields a user query searches.
@@ -135,11 +111,7 @@ impl SearchSchema {
 
 /// Registers [`TEXT_TOKENIZER`] on an index; needed by every writer and reader of it.
 pub fn register_tokenizers(index: &Index) {
-    let analyzer = TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(64))
-        .filter(LowerCaser)
-        .filter(AsciiFoldingFilter)
-        .build();
+    let analyzer = TextAnalyzer::builder(SimpleTokenizer::default()).filter(RemoveLongFilter::limit(64)).filter(LowerCaser).filter(AsciiFoldingFilter).build();
     index.tokenizers().register(TEXT_TOKENIZER, analyzer);
 }
 
@@ -147,8 +119,7 @@ pub fn register_tokenizers(index: &Index) {
 pub fn open_or_create(dir: &Path) -> anyhow::Result<Index> {
     std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
     let mmap = MmapDirectory::open(dir).map_err(|e| anyhow::anyhow!("opening {}: {e}", dir.display()))?;
-    let index = Index::open_or_create(mmap, SearchSchema::new().schema)
-        .map_err(|e| anyhow::anyhow!("opening the search index in {}: {e}", dir.display()))?;
+    let index = Index::open_or_create(mmap, SearchSchema::new().schema).map_err(|e| anyhow::anyhow!("opening the search index in {}: {e}", dir.display()))?;
     register_tokenizers(&index);
     Ok(index)
 }

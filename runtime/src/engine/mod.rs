@@ -166,9 +166,7 @@ impl<P: Processor> ProcessorEngine<P> {
         if self.settings.static_membership {
             config.set("group.instance.id", exactly_once::transactional_id(&self.spec.group_id, &self.settings.instance));
         }
-        let consumer: Consumer_ = config
-            .create_with_context(tracker)
-            .context("consumer")?;
+        let consumer: Consumer_ = config.create_with_context(tracker).context("consumer")?;
         let topics: Vec<&str> = self.spec.inputs.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).context("subscribe")?;
         Ok(consumer)
@@ -436,7 +434,13 @@ impl<P: Processor> ProcessorEngine<P> {
             }
             if stream_time > rt.persisted_stream_time {
                 let payload = self.codec.encode_json(&self.spec.changelog, &restore::stream_time_json(stream_time, &position)).await.context("encoding stream time")?;
-                markers.push(OutRecord { topic: self.spec.changelog.clone(), partition: Some(*p), key: Some(crate::store::STREAM_TIME_KEY.to_string()), payload: Some(payload), headers: make_headers(&[]) });
+                markers.push(OutRecord {
+                    topic: self.spec.changelog.clone(),
+                    partition: Some(*p),
+                    key: Some(crate::store::STREAM_TIME_KEY.to_string()),
+                    payload: Some(payload),
+                    headers: make_headers(&[]),
+                });
             }
         }
         Ok((keys, markers))

@@ -49,8 +49,7 @@ pub fn stream_time_json(stream_time: i64, position: &Position) -> Json {
 /// Parses a changelog value back into a key entry and the position it was written at.
 pub fn parse_store_record<S: DeserializeOwned>(json: &Json) -> anyhow::Result<(String, KeyEntry<S>, Position)> {
     let key = json["key"].as_str().context("store record without key")?.to_string();
-    let state: S = serde_json::from_str(json["state_json"].as_str().context("store record without state_json")?)
-        .with_context(|| format!("state of {key} does not fit this processor's state type"))?;
+    let state: S = serde_json::from_str(json["state_json"].as_str().context("store record without state_json")?).with_context(|| format!("state of {key} does not fit this processor's state type"))?;
     let timers: BTreeMap<String, i64> = json["timers"].as_array().into_iter().flatten().filter_map(|t| Some((t["id"].as_str()?.to_string(), t["fire_at"].as_i64()?))).collect();
     let applied_offsets = parse_offsets(&json["applied_offsets"]);
     let recent_event_ids: VecDeque<String> = json["recent_event_ids"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect();
@@ -82,8 +81,7 @@ pub async fn restore_into<S: DeserializeOwned + Clone + Default>(
 ) -> anyhow::Result<RestoreReport> {
     let started = Instant::now();
     let consumer: StreamConsumer = committed_reader(bootstrap, &format!("{changelog}.restore")).create().context("restore consumer")?;
-    let (low, high) = tokio::task::block_in_place(|| consumer.fetch_watermarks(changelog, partition, Duration::from_secs(10)))
-        .with_context(|| format!("watermarks of {changelog}[{partition}]"))?;
+    let (low, high) = tokio::task::block_in_place(|| consumer.fetch_watermarks(changelog, partition, Duration::from_secs(10))).with_context(|| format!("watermarks of {changelog}[{partition}]"))?;
     let start = from.unwrap_or(low).max(low);
     let mut report = RestoreReport { next_offset: start, records: 0, stale: 0 };
     if high > start {

@@ -68,11 +68,7 @@ impl Resolved {
 
     /// Of the batch's partitions (with their first offsets), those without a memory yet.
     pub fn unknown(&self, firsts: &BTreeMap<Part, i64>) -> BTreeMap<Part, i64> {
-        firsts
-            .iter()
-            .filter(|(p, _)| !self.parts.contains_key(*p))
-            .map(|(p, o)| (p.clone(), *o))
-            .collect()
+        firsts.iter().filter(|(p, _)| !self.parts.contains_key(*p)).map(|(p, o)| (p.clone(), *o)).collect()
     }
 
     /// Remembers `ids` (in log order) as resolved on `part`.
@@ -91,29 +87,16 @@ pub fn header_id(msg: &OwnedMessage) -> Option<String> {
 
 /// Reads, `read_committed`, the up to [`WINDOW`] records before each partition's offset in
 /// `before` (on a blocking thread).
-pub async fn records_before(
-    bootstrap: &str,
-    group: &str,
-    before: BTreeMap<Part, i64>,
-) -> anyhow::Result<Vec<OwnedMessage>> {
+pub async fn records_before(bootstrap: &str, group: &str, before: BTreeMap<Part, i64>) -> anyhow::Result<Vec<OwnedMessage>> {
     let (bootstrap, group) = (bootstrap.to_string(), format!("{group}.resolved"));
-    tokio::task::spawn_blocking(move || read_before(&bootstrap, &group, &before))
-        .await
-        .context("reading the resolved window")?
+    tokio::task::spawn_blocking(move || read_before(&bootstrap, &group, &before)).await.context("reading the resolved window")?
 }
 
-fn read_before(
-    bootstrap: &str,
-    group: &str,
-    before: &BTreeMap<Part, i64>,
-) -> anyhow::Result<Vec<OwnedMessage>> {
+fn read_before(bootstrap: &str, group: &str, before: &BTreeMap<Part, i64>) -> anyhow::Result<Vec<OwnedMessage>> {
     let mut by_topic: BTreeMap<&str, BTreeMap<i32, i64>> = BTreeMap::new();
     for ((topic, partition), &first) in before {
         if first > 0 {
-            by_topic
-                .entry(topic.as_str())
-                .or_default()
-                .insert(*partition, first);
+            by_topic.entry(topic.as_str()).or_default().insert(*partition, first);
         }
     }
     let mut out = Vec::new();
@@ -124,40 +107,24 @@ fn read_before(
 }
 
 /// One topic's part of [`read_before`] (`PartitionEOF` names only the partition).
-fn read_topic_before(
-    bootstrap: &str,
-    group: &str,
-    topic: &str,
-    firsts: &BTreeMap<i32, i64>,
-) -> anyhow::Result<Vec<OwnedMessage>> {
+fn read_topic_before(bootstrap: &str, group: &str, topic: &str, firsts: &BTreeMap<i32, i64>) -> anyhow::Result<Vec<OwnedMessage>> {
     let mut tpl = TopicPartitionList::new();
     for (&partition, &first) in firsts {
-        tpl.add_partition_offset(
-            topic,
-            partition,
-            Offset::Offset(first.saturating_sub(WINDOW as i64).max(0)),
-        )?;
+        tpl.add_partition_offset(topic, partition, Offset::Offset(first.saturating_sub(WINDOW as i64).max(0)))?;
     }
-    let reader: BaseConsumer = committed_reader(bootstrap, group)
-        .set("auto.offset.reset", "earliest")
-        .create()?;
+    let reader: BaseConsumer = committed_reader(bootstrap, group).set("auto.offset.reset", "earliest").create()?;
     reader.assign(&tpl)?;
     let mut open: BTreeSet<i32> = firsts.keys().copied().collect();
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !open.is_empty() {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "reading the records of {topic} before {firsts:?} took over 60 s"
-        );
+        anyhow::ensure!(Instant::now() < deadline, "reading the records of {topic} before {firsts:?} took over 60 s");
         match reader.poll(Duration::from_millis(200)) {
             None => {}
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
                 open.remove(&p);
             }
-            Some(Err(e)) => {
-                return Err(anyhow!(e).context(format!("reading {topic} for the resolved window")))
-            }
+            Some(Err(e)) => return Err(anyhow!(e).context(format!("reading {topic} for the resolved window"))),
             Some(Ok(m)) if open.contains(&m.partition()) => {
                 if m.offset() >= firsts[&m.partition()] {
                     open.remove(&m.partition());

@@ -13,14 +13,10 @@ mod orders;
 use super::runner::{Projection, SinkRecord};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
-use souk_schemas::billing::{
-    InvoiceIssued, LedgerEntryAppended, PaymentRecorded, PaymentReminderDue,
-};
+use souk_schemas::billing::{InvoiceIssued, LedgerEntryAppended, PaymentRecorded, PaymentReminderDue};
 use souk_schemas::clock::Tick;
 use souk_schemas::orders::{CommandOutcome, EscalationRaised, OrderUpdated};
-use souk_schemas::whatsapp::{
-    DeliveryStatus, InboundMessage, OutboundDispatched, OutboundFailed, OutboundMessageRequested,
-};
+use souk_schemas::whatsapp::{DeliveryStatus, InboundMessage, OutboundDispatched, OutboundFailed, OutboundMessageRequested};
 use souk_schemas::{Envelope, StreamEvent};
 use sqlx::PgConnection;
 
@@ -50,12 +46,8 @@ impl<'de> Deserialize<'de> for CommerceEvent {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let value = serde_json::Value::deserialize(deserializer)?;
-        let obj = value
-            .as_object()
-            .ok_or_else(|| D::Error::custom("a commerce event is a JSON object"))?;
-        let bare = |variant: fn(serde_json::Value) -> serde_json::Result<CommerceEvent>| {
-            variant(value.clone()).map_err(D::Error::custom)
-        };
+        let obj = value.as_object().ok_or_else(|| D::Error::custom("a commerce event is a JSON object"))?;
+        let bare = |variant: fn(serde_json::Value) -> serde_json::Result<CommerceEvent>| variant(value.clone()).map_err(D::Error::custom);
         if obj.len() == 1 && !obj.contains_key("envelope") {
             CommerceEvent::deserialize(value).map_err(D::Error::custom)
         } else if obj.contains_key("escalation_id") {
@@ -65,9 +57,7 @@ impl<'de> Deserialize<'de> for CommerceEvent {
         } else if obj.contains_key("wa_id") {
             bare(|v| serde_json::from_value(v).map(CommerceEvent::InboundMessage))
         } else {
-            Err(D::Error::custom(
-                "neither a tagged union branch nor an InboundMessage, OutboundMessageRequested or EscalationRaised record",
-            ))
+            Err(D::Error::custom("neither a tagged union branch nor an InboundMessage, OutboundMessageRequested or EscalationRaised record"))
         }
     }
 }
@@ -89,18 +79,12 @@ pub(crate) struct Meta<'a> {
 
 impl<'a> Meta<'a> {
     fn of(envelope: &'a Envelope) -> Result<Meta<'a>, String> {
-        Ok(Meta {
-            tenant: &envelope.tenant_id,
-            event_id: &envelope.event_id,
-            at: ts(envelope.occurred_at, "occurred_at")?,
-            offset: 0,
-        })
+        Ok(Meta { tenant: &envelope.tenant_id, event_id: &envelope.event_id, at: ts(envelope.occurred_at, "occurred_at")?, offset: 0 })
     }
 }
 
 fn ts(ms: i64, what: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::from_timestamp_millis(ms)
-        .ok_or_else(|| format!("{what} {ms} is not a representable time"))
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| format!("{what} {ms} is not a representable time"))
 }
 
 /// The tenant part of a `<tenant>|<customer>` key.
@@ -132,9 +116,7 @@ impl Projection for CommerceProjection {
         let tenant = &record.event.envelope().tenant_id;
         let key_tenant = key_tenant(record.key.as_deref())?;
         if key_tenant != tenant {
-            return Err(format!(
-                "key tenant {key_tenant} differs from the event's tenant {tenant}"
-            ));
+            return Err(format!("key tenant {key_tenant} differs from the event's tenant {tenant}"));
         }
         Meta::of(record.event.envelope())?;
         for (ms, what) in extra_times(&record.event) {
@@ -143,11 +125,7 @@ impl Projection for CommerceProjection {
         Ok(())
     }
 
-    async fn apply(
-        &self,
-        tx: &mut PgConnection,
-        record: &SinkRecord<CommerceEvent>,
-    ) -> anyhow::Result<()> {
+    async fn apply(&self, tx: &mut PgConnection, record: &SinkRecord<CommerceEvent>) -> anyhow::Result<()> {
         let meta = Meta { offset: record.offset, ..Meta::of(record.event.envelope()).map_err(anyhow::Error::msg)? };
         match &record.event {
             CommerceEvent::InboundMessage(e) => messages::inbound(tx, &meta, e).await,
@@ -156,16 +134,7 @@ impl Projection for CommerceProjection {
                 match &e.order_id {
                     Some(order_id) => {
                         let detail = serde_json::json!({ "message_id": meta.event_id, "purpose": e.purpose, "text": e.text });
-                        orders::history(
-                            tx,
-                            &meta,
-                            order_id,
-                            "MESSAGE_OUT",
-                            None,
-                            Some(&e.purpose),
-                            detail,
-                        )
-                        .await
+                        orders::history(tx, &meta, order_id, "MESSAGE_OUT", None, Some(&e.purpose), detail).await
                     }
                     None => Ok(()),
                 }
@@ -201,24 +170,12 @@ mod tests {
             CommerceEvent::CommandOutcome(c) if c.code.as_deref() == Some("INVALID_STATE")
         ));
         let escalation = serde_json::json!({"envelope": env(), "escalation_id": "x", "customer": null, "order_id": "o", "kind": "k", "priority": "high", "detail": "d"});
-        assert!(matches!(
-            serde_json::from_value::<CommerceEvent>(escalation).unwrap(),
-            CommerceEvent::EscalationRaised(_)
-        ));
+        assert!(matches!(serde_json::from_value::<CommerceEvent>(escalation).unwrap(), CommerceEvent::EscalationRaised(_)));
         let outbound = serde_json::json!({"envelope": env(), "to": "91", "order_id": null, "purpose": "summary", "text": "hi", "buttons": []});
-        assert!(matches!(
-            serde_json::from_value::<CommerceEvent>(outbound).unwrap(),
-            CommerceEvent::OutboundMessageRequested(_)
-        ));
+        assert!(matches!(serde_json::from_value::<CommerceEvent>(outbound).unwrap(), CommerceEvent::OutboundMessageRequested(_)));
         let inbound = serde_json::json!({"envelope": env(), "phone_number_id": "1", "wa_id": "91", "profile_name": null, "wamid": "w", "sent_at": 1, "kind": "text", "message_type": "text", "text": "20m", "reply_id": null, "context_wamid": null, "raw_json": "{}"});
-        assert!(matches!(
-            serde_json::from_value::<CommerceEvent>(inbound).unwrap(),
-            CommerceEvent::InboundMessage(_)
-        ));
-        assert!(
-            serde_json::from_value::<CommerceEvent>(serde_json::json!({"envelope": env()}))
-                .is_err()
-        );
+        assert!(matches!(serde_json::from_value::<CommerceEvent>(inbound).unwrap(), CommerceEvent::InboundMessage(_)));
+        assert!(serde_json::from_value::<CommerceEvent>(serde_json::json!({"envelope": env()})).is_err());
         assert!(serde_json::from_value::<CommerceEvent>(serde_json::json!({"Nope": {}})).is_err());
     }
 

@@ -28,20 +28,13 @@ fn pool_key(key: Option<&str>) -> Result<PoolKey, String> {
     let key = key.ok_or("record has no key")?;
     let mut parts = key.splitn(3, '|');
     match (parts.next(), parts.next(), parts.next()) {
-        (Some(t), Some(m), Some(c)) if !t.is_empty() && !m.is_empty() && !c.is_empty() => {
-            Ok(PoolKey {
-                tenant: t.to_string(),
-                material: m.to_string(),
-                color: c.to_string(),
-            })
-        }
+        (Some(t), Some(m), Some(c)) if !t.is_empty() && !m.is_empty() && !c.is_empty() => Ok(PoolKey { tenant: t.to_string(), material: m.to_string(), color: c.to_string() }),
         _ => Err(format!("key {key:?} is not <tenant>|<material>|<color>")),
     }
 }
 
 fn ts(ms: i64, what: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::from_timestamp_millis(ms)
-        .ok_or_else(|| format!("{what} {ms} is not a representable time"))
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| format!("{what} {ms} is not a representable time"))
 }
 
 /// Every epoch-ms field the projection stores, so `check` can refuse impossible ones up front.
@@ -49,9 +42,7 @@ fn times(event: &InventoryEvent) -> Vec<(i64, &'static str)> {
     let mut t = vec![(event.envelope().occurred_at, "occurred_at")];
     match event {
         InventoryEvent::Reserved(e) => t.push((e.expires_at, "expires_at")),
-        InventoryEvent::StockLevelChanged(e) => {
-            t.extend(e.batches.iter().map(|b| (b.received_at, "received_at")))
-        }
+        InventoryEvent::StockLevelChanged(e) => t.extend(e.batches.iter().map(|b| (b.received_at, "received_at"))),
         _ => {}
     }
     t
@@ -67,10 +58,7 @@ impl Projection for InventoryProjection {
         let key = pool_key(record.key.as_deref())?;
         let tenant = &record.event.envelope().tenant_id;
         if &key.tenant != tenant {
-            return Err(format!(
-                "key tenant {} differs from the event's tenant {tenant}",
-                key.tenant
-            ));
+            return Err(format!("key tenant {} differs from the event's tenant {tenant}", key.tenant));
         }
         for (ms, what) in times(&record.event) {
             ts(ms, what)?;
@@ -78,32 +66,25 @@ impl Projection for InventoryProjection {
         Ok(())
     }
 
-    async fn apply(
-        &self,
-        tx: &mut PgConnection,
-        record: &SinkRecord<InventoryEvent>,
-    ) -> anyhow::Result<()> {
+    async fn apply(&self, tx: &mut PgConnection, record: &SinkRecord<InventoryEvent>) -> anyhow::Result<()> {
         let env = record.event.envelope();
         let at = ts(env.occurred_at, "occurred_at").map_err(anyhow::Error::msg)?;
         let event_id = env.event_id.as_str();
-        let hold =
-            |key: PoolKey, hold_id: &str, order_id: &str, line_id: &str, status: &'static str| {
-                HoldUpsert {
-                    tenant: key.tenant,
-                    hold_id: hold_id.to_string(),
-                    material: key.material,
-                    color: key.color,
-                    order_id: order_id.to_string(),
-                    line_id: line_id.to_string(),
-                    status,
-                    meters: None,
-                    allocations: None,
-                    expires_at: None,
-                    reason: None,
-                    event_id: event_id.to_string(),
-                    at,
-                }
-            };
+        let hold = |key: PoolKey, hold_id: &str, order_id: &str, line_id: &str, status: &'static str| HoldUpsert {
+            tenant: key.tenant,
+            hold_id: hold_id.to_string(),
+            material: key.material,
+            color: key.color,
+            order_id: order_id.to_string(),
+            line_id: line_id.to_string(),
+            status,
+            meters: None,
+            allocations: None,
+            expires_at: None,
+            reason: None,
+            event_id: event_id.to_string(),
+            at,
+        };
         let key = || pool_key(record.key.as_deref()).map_err(anyhow::Error::msg);
         match &record.event {
             InventoryEvent::StockLevelChanged(e) => stock_levels(tx, e, event_id, at).await,
@@ -118,10 +99,7 @@ impl Projection for InventoryProjection {
                 let mut h = hold(key()?, &e.hold_id, &e.order_id, &e.line_id, "REJECTED");
                 h.meters = Some(e.requested_meters);
                 h.allocations = Some(serde_json::json!([]));
-                h.reason = Some(format!(
-                    "insufficient stock: requested {} m, available {} m",
-                    e.requested_meters, e.available_meters
-                ));
+                h.reason = Some(format!("insufficient stock: requested {} m, available {} m", e.requested_meters, e.available_meters));
                 upsert_hold(tx, &h).await
             }
             InventoryEvent::Committed(e) => {
@@ -135,13 +113,7 @@ impl Projection for InventoryProjection {
                 h.reason = Some(e.reason.clone());
                 upsert_hold(tx, &h).await
             }
-            InventoryEvent::HoldExpired(e) => {
-                upsert_hold(
-                    tx,
-                    &hold(key()?, &e.hold_id, &e.order_id, &e.line_id, "EXPIRED"),
-                )
-                .await
-            }
+            InventoryEvent::HoldExpired(e) => upsert_hold(tx, &hold(key()?, &e.hold_id, &e.order_id, &e.line_id, "EXPIRED")).await,
             InventoryEvent::HoldCommandRejected(e) => {
                 tracing::debug!(hold_id = %e.hold_id, command = %e.command, reason = %e.reason, "hold command rejected (nothing to project)");
                 Ok(())
@@ -156,12 +128,7 @@ fn allocations_json(allocations: &[BatchAllocation]) -> anyhow::Result<serde_jso
 
 /// The pool's totals, catalog price and aliases, and every listed batch; batches the pool no
 /// longer lists are removed, since a `StockLevelChanged` carries the whole pool.
-async fn stock_levels(
-    tx: &mut PgConnection,
-    e: &StockLevelChanged,
-    event_id: &str,
-    at: DateTime<Utc>,
-) -> anyhow::Result<()> {
+async fn stock_levels(tx: &mut PgConnection, e: &StockLevelChanged, event_id: &str, at: DateTime<Utc>) -> anyhow::Result<()> {
     let tenant = &e.envelope.tenant_id;
     sqlx::query(
         "INSERT INTO stock_pools (tenant_id, material, color, on_hand_meters, held_meters, available_meters, last_event_id, updated_at, \
@@ -291,14 +258,7 @@ mod tests {
 
     #[test]
     fn keys_name_tenant_material_and_color() {
-        assert_eq!(
-            pool_key(Some("acme|cotton|navy|blue")).unwrap(),
-            PoolKey {
-                tenant: "acme".into(),
-                material: "cotton".into(),
-                color: "navy|blue".into()
-            }
-        );
+        assert_eq!(pool_key(Some("acme|cotton|navy|blue")).unwrap(), PoolKey { tenant: "acme".into(), material: "cotton".into(), color: "navy|blue".into() });
         assert!(pool_key(Some("acme|cotton")).is_err());
         assert!(pool_key(Some("acme||blue")).is_err());
         assert!(pool_key(None).is_err());
@@ -307,9 +267,6 @@ mod tests {
     #[test]
     fn impossible_times_are_refused() {
         assert!(ts(i64::MAX, "expires_at").is_err());
-        assert_eq!(
-            ts(1_700_000_000_123, "x").unwrap().timestamp_millis(),
-            1_700_000_000_123
-        );
+        assert_eq!(ts(1_700_000_000_123, "x").unwrap().timestamp_millis(), 1_700_000_000_123);
     }
 }

@@ -26,27 +26,13 @@ use tokio::sync::watch;
 
 /// Runs the inventory projection as sink `sink_name` (`inventory-postgres` in topology.toml) until
 /// `shutdown` turns true: migrates the schema, then consumes its inputs exactly-once in effect.
-pub async fn run_inventory_sink(
-    topology: &Topology,
-    sink_name: &str,
-    bootstrap: &str,
-    codec: Arc<Codec>,
-    pool: PgPool,
-    shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+pub async fn run_inventory_sink(topology: &Topology, sink_name: &str, bootstrap: &str, codec: Arc<Codec>, pool: PgPool, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     run_projection_sink(InventoryProjection, topology, sink_name, bootstrap, codec, pool, shutdown).await
 }
 
 /// Runs the commerce projection as sink `sink_name` (`commerce-postgres` in topology.toml) until
 /// `shutdown` turns true: migrates the schema, then consumes its inputs exactly-once in effect.
-pub async fn run_commerce_sink(
-    topology: &Topology,
-    sink_name: &str,
-    bootstrap: &str,
-    codec: Arc<Codec>,
-    pool: PgPool,
-    shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+pub async fn run_commerce_sink(topology: &Topology, sink_name: &str, bootstrap: &str, codec: Arc<Codec>, pool: PgPool, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     run_projection_sink(CommerceProjection, topology, sink_name, bootstrap, codec, pool, shutdown).await
 }
 
@@ -61,12 +47,8 @@ pub async fn run_projection_sink<P: Projection>(
     pool: PgPool,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    souk_projections::migrate(&pool)
-        .await
-        .context("migrating the projection schema")?;
+    souk_projections::migrate(&pool).await.context("migrating the projection schema")?;
     let spec = SinkSpec::from_topology(topology, sink_name)?;
     let sink = PostgresSink::new(projection, spec, codec, pool, SinkSettings::new(bootstrap))?;
-    sink.run(shutdown)
-        .await
-        .with_context(|| format!("sink {sink_name}"))
+    sink.run(shutdown).await.with_context(|| format!("sink {sink_name}"))
 }

@@ -102,11 +102,7 @@ pub trait Projection: Send + Sync + 'static {
     /// A [`Deferred`] error instead says "not yet": the record and everything after it in its
     /// partition wait for `retry_in` while the rest of the batch commits; an apply that defers
     /// must not have written anything on `tx`.
-    fn apply(
-        &self,
-        tx: &mut PgConnection,
-        record: &SinkRecord<Self::Event>,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+    fn apply(&self, tx: &mut PgConnection, record: &SinkRecord<Self::Event>) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
 /// The answer of [`Projection::apply`] (as its error) for a record that cannot be applied yet but
@@ -158,23 +154,11 @@ pub struct SinkSpec {
 impl SinkSpec {
     /// Resolves sink `name` from the topology; it must be a `postgres` sink.
     pub fn from_topology(topology: &Topology, name: &str) -> anyhow::Result<SinkSpec> {
-        let decl = topology
-            .sinks
-            .get(name)
-            .ok_or_else(|| anyhow!("sink {name} is not declared in topology.toml"))?;
+        let decl = topology.sinks.get(name).ok_or_else(|| anyhow!("sink {name} is not declared in topology.toml"))?;
         if decl.kind != "postgres" {
             anyhow::bail!("sink {name} is of kind {}, not postgres", decl.kind);
         }
-        Ok(SinkSpec {
-            name: name.to_string(),
-            inputs: decl
-                .inputs
-                .iter()
-                .map(|i| topology.topic(i.get_ref()))
-                .collect(),
-            dlq: topology.dlq_topic(name),
-            group_id: topology.group_id(name),
-        })
+        Ok(SinkSpec { name: name.to_string(), inputs: decl.inputs.iter().map(|i| topology.topic(i.get_ref())).collect(), dlq: topology.dlq_topic(name), group_id: topology.group_id(name) })
     }
 }
 
@@ -265,33 +249,16 @@ impl From<anyhow::Error> for AttemptError {
 
 impl<P: Projection> PostgresSink<P> {
     /// A sink applying `projection` as declared by `spec`.
-    pub fn new(
-        projection: P,
-        spec: SinkSpec,
-        codec: Arc<Codec>,
-        pool: PgPool,
-        settings: SinkSettings,
-    ) -> anyhow::Result<Self> {
+    pub fn new(projection: P, spec: SinkSpec, codec: Arc<Codec>, pool: PgPool, settings: SinkSettings) -> anyhow::Result<Self> {
         let producer = producer(&settings.bootstrap).context("DLQ producer")?;
-        Ok(PostgresSink {
-            projection,
-            spec,
-            codec,
-            pool,
-            settings,
-            producer,
-            dead_lettered: Mutex::new(BTreeSet::new()),
-            deferred: Mutex::new(BTreeMap::new()),
-        })
+        Ok(PostgresSink { projection, spec, codec, pool, settings, producer, dead_lettered: Mutex::new(BTreeSet::new()), deferred: Mutex::new(BTreeMap::new()) })
     }
 
     fn consumer(&self) -> anyhow::Result<Arc<SinkConsumer>> {
         let context = SinkContext::new(&self.spec.name, (*self.pool.connect_options()).clone());
         // read_committed, no auto commit; `auto.offset.reset` only matters when the context could
         // not position a partition (then nothing is applied)
-        let consumer: SinkConsumer = souk_runtime::kafka::group_consumer(&self.settings.bootstrap, &self.spec.group_id)
-            .create_with_context(context)
-            .context("sink consumer")?;
+        let consumer: SinkConsumer = souk_runtime::kafka::group_consumer(&self.settings.bootstrap, &self.spec.group_id).create_with_context(context).context("sink consumer")?;
         let topics: Vec<&str> = self.spec.inputs.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).context("subscribe")?;
         Ok(Arc::new(consumer))
@@ -317,15 +284,10 @@ impl<P: Projection> PostgresSink<P> {
                 _ = shutdown.changed() => break,
             };
             let failure = if consumer.context().position_failed.load(Ordering::SeqCst) {
-                Some(anyhow!(
-                    "an assignment could not be positioned at the stored offsets"
-                ))
+                Some(anyhow!("an assignment could not be positioned at the stored offsets"))
             } else {
                 let assigned = assigned_set(&consumer);
-                let batch: Vec<OwnedMessage> = batch
-                    .into_iter()
-                    .filter(|m| assigned.contains(&(m.topic().to_string(), m.partition())))
-                    .collect();
+                let batch: Vec<OwnedMessage> = batch.into_iter().filter(|m| assigned.contains(&(m.topic().to_string(), m.partition()))).collect();
                 match self.process_batch(&consumer, batch).await {
                     Ok(holds) => {
                         self.hold(&consumer, &probe, holds, &mut paused);
@@ -370,13 +332,7 @@ impl<P: Projection> PostgresSink<P> {
 
     /// Pauses each held partition and seeks it back to its deferred record, to resume after the
     /// requested delay; tells the liveness probe it waits on purpose.
-    fn hold(
-        &self,
-        consumer: &SinkConsumer,
-        probe: &souk_runtime::engine::liveness::Probe,
-        holds: Vec<Hold>,
-        paused: &mut BTreeMap<Tp, Instant>,
-    ) {
+    fn hold(&self, consumer: &SinkConsumer, probe: &souk_runtime::engine::liveness::Probe, holds: Vec<Hold>, paused: &mut BTreeMap<Tp, Instant>) {
         for Hold { tp, offset, retry_in } in holds {
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition(&tp.0, tp.1);
@@ -394,11 +350,7 @@ impl<P: Projection> PostgresSink<P> {
         }
     }
 
-    async fn process_batch(
-        &self,
-        consumer: &SinkConsumer,
-        batch: Vec<OwnedMessage>,
-    ) -> anyhow::Result<Vec<Hold>> {
+    async fn process_batch(&self, consumer: &SinkConsumer, batch: Vec<OwnedMessage>) -> anyhow::Result<Vec<Hold>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -407,18 +359,11 @@ impl<P: Projection> PostgresSink<P> {
         // 1. decode outside the transaction
         let mut decoded = Vec::with_capacity(batch.len());
         for msg in batch {
-            metrics
-                .records_in
-                .with_label_values(&[name.as_str(), &msg.partition().to_string()])
-                .inc();
+            metrics.records_in.with_label_values(&[name.as_str(), &msg.partition().to_string()]).inc();
             decoded.push(self.decode(msg).await?);
         }
         // Per partition in offset order (a stable sort keeps each partition's order).
-        decoded.sort_by(|a, b| {
-            a.position()
-                .cmp(&b.position())
-                .then(a.offset().cmp(&b.offset()))
-        });
+        decoded.sort_by(|a, b| a.position().cmp(&b.position()).then(a.offset().cmp(&b.offset())));
         // Each permanent data error found rolls the attempt back and marks its record dead; the
         // next attempt dead-letters it and applies the rest (at most one attempt per record).
         let mut refused: BTreeMap<(Tp, i64), String> = BTreeMap::new();
@@ -441,11 +386,7 @@ impl<P: Projection> PostgresSink<P> {
         let name = &self.spec.name;
         let parts: BTreeSet<Tp> = decoded.iter().map(Decoded::position).collect();
         // 2. one transaction; lock this sink's offset rows
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .context("beginning the sink transaction")?;
+        let mut tx = self.pool.begin().await.context("beginning the sink transaction")?;
         let stored = offsets::lock(&mut tx, name, &parts).await?;
         // 3. drop what the DB already reflects
         let mut next = stored.clone();
@@ -453,9 +394,7 @@ impl<P: Projection> PostgresSink<P> {
         let mut skipped = 0u64;
         for d in decoded {
             let pos = d.position();
-            let cursor = next
-                .get_mut(&pos)
-                .ok_or_else(|| anyhow!("partition {pos:?} was not locked"))?;
+            let cursor = next.get_mut(&pos).ok_or_else(|| anyhow!("partition {pos:?} was not locked"))?;
             if d.offset() < *cursor {
                 skipped += 1;
                 continue;
@@ -469,13 +408,7 @@ impl<P: Projection> PostgresSink<P> {
                     at
                 });
                 if held_at == Some(*cursor) {
-                    return Err(AttemptError::Outage(anyhow!(
-                        "{}/{} resumed at offset {} past its deferred record {}; repositioning at the stored offset",
-                        pos.0,
-                        pos.1,
-                        d.offset(),
-                        *cursor
-                    )));
+                    return Err(AttemptError::Outage(anyhow!("{}/{} resumed at offset {} past its deferred record {}; repositioning at the stored offset", pos.0, pos.1, d.offset(), *cursor)));
                 }
                 tracing::debug!(sink = %name, topic = %pos.0, partition = pos.1, expected = *cursor, got = d.offset(), "offset gap (compaction, retention or control records)");
             }
@@ -483,18 +416,11 @@ impl<P: Projection> PostgresSink<P> {
             todo.push(d);
         }
         if skipped > 0 {
-            metrics
-                .records_skipped
-                .with_label_values(&[name.as_str(), "below_stored_offset"])
-                .inc_by(skipped);
+            metrics.records_skipped.with_label_values(&[name.as_str(), "below_stored_offset"]).inc_by(skipped);
             tracing::info!(sink = %name, skipped, "skipped records the stored offsets already cover");
         }
         // 4. dead letters, acked before the offsets move past them
-        let already = self
-            .dead_lettered
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default();
+        let already = self.dead_lettered.lock().map(|s| s.clone()).unwrap_or_default();
         let (mut dead, mut produced) = (Vec::new(), Vec::new());
         for d in &todo {
             let id = (d.position(), d.offset());
@@ -511,13 +437,8 @@ impl<P: Projection> PostgresSink<P> {
         }
         if !dead.is_empty() {
             let count = dead.len() as u64;
-            send_all(&self.producer, dead)
-                .await
-                .context("producing to the sink's dead-letter topic")?;
-            metrics
-                .dlq_records
-                .with_label_values(&[name.as_str()])
-                .inc_by(count);
+            send_all(&self.producer, dead).await.context("producing to the sink's dead-letter topic")?;
+            metrics.dlq_records.with_label_values(&[name.as_str()]).inc_by(count);
             if let Ok(mut set) = self.dead_lettered.lock() {
                 set.extend(produced);
             }
@@ -541,10 +462,7 @@ impl<P: Projection> PostgresSink<P> {
                 Err(e) => match e.downcast::<Deferred>() {
                     Ok(deferred) => {
                         tracing::debug!(sink = %name, topic = %pos.0, partition = pos.1, offset = record.offset, retry_in = ?deferred.retry_in, reason = %deferred.reason, "record deferred; its partition waits");
-                        metrics
-                            .records_skipped
-                            .with_label_values(&[name.as_str(), "deferred"])
-                            .inc();
+                        metrics.records_skipped.with_label_values(&[name.as_str(), "deferred"]).inc();
                         next.insert(pos.clone(), record.offset);
                         holds.insert(pos.clone(), Hold { tp: pos, offset: record.offset, retry_in: deferred.retry_in });
                     }
@@ -558,18 +476,10 @@ impl<P: Projection> PostgresSink<P> {
                 },
             }
         }
-        let advanced: BTreeMap<Tp, i64> = next
-            .into_iter()
-            .filter(|(tp, n)| stored.get(tp) != Some(n))
-            .collect();
+        let advanced: BTreeMap<Tp, i64> = next.into_iter().filter(|(tp, n)| stored.get(tp) != Some(n)).collect();
         offsets::store(&mut tx, name, &advanced).await?;
-        tx.commit()
-            .await
-            .context("committing the sink transaction")?;
-        metrics
-            .batch_commits
-            .with_label_values(&[name.as_str()])
-            .inc();
+        tx.commit().await.context("committing the sink transaction")?;
+        metrics.batch_commits.with_label_values(&[name.as_str()]).inc();
         if let Ok(mut set) = self.dead_lettered.lock() {
             set.retain(|(tp, offset)| advanced.get(tp).is_none_or(|next| offset >= next));
         }
@@ -593,18 +503,10 @@ impl<P: Projection> PostgresSink<P> {
         };
         let event: P::Event = match self.codec.decode(payload).await {
             Ok(e) => e,
-            Err(e) if e.is_retriable() => {
-                return Err(e).context("decoding input (registry unavailable)")
-            }
+            Err(e) if e.is_retriable() => return Err(e).context("decoding input (registry unavailable)"),
             Err(e) => return Ok(Decoded::Dead(msg, e.to_string())),
         };
-        let record = SinkRecord {
-            topic: msg.topic().to_string(),
-            partition: msg.partition(),
-            offset: msg.offset(),
-            key: msg.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-            event,
-        };
+        let record = SinkRecord { topic: msg.topic().to_string(), partition: msg.partition(), offset: msg.offset(), key: msg.key().map(|k| String::from_utf8_lossy(k).into_owned()), event };
         match self.projection.check(&record) {
             Ok(()) => Ok(Decoded::Apply(record, msg)),
             Err(reason) => Ok(Decoded::Dead(msg, format!("rejected: {reason}"))),
@@ -639,14 +541,5 @@ fn resume_due(consumer: &SinkConsumer, paused: &mut BTreeMap<Tp, Instant>) {
 }
 
 fn assigned_set(consumer: &SinkConsumer) -> BTreeSet<Tp> {
-    consumer
-        .assignment()
-        .map(|tpl| {
-            tpl.elements()
-                .iter()
-                .map(|e| (e.topic().to_string(), e.partition()))
-                .collect()
-        })
-        .unwrap_or_default()
+    consumer.assignment().map(|tpl| tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect()).unwrap_or_default()
 }
-

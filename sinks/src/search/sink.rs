@@ -12,7 +12,6 @@
 
 use super::documents::{upsert_for, Input, InputTopic, Upsert};
 use super::positions::{self, Positions, Tp};
-use souk_runtime::dead_letter::{dead_letter, Provenance};
 use crate::wire::Bare;
 use anyhow::{anyhow, Context};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -21,6 +20,7 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use souk_projections::search::SearchSchema;
 use souk_runtime::codec::{Codec, CodecError};
+use souk_runtime::dead_letter::{dead_letter, Provenance};
 use souk_runtime::kafka::{producer, send_all, OutRecord};
 use souk_runtime::metrics::Metrics;
 use souk_runtime::topology::Topology;
@@ -119,9 +119,9 @@ impl SearchSink {
     /// sink holds it.
     pub fn open(spec: SearchSinkSpec, codec: Arc<Codec>, index_dir: PathBuf, settings: SearchSinkSettings) -> anyhow::Result<SearchSink> {
         let index: Index = souk_projections::search::schema::open_or_create(&index_dir)?;
-        let writer = index.writer_with_num_threads(1, settings.writer_memory).with_context(|| {
-            format!("taking the writer lock of {} (one search sink per index directory; is another one running?)", index_dir.display())
-        })?;
+        let writer = index
+            .writer_with_num_threads(1, settings.writer_memory)
+            .with_context(|| format!("taking the writer lock of {} (one search sink per index directory; is another one running?)", index_dir.display()))?;
         let positions = positions::load(&index)?;
         let producer = producer(&settings.bootstrap).context("DLQ producer")?;
         Ok(SearchSink { spec, codec, settings, schema: SearchSchema::new(), writer: Arc::new(Mutex::new(writer)), positions, producer, dead_lettered: BTreeSet::new() })

@@ -79,12 +79,7 @@ impl Default for DispatcherSettings {
 impl DispatcherSettings {
     /// `{base}/{version}/{phone_number_id}/messages`.
     pub fn messages_url(&self, phone_number_id: &str) -> String {
-        format!(
-            "{}/{}/{}/messages",
-            self.base_url.trim_end_matches('/'),
-            self.api_version,
-            phone_number_id
-        )
+        format!("{}/{}/{}/messages", self.base_url.trim_end_matches('/'), self.api_version, phone_number_id)
     }
 }
 
@@ -95,9 +90,7 @@ impl DispatcherSettings {
 pub fn message_body(req: &OutboundMessageRequested) -> Result<Value, String> {
     let callback_data = &req.envelope.event_id;
     if callback_data.chars().count() > MAX_CALLBACK_DATA {
-        return Err(format!(
-            "event id longer than the {MAX_CALLBACK_DATA} characters of biz_opaque_callback_data"
-        ));
+        return Err(format!("event id longer than the {MAX_CALLBACK_DATA} characters of biz_opaque_callback_data"));
     }
     if req.buttons.is_empty() {
         return Ok(json!({
@@ -110,16 +103,9 @@ pub fn message_body(req: &OutboundMessageRequested) -> Result<Value, String> {
         }));
     }
     if req.buttons.len() > MAX_BUTTONS {
-        return Err(format!(
-            "{} reply buttons; WhatsApp allows at most {MAX_BUTTONS}",
-            req.buttons.len()
-        ));
+        return Err(format!("{} reply buttons; WhatsApp allows at most {MAX_BUTTONS}", req.buttons.len()));
     }
-    let buttons: Vec<Value> = req
-        .buttons
-        .iter()
-        .map(|b| json!({ "type": "reply", "reply": { "id": b.id, "title": b.title } }))
-        .collect();
+    let buttons: Vec<Value> = req.buttons.iter().map(|b| json!({ "type": "reply", "reply": { "id": b.id, "title": b.title } })).collect();
     Ok(json!({
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
@@ -166,54 +152,29 @@ pub fn classify(status: u16, body: &str) -> Verdict {
     let parsed: Option<Value> = serde_json::from_str(body).ok();
     let http_status = Some(status);
     if (200..300).contains(&status) {
-        let wamid = parsed
-            .as_ref()
-            .and_then(|v| v.pointer("/messages/0/id"))
-            .and_then(Value::as_str);
+        let wamid = parsed.as_ref().and_then(|v| v.pointer("/messages/0/id")).and_then(Value::as_str);
         return match wamid {
-            Some(w) => Verdict::Accepted {
-                wamid: w.to_string(),
-            },
-            None => Verdict::Retry {
-                http_status,
-                code: None,
-                reason: format!("HTTP {status} without messages[0].id"),
-            },
+            Some(w) => Verdict::Accepted { wamid: w.to_string() },
+            None => Verdict::Retry { http_status, code: None, reason: format!("HTTP {status} without messages[0].id") },
         };
     }
     let error = parsed.as_ref().and_then(|v| v.get("error"));
     let code = error.and_then(|e| e.get("code")).and_then(Value::as_i64);
-    let message = error
-        .and_then(|e| e.get("message"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let details = error
-        .and_then(|e| e.pointer("/error_data/details"))
-        .and_then(Value::as_str);
+    let message = error.and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("");
+    let details = error.and_then(|e| e.pointer("/error_data/details")).and_then(Value::as_str);
     let reason = match (code, details) {
         (Some(c), Some(d)) => format!("HTTP {status}, code {c}: {message} ({d})"),
         (Some(c), None) => format!("HTTP {status}, code {c}: {message}"),
-        (None, _) => format!(
-            "HTTP {status}: {}",
-            body.chars().take(200).collect::<String>()
-        ),
+        (None, _) => format!("HTTP {status}: {}", body.chars().take(200).collect::<String>()),
     };
     let retry = match code {
         Some(c) => RETRYABLE_CODES.contains(&c),
         None => status == 429 || status >= 500,
     };
     if retry {
-        Verdict::Retry {
-            http_status,
-            code,
-            reason,
-        }
+        Verdict::Retry { http_status, code, reason }
     } else {
-        Verdict::Permanent {
-            http_status,
-            code,
-            reason,
-        }
+        Verdict::Permanent { http_status, code, reason }
     }
 }
 
@@ -254,19 +215,11 @@ pub struct Failure {
 impl Failure {
     /// A failure without an HTTP answer.
     pub fn transport(reason: impl Into<String>) -> Failure {
-        Failure {
-            http_status: None,
-            error_code: None,
-            reason: reason.into(),
-        }
+        Failure { http_status: None, error_code: None, reason: reason.into() }
     }
 
     fn of(http_status: Option<u16>, code: Option<i64>, reason: String) -> Failure {
-        Failure {
-            http_status: http_status.map(i32::from),
-            error_code: code.and_then(|c| i32::try_from(c).ok()),
-            reason,
-        }
+        Failure { http_status: http_status.map(i32::from), error_code: code.and_then(|c| i32::try_from(c).ok()), reason }
     }
 }
 
@@ -304,32 +257,17 @@ impl Delivery {
 }
 
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(|s| Duration::from_secs(s).min(RETRY_AFTER_MAX))
+    headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok().map(|s| Duration::from_secs(s).min(RETRY_AFTER_MAX))
 }
 
 /// An HTTP client for the Cloud API: `connect_timeout` separates "never reached Meta" (connect
 /// errors: nothing sent) from a request that went out and then timed out (unknown).
 pub fn client(settings: &DispatcherSettings) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .connect_timeout(settings.connect_timeout)
-        .build()
+    reqwest::Client::builder().connect_timeout(settings.connect_timeout).build()
 }
 
 /// One send-message attempt of `body` (from [`message_body`]) for `tenant`.
-pub async fn attempt(
-    client: &reqwest::Client,
-    settings: &DispatcherSettings,
-    tenant: &Tenant,
-    req: &OutboundMessageRequested,
-    body: &Value,
-) -> Outcome {
+pub async fn attempt(client: &reqwest::Client, settings: &DispatcherSettings, tenant: &Tenant, req: &OutboundMessageRequested, body: &Value) -> Outcome {
     let sent = client
         .post(settings.messages_url(&tenant.phone_number_id))
         .bearer_auth(tenant.access_token.expose())
@@ -341,53 +279,21 @@ pub async fn attempt(
     let resp = match sent {
         Ok(resp) => resp,
         // Connect errors (refused, unreachable, TLS handshake, connect timeout): nothing was sent.
-        Err(e) if e.is_connect() || e.is_builder() => {
-            return Outcome::NotSent {
-                failure: Failure::transport(format!("transport: {e}")),
-                retry_after: None,
-            }
-        }
-        Err(e) => {
-            return Outcome::Unknown(Failure::transport(format!(
-                "no answer after the request was sent: {e}"
-            )))
-        }
+        Err(e) if e.is_connect() || e.is_builder() => return Outcome::NotSent { failure: Failure::transport(format!("transport: {e}")), retry_after: None },
+        Err(e) => return Outcome::Unknown(Failure::transport(format!("no answer after the request was sent: {e}"))),
     };
     let status = resp.status().as_u16();
     let after = retry_after(resp.headers());
     let text = match resp.text().await {
         Ok(t) => t,
-        Err(e) if (200..300).contains(&status) => {
-            return Outcome::Unknown(Failure::of(
-                Some(status),
-                None,
-                format!("HTTP {status}, answer lost: {e}"),
-            ))
-        }
+        Err(e) if (200..300).contains(&status) => return Outcome::Unknown(Failure::of(Some(status), None, format!("HTTP {status}, answer lost: {e}"))),
         Err(_) => String::new(),
     };
     match classify(status, &text) {
         Verdict::Accepted { wamid } => Outcome::Accepted { wamid },
-        Verdict::Permanent {
-            http_status,
-            code,
-            reason,
-        } => Outcome::Permanent(Failure::of(http_status, code, reason)),
-        Verdict::Retry {
-            http_status,
-            code,
-            reason,
-        } if (200..300).contains(&status) => {
-            Outcome::Unknown(Failure::of(http_status, code, reason))
-        }
-        Verdict::Retry {
-            http_status,
-            code,
-            reason,
-        } => Outcome::NotSent {
-            failure: Failure::of(http_status, code, reason),
-            retry_after: after,
-        },
+        Verdict::Permanent { http_status, code, reason } => Outcome::Permanent(Failure::of(http_status, code, reason)),
+        Verdict::Retry { http_status, code, reason } if (200..300).contains(&status) => Outcome::Unknown(Failure::of(http_status, code, reason)),
+        Verdict::Retry { http_status, code, reason } => Outcome::NotSent { failure: Failure::of(http_status, code, reason), retry_after: after },
     }
 }
 
@@ -405,12 +311,7 @@ mod tests {
             order_id: None,
             purpose: "summary".into(),
             text: "3 m laal cotton, ₹360. Confirm?".into(),
-            buttons: (0..buttons)
-                .map(|i| ReplyButton {
-                    id: format!("b{i}"),
-                    title: format!("B{i}"),
-                })
-                .collect(),
+            buttons: (0..buttons).map(|i| ReplyButton { id: format!("b{i}"), title: format!("B{i}") }).collect(),
         }
     }
 
@@ -426,10 +327,7 @@ mod tests {
     fn interactive_reply_buttons_and_at_most_three() {
         let body = message_body(&request(2)).expect("body");
         assert_eq!(body["type"], "interactive");
-        assert_eq!(
-            body["biz_opaque_callback_data"],
-            json!(request(2).envelope.event_id)
-        );
+        assert_eq!(body["biz_opaque_callback_data"], json!(request(2).envelope.event_id));
         assert_eq!(
             body["interactive"],
             json!({"type": "button", "body": {"text": "3 m laal cotton, ₹360. Confirm?"}, "action": {"buttons": [
@@ -442,14 +340,8 @@ mod tests {
 
     #[test]
     fn settings_build_the_messages_url() {
-        let s = DispatcherSettings {
-            base_url: "http://127.0.0.1:9/".into(),
-            ..Default::default()
-        };
-        assert_eq!(
-            s.messages_url("1001"),
-            "http://127.0.0.1:9/v21.0/1001/messages"
-        );
+        let s = DispatcherSettings { base_url: "http://127.0.0.1:9/".into(), ..Default::default() };
+        assert_eq!(s.messages_url("1001"), "http://127.0.0.1:9/v21.0/1001/messages");
     }
 
     fn meta(code: i64) -> String {
@@ -478,12 +370,7 @@ mod tests {
     #[test]
     fn accepted_reads_the_wamid() {
         let body = r#"{"messaging_product":"whatsapp","contacts":[{"input":"1","wa_id":"1"}],"messages":[{"id":"wamid.X"}]}"#;
-        assert_eq!(
-            classify(200, body),
-            Verdict::Accepted {
-                wamid: "wamid.X".into()
-            }
-        );
+        assert_eq!(classify(200, body), Verdict::Accepted { wamid: "wamid.X".into() });
         assert!(matches!(classify(200, "{}"), Verdict::Retry { .. }));
     }
 }

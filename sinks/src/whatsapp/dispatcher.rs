@@ -40,9 +40,7 @@ use souk_runtime::dead_letter::{dead_letter, Provenance};
 use souk_runtime::kafka::{headers, make_headers, send_all, OutRecord};
 use souk_runtime::tenants::Tenants;
 use souk_schemas::orders::{EscalationEvent, EscalationRaised};
-use souk_schemas::whatsapp::{
-    OutboundDispatched, OutboundEvent, OutboundFailed, OutboundMessageRequested, StatusEvent,
-};
+use souk_schemas::whatsapp::{OutboundDispatched, OutboundEvent, OutboundFailed, OutboundMessageRequested, StatusEvent};
 use souk_schemas::Envelope;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
@@ -115,16 +113,7 @@ impl WhatsAppDispatcher {
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Self> {
         let client = cloud_api::client(&settings).context("HTTP client")?;
-        Ok(WhatsAppDispatcher {
-            topics,
-            codec,
-            pool,
-            tenants,
-            settings,
-            client,
-            producer,
-            shutdown,
-        })
+        Ok(WhatsAppDispatcher { topics, codec, pool, tenants, settings, client, producer, shutdown })
     }
 
     /// The outcome of `req` once it is final; `Err(Deferred)` while it must wait.
@@ -136,19 +125,10 @@ impl WhatsAppDispatcher {
             let prior = row.as_ref().map(ledger::progress);
             let settled_by = ledger::settled_by(&self.pool, tenant_id, id).await?;
             let now = now_ms();
-            match plan::next(
-                prior.as_ref(),
-                settled_by.as_deref(),
-                now,
-                deadline,
-                &self.settings,
-            ) {
+            match plan::next(prior.as_ref(), settled_by.as_deref(), now, deadline, &self.settings) {
                 Next::Done(delivery) => {
                     match &prior {
-                        Some(Progress {
-                            state: State::Done(_),
-                            ..
-                        }) => {
+                        Some(Progress { state: State::Done(_), .. }) => {
                             tracing::info!(request = %id, "already dispatched; answering from the ledger")
                         }
                         _ => {
@@ -157,32 +137,18 @@ impl WhatsAppDispatcher {
                             }
                             let attempts = prior.as_ref().map_or(0, |p| p.attempts);
                             let unconfirmed = prior.as_ref().is_some_and(|p| p.unconfirmed);
-                            ledger::record(
-                                &self.pool,
-                                req,
-                                &Progress {
-                                    state: State::Done(delivery.clone()),
-                                    attempts,
-                                    not_before: None,
-                                    updated_at: now,
-                                    unconfirmed,
-                                    last: Failure::default(),
-                                },
-                            )
-                            .await?;
+                            ledger::record(&self.pool, req, &Progress { state: State::Done(delivery.clone()), attempts, not_before: None, updated_at: now, unconfirmed, last: Failure::default() })
+                                .await?;
                         }
                     }
                     return Ok(delivery);
                 }
                 Next::Wait { until, why } => {
-                    let retry_in = Duration::from_millis(
-                        u64::try_from(until.saturating_sub(now)).unwrap_or(0),
-                    );
+                    let retry_in = Duration::from_millis(u64::try_from(until.saturating_sub(now)).unwrap_or(0));
                     return Err(Deferred::new(retry_in, format!("request {id}: {why}")).into());
                 }
                 Next::Send { attempt } => {
-                    if let Some(done) = self.attempt(req, attempt, prior.as_ref(), deadline).await?
-                    {
+                    if let Some(done) = self.attempt(req, attempt, prior.as_ref(), deadline).await? {
                         return Ok(done);
                     }
                     // RETRYING / UNKNOWN recorded: the next round of the loop defers it.
@@ -192,30 +158,15 @@ impl WhatsAppDispatcher {
     }
 
     /// Makes attempt number `attempt` and records what it means; the final outcome, if any.
-    async fn attempt(
-        &self,
-        req: &OutboundMessageRequested,
-        attempt: i32,
-        prior: Option<&Progress>,
-        deadline: i64,
-    ) -> anyhow::Result<Option<Delivery>> {
+    async fn attempt(&self, req: &OutboundMessageRequested, attempt: i32, prior: Option<&Progress>, deadline: i64) -> anyhow::Result<Option<Delivery>> {
         let id = &req.envelope.event_id;
         let unconfirmed = prior.is_some_and(|p| p.unconfirmed);
         let permanent = |reason: String| Outcome::Permanent(Failure::transport(reason));
-        let outcome = match (
-            self.tenants.get(&req.envelope.tenant_id),
-            cloud_api::message_body(req),
-        ) {
-            (None, _) => permanent(format!(
-                "tenant {} is not configured",
-                req.envelope.tenant_id
-            )),
+        let outcome = match (self.tenants.get(&req.envelope.tenant_id), cloud_api::message_body(req)) {
+            (None, _) => permanent(format!("tenant {} is not configured", req.envelope.tenant_id)),
             (_, Err(reason)) => permanent(reason),
             (Some(tenant), Ok(body)) => {
-                if matches!(
-                    prior.map(|p| &p.state),
-                    Some(State::Sending | State::Unknown)
-                ) {
+                if matches!(prior.map(|p| &p.state), Some(State::Sending | State::Unknown)) {
                     tracing::warn!(request = %id, attempt, "no status arrived for an attempt whose answer was lost; sending again with the same callback data (the customer may receive it twice)");
                 }
                 let stopping = *self.shutdown.borrow();
@@ -250,14 +201,7 @@ impl WhatsAppDispatcher {
             }
             _ => {}
         }
-        let progress = plan::after(
-            outcome,
-            attempt,
-            unconfirmed,
-            now_ms(),
-            deadline,
-            &self.settings,
-        );
+        let progress = plan::after(outcome, attempt, unconfirmed, now_ms(), deadline, &self.settings);
         ledger::record(&self.pool, req, &progress).await?;
         Ok(match progress.state {
             State::Done(d) => Some(d),
@@ -267,12 +211,7 @@ impl WhatsAppDispatcher {
 
     /// Status (+ escalation, and a dead letter unless it may have been delivered, on failure)
     /// records for `req`'s outcome.
-    async fn outputs(
-        &self,
-        record: &SinkRecord<DispatcherInput>,
-        req: &OutboundMessageRequested,
-        delivery: &Delivery,
-    ) -> anyhow::Result<Vec<OutRecord>> {
+    async fn outputs(&self, record: &SinkRecord<DispatcherInput>, req: &OutboundMessageRequested, delivery: &Delivery) -> anyhow::Result<Vec<OutRecord>> {
         let key = format!("{}|{}", req.envelope.tenant_id, req.to);
         let scope = format!("{}/{key}", self.topics.sink);
         let derive = |i| req.envelope.derive(&scope, i, req.envelope.occurred_at);
@@ -280,29 +219,11 @@ impl WhatsAppDispatcher {
         let mut out = Vec::new();
         match delivery {
             Delivery::Sent { wamid, attempts } => {
-                let e = OutboundDispatched {
-                    envelope: derive(0),
-                    request_event_id,
-                    to: req.to.clone(),
-                    wamid: wamid.clone(),
-                    attempts: *attempts,
-                };
-                let bytes = encode_for(
-                    &self.codec,
-                    &self.topics.status,
-                    &e,
-                    &StatusEvent::OutboundDispatched(e.clone()),
-                )
-                .await?;
+                let e = OutboundDispatched { envelope: derive(0), request_event_id, to: req.to.clone(), wamid: wamid.clone(), attempts: *attempts };
+                let bytes = encode_for(&self.codec, &self.topics.status, &e, &StatusEvent::OutboundDispatched(e.clone())).await?;
                 out.push(self.record(&self.topics.status, &key, &e.envelope, bytes));
             }
-            Delivery::Failed {
-                http_status,
-                error_code,
-                reason,
-                attempts,
-                unconfirmed,
-            } => {
+            Delivery::Failed { http_status, error_code, reason, attempts, unconfirmed } => {
                 let e = OutboundFailed {
                     envelope: derive(0),
                     request_event_id: request_event_id.clone(),
@@ -312,13 +233,7 @@ impl WhatsAppDispatcher {
                     reason: reason.clone(),
                     attempts: *attempts,
                 };
-                let bytes = encode_for(
-                    &self.codec,
-                    &self.topics.status,
-                    &e,
-                    &StatusEvent::OutboundFailed(e.clone()),
-                )
-                .await?;
+                let bytes = encode_for(&self.codec, &self.topics.status, &e, &StatusEvent::OutboundFailed(e.clone())).await?;
                 out.push(self.record(&self.topics.status, &key, &e.envelope, bytes));
                 let kind = if *unconfirmed {
                     DELIVERY_UNCONFIRMED
@@ -327,11 +242,7 @@ impl WhatsAppDispatcher {
                 } else {
                     DELIVERY_FAILED
                 };
-                let verb = if *unconfirmed {
-                    "maybe not sent"
-                } else {
-                    "not sent"
-                };
+                let verb = if *unconfirmed { "maybe not sent" } else { "not sent" };
                 let esc = EscalationRaised {
                     envelope: derive(1),
                     escalation_id: format!("outbound:{request_event_id}"),
@@ -339,41 +250,15 @@ impl WhatsAppDispatcher {
                     order_id: req.order_id.clone(),
                     kind: kind.into(),
                     priority: "medium".into(),
-                    detail: format!(
-                        "WhatsApp message ({}) to {} {verb}: {reason}",
-                        req.purpose, req.to
-                    ),
+                    detail: format!("WhatsApp message ({}) to {} {verb}: {reason}", req.purpose, req.to),
                 };
-                let bytes = encode_for(
-                    &self.codec,
-                    &self.topics.escalations,
-                    &esc,
-                    &EscalationEvent::EscalationRaised(esc.clone()),
-                )
-                .await?;
+                let bytes = encode_for(&self.codec, &self.topics.escalations, &esc, &EscalationEvent::EscalationRaised(esc.clone())).await?;
                 out.push(self.record(&self.topics.escalations, &key, &esc.envelope, bytes));
                 if !*unconfirmed {
                     // The request itself, re-encoded with the topic's schema (deterministic Avro).
-                    let original = encode_for(
-                        &self.codec,
-                        &record.topic,
-                        req,
-                        &OutboundEvent::OutboundMessageRequested(req.clone()),
-                    )
-                    .await?;
-                    let p = Provenance {
-                        topic: &record.topic,
-                        partition: record.partition,
-                        offset: record.offset,
-                        error: reason,
-                        component: &self.topics.sink,
-                    };
-                    out.push(dead_letter(
-                        &self.topics.dlq,
-                        &p,
-                        record.key.as_deref().map(str::as_bytes),
-                        Some(&original),
-                    ));
+                    let original = encode_for(&self.codec, &record.topic, req, &OutboundEvent::OutboundMessageRequested(req.clone())).await?;
+                    let p = Provenance { topic: &record.topic, partition: record.partition, offset: record.offset, error: reason, component: &self.topics.sink };
+                    out.push(dead_letter(&self.topics.dlq, &p, record.key.as_deref().map(str::as_bytes), Some(&original)));
                 }
             }
         }
@@ -387,11 +272,7 @@ impl WhatsAppDispatcher {
             partition: None,
             key: Some(key.to_string()),
             payload: Some(payload),
-            headers: make_headers(&[
-                (headers::EVENT_ID, &env.event_id),
-                (headers::CORRELATION_ID, &env.correlation_id),
-                (headers::CAUSATION_ID, &causation),
-            ]),
+            headers: make_headers(&[(headers::EVENT_ID, &env.event_id), (headers::CORRELATION_ID, &env.correlation_id), (headers::CAUSATION_ID, &causation)]),
         }
     }
 }
@@ -399,25 +280,16 @@ impl WhatsAppDispatcher {
 impl Projection for WhatsAppDispatcher {
     type Event = DispatcherInput;
 
-    async fn apply(
-        &self,
-        tx: &mut PgConnection,
-        record: &SinkRecord<Self::Event>,
-    ) -> anyhow::Result<()> {
+    async fn apply(&self, tx: &mut PgConnection, record: &SinkRecord<Self::Event>) -> anyhow::Result<()> {
         match &record.event {
             DispatcherInput::Request(r) => {
-                let OutboundEvent::OutboundMessageRequested(req) = r
-                    .clone()
-                    .into_event(OutboundEvent::OutboundMessageRequested);
+                let OutboundEvent::OutboundMessageRequested(req) = r.clone().into_event(OutboundEvent::OutboundMessageRequested);
                 let delivery = self.deliver(&req).await?;
                 let outputs = self.outputs(record, &req, &delivery).await?;
-                send_all(&self.producer, outputs)
-                    .await
-                    .context("producing the dispatch result")?;
+                send_all(&self.producer, outputs).await.context("producing the dispatch result")?;
             }
             DispatcherInput::Status(StatusEvent::DeliveryStatus(s)) => {
-                if let Some(request_event_id) = s.callback_data.as_deref().filter(|c| !c.is_empty())
-                {
+                if let Some(request_event_id) = s.callback_data.as_deref().filter(|c| !c.is_empty()) {
                     ledger::record_callback(tx, s, request_event_id).await?;
                 }
             }

@@ -13,11 +13,7 @@ use souk_schemas::whatsapp::{DeliveryStatus, OutboundMessageRequested};
 use sqlx::{PgConnection, PgPool};
 
 /// The row of request `request_event_id`, if any.
-pub async fn get(
-    pool: &PgPool,
-    tenant: &str,
-    request_event_id: &str,
-) -> anyhow::Result<Option<OutboundDispatchRow>> {
+pub async fn get(pool: &PgPool, tenant: &str, request_event_id: &str) -> anyhow::Result<Option<OutboundDispatchRow>> {
     sqlx::query_as::<_, OutboundDispatchRow>(
         "SELECT tenant_id, request_event_id, recipient, status, wamid, attempts, http_status, error_code, reason, next_attempt_at, unconfirmed, updated_at \
          FROM outbound_dispatch WHERE tenant_id = $1 AND request_event_id = $2",
@@ -31,63 +27,32 @@ pub async fn get(
 
 /// The row as the planner sees it.
 pub fn progress(row: &OutboundDispatchRow) -> Progress {
-    let last = Failure {
-        http_status: row.http_status,
-        error_code: row.error_code,
-        reason: row.reason.clone().unwrap_or_default(),
-    };
+    let last = Failure { http_status: row.http_status, error_code: row.error_code, reason: row.reason.clone().unwrap_or_default() };
     let state = match row.status.as_str() {
-        "SENT" => State::Done(Delivery::Sent {
-            wamid: row.wamid.clone().unwrap_or_default(),
-            attempts: row.attempts,
-        }),
-        "FAILED" => State::Done(Delivery::Failed {
-            http_status: row.http_status,
-            error_code: row.error_code,
-            reason: last.reason.clone(),
-            attempts: row.attempts,
-            unconfirmed: row.unconfirmed,
-        }),
+        "SENT" => State::Done(Delivery::Sent { wamid: row.wamid.clone().unwrap_or_default(), attempts: row.attempts }),
+        "FAILED" => State::Done(Delivery::Failed { http_status: row.http_status, error_code: row.error_code, reason: last.reason.clone(), attempts: row.attempts, unconfirmed: row.unconfirmed }),
         "UNKNOWN" => State::Unknown,
         "RETRYING" => State::Retrying,
         _ => State::Sending,
     };
-    Progress {
-        state,
-        attempts: row.attempts,
-        not_before: row.next_attempt_at.map(|t| t.timestamp_millis()),
-        updated_at: row.updated_at.timestamp_millis(),
-        unconfirmed: row.unconfirmed,
-        last,
-    }
+    Progress { state, attempts: row.attempts, not_before: row.next_attempt_at.map(|t| t.timestamp_millis()), updated_at: row.updated_at.timestamp_millis(), unconfirmed: row.unconfirmed, last }
 }
 
 /// The wamid of the first status webhook that carried request `request_event_id`'s callback data.
-pub async fn settled_by(
-    pool: &PgPool,
-    tenant: &str,
-    request_event_id: &str,
-) -> anyhow::Result<Option<String>> {
-    let row: Option<(String,)> = sqlx::query_as(
-        "SELECT wamid FROM outbound_callbacks WHERE tenant_id = $1 AND request_event_id = $2",
-    )
-    .bind(tenant)
-    .bind(request_event_id)
-    .fetch_optional(pool)
-    .await
-    .with_context(|| format!("reading outbound_callbacks {tenant}/{request_event_id}"))?;
+pub async fn settled_by(pool: &PgPool, tenant: &str, request_event_id: &str) -> anyhow::Result<Option<String>> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT wamid FROM outbound_callbacks WHERE tenant_id = $1 AND request_event_id = $2")
+        .bind(tenant)
+        .bind(request_event_id)
+        .fetch_optional(pool)
+        .await
+        .with_context(|| format!("reading outbound_callbacks {tenant}/{request_event_id}"))?;
     Ok(row.map(|(w,)| w))
 }
 
 /// In the batch transaction: remembers that Meta reported `status` for the request named by its
 /// callback data. The first report per request wins (later ones name the same wamid).
-pub async fn record_callback(
-    tx: &mut PgConnection,
-    status: &DeliveryStatus,
-    request_event_id: &str,
-) -> anyhow::Result<()> {
-    let at = DateTime::<Utc>::from_timestamp_millis(status.status_at)
-        .with_context(|| format!("status_at {} is not a time", status.status_at))?;
+pub async fn record_callback(tx: &mut PgConnection, status: &DeliveryStatus, request_event_id: &str) -> anyhow::Result<()> {
+    let at = DateTime::<Utc>::from_timestamp_millis(status.status_at).with_context(|| format!("status_at {} is not a time", status.status_at))?;
     sqlx::query(
         "INSERT INTO outbound_callbacks (tenant_id, request_event_id, wamid, status, status_at, event_id) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (tenant_id, request_event_id) DO NOTHING",
@@ -105,12 +70,7 @@ pub async fn record_callback(
 }
 
 /// Records that attempt number `attempt` of `req` starts (`unconfirmed` carried over).
-pub async fn mark_sending(
-    pool: &PgPool,
-    req: &OutboundMessageRequested,
-    attempt: i32,
-    unconfirmed: bool,
-) -> anyhow::Result<()> {
+pub async fn mark_sending(pool: &PgPool, req: &OutboundMessageRequested, attempt: i32, unconfirmed: bool) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO outbound_dispatch (tenant_id, request_event_id, recipient, status, attempts, unconfirmed, updated_at) VALUES ($1, $2, $3, 'SENDING', $4, $5, now()) \
          ON CONFLICT (tenant_id, request_event_id) DO UPDATE SET status = 'SENDING', attempts = EXCLUDED.attempts, unconfirmed = EXCLUDED.unconfirmed, \
@@ -128,39 +88,18 @@ pub async fn mark_sending(
 }
 
 /// Records where `req` stands now (after an attempt, or settled/expired without one).
-pub async fn record(
-    pool: &PgPool,
-    req: &OutboundMessageRequested,
-    p: &Progress,
-) -> anyhow::Result<()> {
+pub async fn record(pool: &PgPool, req: &OutboundMessageRequested, p: &Progress) -> anyhow::Result<()> {
     let (status, wamid, failure, unconfirmed) = match &p.state {
-        State::Done(Delivery::Sent { wamid, .. }) => {
-            ("SENT", Some(wamid.as_str()), None, p.unconfirmed)
+        State::Done(Delivery::Sent { wamid, .. }) => ("SENT", Some(wamid.as_str()), None, p.unconfirmed),
+        State::Done(Delivery::Failed { http_status, error_code, reason, unconfirmed, .. }) => {
+            ("FAILED", None, Some(Failure { http_status: *http_status, error_code: *error_code, reason: reason.clone() }), *unconfirmed)
         }
-        State::Done(Delivery::Failed {
-            http_status,
-            error_code,
-            reason,
-            unconfirmed,
-            ..
-        }) => (
-            "FAILED",
-            None,
-            Some(Failure {
-                http_status: *http_status,
-                error_code: *error_code,
-                reason: reason.clone(),
-            }),
-            *unconfirmed,
-        ),
         State::Unknown => ("UNKNOWN", None, Some(p.last.clone()), p.unconfirmed),
         State::Retrying => ("RETRYING", None, Some(p.last.clone()), p.unconfirmed),
         State::Sending => ("SENDING", None, None, p.unconfirmed),
     };
     let failure = failure.unwrap_or_default();
-    let not_before = p
-        .not_before
-        .and_then(DateTime::<Utc>::from_timestamp_millis);
+    let not_before = p.not_before.and_then(DateTime::<Utc>::from_timestamp_millis);
     sqlx::query(
         "INSERT INTO outbound_dispatch (tenant_id, request_event_id, recipient, status, wamid, attempts, http_status, error_code, reason, next_attempt_at, unconfirmed, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now()) \

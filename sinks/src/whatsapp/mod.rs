@@ -45,55 +45,17 @@ pub async fn run_whatsapp_dispatcher(
     settings: DispatcherSettings,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    souk_projections::migrate(&pool)
-        .await
-        .context("migrating the projection schema")?;
-    let decl = topology
-        .sinks
-        .get(sink_name)
-        .ok_or_else(|| anyhow!("sink {sink_name} is not declared in topology.toml"))?;
-    anyhow::ensure!(
-        decl.kind == "http",
-        "sink {sink_name} is of kind {}, not http",
-        decl.kind
-    );
-    let output = |name: &str| {
-        decl.outputs
-            .get(name)
-            .map(|t| topology.topic(t.get_ref()))
-            .ok_or_else(|| anyhow!("sink {sink_name} declares no `{name}` output"))
-    };
-    let topics = DispatcherTopics {
-        sink: sink_name.to_string(),
-        status: output("status")?,
-        escalations: output("escalations")?,
-        dlq: topology.dlq_topic(sink_name),
-    };
-    let spec = SinkSpec {
-        name: sink_name.to_string(),
-        inputs: decl
-            .inputs
-            .iter()
-            .map(|i| topology.topic(i.get_ref()))
-            .collect(),
-        dlq: topics.dlq.clone(),
-        group_id: topology.group_id(sink_name),
-    };
+    souk_projections::migrate(&pool).await.context("migrating the projection schema")?;
+    let decl = topology.sinks.get(sink_name).ok_or_else(|| anyhow!("sink {sink_name} is not declared in topology.toml"))?;
+    anyhow::ensure!(decl.kind == "http", "sink {sink_name} is of kind {}, not http", decl.kind);
+    let output = |name: &str| decl.outputs.get(name).map(|t| topology.topic(t.get_ref())).ok_or_else(|| anyhow!("sink {sink_name} declares no `{name}` output"));
+    let topics = DispatcherTopics { sink: sink_name.to_string(), status: output("status")?, escalations: output("escalations")?, dlq: topology.dlq_topic(sink_name) };
+    let spec = SinkSpec { name: sink_name.to_string(), inputs: decl.inputs.iter().map(|i| topology.topic(i.get_ref())).collect(), dlq: topics.dlq.clone(), group_id: topology.group_id(sink_name) };
     let producer = souk_runtime::kafka::producer(bootstrap).context("dispatcher producer")?;
     let mut sink_settings = SinkSettings::new(bootstrap);
     sink_settings.batch_size = BATCH_SIZE;
     sink_settings.liveness_after = settings.liveness_after;
-    let dispatcher = WhatsAppDispatcher::new(
-        topics,
-        codec.clone(),
-        pool.clone(),
-        tenants,
-        settings,
-        producer,
-        shutdown.clone(),
-    )?;
+    let dispatcher = WhatsAppDispatcher::new(topics, codec.clone(), pool.clone(), tenants, settings, producer, shutdown.clone())?;
     let sink = PostgresSink::new(dispatcher, spec, codec, pool, sink_settings)?;
-    sink.run(shutdown)
-        .await
-        .with_context(|| format!("sink {sink_name}"))
+    sink.run(shutdown).await.with_context(|| format!("sink {sink_name}"))
 }

@@ -52,9 +52,7 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// The bearer token sent, if any.
     pub fn bearer(&self) -> Option<&str> {
-        self.headers
-            .get("authorization")
-            .and_then(|v| v.strip_prefix("Bearer "))
+        self.headers.get("authorization").and_then(|v| v.strip_prefix("Bearer "))
     }
 
     /// The body's `to`.
@@ -64,23 +62,12 @@ impl RecordedRequest {
 
     /// The message text: `text.body`, or the interactive message's `body.text`.
     pub fn text(&self) -> Option<&str> {
-        self.body
-            .pointer("/text/body")
-            .or_else(|| self.body.pointer("/interactive/body/text"))
-            .and_then(Value::as_str)
+        self.body.pointer("/text/body").or_else(|| self.body.pointer("/interactive/body/text")).and_then(Value::as_str)
     }
 
     /// The reply button ids of an interactive message (empty for plain text).
     pub fn button_ids(&self) -> Vec<&str> {
-        self.body
-            .pointer("/interactive/action/buttons")
-            .and_then(Value::as_array)
-            .map(|b| {
-                b.iter()
-                    .filter_map(|x| x.pointer("/reply/id").and_then(Value::as_str))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.body.pointer("/interactive/action/buttons").and_then(Value::as_array).map(|b| b.iter().filter_map(|x| x.pointer("/reply/id").and_then(Value::as_str)).collect()).unwrap_or_default()
     }
 
     /// The idempotency key the dispatcher sent (`X-Souk-Request-Id`: the request's event id).
@@ -90,9 +77,7 @@ impl RecordedRequest {
 
     /// The body's `biz_opaque_callback_data` (Meta echoes it in the message's status webhooks).
     pub fn callback_data(&self) -> Option<&str> {
-        self.body
-            .get("biz_opaque_callback_data")
-            .and_then(Value::as_str)
+        self.body.get("biz_opaque_callback_data").and_then(Value::as_str)
     }
 }
 
@@ -131,33 +116,46 @@ pub enum ScriptedFailure {
 impl ScriptedFailure {
     /// 131047: more than 24 hours since the customer's last message.
     pub fn outside_window() -> ScriptedFailure {
-        ScriptedFailure::Meta { http_status: 400, code: 131047, title: "Re-engagement message".into(), details: "Message failed to send because more than 24 hours have passed since the customer last replied to this number.".into() }
+        ScriptedFailure::Meta {
+            http_status: 400,
+            code: 131047,
+            title: "Re-engagement message".into(),
+            details: "Message failed to send because more than 24 hours have passed since the customer last replied to this number.".into(),
+        }
     }
 
     /// 130429: Cloud API throughput reached.
     pub fn rate_limit() -> ScriptedFailure {
-        ScriptedFailure::Meta {
-            http_status: 400,
-            code: 130429,
-            title: "Rate limit hit".into(),
-            details: "Cloud API message throughput has been reached.".into(),
-        }
+        ScriptedFailure::Meta { http_status: 400, code: 130429, title: "Rate limit hit".into(), details: "Cloud API message throughput has been reached.".into() }
     }
 
     /// 131056: too many messages to the same recipient.
     pub fn pair_rate_limit() -> ScriptedFailure {
-        ScriptedFailure::Meta { http_status: 400, code: 131056, title: "(Business Account, Consumer Account) pair rate limit hit".into(), details: "Too many messages sent from the sender phone number to the same recipient phone number in a short period of time.".into() }
+        ScriptedFailure::Meta {
+            http_status: 400,
+            code: 131056,
+            title: "(Business Account, Consumer Account) pair rate limit hit".into(),
+            details: "Too many messages sent from the sender phone number to the same recipient phone number in a short period of time.".into(),
+        }
     }
 
     fn respond(&self) -> (u16, Response) {
         match self {
             ScriptedFailure::ServerError => (500, StatusCode::INTERNAL_SERVER_ERROR.into_response()),
-            ScriptedFailure::Unavailable | ScriptedFailure::AcceptThenHang { .. } => {
-                (503, (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": {"message": "(#2) Service temporarily unavailable", "type": "OAuthException", "code": 2, "fbtrace_id": "Arecording"}}))).into_response())
-            }
-            ScriptedFailure::TooManyRequests { retry_after_secs } => {
-                (429, (StatusCode::TOO_MANY_REQUESTS, [("retry-after", retry_after_secs.to_string())], Json(json!({"error": {"message": "(#4) Application request limit reached", "type": "OAuthException", "code": 4, "fbtrace_id": "Arecording"}}))).into_response())
-            }
+            ScriptedFailure::Unavailable | ScriptedFailure::AcceptThenHang { .. } => (
+                503,
+                (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": {"message": "(#2) Service temporarily unavailable", "type": "OAuthException", "code": 2, "fbtrace_id": "Arecording"}})))
+                    .into_response(),
+            ),
+            ScriptedFailure::TooManyRequests { retry_after_secs } => (
+                429,
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", retry_after_secs.to_string())],
+                    Json(json!({"error": {"message": "(#4) Application request limit reached", "type": "OAuthException", "code": 4, "fbtrace_id": "Arecording"}})),
+                )
+                    .into_response(),
+            ),
             ScriptedFailure::Meta { http_status, code, title, details } => {
                 let status = StatusCode::from_u16(*http_status).unwrap_or(StatusCode::BAD_REQUEST);
                 let body = json!({"error": {"message": format!("(#{code}) {title}"), "type": "OAuthException", "code": code, "error_data": {"messaging_product": "whatsapp", "details": details}, "fbtrace_id": "Arecording"}});
@@ -212,14 +210,8 @@ impl RecordingWhatsApp {
     pub async fn start_on(addr: SocketAddr) -> anyhow::Result<RecordingWhatsApp> {
         let state = Arc::new(Mutex::new(Recorder::default()));
         let (close, closed) = watch::channel(false);
-        let shared = Shared {
-            state: state.clone(),
-            closed,
-            client: reqwest::Client::new(),
-        };
-        let app = Router::new()
-            .route("/{version}/{phone_number_id}/messages", post(handle))
-            .with_state(shared);
+        let shared = Shared { state: state.clone(), closed, client: reqwest::Client::new() };
+        let app = Router::new().route("/{version}/{phone_number_id}/messages", post(handle)).with_state(shared);
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
@@ -227,12 +219,7 @@ impl RecordingWhatsApp {
                 tracing::error!(error = %e, "recording WhatsApp server stopped");
             }
         });
-        Ok(RecordingWhatsApp {
-            addr,
-            state,
-            task,
-            close,
-        })
+        Ok(RecordingWhatsApp { addr, state, task, close })
     }
 
     /// Base URL to put in `DispatcherSettings::base_url`.
@@ -251,10 +238,7 @@ impl RecordingWhatsApp {
     /// order the sender uses across recipients).
     pub fn fail_to(&self, to: &str, failures: impl IntoIterator<Item = ScriptedFailure>) {
         if let Ok(mut s) = self.state.lock() {
-            s.by_recipient
-                .entry(to.to_string())
-                .or_default()
-                .extend(failures);
+            s.by_recipient.entry(to.to_string()).or_default().extend(failures);
         }
     }
 
@@ -269,60 +253,28 @@ impl RecordingWhatsApp {
     /// `/webhooks/whatsapp`) as Meta's webhook delivery, signed with `app_secret`.
     pub fn report_statuses_to(&self, url: &str, app_secret: &str) {
         if let Ok(mut s) = self.state.lock() {
-            s.webhook = Some(StatusWebhook {
-                url: url.to_string(),
-                app_secret: app_secret.to_string(),
-            });
+            s.webhook = Some(StatusWebhook { url: url.to_string(), app_secret: app_secret.to_string() });
         }
     }
 
     /// Every request received so far, in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.state
-            .lock()
-            .map(|s| s.requests.clone())
-            .unwrap_or_default()
+        self.state.lock().map(|s| s.requests.clone()).unwrap_or_default()
     }
 
     /// The requests that were accepted (answered 200, or accepted with the answer lost).
     pub fn delivered(&self) -> Vec<RecordedRequest> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r.answered == 200)
-            .collect()
+        self.requests().into_iter().filter(|r| r.answered == 200).collect()
     }
 
     /// Reports now, as Meta would, that message `wamid` (accepted earlier, e.g. before the sender
     /// crashed) was sent to `to`, echoing `callback_data`; waits until the webhook took it.
-    pub async fn report_status(
-        &self,
-        phone_number_id: &str,
-        wamid: &str,
-        to: &str,
-        callback_data: Option<&str>,
-    ) -> anyhow::Result<()> {
-        let webhook = self
-            .state
-            .lock()
-            .ok()
-            .and_then(|s| s.webhook.clone())
-            .ok_or_else(|| anyhow::anyhow!("no status webhook set (report_statuses_to)"))?;
+    pub async fn report_status(&self, phone_number_id: &str, wamid: &str, to: &str, callback_data: Option<&str>) -> anyhow::Result<()> {
+        let webhook = self.state.lock().ok().and_then(|s| s.webhook.clone()).ok_or_else(|| anyhow::anyhow!("no status webhook set (report_statuses_to)"))?;
         let before = self.statuses_reported();
-        let shared = Shared {
-            state: self.state.clone(),
-            closed: self.close.subscribe(),
-            client: reqwest::Client::new(),
-        };
-        report_status(
-            shared,
-            webhook,
-            status_delivery(phone_number_id, wamid, to, callback_data),
-        )
-        .await;
-        anyhow::ensure!(
-            self.statuses_reported() > before,
-            "the status webhook did not accept the delivery"
-        );
+        let shared = Shared { state: self.state.clone(), closed: self.close.subscribe(), client: reqwest::Client::new() };
+        report_status(shared, webhook, status_delivery(phone_number_id, wamid, to, callback_data)).await;
+        anyhow::ensure!(self.statuses_reported() > before, "the status webhook did not accept the delivery");
         Ok(())
     }
 
@@ -339,27 +291,10 @@ impl Drop for RecordingWhatsApp {
     }
 }
 
-async fn handle(
-    State(shared): State<Shared>,
-    Path((version, phone_number_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn handle(State(shared): State<Shared>, Path((version, phone_number_id)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let headers: BTreeMap<String, String> = headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let to = body
-        .get("to")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let headers: BTreeMap<String, String> = headers.iter().map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
+    let to = body.get("to").and_then(Value::as_str).unwrap_or_default().to_string();
     let (response, report, hang) = {
         let Ok(mut s) = shared.state.lock() else {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -395,19 +330,11 @@ async fn handle(
             record.wamid = Some(wamid.clone());
             record.answer_lost = hang;
             if report_status {
-                report = s.webhook.clone().map(|w| {
-                    (
-                        w,
-                        status_delivery(&phone_number_id, &wamid, &to, record.callback_data()),
-                    )
-                });
+                report = s.webhook.clone().map(|w| (w, status_delivery(&phone_number_id, &wamid, &to, record.callback_data())));
             }
             Json(json!({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": wamid}]})).into_response()
         } else {
-            let (status, response) = failure
-                .as_ref()
-                .map(ScriptedFailure::respond)
-                .unwrap_or_else(|| (500, StatusCode::INTERNAL_SERVER_ERROR.into_response()));
+            let (status, response) = failure.as_ref().map(ScriptedFailure::respond).unwrap_or_else(|| (500, StatusCode::INTERNAL_SERVER_ERROR.into_response()));
             record.answered = status;
             response
         };
@@ -430,12 +357,7 @@ async fn handle(
 }
 
 /// Meta's webhook delivery of one `sent` status, with the request's callback data.
-fn status_delivery(
-    phone_number_id: &str,
-    wamid: &str,
-    to: &str,
-    callback_data: Option<&str>,
-) -> Value {
+fn status_delivery(phone_number_id: &str, wamid: &str, to: &str, callback_data: Option<&str>) -> Value {
     let mut status = json!({
         "id": wamid,
         "status": "sent",
@@ -468,14 +390,7 @@ async fn report_status(shared: Shared, webhook: StatusWebhook, delivery: Value) 
     mac.update(&body);
     let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
     for _ in 0..40 {
-        let sent = shared
-            .client
-            .post(&webhook.url)
-            .header("content-type", "application/json")
-            .header("x-hub-signature-256", &signature)
-            .body(body.clone())
-            .send()
-            .await;
+        let sent = shared.client.post(&webhook.url).header("content-type", "application/json").header("x-hub-signature-256", &signature).body(body.clone()).send().await;
         match sent {
             Ok(r) if r.status().is_success() => {
                 if let Ok(mut s) = shared.state.lock() {
@@ -483,10 +398,7 @@ async fn report_status(shared: Shared, webhook: StatusWebhook, delivery: Value) 
                 }
                 return;
             }
-            Ok(r) => tracing::warn!(
-                status = r.status().as_u16(),
-                "status webhook refused; retrying"
-            ),
+            Ok(r) => tracing::warn!(status = r.status().as_u16(), "status webhook refused; retrying"),
             Err(e) => tracing::warn!(error = %e, "status webhook unreachable; retrying"),
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

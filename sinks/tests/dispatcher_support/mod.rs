@@ -11,10 +11,7 @@ pub use souk_runtime::testkit::{read_to_end, ReadRecord};
 pub use souk_schemas::orders::{EscalationEvent, EscalationRaised};
 pub use souk_schemas::whatsapp::{OutboundMessageRequested, ReplyButton, StatusEvent};
 pub use souk_schemas::Envelope;
-pub use souk_sinks::whatsapp::{
-    run_whatsapp_dispatcher, DispatcherSettings, RecordedRequest, RecordingWhatsApp,
-    ScriptedFailure,
-};
+pub use souk_sinks::whatsapp::{run_whatsapp_dispatcher, DispatcherSettings, RecordedRequest, RecordingWhatsApp, ScriptedFailure};
 pub use souk_sinks::wire::Bare;
 pub use sqlx::PgPool;
 pub use std::collections::BTreeSet;
@@ -43,39 +40,21 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-pub fn request(
-    tenant: &str,
-    n: &str,
-    to: &str,
-    buttons: usize,
-) -> (String, OutboundMessageRequested) {
+pub fn request(tenant: &str, n: &str, to: &str, buttons: usize) -> (String, OutboundMessageRequested) {
     let m = OutboundMessageRequested {
         envelope: Envelope::external(tenant, n, now_ms()),
         to: to.into(),
         order_id: Some(format!("o-{n}")),
         purpose: "summary".into(),
         text: format!("message {n}"),
-        buttons: ["Confirm", "Edit", "Cancel"]
-            .iter()
-            .take(buttons)
-            .map(|t| ReplyButton {
-                id: t.to_lowercase(),
-                title: t.to_string(),
-            })
-            .collect(),
+        buttons: ["Confirm", "Edit", "Cancel"].iter().take(buttons).map(|t| ReplyButton { id: t.to_lowercase(), title: t.to_string() }).collect(),
     };
     (format!("{tenant}|{to}"), m)
 }
 
 /// Settings with short backoffs for tests.
 pub fn quick(base_url: &str) -> DispatcherSettings {
-    DispatcherSettings {
-        base_url: base_url.into(),
-        backoff: Duration::from_millis(50),
-        backoff_max: Duration::from_millis(500),
-        settle_poll: Duration::from_millis(200),
-        ..Default::default()
-    }
+    DispatcherSettings { base_url: base_url.into(), backoff: Duration::from_millis(50), backoff_max: Duration::from_millis(500), settle_poll: Duration::from_millis(200), ..Default::default() }
 }
 
 /// The stack, the ledger's database, the tenants and a gateway taking status webhooks.
@@ -96,79 +75,37 @@ pub struct Running {
 
 pub async fn harness(tag: &str) -> Harness {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SOUK_LOG")
-                .unwrap_or_else(|_| "warn,souk_sinks=info,rdkafka=warn,librdkafka=warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SOUK_LOG").unwrap_or_else(|_| "warn,souk_sinks=info,rdkafka=warn,librdkafka=warn".into()))
         .with_test_writer()
         .try_init();
     let s = support::stack(tag).await;
     let a = format!("a{}", s.prefix.trim_end_matches('.').replace('.', ""));
-    let pool = PgPool::connect(&stack::database_url())
-        .await
-        .expect("postgres");
+    let pool = PgPool::connect(&stack::database_url()).await.expect("postgres");
     souk_projections::migrate(&pool).await.expect("migrations");
-    let tenants =
-        Arc::new(Tenants::from_list(vec![tenant(&a), tenant(&format!("b{a}"))]).expect("tenants"));
+    let tenants = Arc::new(Tenants::from_list(vec![tenant(&a), tenant(&format!("b{a}"))]).expect("tenants"));
     use souk_producers::gateway::{router, GatewayState, KafkaPublisher, PgOrderDirectory};
-    let publisher = Arc::new(
-        KafkaPublisher::connect(&s.bootstrap, s.codec.clone(), &s.topology).expect("publisher"),
-    );
-    let app = router(GatewayState::new(
-        tenants.clone(),
-        publisher,
-        Arc::new(PgOrderDirectory::new(pool.clone())),
-    ))
-    .into_router();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("gateway port");
-    let webhook_url = format!(
-        "http://{}/webhooks/whatsapp",
-        listener.local_addr().expect("addr")
-    );
+    let publisher = Arc::new(KafkaPublisher::connect(&s.bootstrap, s.codec.clone(), &s.topology).expect("publisher"));
+    let app = router(GatewayState::new(tenants.clone(), publisher, Arc::new(PgOrderDirectory::new(pool.clone())))).into_router();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("gateway port");
+    let webhook_url = format!("http://{}/webhooks/whatsapp", listener.local_addr().expect("addr"));
     let gateway = tokio::spawn(async move {
         axum::serve(listener, app).await.expect("gateway");
     });
-    Harness {
-        s,
-        pool,
-        tenants,
-        a,
-        webhook_url,
-        _gateway: gateway,
-    }
+    Harness { s, pool, tenants, a, webhook_url, _gateway: gateway }
 }
 
 impl Harness {
     pub fn start(&self, settings: &DispatcherSettings) -> Running {
         let (stop, rx) = watch::channel(false);
-        let (topology, codec, bootstrap, pool, tenants, settings) = (
-            self.s.topology.clone(),
-            self.s.codec.clone(),
-            self.s.bootstrap.clone(),
-            self.pool.clone(),
-            self.tenants.clone(),
-            settings.clone(),
-        );
-        let task = tokio::spawn(async move {
-            run_whatsapp_dispatcher(
-                &topology, SINK, &bootstrap, codec, pool, tenants, settings, rx,
-            )
-            .await
-        });
+        let (topology, codec, bootstrap, pool, tenants, settings) =
+            (self.s.topology.clone(), self.s.codec.clone(), self.s.bootstrap.clone(), self.pool.clone(), self.tenants.clone(), settings.clone());
+        let task = tokio::spawn(async move { run_whatsapp_dispatcher(&topology, SINK, &bootstrap, codec, pool, tenants, settings, rx).await });
         Running { stop, task }
     }
 
     pub async fn stored(&self) -> i64 {
         let topic = self.s.topology.topic("whatsapp.outbound");
-        souk_projections::sink_offsets(&self.pool, SINK)
-            .await
-            .expect("offsets")
-            .iter()
-            .filter(|r| r.topic == topic)
-            .map(|r| r.next_offset)
-            .sum()
+        souk_projections::sink_offsets(&self.pool, SINK).await.expect("offsets").iter().filter(|r| r.topic == topic).map(|r| r.next_offset).sum()
     }
 
     /// Waits until the dispatcher stored offsets at the end of whatsapp.outbound.
@@ -177,10 +114,7 @@ impl Harness {
         let started = Instant::now();
         while self.stored().await < end {
             assert!(!running.task.is_finished(), "dispatcher stopped early");
-            assert!(
-                started.elapsed() < within,
-                "dispatcher did not catch up within {within:?}"
-            );
+            assert!(started.elapsed() < within, "dispatcher did not catch up within {within:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -189,11 +123,7 @@ impl Harness {
     pub async fn stop(&self, running: Running) -> Duration {
         let asked = Instant::now();
         running.stop.send(true).expect("shutdown");
-        tokio::time::timeout(Duration::from_secs(30), running.task)
-            .await
-            .expect("stopped within 30 s")
-            .expect("join")
-            .expect("dispatcher ran cleanly");
+        tokio::time::timeout(Duration::from_secs(30), running.task).await.expect("stopped within 30 s").expect("join").expect("dispatcher ran cleanly");
         asked.elapsed()
     }
 
@@ -204,21 +134,14 @@ impl Harness {
     }
 
     pub async fn read(&self, topic: &str) -> Vec<ReadRecord> {
-        read_to_end(&self.s.bootstrap, &self.s.topology.topic(topic))
-            .await
-            .expect("read")
+        read_to_end(&self.s.bootstrap, &self.s.topology.topic(topic)).await.expect("read")
     }
 
     /// The dispatcher's results on whatsapp.status (Meta's own statuses left out).
     pub async fn results(&self) -> Vec<StatusEvent> {
         let mut out = Vec::new();
         for r in self.read("whatsapp.status").await {
-            let e: StatusEvent = self
-                .s
-                .codec
-                .decode(&r.payload.expect("value"))
-                .await
-                .expect("decode status");
+            let e: StatusEvent = self.s.codec.decode(&r.payload.expect("value")).await.expect("decode status");
             if !matches!(e, StatusEvent::DeliveryStatus(_)) {
                 out.push(e);
             }
@@ -229,23 +152,15 @@ impl Harness {
     pub async fn escalations(&self) -> Vec<EscalationRaised> {
         let mut out = Vec::new();
         for r in self.read("escalations").await {
-            let e: Bare<EscalationRaised, EscalationEvent> = self
-                .s
-                .codec
-                .decode(r.payload.as_deref().expect("value"))
-                .await
-                .expect("decode");
-            let EscalationEvent::EscalationRaised(e) =
-                e.into_event(EscalationEvent::EscalationRaised);
+            let e: Bare<EscalationRaised, EscalationEvent> = self.s.codec.decode(r.payload.as_deref().expect("value")).await.expect("decode");
+            let EscalationEvent::EscalationRaised(e) = e.into_event(EscalationEvent::EscalationRaised);
             out.push(e);
         }
         out
     }
 
     pub async fn dead_letters(&self) -> Vec<ReadRecord> {
-        read_to_end(&self.s.bootstrap, &self.s.topology.dlq_topic(SINK))
-            .await
-            .expect("dlq")
+        read_to_end(&self.s.bootstrap, &self.s.topology.dlq_topic(SINK)).await.expect("dlq")
     }
 }
 
@@ -255,9 +170,7 @@ pub fn to<'a>(sent: &'a [RecordedRequest], recipient: &str) -> Vec<&'a RecordedR
 
 pub fn dispatched(results: &[StatusEvent], req: &OutboundMessageRequested) -> (String, i32) {
     let found = results.iter().find_map(|e| match e {
-        StatusEvent::OutboundDispatched(d) if d.request_event_id == req.envelope.event_id => {
-            Some((d.wamid.clone(), d.attempts))
-        }
+        StatusEvent::OutboundDispatched(d) if d.request_event_id == req.envelope.event_id => Some((d.wamid.clone(), d.attempts)),
         _ => None,
     });
     found.unwrap_or_else(|| panic!("no OutboundDispatched for {}: {results:#?}", req.text))
@@ -265,12 +178,7 @@ pub fn dispatched(results: &[StatusEvent], req: &OutboundMessageRequested) -> (S
 
 /// Nothing failed, escalated or dead-lettered.
 pub async fn no_failures(h: &Harness) {
-    let failed: Vec<_> = h
-        .results()
-        .await
-        .into_iter()
-        .filter(|e| matches!(e, StatusEvent::OutboundFailed(_)))
-        .collect();
+    let failed: Vec<_> = h.results().await.into_iter().filter(|e| matches!(e, StatusEvent::OutboundFailed(_))).collect();
     assert!(failed.is_empty(), "{failed:#?}");
     assert_eq!(h.escalations().await, vec![], "no escalation");
     assert_eq!(h.dead_letters().await.len(), 0, "no dead letter");

@@ -4,18 +4,12 @@
 
 use super::Meta;
 use anyhow::Context;
-use souk_schemas::billing::{
-    InvoiceIssued, LedgerEntryAppended, PaymentRecorded, PaymentReminderDue,
-};
+use souk_schemas::billing::{InvoiceIssued, LedgerEntryAppended, PaymentRecorded, PaymentReminderDue};
 use sqlx::PgConnection;
 
 /// The order's one invoice, plus an entry in the order's history. An invoice that clashes with a
 /// different stored one on number or order (an upstream bug) is logged and skipped, not retried.
-pub(super) async fn invoice(
-    tx: &mut PgConnection,
-    meta: &Meta<'_>,
-    e: &InvoiceIssued,
-) -> anyhow::Result<()> {
+pub(super) async fn invoice(tx: &mut PgConnection, meta: &Meta<'_>, e: &InvoiceIssued) -> anyhow::Result<()> {
     let issued_at = super::ts(e.issued_at, "issued_at").map_err(anyhow::Error::msg)?;
     let lines = serde_json::to_value(&e.lines).context("serializing invoice lines")?;
     let inserted = sqlx::query(
@@ -41,14 +35,12 @@ pub(super) async fn invoice(
     .with_context(|| format!("inserting invoice {}", e.invoice_number))?
     .rows_affected();
     if inserted == 0 {
-        let same: Option<(String,)> = sqlx::query_as(
-            "SELECT invoice_id FROM invoices WHERE tenant_id = $1 AND invoice_id = $2",
-        )
-        .bind(meta.tenant)
-        .bind(&e.invoice_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .context("looking up a clashing invoice")?;
+        let same: Option<(String,)> = sqlx::query_as("SELECT invoice_id FROM invoices WHERE tenant_id = $1 AND invoice_id = $2")
+            .bind(meta.tenant)
+            .bind(&e.invoice_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("looking up a clashing invoice")?;
         if same.is_none() {
             tracing::warn!(tenant = meta.tenant, invoice_id = %e.invoice_id, invoice_number = %e.invoice_number, order_id = %e.order_id,
                 "invoice clashes with a stored one on its number or order; not projected");
@@ -62,24 +54,11 @@ pub(super) async fn invoice(
         "gst_amount": e.gst_amount,
         "total": e.total,
     });
-    super::orders::history(
-        tx,
-        meta,
-        &e.order_id,
-        "INVOICE_ISSUED",
-        None,
-        Some(&e.invoice_number),
-        detail,
-    )
-    .await
+    super::orders::history(tx, meta, &e.order_id, "INVOICE_ISSUED", None, Some(&e.invoice_number), detail).await
 }
 
 /// A payment as recorded (idempotent on payment_id).
-pub(super) async fn payment(
-    tx: &mut PgConnection,
-    meta: &Meta<'_>,
-    e: &PaymentRecorded,
-) -> anyhow::Result<()> {
+pub(super) async fn payment(tx: &mut PgConnection, meta: &Meta<'_>, e: &PaymentRecorded) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO payments (tenant_id, payment_id, customer, amount, method, reference, recorded_at, event_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, payment_id) DO NOTHING",
@@ -99,11 +78,7 @@ pub(super) async fn payment(
 }
 
 /// One ledger entry (append-only) and the customer's balance after it.
-pub(super) async fn ledger_entry(
-    tx: &mut PgConnection,
-    meta: &Meta<'_>,
-    e: &LedgerEntryAppended,
-) -> anyhow::Result<()> {
+pub(super) async fn ledger_entry(tx: &mut PgConnection, meta: &Meta<'_>, e: &LedgerEntryAppended) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO ledger_entries (tenant_id, entry_id, customer, kind, reference, invoice_number, amount, total_invoiced, \
          total_paid, outstanding_after, occurred_at, source_offset) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
@@ -145,11 +120,7 @@ pub(super) async fn ledger_entry(
 }
 
 /// An overdue reminder the ledger raised.
-pub(super) async fn reminder(
-    tx: &mut PgConnection,
-    meta: &Meta<'_>,
-    e: &PaymentReminderDue,
-) -> anyhow::Result<()> {
+pub(super) async fn reminder(tx: &mut PgConnection, meta: &Meta<'_>, e: &PaymentReminderDue) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO payment_reminders (tenant_id, event_id, customer, outstanding, oldest_unpaid_invoice, days_overdue, due_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, event_id) DO NOTHING",

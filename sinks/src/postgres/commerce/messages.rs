@@ -5,20 +5,14 @@
 
 use super::Meta;
 use anyhow::Context;
-use souk_schemas::whatsapp::{
-    DeliveryStatus, InboundMessage, OutboundDispatched, OutboundFailed, OutboundMessageRequested,
-};
+use souk_schemas::whatsapp::{DeliveryStatus, InboundMessage, OutboundDispatched, OutboundFailed, OutboundMessageRequested};
 use sqlx::PgConnection;
 
 /// Statuses Meta reports that the log tracks; others (e.g. `deleted`) are ignored.
 const TRACKED: [&str; 4] = ["sent", "delivered", "read", "failed"];
 
 /// A customer message, with its order when the order snapshot that it caused came first.
-pub(super) async fn inbound(
-    tx: &mut PgConnection,
-    meta: &Meta<'_>,
-    e: &InboundMessage,
-) -> anyhow::Result<()> {
+pub(super) async fn inbound(tx: &mut PgConnection, meta: &Meta<'_>, e: &InboundMessage) -> anyhow::Result<()> {
     let chosen = match &e.reply_id {
         Some(id) => serde_json::json!([{ "id": id, "title": e.text }]),
         None => serde_json::json!([]),
@@ -46,11 +40,7 @@ pub(super) async fn inbound(
 }
 
 /// A reply souk wants sent (`pending`); completes the row a dispatcher result may have opened.
-pub(super) async fn requested(
-    tx: &mut PgConnection,
-    meta: &Meta<'_>,
-    e: &OutboundMessageRequested,
-) -> anyhow::Result<()> {
+pub(super) async fn requested(tx: &mut PgConnection, meta: &Meta<'_>, e: &OutboundMessageRequested) -> anyhow::Result<()> {
     let buttons = serde_json::to_value(&e.buttons).context("serializing buttons")?;
     sqlx::query(
         "INSERT INTO messages (tenant_id, message_id, direction, customer, order_id, kind, text, buttons, status, \
@@ -78,15 +68,7 @@ pub(super) async fn requested(
 /// Moves an outbound message (by request id) to `status`, opening the row if the request itself
 /// has not been projected yet; `wamid` and `error` are set when given. `last_event_id` changes only
 /// with the status or wamid, so re-applying an old result leaves the row as it was.
-async fn outbound_result(
-    tx: &mut PgConnection,
-    meta: &Meta<'_>,
-    request_event_id: &str,
-    to: &str,
-    status: &str,
-    wamid: Option<&str>,
-    error: Option<serde_json::Value>,
-) -> anyhow::Result<()> {
+async fn outbound_result(tx: &mut PgConnection, meta: &Meta<'_>, request_event_id: &str, to: &str, status: &str, wamid: Option<&str>, error: Option<serde_json::Value>) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO messages (tenant_id, message_id, direction, customer, status, wamid, error, occurred_at, last_event_id, updated_at) \
          VALUES ($1, $2, 'out', $3, $4, $5, $6, $7, $8, $7) \
@@ -114,64 +96,31 @@ async fn outbound_result(
 
 /// The Cloud API accepted the message: wamid known, status `sent` (or further, if Meta's statuses
 /// for that wamid came first).
-pub(super) async fn dispatched(
-    tx: &mut PgConnection,
-    meta: &Meta<'_>,
-    e: &OutboundDispatched,
-) -> anyhow::Result<()> {
-    outbound_result(
-        tx,
-        meta,
-        &e.request_event_id,
-        &e.to,
-        "sent",
-        Some(&e.wamid),
-        None,
-    )
-    .await?;
+pub(super) async fn dispatched(tx: &mut PgConnection, meta: &Meta<'_>, e: &OutboundDispatched) -> anyhow::Result<()> {
+    outbound_result(tx, meta, &e.request_event_id, &e.to, "sent", Some(&e.wamid), None).await?;
     sync_status(tx, meta, &e.wamid).await
 }
 
 /// The dispatcher gave up: `failed`, with why.
-pub(super) async fn failed(
-    tx: &mut PgConnection,
-    meta: &Meta<'_>,
-    e: &OutboundFailed,
-) -> anyhow::Result<()> {
+pub(super) async fn failed(tx: &mut PgConnection, meta: &Meta<'_>, e: &OutboundFailed) -> anyhow::Result<()> {
     let error = serde_json::json!({
         "reason": e.reason,
         "http_status": e.http_status,
         "error_code": e.error_code,
         "attempts": e.attempts,
     });
-    outbound_result(
-        tx,
-        meta,
-        &e.request_event_id,
-        &e.to,
-        "failed",
-        None,
-        Some(error),
-    )
-    .await
+    outbound_result(tx, meta, &e.request_event_id, &e.to, "failed", None, Some(error)).await
 }
 
 /// Meta's status for a wamid souk sent: kept per wamid (forward only), then applied to the message
 /// carrying that wamid, if the dispatcher's result is projected already.
-pub(super) async fn delivery_status(
-    tx: &mut PgConnection,
-    meta: &Meta<'_>,
-    e: &DeliveryStatus,
-) -> anyhow::Result<()> {
+pub(super) async fn delivery_status(tx: &mut PgConnection, meta: &Meta<'_>, e: &DeliveryStatus) -> anyhow::Result<()> {
     if !TRACKED.contains(&e.status.as_str()) {
         tracing::debug!(wamid = %e.wamid, status = %e.status, "untracked delivery status ignored");
         return Ok(());
     }
     let status_at = super::ts(e.status_at, "status_at").map_err(anyhow::Error::msg)?;
-    let error = (e.status == "failed")
-        .then(|| serde_json::to_value(&e.errors))
-        .transpose()
-        .context("serializing status errors")?;
+    let error = (e.status == "failed").then(|| serde_json::to_value(&e.errors)).transpose().context("serializing status errors")?;
     sqlx::query(
         "INSERT INTO message_statuses (tenant_id, wamid, status, error, status_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (tenant_id, wamid) DO UPDATE SET \

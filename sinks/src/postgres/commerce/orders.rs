@@ -12,15 +12,7 @@ const WAITING: &str = "WAITING_OWNER_CONFIRMATION";
 const TERMINAL: [&str; 3] = ["ORDER_COMPLETED", "ORDER_REJECTED", "ORDER_CANCELLED"];
 
 /// Appends one entry to an order's history (once per event id).
-pub(super) async fn history(
-    tx: &mut PgConnection,
-    meta: &Meta<'_>,
-    order_id: &str,
-    kind: &str,
-    state: Option<&str>,
-    cause: Option<&str>,
-    detail: serde_json::Value,
-) -> anyhow::Result<()> {
+pub(super) async fn history(tx: &mut PgConnection, meta: &Meta<'_>, order_id: &str, kind: &str, state: Option<&str>, cause: Option<&str>, detail: serde_json::Value) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO order_history (tenant_id, order_id, event_id, kind, state, cause, detail, occurred_at, source_offset) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (tenant_id, order_id, event_id) DO NOTHING",
@@ -43,11 +35,7 @@ pub(super) async fn history(
 /// A new snapshot of an order: the order row, its lines, the customer's session, the pending
 /// approvals, the link from the causing message to the order, and a history entry. A snapshot
 /// older than the stored one (by source time) only adds its history entry.
-pub(super) async fn order_updated(
-    tx: &mut PgConnection,
-    meta: &Meta<'_>,
-    e: &OrderUpdated,
-) -> anyhow::Result<()> {
+pub(super) async fn order_updated(tx: &mut PgConnection, meta: &Meta<'_>, e: &OrderUpdated) -> anyhow::Result<()> {
     let opened_at = super::ts(e.opened_at, "opened_at").map_err(anyhow::Error::msg)?;
     let fresh = sqlx::query(
         "INSERT INTO orders (tenant_id, order_id, customer, state, previous_state, opened_at, subtotal, negotiation_turns, \
@@ -97,23 +85,10 @@ pub(super) async fn order_updated(
         "negotiation_turns": e.negotiation_turns,
         "unknown_streak": e.unknown_streak,
     });
-    history(
-        tx,
-        meta,
-        &e.order_id,
-        "ORDER_UPDATED",
-        Some(&e.state),
-        Some(&e.cause),
-        detail,
-    )
-    .await
+    history(tx, meta, &e.order_id, "ORDER_UPDATED", Some(&e.state), Some(&e.cause), detail).await
 }
 
-async fn replace_lines(
-    tx: &mut PgConnection,
-    meta: &Meta<'_>,
-    e: &OrderUpdated,
-) -> anyhow::Result<()> {
+async fn replace_lines(tx: &mut PgConnection, meta: &Meta<'_>, e: &OrderUpdated) -> anyhow::Result<()> {
     sqlx::query("DELETE FROM order_lines WHERE tenant_id = $1 AND order_id = $2")
         .bind(meta.tenant)
         .bind(&e.order_id)
@@ -126,13 +101,7 @@ async fn replace_lines(
     Ok(())
 }
 
-async fn insert_line(
-    tx: &mut PgConnection,
-    meta: &Meta<'_>,
-    order_id: &str,
-    position: i32,
-    l: &OrderLine,
-) -> anyhow::Result<()> {
+async fn insert_line(tx: &mut PgConnection, meta: &Meta<'_>, order_id: &str, position: i32, l: &OrderLine) -> anyhow::Result<()> {
     let allocations = serde_json::to_value(&l.allocations).context("serializing allocations")?;
     let alternatives = serde_json::to_value(&l.alternatives).context("serializing alternatives")?;
     sqlx::query(
@@ -170,12 +139,7 @@ async fn insert_line(
 
 /// The customer's session row follows their newest order; a terminal snapshot of another order never
 /// replaces an active session.
-async fn session(
-    tx: &mut PgConnection,
-    meta: &Meta<'_>,
-    e: &OrderUpdated,
-    opened_at: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<()> {
+async fn session(tx: &mut PgConnection, meta: &Meta<'_>, e: &OrderUpdated, opened_at: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
     let active = !TERMINAL.contains(&e.state.as_str());
     sqlx::query(
         "INSERT INTO sessions (tenant_id, customer, order_id, state, active, opened_at, last_event_id, updated_at) \
@@ -201,11 +165,7 @@ async fn session(
 }
 
 /// Exactly the orders in WAITING_OWNER_CONFIRMATION; `waiting_since` keeps the entry time.
-async fn pending_approval(
-    tx: &mut PgConnection,
-    meta: &Meta<'_>,
-    e: &OrderUpdated,
-) -> anyhow::Result<()> {
+async fn pending_approval(tx: &mut PgConnection, meta: &Meta<'_>, e: &OrderUpdated) -> anyhow::Result<()> {
     if e.state != WAITING {
         sqlx::query("DELETE FROM pending_approvals WHERE tenant_id = $1 AND order_id = $2")
             .bind(meta.tenant)
@@ -215,11 +175,7 @@ async fn pending_approval(
             .with_context(|| format!("removing the pending approval of order {}", e.order_id))?;
         return Ok(());
     }
-    let active_lines = e
-        .lines
-        .iter()
-        .filter(|l| l.status != "CANCELLED" && l.status != "REPLACED")
-        .count() as i32;
+    let active_lines = e.lines.iter().filter(|l| l.status != "CANCELLED" && l.status != "REPLACED").count() as i32;
     sqlx::query(
         "INSERT INTO pending_approvals (tenant_id, order_id, customer, subtotal, active_lines, waiting_since, last_event_id, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $6) \
@@ -241,12 +197,7 @@ async fn pending_approval(
 
 /// Records which order an inbound message belongs to and fills it in if the message is projected
 /// already (otherwise the message picks it up when it arrives).
-async fn link_message(
-    tx: &mut PgConnection,
-    meta: &Meta<'_>,
-    wamid: &str,
-    order_id: &str,
-) -> anyhow::Result<()> {
+async fn link_message(tx: &mut PgConnection, meta: &Meta<'_>, wamid: &str, order_id: &str) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO message_order_links (tenant_id, wamid, order_id) VALUES ($1, $2, $3) \
          ON CONFLICT (tenant_id, wamid) DO NOTHING",
@@ -271,11 +222,7 @@ async fn link_message(
 }
 
 /// The latest answer to an owner command, plus a history entry for its order.
-pub(super) async fn command_outcome(
-    tx: &mut PgConnection,
-    meta: &Meta<'_>,
-    e: &CommandOutcome,
-) -> anyhow::Result<()> {
+pub(super) async fn command_outcome(tx: &mut PgConnection, meta: &Meta<'_>, e: &CommandOutcome) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO command_outcomes (tenant_id, command_id, order_id, command, accepted, code, detail, occurred_at, event_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
@@ -296,24 +243,11 @@ pub(super) async fn command_outcome(
     .await
     .with_context(|| format!("upserting the outcome of command {}", e.command_id))?;
     let detail = serde_json::json!({ "command_id": e.command_id, "command": e.command, "accepted": e.accepted, "code": e.code, "detail": e.detail });
-    history(
-        tx,
-        meta,
-        &e.order_id,
-        "COMMAND_OUTCOME",
-        None,
-        Some(&e.command),
-        detail,
-    )
-    .await
+    history(tx, meta, &e.order_id, "COMMAND_OUTCOME", None, Some(&e.command), detail).await
 }
 
 /// A new escalation (status `pending`); a replay never resets a status the owner changed.
-pub(super) async fn escalation(
-    tx: &mut PgConnection,
-    meta: &Meta<'_>,
-    e: &EscalationRaised,
-) -> anyhow::Result<()> {
+pub(super) async fn escalation(tx: &mut PgConnection, meta: &Meta<'_>, e: &EscalationRaised) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO escalations (tenant_id, escalation_id, customer, order_id, kind, priority, detail, raised_at, event_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (tenant_id, escalation_id) DO NOTHING",
@@ -333,16 +267,7 @@ pub(super) async fn escalation(
     match &e.order_id {
         Some(order_id) => {
             let detail = serde_json::json!({ "escalation_id": e.escalation_id, "kind": e.kind, "priority": e.priority, "detail": e.detail });
-            history(
-                tx,
-                meta,
-                order_id,
-                "ESCALATION_RAISED",
-                None,
-                Some(&e.kind),
-                detail,
-            )
-            .await
+            history(tx, meta, order_id, "ESCALATION_RAISED", None, Some(&e.kind), detail).await
         }
         None => Ok(()),
     }
