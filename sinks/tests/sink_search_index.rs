@@ -155,13 +155,14 @@ async fn search_index_scopes_by_tenant_and_resumes_from_the_commit_payload() {
     assert_eq!(dlq[0].headers.get("souk-source-topic"), Some(&s.topology.topic("whatsapp.inbound")));
     assert_eq!(dlq[0].headers.get("souk-component").map(String::as_str), Some(SINK));
 
-    // Restart after one more message: only that record is read, nothing is duplicated.
-    s.produce("whatsapp.inbound", &[inbound(&a, "wamid.a2", "9111", "aur laal cotton ka rate?")]).await;
+    // Restart after two more messages (one with a NUL character, which the index stores like any
+    // text: no permanent error, no dead letter): only those records are read, nothing is duplicated.
+    s.produce("whatsapp.inbound", &[inbound(&a, "wamid.a2", "9111", "aur laal cotton ka rate?"), inbound(&a, "wamid.a3", "9111", "nul \u{0} inside")]).await;
     run_until_caught_up(&s, dir.path()).await;
-    assert_eq!(records_in(&s) - first_run, 1, "resumed at the payload offsets");
+    assert_eq!(records_in(&s) - first_run, 2, "resumed at the payload offsets");
     let r = reader(dir.path());
-    assert_eq!(count_tenant(&r, &a).expect("count"), 5);
-    for id in [cat_a.clone(), format!("message:{a}|wamid.a1"), format!("message:{a}|wamid.a2")] {
+    assert_eq!(count_tenant(&r, &a).expect("count"), 6);
+    for id in [cat_a.clone(), format!("message:{a}|wamid.a1"), format!("message:{a}|wamid.a2"), format!("message:{a}|wamid.a3")] {
         assert_eq!(count_doc_id(&r, &id).expect("count"), 1, "{id}");
     }
     let dlq = read_to_end(&s.bootstrap, &s.topology.dlq_topic(SINK)).await.expect("dlq");
