@@ -14,7 +14,7 @@ use souk_runtime::kafka::headers;
 use souk_runtime::metrics::Metrics;
 use souk_runtime::topology::Topology;
 use souk_schemas::inventory::{BatchLevel, InventoryEvent, StockLevelChanged};
-use souk_schemas::whatsapp::{InboundEvent, InboundMessage};
+use souk_schemas::whatsapp::InboundEvent;
 use souk_schemas::Envelope;
 use sqlx::PgPool;
 use std::future::Future;
@@ -54,28 +54,14 @@ impl Case {
     /// dye lot).
     async fn record(self, s: &Stack, tenant: &str, n: i64, text: &str) -> (String, Vec<u8>) {
         let topic = s.topology.topic(self.input());
-        let env = Envelope::external(tenant, &format!("poison/{n}"), T0 + n * 1000);
         match self {
             Case::Commerce => {
-                let m = InboundMessage {
-                    envelope: env,
-                    phone_number_id: "1001".into(),
-                    wa_id: "919800000001".into(),
-                    profile_name: None,
-                    wamid: format!("wamid.{n}"),
-                    sent_at: T0 + n * 1000,
-                    kind: "text".into(),
-                    message_type: "text".into(),
-                    text: Some(text.into()),
-                    reply_id: None,
-                    context_wamid: None,
-                    raw_json: "{}".into(),
-                };
+                let m = support::inbound_text(tenant, &format!("wamid.{n}"), "919800000001", text, T0 + n * 1000);
                 (format!("{tenant}|919800000001"), s.codec.encode(&topic, &InboundEvent::InboundMessage(m)).await.expect("encode"))
             }
             Case::Inventory => {
                 let level = StockLevelChanged {
-                    envelope: env,
+                    envelope: Envelope::external(tenant, &format!("poison/{n}"), T0 + n * 1000),
                     material: format!("mat{n}"),
                     color: "blue".into(),
                     on_hand_meters: Decimal::new(50_000, 3),

@@ -51,21 +51,7 @@ fn level(tenant: &str, n: &str, material: &str, color: &str, lot: &str, price: i
 }
 
 fn inbound(tenant: &str, wamid: &str, wa_id: &str, text: &str) -> (String, InboundMessage) {
-    let m = InboundMessage {
-        envelope: Envelope::external(tenant, wamid, 1_750_000_001_000),
-        phone_number_id: "100".into(),
-        wa_id: wa_id.into(),
-        profile_name: None,
-        wamid: wamid.into(),
-        sent_at: 1_750_000_001_000,
-        kind: "text".into(),
-        message_type: "text".into(),
-        text: Some(text.into()),
-        reply_id: None,
-        context_wamid: None,
-        raw_json: "{}".into(),
-    };
-    (format!("{tenant}|{wa_id}"), m)
+    (format!("{tenant}|{wa_id}"), support::inbound_text(tenant, wamid, wa_id, text, 1_750_000_001_000))
 }
 
 fn outbound(tenant: &str, id: &str, to: &str, text: &str) -> (String, OutboundMessageRequested) {

@@ -35,13 +35,24 @@ async fn an_outage_is_retried_in_order_until_the_cloud_api_comes_back() {
     let stalls = || souk_runtime::metrics::Metrics::global().stalls.with_label_values(&[SINK]).get();
     let stalls_before = stalls();
 
-    // Connection refused for 4 s, with a restart (which must stop promptly while backing off).
+    // Connection refused, with a restart (which must stop promptly while backing off): each run
+    // goes on only once it has deferred a request (it met the outage).
+    let deferrals = || souk_runtime::metrics::Metrics::global().records_skipped.with_label_values(&[SINK, "deferred"]).get();
+    let met_the_outage = |since: u64| async move {
+        let started = std::time::Instant::now();
+        while deferrals() <= since {
+            assert!(started.elapsed() < Duration::from_secs(30), "the dispatcher never deferred a request while the Cloud API refused connections");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let before = deferrals();
     let running = h.start(&settings);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    met_the_outage(before).await;
     let stop_took = h.stop(running).await;
     assert!(stop_took < Duration::from_secs(3), "shutdown took {stop_took:?} while backing off");
+    let before = deferrals();
     let running = h.start(&settings);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    met_the_outage(before).await;
     // Then 503 for 10 s (the restarted run's probe, checking every 5 s, sees the partitions
     // stuck from its first check to its third, 10 s: a stall, were they not held on purpose),
     // then up.

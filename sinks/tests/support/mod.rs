@@ -131,3 +131,21 @@ impl Drop for PgOutage {
         self.accept.abort();
     }
 }
+
+/// A customer's text message as the gateway publishes it (`whatsapp.inbound`), sent at `at_ms`.
+pub fn inbound_text(tenant: &str, wamid: &str, wa_id: &str, text: &str, at_ms: i64) -> souk_schemas::whatsapp::InboundMessage {
+    souk_schemas::whatsapp::InboundMessage {
+        envelope: souk_schemas::Envelope::external(tenant, wamid, at_ms),
+        phone_number_id: "100".into(),
+        wa_id: wa_id.into(),
+        profile_name: None,
+        wamid: wamid.into(),
+        sent_at: at_ms,
+        kind: "text".into(),
+        message_type: "text".into(),
+        text: Some(text.into()),
+        reply_id: None,
+        context_wamid: None,
+        raw_json: "{}".into(),
+    }
+}
