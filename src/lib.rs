@@ -5,4 +5,5 @@ pub mod demo;
 pub mod http;
 pub mod intent_stage;
 pub mod llm;
+pub mod registry;
 pub mod workload;

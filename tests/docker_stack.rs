@@ -20,7 +20,7 @@ mod support;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use souk::workload::{generate, WorkloadSpec};
 use souk_processors::InventoryPool;
-use souk_runtime::engine::{EngineSettings, ProcessorEngine, ProcessorSpec};
+use souk_runtime::engine::{EngineSettings, ProcessorEngine};
 use souk_schemas::inventory::InventoryEvent;
 use souk_schemas::StreamEvent;
 use std::collections::{BTreeMap, HashSet};
@@ -213,7 +213,7 @@ async fn exactly_once_effects_on_apache_kafka_confluent_registry_and_postgres() 
 
     // The processor and the Postgres sink, in this process.
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let engine_spec = ProcessorSpec::from_topology(&p.topology, "inventory-pool").unwrap();
+    let engine_spec = p.topology.component(souk_runtime::topology::Role::Processor, "inventory-pool").unwrap();
     let engine = ProcessorEngine::new(Arc::new(InventoryPool), engine_spec, p.codec.clone(), EngineSettings::new(&p.bootstrap, souk_runtime::exactly_once::Mode::Transactions)).unwrap();
     let engine = tokio::spawn(engine.run(shutdown.clone()));
     let db = sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&souk_runtime::stack::database_url()).await.expect("connect to the Postgres container");

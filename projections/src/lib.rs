@@ -1,5 +1,5 @@
-//! souk's read side in Postgres: the SQL migrations of every projection (run by the sinks and by
-//! `souk run`) and typed, tenant-scoped read functions that UIs, the read API and tests share, so
+//! souk's read side in Postgres: the SQL migrations of every projection (applied by [`connect`],
+//! the one way souk opens its database) and typed, tenant-scoped read functions that UIs, the read API and tests share, so
 //! nobody hand-writes SQL against the projection tables.
 
 pub mod api;
@@ -13,6 +13,15 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::PgPool;
+
+/// Opens a pool of at most `max_connections` on `url` and applies the migrations: every souk
+/// process (and test) that uses the projection schema opens its database here, so the schema is
+/// always current before the first query.
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(max_connections).connect(url).await.context("connecting to Postgres (SOUK_DATABASE_URL)")?;
+    migrate(&pool).await?;
+    Ok(pool)
+}
 
 /// Applies the embedded migrations (`projections/migrations`); idempotent and safe to call from
 /// several processes at once (sqlx serializes them with an advisory lock).

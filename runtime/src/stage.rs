@@ -24,7 +24,7 @@ use crate::engine::liveness;
 use crate::exactly_once::{self, BatchWriter, Mode};
 use crate::kafka::{collect_batch, group_consumer, headers, make_headers, OutRecord, RebalanceTracker};
 use crate::metrics::Metrics;
-use crate::topology::Topology;
+use crate::topology::ComponentSpec;
 use anyhow::{anyhow, Context};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
@@ -74,41 +74,12 @@ pub trait Stage: Send + Sync + 'static {
     fn resolve(&self, key: &str, input: &Self::Input) -> impl Future<Output = Result<Vec<StageOutput<Self::Output>>, StageError>> + Send;
 }
 
-/// Where a stage reads and writes, resolved from topology.toml (with the topic prefix).
-#[derive(Debug, Clone)]
-pub struct StageSpec {
-    /// Stage name.
-    pub name: String,
-    /// Input topics.
-    pub inputs: Vec<String>,
-    /// Logical output name → topic.
-    pub outputs: BTreeMap<String, String>,
-    /// Dead-letter topic.
-    pub dlq: String,
-    /// Consumer group shared by all instances.
-    pub group_id: String,
-}
-
-impl StageSpec {
-    /// Resolves stage `name` from the topology.
-    pub fn from_topology(topology: &Topology, name: &str) -> anyhow::Result<StageSpec> {
-        let decl = topology.stages.get(name).ok_or_else(|| anyhow!("stage {name} is not declared in topology.toml"))?;
-        Ok(StageSpec {
-            name: name.to_string(),
-            inputs: decl.inputs.iter().map(|i| topology.topic(i.get_ref())).collect(),
-            outputs: decl.outputs.iter().map(|(k, v)| (k.clone(), topology.topic(v.get_ref()))).collect(),
-            dlq: topology.dlq_topic(name),
-            group_id: topology.group_id(name),
-        })
-    }
-}
-
 type StageConsumer = StreamConsumer<RebalanceTracker>;
 
 /// Runs one stage on Kafka until `shutdown` turns true.
 pub struct StageRunner<S: Stage> {
     stage: Arc<S>,
-    spec: StageSpec,
+    spec: ComponentSpec,
     codec: Arc<Codec>,
     bootstrap: String,
     writer: BatchWriter,
@@ -127,8 +98,9 @@ pub struct StageRunner<S: Stage> {
 impl<S: Stage> StageRunner<S> {
     /// A runner for `stage` as declared by `spec`, committing in `mode` as instance `instance`
     /// (see [`crate::engine::EngineSettings::instance`]).
-    pub fn new(stage: Arc<S>, spec: StageSpec, codec: Arc<Codec>, bootstrap: &str, mode: Mode, instance: &str) -> anyhow::Result<Self> {
+    pub fn new(stage: Arc<S>, spec: ComponentSpec, codec: Arc<Codec>, bootstrap: &str, mode: Mode, instance: &str) -> anyhow::Result<Self> {
         let writer = BatchWriter::new(mode, bootstrap, &exactly_once::transactional_id(&spec.group_id, instance))?;
+        let batch_size = spec.batch_size.unwrap_or(200);
         Ok(StageRunner {
             stage,
             spec,
@@ -136,7 +108,7 @@ impl<S: Stage> StageRunner<S> {
             bootstrap: bootstrap.to_string(),
             writer,
             resolved: resolved::Resolved::default(),
-            batch_size: 200,
+            batch_size,
             batch_wait: Duration::from_millis(20),
             liveness_after: Duration::from_secs(20),
             static_instance: None,
@@ -151,7 +123,7 @@ impl<S: Stage> StageRunner<S> {
             config.set("group.instance.id", exactly_once::transactional_id(&self.spec.group_id, instance));
         }
         let consumer: StageConsumer = config.create_with_context(tracker).context("consumer")?;
-        let topics: Vec<&str> = self.spec.inputs.iter().map(String::as_str).collect();
+        let topics: Vec<&str> = self.spec.inputs.iter().map(|i| i.topic.as_str()).collect();
         consumer.subscribe(&topics).context("subscribe")?;
         Ok(consumer)
     }
@@ -161,7 +133,7 @@ impl<S: Stage> StageRunner<S> {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let metrics = Metrics::global();
         let mut consumer = self.consumer()?;
-        let probe = liveness::Probe::start(&self.bootstrap, &self.spec.group_id, &self.spec.inputs, &self.spec.name, self.liveness_after)?;
+        let probe = liveness::Probe::start(&self.bootstrap, &self.spec.group_id, &self.spec.input_topics(), &self.spec.name, self.liveness_after)?;
         let mut backoff = Duration::from_millis(250);
         tracing::info!(stage = %self.spec.name, inputs = ?self.spec.inputs, mode = %self.writer.mode(), "stage started");
         loop {

@@ -25,17 +25,17 @@ pub struct Topology {
     pub topics: BTreeMap<String, TopicDecl>,
     /// Keyed state machines by name.
     #[serde(default)]
-    pub processors: BTreeMap<String, ProcessorDecl>,
+    pub processors: BTreeMap<String, ComponentDecl>,
     /// Enrichment stages by name: stateless consumers that may call outside services (the NLU /
     /// an LLM) and log the result as an event, so nothing downstream ever calls them again.
     #[serde(default)]
-    pub stages: BTreeMap<String, StageDecl>,
+    pub stages: BTreeMap<String, ComponentDecl>,
     /// Projections by name.
     #[serde(default)]
-    pub sinks: BTreeMap<String, SinkDecl>,
+    pub sinks: BTreeMap<String, ComponentDecl>,
     /// Event sources run by `souk run` (ticker, gateway, pollers).
     #[serde(default)]
-    pub producers: BTreeMap<String, ProducerDecl>,
+    pub producers: BTreeMap<String, ComponentDecl>,
     #[serde(skip)]
     prefix: String,
     #[serde(skip)]
@@ -80,59 +80,131 @@ pub struct TopicDecl {
     pub ticks: bool,
 }
 
-/// `[processors.<name>]`.
+/// What a component is in the pipeline; each role has its own table in topology.toml.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// `[processors.<name>]`: a keyed state machine with a store (changelog) and a dead-letter topic.
+    Processor,
+    /// `[stages.<name>]`: a stateless enrichment step that may call an outside service and logs the result.
+    Stage,
+    /// `[sinks.<name>]`: a projection into Postgres, an index, or an outside API.
+    Sink,
+    /// `[producers.<name>]`: a source of events (the clock, the HTTP gateway, pollers).
+    Producer,
+}
+
+impl Role {
+    /// Every role, in the order `souk run` starts them.
+    pub const ALL: [Role; 4] = [Role::Processor, Role::Stage, Role::Sink, Role::Producer];
+
+    /// The topology.toml table of this role.
+    pub fn table(self) -> &'static str {
+        match self {
+            Role::Processor => "processors",
+            Role::Stage => "stages",
+            Role::Sink => "sinks",
+            Role::Producer => "producers",
+        }
+    }
+
+    /// The role's name in messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Role::Processor => "processor",
+            Role::Stage => "stage",
+            Role::Sink => "sink",
+            Role::Producer => "producer",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.noun())
+    }
+}
+
+/// Keys every component table understands; anything else in the table belongs to its kind.
+const COMMON_KEYS: [&str; 5] = ["doc", "kind", "inputs", "outputs", "batch_size"];
+
+/// One component table (`[processors.<name>]`, `[stages.<name>]`, `[sinks.<name>]`,
+/// `[producers.<name>]`): the wiring every component shares, and the options of its kind.
+///
+/// `kind` names the implementation in the component registry (`souk::registry`); the registry
+/// parses `options` into that kind's own config struct, which refuses unknown fields, so a typo
+/// in any component table is an error of `souk topology check`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProcessorDecl {
-    /// What it decides.
+pub struct ComponentDecl {
+    /// What it does.
     pub doc: Option<String>,
-    /// Input topics (co-partitioned).
+    /// The implementation, looked up by name in the component registry.
+    pub kind: Spanned<String>,
+    /// Topics it reads (a processor's are co-partitioned).
+    #[serde(default)]
     pub inputs: Vec<Spanned<String>>,
     /// Logical output name → topic.
-    pub outputs: BTreeMap<String, Spanned<String>>,
-    /// Name of its keyed store (its changelog is `souk.<processor>.changelog`).
-    pub store: String,
-    /// Records per batch (one produce/changelog/commit round).
-    pub batch_size: Option<usize>,
-}
-
-/// `[sinks.<name>]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SinkDecl {
-    /// What it projects.
-    pub doc: Option<String>,
-    /// `postgres`, `tantivy` or `http`.
-    pub kind: String,
-    /// Topics it reads.
-    pub inputs: Vec<Spanned<String>>,
-    /// Topics it writes results back to (the HTTP dispatcher's statuses), by logical name.
     #[serde(default)]
     pub outputs: BTreeMap<String, Spanned<String>>,
+    /// Records per batch (one commit round), when the kind batches.
+    pub batch_size: Option<usize>,
+    /// The rest of the table: options of its kind.
+    #[serde(skip)]
+    pub options: toml::Table,
 }
 
-/// `[stages.<name>]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StageDecl {
-    /// What it resolves.
-    pub doc: Option<String>,
-    /// Topics it reads.
-    pub inputs: Vec<Spanned<String>>,
-    /// Topics it writes, by logical name.
-    pub outputs: BTreeMap<String, Spanned<String>>,
-}
-
-/// `[producers.<name>]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProducerDecl {
-    /// What it feeds.
-    pub doc: Option<String>,
-    /// `ticker` (the clock) or `http` (the gateway).
+/// A declared component resolved against the topology: real (prefixed) topic names, its consumer
+/// group, dead-letter and changelog topics, and its kind's options. Every runner (processor
+/// engine, stage, sinks) is built from one.
+#[derive(Debug, Clone)]
+pub struct ComponentSpec {
+    /// Its name in topology.toml (also its metrics label and its key in `sink_offsets`).
+    pub name: String,
+    /// Which table it is declared in.
+    pub role: Role,
+    /// The implementation's name in the registry.
     pub kind: String,
-    /// Tick interval for `ticker`.
-    pub interval_ms: Option<u64>,
+    /// Input topics, in declaration order.
+    pub inputs: Vec<SourceTopic>,
+    /// Logical output name → real topic.
+    pub outputs: BTreeMap<String, String>,
+    /// Its dead-letter topic.
+    pub dlq: String,
+    /// Compacted changelog of its store (processors).
+    pub changelog: String,
+    /// Consumer group shared by all its instances.
+    pub group_id: String,
+    /// Records per batch, when declared.
+    pub batch_size: Option<usize>,
+    /// The kind's options (everything in the table besides the common keys).
+    pub options: toml::Table,
+}
+
+/// One input topic of a component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceTopic {
+    /// Its name in topology.toml (unprefixed).
+    pub declared: String,
+    /// The real topic.
+    pub topic: String,
+    /// Its partition count.
+    pub partitions: i32,
+}
+
+impl ComponentSpec {
+    /// The real input topic names.
+    pub fn input_topics(&self) -> Vec<String> {
+        self.inputs.iter().map(|i| i.topic.clone()).collect()
+    }
+
+    /// The real topic of logical output `name`, or an error naming the component.
+    pub fn output(&self, name: &str) -> anyhow::Result<String> {
+        self.outputs.get(name).cloned().ok_or_else(|| anyhow::anyhow!("{} {} declares no `{name}` output", self.role, self.name))
+    }
+
+    /// The kind's options as its config struct `T` (which should refuse unknown fields).
+    pub fn options<T: serde::de::DeserializeOwned>(&self) -> anyhow::Result<T> {
+        T::deserialize(toml::Value::Table(self.options.clone())).map_err(|e| anyhow::anyhow!("{} {} (kind {}): {e}", self.role, self.name, self.kind))
+    }
 }
 
 /// A concrete topic to create: prefixed name, partitions, config, value schema records.
@@ -174,6 +246,16 @@ impl Topology {
     /// Parses topology text with a topic prefix (tests run isolated copies under a prefix).
     pub fn parse(text: &str, prefix: &str) -> anyhow::Result<Topology> {
         let mut topology: Topology = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        // The kind-specific rest of every component table, for its kind's config struct.
+        let raw: toml::Table = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        for role in Role::ALL {
+            let tables = raw.get(role.table()).and_then(toml::Value::as_table);
+            for (name, decl) in topology.components_mut(role) {
+                if let Some(toml::Value::Table(table)) = tables.and_then(|t| t.get(name.as_str())) {
+                    decl.options = table.iter().filter(|(k, _)| !COMMON_KEYS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+                }
+            }
+        }
         topology.prefix = prefix.to_string();
         topology.source = text.to_string();
         Ok(topology)
@@ -209,6 +291,57 @@ impl Topology {
         self.topics.get(topic).and_then(|t| t.partitions).unwrap_or(self.defaults.partitions)
     }
 
+    /// The components declared in `role`'s table.
+    pub fn components(&self, role: Role) -> &BTreeMap<String, ComponentDecl> {
+        match role {
+            Role::Processor => &self.processors,
+            Role::Stage => &self.stages,
+            Role::Sink => &self.sinks,
+            Role::Producer => &self.producers,
+        }
+    }
+
+    fn components_mut(&mut self, role: Role) -> &mut BTreeMap<String, ComponentDecl> {
+        match role {
+            Role::Processor => &mut self.processors,
+            Role::Stage => &mut self.stages,
+            Role::Sink => &mut self.sinks,
+            Role::Producer => &mut self.producers,
+        }
+    }
+
+    /// Every declared component with its role, processors first (the order `souk run` starts them).
+    pub fn all_components(&self) -> impl Iterator<Item = (Role, &String, &ComponentDecl)> {
+        Role::ALL.into_iter().flat_map(move |role| self.components(role).iter().map(move |(n, d)| (role, n, d)))
+    }
+
+    /// Component `name` of `role`, resolved: real topics, group, dead-letter and changelog topics.
+    pub fn component(&self, role: Role, name: &str) -> anyhow::Result<ComponentSpec> {
+        let decl = self.components(role).get(name).ok_or_else(|| anyhow::anyhow!("{role} {name} is not declared in topology.toml"))?;
+        Ok(ComponentSpec {
+            name: name.to_string(),
+            role,
+            kind: decl.kind.get_ref().clone(),
+            inputs: decl.inputs.iter().map(|i| SourceTopic { declared: i.get_ref().clone(), topic: self.topic(i.get_ref()), partitions: self.partitions(i.get_ref()) }).collect(),
+            outputs: decl.outputs.iter().map(|(k, v)| (k.clone(), self.topic(v.get_ref()))).collect(),
+            dlq: self.dlq_topic(name),
+            changelog: self.changelog_topic(name),
+            group_id: self.group_id(name),
+            batch_size: decl.batch_size,
+            options: decl.options.clone(),
+        })
+    }
+
+    /// The 1-based line of a component's `kind` (where `souk topology check` points for problems
+    /// of the component as a whole).
+    pub fn line_of_kind(&self, decl: &ComponentDecl) -> usize {
+        self.line_of(decl.kind.span())
+    }
+
+    fn line_of(&self, span: std::ops::Range<usize>) -> usize {
+        self.source[..span.start.min(self.source.len())].lines().count().max(1)
+    }
+
     /// Every topic to create: declared ones, then each processor's changelog and DLQ, each sink's DLQ.
     pub fn topic_specs(&self) -> Vec<TopicSpec> {
         let mut specs = Vec::new();
@@ -238,7 +371,7 @@ impl Topology {
     /// Validates references, schemas and co-partitioning; every error names its line.
     pub fn check(&self, known_records: &[String]) -> Vec<CheckError> {
         let mut errors = Vec::new();
-        let line_of = |span: std::ops::Range<usize>| self.source[..span.start.min(self.source.len())].lines().count().max(1);
+        let line_of = |span: std::ops::Range<usize>| self.line_of(span);
         let header_line = |needle: &str| self.source.lines().position(|l| l.trim_start().starts_with(needle)).map(|i| i + 1).unwrap_or(0);
         for (name, t) in &self.topics {
             let line = line_of(t.records.span());
@@ -281,25 +414,31 @@ impl Topology {
                 }
             }
         }
-        for (name, s) in &self.sinks {
-            for input in &s.inputs {
-                check_ref(&format!("sink {name}"), input, "input", &mut errors);
-            }
-            for output in s.outputs.values() {
-                check_ref(&format!("sink {name}"), output, "output", &mut errors);
-            }
-            if !matches!(s.kind.as_str(), "postgres" | "tantivy" | "http") {
-                errors.push(CheckError { line: header_line(&format!("[sinks.{name}]")), message: format!("sink {name}: unknown kind {}", s.kind) });
-            }
-        }
-        for (name, st) in &self.stages {
-            for topic in st.inputs.iter().chain(st.outputs.values()) {
-                check_ref(&format!("stage {name}"), topic, "input/output", &mut errors);
+        for role in [Role::Stage, Role::Sink] {
+            for (name, c) in self.components(role) {
+                if c.inputs.is_empty() {
+                    errors.push(CheckError { line: self.line_of_kind(c), message: format!("{role} {name} has no inputs") });
+                }
+                for topic in &c.inputs {
+                    check_ref(&format!("{role} {name}"), topic, "input", &mut errors);
+                }
+                for topic in c.outputs.values() {
+                    check_ref(&format!("{role} {name}"), topic, "output", &mut errors);
+                }
             }
         }
         for (name, p) in &self.producers {
-            if !matches!(p.kind.as_str(), "ticker" | "http") {
-                errors.push(CheckError { line: header_line(&format!("[producers.{name}]")), message: format!("producer {name}: unknown kind {}", p.kind) });
+            if let Some(input) = p.inputs.first() {
+                errors.push(CheckError { line: line_of(input.span()), message: format!("producer {name} reads nothing (inputs are for processors, stages and sinks)") });
+            }
+            for topic in p.outputs.values() {
+                check_ref(&format!("producer {name}"), topic, "output", &mut errors);
+            }
+        }
+        let mut seen: BTreeMap<&str, Role> = BTreeMap::new();
+        for (role, name, decl) in self.all_components() {
+            if let Some(first) = seen.insert(name, role) {
+                errors.push(CheckError { line: self.line_of_kind(decl), message: format!("{role} {name}: the name is taken by a {first} (names are consumer groups and metrics labels)") });
             }
         }
         errors
@@ -331,11 +470,31 @@ mod tests {
 
     #[test]
     fn errors_name_the_line() {
-        let text = "[topics.a]\nkey = \"k\"\nrecords = [\"souk.clock.Tick\"]\npartitions = 4\n\n[topics.b]\nkey = \"k\"\nrecords = [\"souk.clock.Tick\"]\npartitions = 8\n\n[processors.p]\ninputs = [\"a\", \"b\"]\noutputs = { events = \"nope\" }\nstore = \"s\"\n";
+        let text = "[topics.a]\nkey = \"k\"\nrecords = [\"souk.clock.Tick\"]\npartitions = 4\n\n[topics.b]\nkey = \"k\"\nrecords = [\"souk.clock.Tick\"]\npartitions = 8\n\n[processors.p]\ninputs = [\"a\", \"b\"]\noutputs = { events = \"nope\" }\nkind = \"p\"\n";
         let t = Topology::parse(text, "").unwrap();
         let errors = t.check(&records());
         assert!(errors.iter().any(|e| e.line == 12 && e.message.contains("co-partitioned")), "{errors:?}");
         assert!(errors.iter().any(|e| e.line == 13 && e.message.contains("nope")), "{errors:?}");
+    }
+
+    #[test]
+    fn a_components_own_keys_are_its_options() {
+        let text = "[topics.a]\nkey = \"k\"\nrecords = [\"souk.clock.Tick\"]\n\n[producers.clock]\ndoc = \"d\"\nkind = \"clock\"\ninterval_ms = 5\n";
+        let t = Topology::parse(text, "p.").unwrap();
+        let spec = t.component(Role::Producer, "clock").unwrap();
+        assert_eq!(spec.kind, "clock");
+        assert_eq!(spec.options.get("interval_ms"), Some(&toml::Value::Integer(5)));
+        assert_eq!(spec.options.len(), 1, "{:?}", spec.options);
+        assert_eq!(t.line_of_kind(&t.producers["clock"]), 7);
+        assert!(t.component(Role::Sink, "clock").is_err());
+    }
+
+    #[test]
+    fn names_are_unique_across_roles_and_producers_read_nothing() {
+        let text = "[topics.a]\nkey = \"k\"\nrecords = [\"souk.clock.Tick\"]\n\n[sinks.x]\nkind = \"s\"\ninputs = [\"a\"]\n\n[producers.x]\nkind = \"p\"\ninputs = [\"a\"]\n";
+        let errors = Topology::parse(text, "").unwrap().check(&records());
+        assert!(errors.iter().any(|e| e.line == 11 && e.message.contains("reads nothing")), "{errors:?}");
+        assert!(errors.iter().any(|e| e.line == 10 && e.message.contains("taken by a sink")), "{errors:?}");
     }
 
     #[test]

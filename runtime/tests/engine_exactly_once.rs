@@ -5,10 +5,11 @@
 
 use rstest::rstest;
 use rust_decimal::Decimal;
-use souk_runtime::engine::{EngineSettings, ProcessorEngine, ProcessorSpec};
+use souk_runtime::engine::{EngineSettings, ProcessorEngine};
 use souk_runtime::exactly_once::Mode;
 use souk_runtime::kafka::{make_headers, producer, send_all, OutRecord};
 use souk_runtime::testkit::{read_to_end, unique_prefix, wait_group_caught_up};
+use souk_runtime::topology::Role;
 use souk_runtime::topology::Topology;
 use souk_runtime::{stack, Ctx, Processor, Rejection, TestDriver};
 use souk_schemas::inventory::*;
@@ -71,7 +72,7 @@ records = ["souk.inventory.ReserveRejected", "souk.inventory.HoldExpired"]
 [processors.counter]
 inputs = ["in"]
 outputs = { events = "out" }
-store = "counts"
+kind = "counter"
 batch_size = 100
 "#;
 
@@ -120,7 +121,7 @@ async fn produce(s: &Setup, commands: &[(String, InventoryCommand)]) {
 }
 
 async fn run_until_caught_up(s: &Setup) {
-    let spec = ProcessorSpec::from_topology(&s.topology, "counter").unwrap();
+    let spec = s.topology.component(Role::Processor, "counter").unwrap();
     let engine = ProcessorEngine::new(Arc::new(Counter), spec.clone(), s.codec.clone(), EngineSettings::new(&s.bootstrap, s.mode)).unwrap();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let handle = tokio::spawn(engine.run(shutdown));

@@ -12,7 +12,7 @@ use souk_runtime::topology::Topology;
 use souk_runtime::{admin, stack};
 use souk_schemas::inventory::*;
 use souk_schemas::{Catalog, Envelope};
-use souk_sinks::postgres::{run_inventory_sink, InventoryProjection, PostgresSink, Projection, SinkRecord, SinkSettings, SinkSpec};
+use souk_sinks::postgres::{run_inventory_sink, InventoryProjection, PostgresSink, Projection, SinkRecord, SinkSettings};
 use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -123,7 +123,7 @@ impl Setup {
     fn audited_failing(&self, hang_after: Option<u64>, failures: u64) -> (PostgresSink<Audited>, Arc<AtomicU64>) {
         let applied = Arc::new(AtomicU64::new(0));
         let projection = Audited { run: self.run.clone(), applied: applied.clone(), hang_after, failures_left: AtomicU64::new(failures) };
-        let spec = SinkSpec::from_topology(&self.topology, SINK).expect("sink spec");
+        let spec = self.topology.component(souk_runtime::topology::Role::Sink, SINK).expect("sink spec");
         let mut settings = SinkSettings::new(&self.bootstrap);
         settings.batch_size = 40;
         (PostgresSink::new(projection, spec, self.codec.clone(), self.pool.clone(), settings).expect("sink"), applied)

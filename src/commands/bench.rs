@@ -8,10 +8,11 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use souk::workload::{generate, produce_commands, WorkloadSpec};
 use souk_runtime::admin::{client_config, create_topics};
-use souk_runtime::engine::{EngineSettings, ProcessorEngine, ProcessorSpec};
+use souk_runtime::engine::{EngineSettings, ProcessorEngine};
 use souk_runtime::exactly_once::Mode;
 use souk_runtime::kafka::{make_headers, producer, send_all, OutRecord};
 use souk_runtime::stack;
+use souk_runtime::topology::Role;
 use souk_runtime::topology::{TopicSpec, Topology};
 use std::path::Path;
 use std::sync::Arc;
@@ -73,8 +74,8 @@ async fn bench_mode(path: &Path, args: &BenchArgs, mode: Mode) -> anyhow::Result
     let raw_rate = commands.len() as f64 / raw_secs;
     println!("raw:         {} records consume→produce→commit in {raw_secs:.2}s = {raw_rate:.0} records/s", commands.len());
 
-    let mut spec = ProcessorSpec::from_topology(&topology, "inventory-pool")?;
-    spec.batch_size = args.batch;
+    let mut spec = topology.component(Role::Processor, "inventory-pool")?;
+    spec.batch_size = Some(args.batch);
     let engine = ProcessorEngine::new(Arc::new(souk_processors::InventoryPool), spec.clone(), codec.clone(), EngineSettings::new(&bootstrap, mode))?;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let started = Instant::now();

@@ -45,9 +45,7 @@ pub async fn intent(args: IntentArgs) -> anyhow::Result<()> {
         }
         None => {
             let url = args.database_url.clone().unwrap_or_else(stack::database_url);
-            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&url).await.context("connecting to Postgres (--database-url / SOUK_DATABASE_URL)")?;
-            // The catalog columns come with migration 0002; applying is idempotent.
-            souk_projections::migrate(&pool).await?;
+            let pool = souk_projections::connect(&url, 1).await.context("--database-url / SOUK_DATABASE_URL")?;
             catalog_from_rows(load_tenant_catalog(&pool, &args.tenant).await?)
         }
     };

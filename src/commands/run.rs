@@ -1,25 +1,20 @@
 //! `souk run`: apply the topology, then run every declared processor, stage, sink and producer (or
-//! the ones named with `--only`) until Ctrl-C/SIGTERM; each finishes its current batch before
-//! exiting. `souk demo` starts the same components in-process through [`start`].
+//! the ones named with `--only`), each built by its kind's factory in the component registry
+//! (`souk::registry`), until Ctrl-C/SIGTERM; each finishes its current batch before exiting.
+//! `souk demo` starts the same components in-process through [`start`].
 
 use anyhow::{anyhow, bail, Context};
 use clap::Args;
-use souk::intent_stage::IntentStage;
-use souk::llm::{LlmConfig, LlmExtractor};
-use souk_processors::{invoicing::Invoicing, ledger::Ledger, order_session::OrderSession, InventoryPool};
+use souk::registry::{self, BuildContext, Deployment};
 use souk_runtime::codec::Codec;
-use souk_runtime::engine::{EngineSettings, ProcessorEngine, ProcessorSpec};
-use souk_runtime::processor::Processor;
-use souk_runtime::stage::{StageRunner, StageSpec};
+use souk_runtime::engine::EngineSettings;
 use souk_runtime::tenants::Tenants;
 use souk_runtime::topology::Topology;
-use souk_runtime::{metrics, stack, ticker};
-use souk_sinks::whatsapp::DispatcherSettings;
+use souk_runtime::{metrics, stack};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -80,10 +75,6 @@ pub struct Running {
     pub http_addr: Option<SocketAddr>,
 }
 
-fn wanted(args: &RunArgs, name: &str) -> bool {
-    args.only.is_empty() || args.only.iter().any(|o| o == name)
-}
-
 /// Runs until a shutdown signal; fails if any component fails.
 pub async fn run(path: &Path, args: RunArgs) -> anyhow::Result<()> {
     let (topology, catalog) = super::load(path)?;
@@ -99,171 +90,58 @@ pub async fn run(path: &Path, args: RunArgs) -> anyhow::Result<()> {
     supervise(running, shutdown_signal()).await
 }
 
-fn engine<P: Processor>(processor: P, topology: &Topology, name: &str, codec: &Arc<Codec>, settings: &EngineSettings) -> anyhow::Result<ProcessorEngine<P>> {
-    ProcessorEngine::new(Arc::new(processor), ProcessorSpec::from_topology(topology, name)?, codec.clone(), settings.clone())
-}
-
-/// Starts every wanted component of `topology` as a task.
-pub async fn start(topology: &Topology, codec: Arc<Codec>, args: &RunArgs) -> anyhow::Result<Running> {
-    let known: Vec<&String> = topology.processors.keys().chain(topology.stages.keys()).chain(topology.sinks.keys()).chain(topology.producers.keys()).collect();
-    for o in &args.only {
-        if !known.contains(&o) {
-            bail!("--only {o}: no processor, stage, sink or producer of that name in the topology");
+impl RunArgs {
+    /// The machine-specific settings components are built with.
+    pub fn deployment(&self) -> Deployment {
+        Deployment {
+            tenants: self.tenants.clone(),
+            http_addr: self.http_addr.clone(),
+            index_dir: self.index_dir.clone(),
+            whatsapp_base_url: self.whatsapp_base_url.clone(),
+            whatsapp_api_version: self.whatsapp_api_version.clone(),
+            llm: self.llm_base_url.clone().map(|url| (url, self.llm_model.clone())),
+            tick_interval_ms: self.tick_interval_ms,
         }
     }
+}
+
+/// Starts every wanted component of `topology` (all, or `--only`) as a task, each built by the
+/// factory its `kind` names in the component registry.
+pub async fn start(topology: &Topology, codec: Arc<Codec>, args: &RunArgs) -> anyhow::Result<Running> {
+    let registry = registry::builtin();
+    let problems = registry.check(topology);
+    if let Some(first) = problems.first() {
+        bail!("{first}{}", if problems.len() > 1 { format!(" (and {} more; run `souk topology check`)", problems.len() - 1) } else { String::new() });
+    }
+    let selected = registry.selected(topology, &args.only)?;
+    if selected.is_empty() {
+        bail!("nothing to run");
+    }
+    let needs = registry.needs(topology, &selected)?;
     let bootstrap = stack::kafka_bootstrap();
     let (mode, why) = tokio::task::block_in_place(|| souk_runtime::exactly_once::resolve(args.exactly_once, &bootstrap));
     let instance = args.instance_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     tracing::info!(mode = %mode, reason = %why, instance = %instance, "exactly-once mode");
     eprintln!("souk: exactly-once mode {mode} ({why}); instance {instance}");
-    let mut settings = EngineSettings::new(&bootstrap, mode).with_instance(&instance);
-    settings.static_membership = args.instance_id.is_some();
-    let (stop, shutdown) = watch::channel(false);
-    let mut tasks: JoinSet<(String, anyhow::Result<()>)> = JoinSet::new();
-    let needs_db = topology.sinks.keys().chain(topology.stages.keys()).chain(topology.producers.iter().filter(|(_, p)| p.kind == "http").map(|(n, _)| n)).any(|n| wanted(args, n));
-    let pool = if needs_db {
-        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(12).connect(&stack::database_url()).await.context("connecting to Postgres (SOUK_DATABASE_URL)")?;
-        souk_projections::migrate(&pool).await?;
-        Some(pool)
-    } else {
-        None
-    };
-    // HTTP components route and authenticate by tenant; the intent stage applies each tenant's
-    // confidence threshold.
-    let needs_tenants = topology.sinks.iter().any(|(n, s)| s.kind == "http" && wanted(args, n))
-        || topology.producers.iter().any(|(n, p)| p.kind == "http" && wanted(args, n))
-        || topology.stages.keys().any(|n| n == souk::intent_stage::NAME && wanted(args, n));
-    let tenants = if needs_tenants {
+    let mut engine = EngineSettings::new(&bootstrap, mode).with_instance(&instance);
+    engine.static_membership = args.instance_id.is_some();
+    let db = if needs.database { Some(souk_projections::connect(&stack::database_url(), 12).await?) } else { None };
+    let tenants = if needs.tenants {
         Arc::new(Tenants::load(&args.tenants).with_context(|| format!("loading the tenant registry {} (--tenants / SOUK_TENANTS; tenants.example.toml shows the format)", args.tenants.display()))?)
     } else {
         Arc::new(Tenants::default())
     };
-
-    for name in topology.processors.keys().filter(|n| wanted(args, n)) {
-        let rx = shutdown.clone();
-        let n = name.clone();
-        match name.as_str() {
-            "inventory-pool" => {
-                let e = engine(InventoryPool, topology, name, &codec, &settings)?;
-                tasks.spawn(async move { (n, e.run(rx).await) });
-            }
-            "order-session" => {
-                let e = engine(OrderSession, topology, name, &codec, &settings)?;
-                tasks.spawn(async move { (n, e.run(rx).await) });
-            }
-            "invoicing" => {
-                let e = engine(Invoicing, topology, name, &codec, &settings)?;
-                tasks.spawn(async move { (n, e.run(rx).await) });
-            }
-            "ledger" => {
-                let e = engine(Ledger, topology, name, &codec, &settings)?;
-                tasks.spawn(async move { (n, e.run(rx).await) });
-            }
-            other => bail!("processor {other} is declared but this build has no implementation for it"),
-        }
-    }
-    for name in topology.stages.keys().filter(|n| wanted(args, n)) {
-        let (rx, n) = (shutdown.clone(), name.clone());
-        match name.as_str() {
-            souk::intent_stage::NAME => {
-                let pool = pool.clone().expect("database pool for stages");
-                let stage = match &args.llm_base_url {
-                    Some(url) => IntentStage::with_llm(pool, tenants.clone(), LlmExtractor::new(LlmConfig::from_env(url, &args.llm_model)?)?),
-                    None => IntentStage::new(pool, tenants.clone()),
-                };
-                let mut runner = StageRunner::new(Arc::new(stage), StageSpec::from_topology(topology, name)?, codec.clone(), &bootstrap, mode, &instance)?;
-                runner.static_instance = args.instance_id.clone();
-                tasks.spawn(async move { (n, runner.run(rx).await) });
-            }
-            other => bail!("stage {other} is declared but this build has no implementation for it"),
-        }
-    }
-    for (name, decl) in topology.sinks.iter().filter(|(n, _)| wanted(args, n)) {
-        let (topology, codec, bootstrap, rx, name) = (topology.clone(), codec.clone(), bootstrap.clone(), shutdown.clone(), name.clone());
-        let pool = pool.clone().expect("database pool for sinks");
-        match (name.as_str(), decl.kind.as_str()) {
-            ("inventory-postgres", "postgres") => {
-                tasks.spawn(async move {
-                    let r = souk_sinks::postgres::run_inventory_sink(&topology, &name, &bootstrap, codec, pool, rx).await;
-                    (name, r)
-                });
-            }
-            ("commerce-postgres", "postgres") => {
-                tasks.spawn(async move {
-                    let r = souk_sinks::postgres::run_commerce_sink(&topology, &name, &bootstrap, codec, pool, rx).await;
-                    (name, r)
-                });
-            }
-            ("search-index", "tantivy") => {
-                let dir = args.index_dir.clone();
-                tasks.spawn(async move {
-                    let r = souk_sinks::search::run_search_sink(&topology, &name, &bootstrap, codec, dir, rx).await;
-                    (name, r)
-                });
-            }
-            ("whatsapp-dispatcher", "http") => {
-                let settings = DispatcherSettings { base_url: args.whatsapp_base_url.clone(), api_version: args.whatsapp_api_version.clone(), ..DispatcherSettings::default() };
-                let tenants = tenants.clone();
-                tasks.spawn(async move {
-                    let r = souk_sinks::whatsapp::run_whatsapp_dispatcher(&topology, &name, &bootstrap, codec, pool, tenants, settings, rx).await;
-                    (name, r)
-                });
-            }
-            (other, kind) => bail!("sink {other} (kind {kind}) is declared but this build has no implementation for it"),
-        }
-    }
+    let (stop, shutdown) = watch::channel(false);
+    let cx = Arc::new(BuildContext { topology: topology.clone(), codec, engine, db, tenants, deployment: args.deployment(), shutdown });
+    let mut tasks: JoinSet<(String, anyhow::Result<()>)> = JoinSet::new();
     let mut http_addr = None;
-    for (name, p) in topology.producers.iter().filter(|(n, _)| wanted(args, n)) {
-        match p.kind.as_str() {
-            "ticker" => {
-                let interval = Duration::from_millis(args.tick_interval_ms.or(p.interval_ms).unwrap_or(1000));
-                let producer = souk_runtime::kafka::producer(&bootstrap)?;
-                let (codec, topics, rx, name) = (codec.clone(), topology.ticked_topics(), shutdown.clone(), name.clone());
-                tasks.spawn(async move { (name, ticker::run(producer, codec, topics, interval, rx).await) });
-            }
-            "http" => {
-                let pool = pool.clone().expect("database pool for the gateway");
-                let (addr, task) = serve_http(topology, codec.clone(), &bootstrap, pool, tenants.clone(), args, shutdown.clone()).await?;
-                http_addr = Some(addr);
-                let name = name.clone();
-                tasks.spawn(async move { (name, task.await) });
-            }
-            other => bail!("producer {name} has unknown kind {other}"),
-        }
-    }
-    if tasks.is_empty() {
-        bail!("nothing to run");
+    for (name, started) in registry.build(cx, &selected).await? {
+        http_addr = http_addr.or(started.http_addr);
+        let task = started.task;
+        tasks.spawn(async move { (name, task.await) });
     }
     tracing::info!(components = tasks.len(), "souk running; Ctrl-C stops after the current batches");
     Ok(Running { tasks, stop, http_addr })
-}
-
-/// Binds the gateway (webhook + owner commands), the read API and the search API on one address.
-async fn serve_http(
-    topology: &Topology,
-    codec: Arc<Codec>,
-    bootstrap: &str,
-    pool: sqlx::PgPool,
-    tenants: Arc<Tenants>,
-    args: &RunArgs,
-    mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<(SocketAddr, impl Future<Output = anyhow::Result<()>>)> {
-    use souk_producers::gateway::{GatewayState, KafkaPublisher, PgOrderDirectory};
-    let publisher = Arc::new(KafkaPublisher::connect(bootstrap, codec, topology)?);
-    let orders = Arc::new(PgOrderDirectory::new(pool.clone()));
-    let (app, _) = souk::http::app(GatewayState::new(tenants.clone(), publisher, orders), pool, tenants, args.index_dir.clone());
-    let listener = tokio::net::TcpListener::bind(&args.http_addr).await.with_context(|| format!("binding the gateway to {}", args.http_addr))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "gateway: /webhooks/whatsapp, owner commands and read API under /v1, /openapi.json");
-    let task = async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown.wait_for(|s| *s).await;
-            })
-            .await
-            .context("gateway server")
-    };
-    Ok((addr, task))
 }
 
 /// Waits for `signal` (then stops everything) or for a component to fail (then stops the others).

@@ -6,14 +6,24 @@ use std::path::Path;
 pub fn check(path: &Path) -> anyhow::Result<()> {
     let (topology, catalog) = super::load(path)?;
     let known: Vec<String> = catalog.names().map(str::to_string).collect();
-    let errors = topology.check(&known);
+    let mut errors = topology.check(&known);
+    errors.extend(souk::registry::builtin().check(&topology));
+    errors.sort_by_key(|e| e.line);
     for e in &errors {
         eprintln!("{e}");
     }
     if !errors.is_empty() {
         anyhow::bail!("{} problem(s) in {}", errors.len(), path.display());
     }
-    println!("{}: ok ({} topics, {} processors, {} sinks, {} producers)", path.display(), topology.topics.len(), topology.processors.len(), topology.sinks.len(), topology.producers.len());
+    println!(
+        "{}: ok ({} topics, {} processors, {} stages, {} sinks, {} producers)",
+        path.display(),
+        topology.topics.len(),
+        topology.processors.len(),
+        topology.stages.len(),
+        topology.sinks.len(),
+        topology.producers.len()
+    );
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use crate::kafka::{collect_batch, group_consumer, headers, make_headers, OutReco
 use crate::metrics::Metrics;
 use crate::processor::{Emitted, Processor};
 use crate::store::{InputRecord, PartitionStore, StepOutcome};
-use crate::topology::Topology;
+use crate::topology::ComponentSpec;
 use anyhow::{anyhow, Context};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
@@ -27,40 +27,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// Where a processor reads and writes, resolved from topology.toml (with the topic prefix).
-#[derive(Debug, Clone)]
-pub struct ProcessorSpec {
-    /// Processor name.
-    pub name: String,
-    /// Input topics (co-partitioned).
-    pub inputs: Vec<String>,
-    /// Logical output name → topic.
-    pub outputs: BTreeMap<String, String>,
-    /// Compacted changelog topic of its store.
-    pub changelog: String,
-    /// Dead-letter topic.
-    pub dlq: String,
-    /// Consumer group shared by all instances.
-    pub group_id: String,
-    /// Max records per batch.
-    pub batch_size: usize,
-}
-
-impl ProcessorSpec {
-    /// Resolves processor `name` from the topology.
-    pub fn from_topology(topology: &Topology, name: &str) -> anyhow::Result<ProcessorSpec> {
-        let decl = topology.processors.get(name).ok_or_else(|| anyhow!("processor {name} is not declared in topology.toml"))?;
-        Ok(ProcessorSpec {
-            name: name.to_string(),
-            inputs: decl.inputs.iter().map(|i| topology.topic(i.get_ref())).collect(),
-            outputs: decl.outputs.iter().map(|(k, v)| (k.clone(), topology.topic(v.get_ref()))).collect(),
-            changelog: topology.changelog_topic(name),
-            dlq: topology.dlq_topic(name),
-            group_id: topology.group_id(name),
-            batch_size: decl.batch_size.unwrap_or(500),
-        })
-    }
-}
+/// Records per batch of a processor that does not set `batch_size`.
+pub const DEFAULT_BATCH_SIZE: usize = 500;
 
 /// Tunables of the engine loop.
 #[derive(Debug, Clone)]
@@ -137,7 +105,7 @@ type Consumer_ = StreamConsumer<RebalanceTracker>;
 /// Runs one processor on Kafka until `shutdown` turns true.
 pub struct ProcessorEngine<P: Processor> {
     processor: Arc<P>,
-    spec: ProcessorSpec,
+    spec: ComponentSpec,
     codec: Arc<Codec>,
     settings: EngineSettings,
     writer: BatchWriter,
@@ -153,7 +121,7 @@ pub struct ProcessorEngine<P: Processor> {
 
 impl<P: Processor> ProcessorEngine<P> {
     /// An engine for `processor` as declared by `spec`.
-    pub fn new(processor: Arc<P>, spec: ProcessorSpec, codec: Arc<Codec>, settings: EngineSettings) -> anyhow::Result<Self> {
+    pub fn new(processor: Arc<P>, spec: ComponentSpec, codec: Arc<Codec>, settings: EngineSettings) -> anyhow::Result<Self> {
         let writer = BatchWriter::new(settings.mode, &settings.bootstrap, &exactly_once::transactional_id(&spec.group_id, &settings.instance))?;
         Ok(ProcessorEngine { processor, spec, codec, settings, writer, partitions: HashMap::new(), kept: HashMap::new(), pending: Vec::new() })
     }
@@ -167,7 +135,7 @@ impl<P: Processor> ProcessorEngine<P> {
             config.set("group.instance.id", exactly_once::transactional_id(&self.spec.group_id, &self.settings.instance));
         }
         let consumer: Consumer_ = config.create_with_context(tracker).context("consumer")?;
-        let topics: Vec<&str> = self.spec.inputs.iter().map(String::as_str).collect();
+        let topics: Vec<&str> = self.spec.inputs.iter().map(|i| i.topic.as_str()).collect();
         consumer.subscribe(&topics).context("subscribe")?;
         Ok(consumer)
     }
@@ -176,7 +144,7 @@ impl<P: Processor> ProcessorEngine<P> {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let metrics = Metrics::global();
         let mut consumer = self.consumer()?;
-        let probe = liveness::Probe::start(&self.settings.bootstrap, &self.spec.group_id, &self.spec.inputs, &self.spec.name, self.settings.liveness_after)?;
+        let probe = liveness::Probe::start(&self.settings.bootstrap, &self.spec.group_id, &self.spec.input_topics(), &self.spec.name, self.settings.liveness_after)?;
         tracing::info!(processor = %self.spec.name, inputs = ?self.spec.inputs, group = %self.spec.group_id, mode = %self.settings.mode, instance = %self.settings.instance, "processor started");
         loop {
             if *shutdown.borrow() {
@@ -184,7 +152,7 @@ impl<P: Processor> ProcessorEngine<P> {
             }
             let batch = if self.pending.is_empty() {
                 tokio::select! {
-                    b = collect_batch(&consumer, self.spec.batch_size, self.settings.batch_wait) => b,
+                    b = collect_batch(&consumer, self.spec.batch_size.unwrap_or(DEFAULT_BATCH_SIZE), self.settings.batch_wait) => b,
                     _ = shutdown.changed() => break,
                 }
             } else {
@@ -472,7 +440,7 @@ impl<P: Processor> ProcessorEngine<P> {
 
 /// A ready store for partition `p`: `kept` caught up with the changelog's tail, or a fresh
 /// restore of the whole changelog.
-async fn prepare_partition<S>(settings: &EngineSettings, spec: &ProcessorSpec, codec: &Codec, p: i32, kept: Option<PartitionRuntime<S>>) -> anyhow::Result<PartitionRuntime<S>>
+async fn prepare_partition<S>(settings: &EngineSettings, spec: &ComponentSpec, codec: &Codec, p: i32, kept: Option<PartitionRuntime<S>>) -> anyhow::Result<PartitionRuntime<S>>
 where
     S: serde::de::DeserializeOwned + Clone + Default,
 {

@@ -15,28 +15,28 @@ pub mod runner;
 
 pub use commerce::{CommerceEvent, CommerceProjection};
 pub use inventory::InventoryProjection;
-pub use runner::{Deferred, PostgresSink, Projection, SinkRecord, SinkSettings, SinkSpec};
+pub use runner::{Deferred, PostgresSink, Projection, SinkRecord, SinkSettings};
 
 use anyhow::Context;
 use souk_runtime::codec::Codec;
-use souk_runtime::topology::Topology;
+use souk_runtime::topology::{Role, Topology};
 use sqlx::PgPool;
 use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Runs the inventory projection as sink `sink_name` (`inventory-postgres` in topology.toml) until
-/// `shutdown` turns true: migrates the schema, then consumes its inputs exactly-once in effect.
+/// `shutdown` turns true, exactly-once in effect; `pool` must be migrated (`souk_projections::connect`).
 pub async fn run_inventory_sink(topology: &Topology, sink_name: &str, bootstrap: &str, codec: Arc<Codec>, pool: PgPool, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     run_projection_sink(InventoryProjection, topology, sink_name, bootstrap, codec, pool, shutdown).await
 }
 
 /// Runs the commerce projection as sink `sink_name` (`commerce-postgres` in topology.toml) until
-/// `shutdown` turns true: migrates the schema, then consumes its inputs exactly-once in effect.
+/// `shutdown` turns true, exactly-once in effect; `pool` must be migrated (`souk_projections::connect`).
 pub async fn run_commerce_sink(topology: &Topology, sink_name: &str, bootstrap: &str, codec: Arc<Codec>, pool: PgPool, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     run_projection_sink(CommerceProjection, topology, sink_name, bootstrap, codec, pool, shutdown).await
 }
 
-/// The one way every Postgres sink starts: migrate, resolve the sink from the topology, run
+/// The one way every Postgres sink starts: resolve the sink from the topology, run
 /// `projection` with default settings until `shutdown` turns true.
 pub async fn run_projection_sink<P: Projection>(
     projection: P,
@@ -47,8 +47,7 @@ pub async fn run_projection_sink<P: Projection>(
     pool: PgPool,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    souk_projections::migrate(&pool).await.context("migrating the projection schema")?;
-    let spec = SinkSpec::from_topology(topology, sink_name)?;
+    let spec = topology.component(Role::Sink, sink_name)?;
     let sink = PostgresSink::new(projection, spec, codec, pool, SinkSettings::new(bootstrap))?;
     sink.run(shutdown).await.with_context(|| format!("sink {sink_name}"))
 }

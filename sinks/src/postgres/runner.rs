@@ -33,7 +33,7 @@ use serde::de::DeserializeOwned;
 use souk_runtime::codec::Codec;
 use souk_runtime::kafka::{producer, send_all, OutRecord};
 use souk_runtime::metrics::Metrics;
-use souk_runtime::topology::Topology;
+use souk_runtime::topology::ComponentSpec;
 use sqlx::{PgConnection, PgPool};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -138,30 +138,6 @@ struct Hold {
     retry_in: Duration,
 }
 
-/// Where a sink reads and dead-letters, resolved from topology.toml (with the topic prefix).
-#[derive(Debug, Clone)]
-pub struct SinkSpec {
-    /// Sink name (also its key in `sink_offsets`).
-    pub name: String,
-    /// Input topics.
-    pub inputs: Vec<String>,
-    /// Dead-letter topic.
-    pub dlq: String,
-    /// Consumer group shared by all instances of the sink.
-    pub group_id: String,
-}
-
-impl SinkSpec {
-    /// Resolves sink `name` from the topology; it must be a `postgres` sink.
-    pub fn from_topology(topology: &Topology, name: &str) -> anyhow::Result<SinkSpec> {
-        let decl = topology.sinks.get(name).ok_or_else(|| anyhow!("sink {name} is not declared in topology.toml"))?;
-        if decl.kind != "postgres" {
-            anyhow::bail!("sink {name} is of kind {}, not postgres", decl.kind);
-        }
-        Ok(SinkSpec { name: name.to_string(), inputs: decl.inputs.iter().map(|i| topology.topic(i.get_ref())).collect(), dlq: topology.dlq_topic(name), group_id: topology.group_id(name) })
-    }
-}
-
 /// Tunables of the sink loop.
 #[derive(Debug, Clone)]
 pub struct SinkSettings {
@@ -198,7 +174,7 @@ type SinkConsumer = StreamConsumer<SinkContext>;
 /// Runs one Postgres sink until `shutdown` turns true.
 pub struct PostgresSink<P: Projection> {
     projection: P,
-    spec: SinkSpec,
+    spec: ComponentSpec,
     codec: Arc<Codec>,
     pool: PgPool,
     settings: SinkSettings,
@@ -249,7 +225,7 @@ impl From<anyhow::Error> for AttemptError {
 
 impl<P: Projection> PostgresSink<P> {
     /// A sink applying `projection` as declared by `spec`.
-    pub fn new(projection: P, spec: SinkSpec, codec: Arc<Codec>, pool: PgPool, settings: SinkSettings) -> anyhow::Result<Self> {
+    pub fn new(projection: P, spec: ComponentSpec, codec: Arc<Codec>, pool: PgPool, settings: SinkSettings) -> anyhow::Result<Self> {
         let producer = producer(&settings.bootstrap).context("DLQ producer")?;
         Ok(PostgresSink { projection, spec, codec, pool, settings, producer, dead_lettered: Mutex::new(BTreeSet::new()), deferred: Mutex::new(BTreeMap::new()) })
     }
@@ -259,7 +235,7 @@ impl<P: Projection> PostgresSink<P> {
         // read_committed, no auto commit; `auto.offset.reset` only matters when the context could
         // not position a partition (then nothing is applied)
         let consumer: SinkConsumer = souk_runtime::kafka::group_consumer(&self.settings.bootstrap, &self.spec.group_id).create_with_context(context).context("sink consumer")?;
-        let topics: Vec<&str> = self.spec.inputs.iter().map(String::as_str).collect();
+        let topics: Vec<&str> = self.spec.inputs.iter().map(|i| i.topic.as_str()).collect();
         consumer.subscribe(&topics).context("subscribe")?;
         Ok(Arc::new(consumer))
     }
@@ -270,7 +246,7 @@ impl<P: Projection> PostgresSink<P> {
         let name = self.spec.name.clone();
         let mut consumer = self.consumer()?;
         let mut backoff = self.settings.backoff_min;
-        let probe = souk_runtime::engine::liveness::Probe::start(&self.settings.bootstrap, &self.spec.group_id, &self.spec.inputs, &name, self.settings.liveness_after)?;
+        let probe = souk_runtime::engine::liveness::Probe::start(&self.settings.bootstrap, &self.spec.group_id, &self.spec.input_topics(), &name, self.settings.liveness_after)?;
         tracing::info!(sink = %name, inputs = ?self.spec.inputs, group = %self.spec.group_id, "postgres sink started");
         // Paused partitions (held at a deferred record) and when to resume them.
         let mut paused: BTreeMap<Tp, Instant> = BTreeMap::new();

@@ -14,11 +14,11 @@ pub mod positions;
 pub mod sink;
 
 pub use positions::stored_positions;
-pub use sink::{SearchSink, SearchSinkSettings, SearchSinkSpec};
+pub use sink::{SearchSink, SearchSinkSettings};
 
 use anyhow::Context;
 use souk_runtime::codec::Codec;
-use souk_runtime::topology::Topology;
+use souk_runtime::topology::{Role, Topology};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -26,7 +26,7 @@ use tokio::sync::watch;
 /// Runs sink `sink_name` (`search-index` in topology.toml) into `index_dir` until `shutdown` turns
 /// true.
 pub async fn run_search_sink(topology: &Topology, sink_name: &str, bootstrap: &str, codec: Arc<Codec>, index_dir: PathBuf, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let spec = SearchSinkSpec::from_topology(topology, sink_name)?;
+    let spec = topology.component(Role::Sink, sink_name)?;
     let sink = SearchSink::open(spec, codec, index_dir, SearchSinkSettings::new(bootstrap))?;
     sink.run(shutdown).await.with_context(|| format!("sink {sink_name}"))
 }

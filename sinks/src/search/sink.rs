@@ -23,7 +23,7 @@ use souk_runtime::codec::{Codec, CodecError};
 use souk_runtime::dead_letter::{dead_letter, Provenance};
 use souk_runtime::kafka::{producer, send_all, OutRecord};
 use souk_runtime::metrics::Metrics;
-use souk_runtime::topology::Topology;
+use souk_runtime::topology::ComponentSpec;
 use souk_schemas::whatsapp::{InboundEvent, OutboundEvent};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -31,37 +31,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tantivy::{Index, IndexWriter, Term};
 use tokio::sync::watch;
-
-/// The search sink as declared in topology.toml (with the topic prefix applied).
-#[derive(Debug, Clone)]
-pub struct SearchSinkSpec {
-    /// Sink name.
-    pub name: String,
-    /// Input topics (full names) with what each carries, and partition counts.
-    pub inputs: Vec<(String, InputTopic, i32)>,
-    /// Dead-letter topic.
-    pub dlq: String,
-    /// Group id used for the informational offset commits.
-    pub group_id: String,
-}
-
-impl SearchSinkSpec {
-    /// Resolves sink `name`, which must be of kind `tantivy` and read only topics it understands.
-    pub fn from_topology(topology: &Topology, name: &str) -> anyhow::Result<SearchSinkSpec> {
-        let decl = topology.sinks.get(name).ok_or_else(|| anyhow!("sink {name} is not declared in topology.toml"))?;
-        anyhow::ensure!(decl.kind == "tantivy", "sink {name} is of kind {}, not tantivy", decl.kind);
-        let inputs = decl
-            .inputs
-            .iter()
-            .map(|i| {
-                let declared = i.get_ref();
-                let what = InputTopic::from_declared(declared).ok_or_else(|| anyhow!("sink {name}: the search index does not know how to index {declared}"))?;
-                Ok((topology.topic(declared), what, topology.partitions(declared)))
-            })
-            .collect::<anyhow::Result<_>>()?;
-        Ok(SearchSinkSpec { name: name.to_string(), inputs, dlq: topology.dlq_topic(name), group_id: topology.group_id(name) })
-    }
-}
 
 /// Tunables of the search sink.
 #[derive(Debug, Clone)]
@@ -104,7 +73,9 @@ enum Decoded {
 /// so exactly one instance runs per index dir; it reads every partition of its inputs itself
 /// (manual assignment, no group rebalancing).
 pub struct SearchSink {
-    spec: SearchSinkSpec,
+    spec: ComponentSpec,
+    /// Input topics (real names) with what each carries, and partition counts.
+    inputs: Vec<(String, InputTopic, i32)>,
     codec: Arc<Codec>,
     settings: SearchSinkSettings,
     schema: SearchSchema,
@@ -117,14 +88,22 @@ pub struct SearchSink {
 impl SearchSink {
     /// Opens (or creates) the index in `index_dir` and takes its writer lock; fails if another
     /// sink holds it.
-    pub fn open(spec: SearchSinkSpec, codec: Arc<Codec>, index_dir: PathBuf, settings: SearchSinkSettings) -> anyhow::Result<SearchSink> {
+    pub fn open(spec: ComponentSpec, codec: Arc<Codec>, index_dir: PathBuf, settings: SearchSinkSettings) -> anyhow::Result<SearchSink> {
+        let inputs = spec
+            .inputs
+            .iter()
+            .map(|i| {
+                let what = InputTopic::from_declared(&i.declared).ok_or_else(|| anyhow!("sink {}: the search index does not know how to index {}", spec.name, i.declared))?;
+                Ok((i.topic.clone(), what, i.partitions))
+            })
+            .collect::<anyhow::Result<_>>()?;
         let index: Index = souk_projections::search::schema::open_or_create(&index_dir)?;
         let writer = index
             .writer_with_num_threads(1, settings.writer_memory)
             .with_context(|| format!("taking the writer lock of {} (one search sink per index directory; is another one running?)", index_dir.display()))?;
         let positions = positions::load(&index)?;
         let producer = producer(&settings.bootstrap).context("DLQ producer")?;
-        Ok(SearchSink { spec, codec, settings, schema: SearchSchema::new(), writer: Arc::new(Mutex::new(writer)), positions, producer, dead_lettered: BTreeSet::new() })
+        Ok(SearchSink { spec, inputs, codec, settings, schema: SearchSchema::new(), writer: Arc::new(Mutex::new(writer)), positions, producer, dead_lettered: BTreeSet::new() })
     }
 
     /// A consumer assigned to every input partition at the committed positions (or the beginning).
@@ -138,7 +117,7 @@ impl SearchSink {
             .create()
             .context("search sink consumer")?;
         let mut tpl = TopicPartitionList::new();
-        for (topic, _, partitions) in &self.spec.inputs {
+        for (topic, _, partitions) in &self.inputs {
             for p in 0..*partitions {
                 let offset = self.positions.get(&(topic.clone(), p)).map(|o| Offset::Offset(*o)).unwrap_or(Offset::Beginning);
                 tpl.add_partition_offset(topic, p, offset)?;
@@ -270,7 +249,7 @@ impl SearchSink {
     }
 
     async fn decode(&self, msg: OwnedMessage) -> anyhow::Result<Decoded> {
-        let Some(what) = self.spec.inputs.iter().find(|(t, _, _)| t == msg.topic()).map(|(_, w, _)| *w) else {
+        let Some(what) = self.inputs.iter().find(|(t, _, _)| t == msg.topic()).map(|(_, w, _)| *w) else {
             return Ok(Decoded::Dead(msg, "record of a topic the sink does not read".into()));
         };
         let Some(payload) = msg.payload() else {

@@ -59,6 +59,50 @@ pub struct DispatcherSettings {
     pub liveness_after: Duration,
 }
 
+/// The dispatcher's timings as topology.toml options of `[sinks.<name>]` (kind
+/// `whatsapp-dispatcher`), in milliseconds; every one is optional and defaults to
+/// [`DispatcherSettings::default`]. Where the Cloud API is (URL, version) is the deployment's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatcherOptions {
+    /// [`DispatcherSettings::backoff`].
+    pub backoff_ms: Option<u64>,
+    /// [`DispatcherSettings::backoff_max`].
+    pub backoff_max_ms: Option<u64>,
+    /// [`DispatcherSettings::request_timeout`].
+    pub request_timeout_ms: Option<u64>,
+    /// [`DispatcherSettings::connect_timeout`].
+    pub connect_timeout_ms: Option<u64>,
+    /// [`DispatcherSettings::settle_wait`].
+    pub settle_wait_ms: Option<u64>,
+    /// [`DispatcherSettings::settle_poll`].
+    pub settle_poll_ms: Option<u64>,
+    /// [`DispatcherSettings::delivery_window`].
+    pub delivery_window_ms: Option<u64>,
+    /// [`DispatcherSettings::liveness_after`].
+    pub liveness_after_ms: Option<u64>,
+}
+
+impl DispatcherOptions {
+    /// The settings for the Cloud API at `base_url` / `api_version` with these timings.
+    pub fn settings(&self, base_url: &str, api_version: &str) -> DispatcherSettings {
+        let d = DispatcherSettings::default();
+        let ms = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_millis);
+        DispatcherSettings {
+            base_url: base_url.to_string(),
+            api_version: api_version.to_string(),
+            backoff: ms(self.backoff_ms, d.backoff),
+            backoff_max: ms(self.backoff_max_ms, d.backoff_max),
+            request_timeout: ms(self.request_timeout_ms, d.request_timeout),
+            connect_timeout: ms(self.connect_timeout_ms, d.connect_timeout),
+            settle_wait: ms(self.settle_wait_ms, d.settle_wait),
+            settle_poll: ms(self.settle_poll_ms, d.settle_poll),
+            delivery_window: ms(self.delivery_window_ms, d.delivery_window),
+            liveness_after: ms(self.liveness_after_ms, d.liveness_after),
+        }
+    }
+}
+
 impl Default for DispatcherSettings {
     fn default() -> Self {
         DispatcherSettings {

@@ -14,15 +14,15 @@ pub mod ledger;
 pub mod plan;
 pub mod recording;
 
-pub use cloud_api::DispatcherSettings;
+pub use cloud_api::{DispatcherOptions, DispatcherSettings};
 pub use dispatcher::{DispatcherInput, DispatcherTopics, WhatsAppDispatcher};
 pub use recording::{RecordedRequest, RecordingWhatsApp, ScriptedFailure};
 
-use crate::postgres::{PostgresSink, SinkSettings, SinkSpec};
-use anyhow::{anyhow, Context};
+use crate::postgres::{PostgresSink, SinkSettings};
+use anyhow::Context;
 use souk_runtime::codec::Codec;
 use souk_runtime::tenants::Tenants;
-use souk_runtime::topology::Topology;
+use souk_runtime::topology::{Role, Topology};
 use sqlx::PgPool;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -32,7 +32,7 @@ use tokio::sync::watch;
 pub const BATCH_SIZE: usize = 20;
 
 /// Runs sink `sink_name` (`whatsapp-dispatcher` in topology.toml) until `shutdown` turns true:
-/// migrates the ledger tables, then dispatches with the Postgres sink runner (several instances
+/// dispatches with the Postgres sink runner (several instances
 /// may share the group; the offset row locks fence them).
 #[allow(clippy::too_many_arguments)]
 pub async fn run_whatsapp_dispatcher(
@@ -45,12 +45,8 @@ pub async fn run_whatsapp_dispatcher(
     settings: DispatcherSettings,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    souk_projections::migrate(&pool).await.context("migrating the projection schema")?;
-    let decl = topology.sinks.get(sink_name).ok_or_else(|| anyhow!("sink {sink_name} is not declared in topology.toml"))?;
-    anyhow::ensure!(decl.kind == "http", "sink {sink_name} is of kind {}, not http", decl.kind);
-    let output = |name: &str| decl.outputs.get(name).map(|t| topology.topic(t.get_ref())).ok_or_else(|| anyhow!("sink {sink_name} declares no `{name}` output"));
-    let topics = DispatcherTopics { sink: sink_name.to_string(), status: output("status")?, escalations: output("escalations")?, dlq: topology.dlq_topic(sink_name) };
-    let spec = SinkSpec { name: sink_name.to_string(), inputs: decl.inputs.iter().map(|i| topology.topic(i.get_ref())).collect(), dlq: topics.dlq.clone(), group_id: topology.group_id(sink_name) };
+    let spec = topology.component(Role::Sink, sink_name)?;
+    let topics = DispatcherTopics { sink: sink_name.to_string(), status: spec.output("status")?, escalations: spec.output("escalations")?, dlq: spec.dlq.clone() };
     let producer = souk_runtime::kafka::producer(bootstrap).context("dispatcher producer")?;
     let mut sink_settings = SinkSettings::new(bootstrap);
     sink_settings.batch_size = BATCH_SIZE;

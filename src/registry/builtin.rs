@@ -1,0 +1,132 @@
+//! Every kind this build of souk can run: one [`Registry::register`] line per kind, and the small
+//! factory that builds it from its declaration and the shared [`BuildContext`].
+
+use super::{BuildContext, Kind, Needs, NoOptions, Registry, Started};
+use crate::intent_stage::IntentStage;
+use crate::llm::{LlmConfig, LlmExtractor};
+use anyhow::Context;
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use souk_processors::{invoicing::Invoicing, ledger::Ledger, order_session::OrderSession, InventoryPool};
+use souk_producers::gateway::{GatewayConfig, GatewayState, KafkaPublisher, PgOrderDirectory};
+use souk_runtime::engine::ProcessorEngine;
+use souk_runtime::processor::Processor;
+use souk_runtime::stage::StageRunner;
+use souk_runtime::topology::{ComponentSpec, Role};
+use souk_sinks::postgres::{CommerceProjection, InventoryProjection, Projection};
+use souk_sinks::whatsapp::DispatcherOptions;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The registry of every built-in kind.
+pub fn builtin() -> Registry {
+    let mut r = Registry::default();
+    r.register(Role::Processor, "inventory-pool", Kind::new::<NoOptions>(Needs::NOTHING, processor::<InventoryPool>))
+        .register(Role::Processor, "order-session", Kind::new::<NoOptions>(Needs::NOTHING, processor::<OrderSession>))
+        .register(Role::Processor, "invoicing", Kind::new::<NoOptions>(Needs::NOTHING, processor::<Invoicing>))
+        .register(Role::Processor, "ledger", Kind::new::<NoOptions>(Needs::NOTHING, processor::<Ledger>))
+        .register(Role::Stage, "intent", Kind::new::<NoOptions>(Needs::DATABASE_AND_TENANTS, intent_stage))
+        .register(Role::Sink, "inventory-postgres", Kind::new::<NoOptions>(Needs::DATABASE, postgres_sink::<InventoryProjection>))
+        .register(Role::Sink, "commerce-postgres", Kind::new::<NoOptions>(Needs::DATABASE, postgres_sink::<CommerceProjection>))
+        .register(Role::Sink, "search-index", Kind::new::<NoOptions>(Needs::NOTHING, search_index))
+        .register(Role::Sink, "whatsapp-dispatcher", Kind::new::<DispatcherOptions>(Needs::DATABASE_AND_TENANTS, whatsapp_dispatcher))
+        .register(Role::Producer, "clock", Kind::new::<ClockOptions>(Needs::NOTHING, clock))
+        .register(Role::Producer, "http-gateway", Kind::new::<GatewayConfig>(Needs::DATABASE_AND_TENANTS, http_gateway));
+    r
+}
+
+/// A keyed processor on the Kafka engine; the processor value itself is stateless.
+fn processor<P: Processor + Default>(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
+    Box::pin(async move {
+        let engine = ProcessorEngine::new(Arc::new(P::default()), spec, cx.codec.clone(), cx.engine.clone())?;
+        Ok(Started::task(engine.run(cx.shutdown.clone())))
+    })
+}
+
+fn intent_stage(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
+    Box::pin(async move {
+        let (db, tenants) = (cx.db()?, cx.tenants.clone());
+        let stage = match &cx.deployment.llm {
+            Some((url, model)) => IntentStage::with_llm(db, tenants, LlmExtractor::new(LlmConfig::from_env(url, model)?)?),
+            None => IntentStage::new(db, tenants),
+        };
+        let mut runner = StageRunner::new(Arc::new(stage), spec, cx.codec.clone(), &cx.engine.bootstrap, cx.engine.mode, &cx.engine.instance)?;
+        runner.static_instance = cx.static_instance();
+        Ok(Started::task(runner.run(cx.shutdown.clone())))
+    })
+}
+
+/// A Postgres projection; `P::default()` is the projection.
+fn postgres_sink<P: Projection + Default>(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
+    Box::pin(async move {
+        let db = cx.db()?;
+        Ok(Started::task(async move { souk_sinks::postgres::run_projection_sink(P::default(), &cx.topology, &spec.name, &cx.engine.bootstrap, cx.codec.clone(), db, cx.shutdown.clone()).await }))
+    })
+}
+
+fn search_index(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
+    Box::pin(async move {
+        let dir = cx.deployment.index_dir.clone();
+        Ok(Started::task(async move { souk_sinks::search::run_search_sink(&cx.topology, &spec.name, &cx.engine.bootstrap, cx.codec.clone(), dir, cx.shutdown.clone()).await }))
+    })
+}
+
+fn whatsapp_dispatcher(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
+    Box::pin(async move {
+        let (db, tenants) = (cx.db()?, cx.tenants.clone());
+        let settings = spec.options::<DispatcherOptions>()?.settings(&cx.deployment.whatsapp_base_url, &cx.deployment.whatsapp_api_version);
+        Ok(Started::task(
+            async move { souk_sinks::whatsapp::run_whatsapp_dispatcher(&cx.topology, &spec.name, &cx.engine.bootstrap, cx.codec.clone(), db, tenants, settings, cx.shutdown.clone()).await },
+        ))
+    })
+}
+
+/// Options of the `clock` producer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockOptions {
+    /// Time between ticks (overridden by `souk run --tick-interval-ms`).
+    #[serde(default = "ClockOptions::default_interval_ms")]
+    interval_ms: u64,
+}
+
+impl ClockOptions {
+    fn default_interval_ms() -> u64 {
+        1000
+    }
+}
+
+fn clock(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
+    Box::pin(async move {
+        let options: ClockOptions = spec.options()?;
+        let interval = Duration::from_millis(cx.deployment.tick_interval_ms.unwrap_or(options.interval_ms));
+        let producer = souk_runtime::kafka::producer(&cx.engine.bootstrap)?;
+        Ok(Started::task(souk_runtime::ticker::run(producer, cx.codec.clone(), cx.topology.ticked_topics(), interval, cx.shutdown.clone())))
+    })
+}
+
+/// The gateway (webhook, owner commands), the read API and the search API on one address.
+fn http_gateway(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
+    Box::pin(async move {
+        let config: GatewayConfig = spec.options()?;
+        let db = cx.db()?;
+        let publisher = Arc::new(KafkaPublisher::connect(&cx.engine.bootstrap, cx.codec.clone(), &cx.topology)?);
+        let orders = Arc::new(PgOrderDirectory::new(db.clone()));
+        let state = GatewayState::new(cx.tenants.clone(), publisher, orders).with_config(config);
+        let (app, _) = crate::http::app(state, db, cx.tenants.clone(), cx.deployment.index_dir.clone());
+        let addr = &cx.deployment.http_addr;
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the gateway to {addr}"))?;
+        let bound = listener.local_addr()?;
+        tracing::info!(addr = %bound, "gateway: /webhooks/whatsapp, owner commands and read API under /v1, /openapi.json");
+        let mut shutdown = cx.shutdown.clone();
+        let task = async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = shutdown.wait_for(|s| *s).await;
+                })
+                .await
+                .context("gateway server")
+        };
+        Ok(Started { task: Box::pin(task), http_addr: Some(bound) })
+    })
+}
