@@ -3,11 +3,11 @@
 //! [`Routes`] so the route table it serves is known; `tests/http_openapi.rs` compares that table
 //! with the document, and `tests/http_schemathesis.rs` fuzzes the running app against it.
 
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use souk_producers::gateway::{self, GatewayState};
+use souk_runtime::api_error::ApiError;
 use souk_runtime::http::{refuse_nul, Route, Routes};
 use souk_runtime::openapi::{document, error_response, Fragment};
 use souk_runtime::tenants::Tenants;
@@ -50,6 +50,6 @@ pub fn app(gateway_state: GatewayState, pool: sqlx::PgPool, tenants: Arc<Tenants
     let own: Routes = Routes::new().get("/openapi.json", || async { Json(openapi()) });
     let (router, table) =
         own.merge(gateway::router(gateway_state)).merge(souk_projections::api::router(pool, tenants.clone())).merge(souk_projections::search::search_router(index_dir, tenants)).into_parts();
-    let router = router.fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({ "error": "not_found", "reason": "no such route" }))).into_response() }).layer(axum::middleware::from_fn(refuse_nul));
+    let router = router.fallback(|| async { ApiError::not_found("NOT_FOUND", "no such route").into_response() }).layer(axum::middleware::from_fn(refuse_nul));
     (router, table)
 }

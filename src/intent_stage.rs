@@ -3,7 +3,7 @@
 //! against the tenant's catalog snapshot (the Postgres read model: prices, aliases, availability),
 //! or by an OpenAI-compatible model when `souk run --llm-base-url` is set (`crate::llm`).
 //! The result is logged with the extractor's version and the tenant's confidence threshold
-//! (`tenants.toml` `intent_confidence_threshold`, DECISIONS B6); the order session only ever reads
+//! (`tenants.toml` `intent_confidence_threshold`, rules B6); the order session only ever reads
 //! that event, so replays never resolve a message again and judge it against the same threshold. The output's id derives from the message's, so a
 //! re-run after a crash produces a copy the session drops by id.
 
@@ -13,6 +13,7 @@ use souk_processors::intent::{self, CatalogEntry, TenantCatalog};
 use souk_projections::catalog::{load_tenant_catalog, CatalogRow};
 use souk_runtime::stage::{Stage, StageError, StageOutput};
 use souk_runtime::tenants::Tenants;
+use souk_schemas::key::CustomerKey;
 use souk_schemas::orders::IntentResolved;
 use souk_schemas::whatsapp::InboundEvent;
 use sqlx::PgPool;
@@ -87,7 +88,7 @@ impl Stage for IntentStage {
     async fn resolve(&self, key: &str, input: &InboundEvent) -> Result<Vec<StageOutput<IntentOutput>>, StageError> {
         let InboundEvent::InboundMessage(message) = input;
         let tenant = &message.envelope.tenant_id;
-        if key != format!("{tenant}|{}", message.wa_id) {
+        if key != CustomerKey::of(tenant, &message.wa_id) {
             return Err(StageError::Permanent(format!("key {key:?} is not <tenant>|<wa_id> of the message ({tenant}|{})", message.wa_id)));
         }
         let rows = load_tenant_catalog(&self.pool, tenant).await.map_err(StageError::Transient)?;

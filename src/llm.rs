@@ -1,11 +1,11 @@
-//! The optional LLM backend of the `intent` stage (issue 3 §2): an OpenAI-compatible
+//! The optional LLM backend of the `intent` stage: an OpenAI-compatible
 //! chat-completions endpoint reads a customer message and answers with one forced function call,
 //! `record_intent`, that this module validates against the tenant's catalog exactly like the
 //! offline extractor's own output (same name matching, stock snapshot, A9 alternatives, A10 meters).
 //!
 //! The model is only ever asked once, by the live stage: its answer is logged in `IntentResolved`
 //! (extractor `llm:<model>`) and downstream reads only that event, so replays never call a model
-//! (ARCHITECTURE §3). Reply-button ids and empty messages never go to the model. A model that is
+//! (ARCHITECTURE.md, "LLM/NLU results are events"). Reply-button ids and empty messages never go to the model. A model that is
 //! unreachable (429, 5xx, timeouts, a rejected key) makes the stage retry without advancing; an
 //! answer that cannot be used falls back to the offline extractor for that message.
 

@@ -107,20 +107,13 @@ pub fn generate(spec: &WorkloadSpec) -> Vec<KeyedCommand> {
 
 /// Encodes and produces commands to `topic` (by key, murmur2), waiting for every ack.
 pub async fn produce_commands(producer: &rdkafka::producer::FutureProducer, codec: &souk_runtime::codec::Codec, topic: &str, commands: &[KeyedCommand]) -> anyhow::Result<()> {
-    use souk_runtime::kafka::{headers, make_headers, send_all, OutRecord};
+    use souk_runtime::kafka::{send_all, OutRecord};
     use souk_schemas::StreamEvent;
     for chunk in commands.chunks(5000) {
         let mut records = Vec::with_capacity(chunk.len());
         for c in chunk {
             let payload = codec.encode(topic, &c.command).await?;
-            let env = c.command.envelope();
-            records.push(OutRecord {
-                topic: topic.to_string(),
-                partition: None,
-                key: Some(c.key.clone()),
-                payload: Some(payload),
-                headers: make_headers(&[(headers::EVENT_ID, &env.event_id), (headers::CORRELATION_ID, &env.correlation_id)]),
-            });
+            records.push(OutRecord::event(topic, &c.key, payload, c.command.envelope()));
         }
         send_all(producer, records).await?;
     }

@@ -1,4 +1,4 @@
-//! F.3 rules 19 and 20 end to end on the real stack: invoice money is exact Decimal (meters in gaj
+//! rules F3.19 and F3.20 end to end on the real stack: invoice money is exact Decimal (meters in gaj
 //! and half meters × 2-dp prices, GST 5 % rounded half-up to 2 dp), and payments are their own flow
 //! (reduce the outstanding, idempotent on payment_id, never part of an approval; a payment without
 //! an invoice is a credit).

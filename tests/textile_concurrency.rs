@@ -1,4 +1,4 @@
-//! 500 customers order from one pool at once (issue 3 §7): holds decide who gets the stock, nothing
+//! 500 customers order from one pool at once: holds decide who gets the stock, nothing
 //! is ever oversold, and every order ends in a definite state (waiting for the owner, or back in
 //! negotiation with the fresh availability; after the owner approves: completed).
 

@@ -1,4 +1,4 @@
-//! DECISIONS B6/C2 with a tenant's own threshold, end to end: `intent_confidence_threshold` in
+//! rules B6/C2 with a tenant's own threshold, end to end: `intent_confidence_threshold` in
 //! tenants.toml reaches the intent stage, is recorded on each `IntentResolved`, and decides in the
 //! order session whether a message is acted on or gets the one clarifying question, then a human.
 

@@ -1,4 +1,4 @@
-//! F.3 rules 13–17 end to end on the real stack (`souk run` child, recording Cloud API): edits and
+//! rules F3.13–F3.17 end to end on the real stack (`souk run` child, recording Cloud API): edits and
 //! additions at the final summary, a line replaced three times across kill -9 restarts, a restart in
 //! the middle of a negotiation, and the session lookup (one active session per phone, a new session
 //! after a terminal state, a status reply while the owner decides).
@@ -192,7 +192,7 @@ async fn f3_16_restart_mid_negotiation_continues_the_same_order() {
     let detail = t.order_in(C, "WAITING_OWNER_CONFIRMATION").await;
     assert_eq!(order_id(&detail), id);
 
-    // Restart again while the owner decides: approval still works (B4).
+    // Restart again while the owner decides: approval still works (rules BUG-4).
     t.restart();
     let cmd = t.client.approve(&id, "approve-f16").await.unwrap();
     let outcome = t.client.wait_command(&cmd).await.unwrap();

@@ -1,5 +1,5 @@
-//! F.3 rule 1 end to end on the real stack: "20m blue cotton" (two 10 m rolls in the oldest batch)
-//! → summary (never straight to waiting, B2) → Confirm → waiting → owner approves → both rolls
+//! rules F3.1 end to end on the real stack: "20m blue cotton" (two 10 m rolls in the oldest batch)
+//! → summary (never straight to waiting, rules BUG-2) → Confirm → waiting → owner approves → both rolls
 //! deducted, invoice with 5 % GST in Decimal, ledger outstanding, exactly one "Order approved.
 //! Invoice #…" message — sent only after the order completed. Also: a bad signature is refused with
 //! 401 and nothing reaches any topic.
@@ -22,7 +22,7 @@ async fn f3_01_golden_path_approve_deducts_invoices_and_notifies_once() {
     let history: Vec<String> = t.client.order(&order_id).await.unwrap()["history"].as_array().unwrap().iter().filter_map(|h| h["state"].as_str().map(str::to_string)).collect();
     let first_wait = history.iter().position(|s| s == "WAITING_OWNER_CONFIRMATION").unwrap();
     let first_final = history.iter().position(|s| s == "FINAL_CUSTOMER_CONFIRMATION").unwrap();
-    assert!(first_final < first_wait, "B2: the summary comes before waiting: {history:?}");
+    assert!(first_final < first_wait, "rules BUG-2: the summary comes before waiting: {history:?}");
 
     let cmd = t.client.approve(&order_id, "approve-g-1").await.unwrap();
     let outcome = t.client.wait_command(&cmd).await.unwrap();

@@ -1,7 +1,7 @@
 //! kill -9 of the whole `souk run` in the middle of the demo story, twice at seeded random points
 //! (printed; `SOUK_TEST_SEED` replays them), then restart: the story completes with the same final
 //! projections as an uninterrupted run, no outbound message is sent twice — neither the same event
-//! nor the same text to the same customer — and no order is invoiced twice (issue 3 §7).
+//! nor the same text to the same customer — and no order is invoiced twice.
 
 mod support;
 

@@ -1,5 +1,5 @@
-//! F.3 rules 8–12 end to end on the real stack (`souk run` child, recording Cloud API): an
-//! out-of-stock line cannot be skipped by confirming (B1), alternatives (A9), accepting a partial
+//! rules F3.8–F3.12 end to end on the real stack (`souk run` child, recording Cloud API): an
+//! out-of-stock line cannot be skipped by confirming (rules BUG-1), alternatives (A9), accepting a partial
 //! quantity, mixed decisions in one message, and cancelling everything (in negotiation and at the
 //! summary). Driven only over HTTP; checked on the read API, the recorded sends and raw topics.
 

@@ -1,4 +1,4 @@
-//! F.3 rules 2, 3, 4, 6 and 7 end to end on the real stack (`souk run` child, recording Cloud API):
+//! rules F3.2, F3.3, F3.4, F3.6 and F3.7 end to end on the real stack (`souk run` child, recording Cloud API):
 //! duplicate webhooks and repeated approve commands (also across a kill -9 restart), double
 //! approval, approve/reject outside WAITING_OWNER_CONFIRMATION, the impossibility of a partial
 //! deduction when a multi-line order's second line is taken by someone else's hold, and reject.

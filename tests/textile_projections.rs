@@ -1,4 +1,4 @@
-//! F.3 rules 18, 21, 22 and 23 plus the search API, end to end on the real stack: a Hinglish
+//! rules F3.18, F3.21, F3.22 and F3.23 plus the search API, end to end on the real stack: a Hinglish
 //! multi-item order whose recorded intent replays through the order session without any NLU, the
 //! message log, the pending-approval projection, the negotiation bound with its one escalation and
 //! one call to action per reply, and tenant-scoped search over the catalog and Hinglish messages.

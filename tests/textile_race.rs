@@ -1,4 +1,4 @@
-//! F.3 rule 5 as DECISIONS A3 reshapes it, end to end on the real stack: over many seeded rounds,
+//! rules F3.5 as rules A3 reshapes it, end to end on the real stack: over many seeded rounds,
 //! two customers want more of the only 50 m roll of white linen together than there is and
 //! confirm at once (both confirmations sent before either reply is read) — exactly one holds the
 //! stock, the other's hold fails and it goes back to negotiation with the fresh availability, the

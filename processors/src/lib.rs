@@ -1,4 +1,4 @@
-//! souk's keyed state machines (ARCHITECTURE §3): pure functions of (state, event) that the runtime
+//! souk's keyed state machines (ARCHITECTURE.md, "State machines"): pure functions of (state, event) that the runtime
 //! runs on Kafka and the test driver runs in memory.
 #![warn(missing_docs)]
 

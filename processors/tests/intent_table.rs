@@ -184,7 +184,7 @@ const ROWS: &[Row] = &[
     t("cancel item 2 and 3", "CANCEL_ITEM", &[], &["CANCEL_ITEM#2", "CANCEL_ITEM#3"], High, "en"),
     t("don't want the red polyester", "CANCEL_ITEM", &[], &["CANCEL_ITEM m=polyester c=red"], High, "en"),
     t("cancel the 2nd one", "CANCEL_ITEM", &[], &["CANCEL_ITEM#2"], High, "en"),
-    // --- mixed (F.3 test 11)
+    // --- mixed (rules F3.11)
     t("accept item 1 and cancel item 2", "ACCEPT_AVAILABLE", &[], &["ACCEPT_AVAILABLE#1", "CANCEL_ITEM#2"], High, "en"),
     t("item 1 jitna hai utna bhej do aur item 2 cancel", "ACCEPT_AVAILABLE", &[], &["ACCEPT_AVAILABLE#1", "CANCEL_ITEM#2"], High, "hinglish"),
     t("cancel the silk and make the cotton 15m", "CANCEL_ITEM", &[], &["CANCEL_ITEM m=silk", "EDIT_ITEM m=cotton =15"], High, "en"),

@@ -1,5 +1,5 @@
 //! The inventory pool processor through the broker-free driver: holds, commits, releases, expiry,
-//! idempotency and rejections (DECISIONS A2–A3).
+//! idempotency and rejections (rules A2–A3).
 
 mod support;
 

@@ -1,6 +1,6 @@
 //! The inventory pool as a saga participant: every answer about a hold is also copied, with its own
 //! envelope, to the requester's `reply_to` key on the `replies` output (`orders.inputs`); and the
-//! catalog record that gives the pool its price and aliases (DECISIONS A3, A4).
+//! catalog record that gives the pool its price and aliases (rules A3, A4).
 
 mod support;
 

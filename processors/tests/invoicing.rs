@@ -1,4 +1,4 @@
-//! The invoicing processor through the broker-free driver (DECISIONS A5, seed F.3 tests 1 and 19):
+//! The invoicing processor through the broker-free driver (rules A5, F3.1 and F3.19):
 //! one invoice per order, numbers per tenant, GST half-up to paise in Decimal, settings.
 
 use rstest::rstest;
@@ -56,7 +56,7 @@ fn rejected(d: &TestDriver<Invoicing>) -> String {
     d.rejections.last().expect("rejected").3.code.clone()
 }
 
-/// Seed F.3 test 1: 20 m of blue cotton at ₹105.00 → subtotal 2100.00, GST 105.00, total 2205.00.
+/// rules F3.1: 20 m of blue cotton at ₹105.00 → subtotal 2100.00, GST 105.00, total 2205.00.
 #[test]
 fn golden_path_invoice_and_message() {
     let mut d = driver();
@@ -76,7 +76,7 @@ fn golden_path_invoice_and_message() {
     assert_eq!(Invoicing.name(), "invoicing");
 }
 
-/// Seed F.3 test 19: subtotal exact in Decimal, GST half-up to 2 dp.
+/// rules F3.19: subtotal exact in Decimal, GST half-up to 2 dp.
 #[rstest]
 #[case::five_percent(vec![(dec!(20), dec!(105))], dec!(0.05), dec!(2100.00), dec!(105.00))]
 #[case::half_paisa_rounds_up(vec![(dec!(1), dec!(0.10))], dec!(0.05), dec!(0.10), dec!(0.01))]
@@ -159,7 +159,7 @@ fn numbers_are_sequential_per_tenant() {
     assert_eq!(d.state(TENANT).last_number, 3);
 }
 
-/// A5 / F.3 test 2: a repeated request (a retry with a new event id) re-emits the same invoice —
+/// A5 / rules F3.2: a repeated request (a retry with a new event id) re-emits the same invoice —
 /// same number and amounts even after the settings changed — and sends no second message.
 #[test]
 fn a_repeated_request_gets_the_same_invoice_and_no_second_message() {

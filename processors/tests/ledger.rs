@@ -1,4 +1,4 @@
-//! The customer ledger through the broker-free driver (DECISIONS A6, seed F.3 test 20): append-only
+//! The customer ledger through the broker-free driver (rules A6, F3.20): append-only
 //! entries, outstanding = Σ invoices − Σ payments, idempotent payments, receipts, and reminders on
 //! the clock (ticks) at the terms and every terms after while unpaid.
 
@@ -167,7 +167,7 @@ fn an_invoice_becomes_one_entry() {
     assert_eq!(Ledger.name(), "ledger");
 }
 
-/// Seed F.3 test 20: a payment reduces the outstanding, once per payment_id, with a receipt.
+/// rules F3.20: a payment reduces the outstanding, once per payment_id, with a receipt.
 #[test]
 fn a_payment_is_entered_once_with_a_receipt() {
     let mut d = driver();

@@ -1,5 +1,5 @@
 //! The order session's lifecycle with the owner, through the driver and the real inventory pool
-//! (seed 003 F.3 tests 1, 2, 3, 4, 7, 17, 22; DECISIONS A1, A3, A8, A11).
+//! (rules F3.1, F3.2, F3.3, F3.4, F3.7, F3.17, F3.22; A1, A3, A8, A11).
 
 mod order_session_support;
 

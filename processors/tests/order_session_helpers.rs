@@ -1,5 +1,5 @@
 //! rstest tables for the order session's pure helpers: stock classification, target resolution,
-//! implied state, money, and the reply texts and buttons (A9, A12, B1).
+//! implied state, money, and the reply texts and buttons (rules A9, A12, BUG-1).
 
 use rstest::rstest;
 use rust_decimal::Decimal;

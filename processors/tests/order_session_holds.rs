@@ -1,5 +1,5 @@
-//! The hold saga against the real inventory pool (DECISIONS A3 reshaping seed 003 F.3 tests 5 and
-//! 6): the race between two customers is decided when the second confirms; approval-time
+//! The hold saga against the real inventory pool (rules A3 reshaping rules F3.5 and
+//! F3.6): the race between two customers is decided when the second confirms; approval-time
 //! `INSUFFICIENT_STOCK` happens only for holds that expired, with zero deductions; expiry during
 //! execution re-reserves.
 

@@ -1,4 +1,4 @@
-//! Negotiation and final confirmation through the driver (seed 003 F.3 tests 8–15, 23; DECISIONS
+//! Negotiation and final confirmation through the driver (rules F3.8–F3.15, F3.23;
 //! A7, A9, A12, B6): shortfalls resolved item by item, nothing skipped, replacement chains that
 //! survive a restart, the loop bound and one call to action per reply.
 

@@ -1,4 +1,4 @@
-//! Owner commands (seed 003.9–003.10, DECISIONS A4–A6): API-key authentication, strict bodies,
+//! Owner commands (rules S003.9–S003.10, A4–A6): API-key authentication, strict bodies,
 //! validation with the field named, one event per command on the right topic and key, idempotent
 //! command ids, and nothing published for any refusal.
 

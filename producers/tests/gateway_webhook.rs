@@ -1,4 +1,4 @@
-//! The WhatsApp webhook (DECISIONS C1, seed 003.8): verification handshake, signatures on the raw
+//! The WhatsApp webhook (rules C1, S003.8): verification handshake, signatures on the raw
 //! body, timestamp skew, Meta's payload shapes turned into one event per message/status with ids
 //! derived from Meta's, and nothing published for any refused delivery.
 

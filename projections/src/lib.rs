@@ -78,7 +78,7 @@ pub struct StockPoolRow {
     pub held_meters: Decimal,
     /// Meters free to hold.
     pub available_meters: Decimal,
-    /// The pool's catalog price per meter (DECISIONS A4), once listed.
+    /// The pool's catalog price per meter (rules A4), once listed.
     pub price_per_meter: Option<Decimal>,
     /// Other names customers use for the material.
     pub aliases: Vec<String>,

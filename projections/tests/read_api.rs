@@ -206,9 +206,10 @@ async fn read_api_is_tenant_scoped_and_documented() {
     let api = start().await;
 
     // Authentication: JSON 401 without, with a wrong, or with a non-Bearer credential.
-    for key in [None, Some("not-a-key")] {
+    for (key, code) in [(None, "MISSING_API_KEY"), (Some("not-a-key"), "BAD_API_KEY")] {
         let (status, body) = api.get("/v1/orders", key).await;
-        assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")), "{body}");
+        assert_eq!((status, body["error"].as_str()), (401, Some(code)), "{body}");
+        assert!(body["reason"].as_str().is_some_and(|r| !r.is_empty()), "{body}");
     }
     let res = api.http.get(format!("{}/v1/stock", api.base)).header("Authorization", format!("Basic {KEY_A}")).send().await.expect("request");
     assert_eq!(res.status().as_u16(), 401);
@@ -244,7 +245,7 @@ async fn read_api_is_tenant_scoped_and_documented() {
     assert_eq!(done["orders"].as_array().unwrap().len(), 1);
     assert_eq!(api.ok(&format!("/v1/orders?customer={CUSTOMER}&limit=1")).await["orders"].as_array().unwrap().len(), 1);
     let (status, body) = api.get("/v1/orders?limit=many", Some(KEY_A)).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
+    assert_eq!((status, body["error"].as_str()), (400, Some("BAD_QUERY")));
 
     // Order detail: order, lines, history and invoice; another tenant's order is a 404.
     let detail = api.ok("/v1/orders/ord-a2").await;
@@ -256,7 +257,7 @@ async fn read_api_is_tenant_scoped_and_documented() {
     assert_eq!((detail["invoice"]["invoice_number"].as_str(), detail["invoice"]["total"].as_str()), (Some("INV-000001"), Some("2635.50")));
     assert!(api.ok("/v1/orders/ord-a1").await["invoice"].is_null());
     let (status, body) = api.get("/v1/orders/ord-b1", Some(KEY_A)).await;
-    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")), "tenant A cannot read tenant B's order");
+    assert_eq!((status, body["error"].as_str()), (404, Some("NOT_FOUND")), "tenant A cannot read tenant B's order");
     assert_eq!(api.get("/v1/orders/ord-b1", Some(KEY_B)).await.0, 200);
     assert_eq!(api.get("/v1/orders/ord-a2", Some(KEY_B)).await.0, 404);
 

@@ -8,12 +8,11 @@
 
 use axum::extract::Request;
 use axum::handler::Handler;
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter};
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Router;
 use std::fmt;
 
 /// One served route: an HTTP method on an OpenAPI-style path template (`/v1/orders/{order_id}`).
@@ -116,7 +115,7 @@ pub async fn refuse_nul(request: Request, next: Next) -> Response {
     let carries_nul = |part: &str| part.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0');
     if carries_nul(uri.path()) || uri.query().is_some_and(carries_nul) {
         let reason = "the request's path or query contains a NUL character (%00), which souk cannot store or match";
-        return (StatusCode::BAD_REQUEST, Json(json!({ "error": "INVALID_CHARACTER", "reason": reason }))).into_response();
+        return crate::api_error::ApiError::bad_request("INVALID_CHARACTER", reason).into_response();
     }
     next.run(request).await
 }
@@ -125,6 +124,7 @@ pub async fn refuse_nul(request: Request, next: Next) -> Response {
 mod tests {
     use super::*;
     use axum::body::Body;
+    use axum::http::StatusCode;
     use tower::ServiceExt;
 
     async fn status(router: Router, method: &str, uri: &str) -> StatusCode {

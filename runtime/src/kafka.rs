@@ -150,6 +150,20 @@ pub struct OutRecord {
     pub headers: OwnedHeaders,
 }
 
+impl OutRecord {
+    /// The record of event `envelope` for `topic` under `key` (the partitioner picks the
+    /// partition), with the event's trace headers.
+    pub fn event(topic: &str, key: &str, payload: Vec<u8>, envelope: &souk_schemas::Envelope) -> OutRecord {
+        OutRecord { topic: topic.to_string(), partition: None, key: Some(key.to_string()), payload: Some(payload), headers: trace_headers(envelope) }
+    }
+}
+
+/// The trace headers every record souk produces for an event carries: its id, correlation id and
+/// cause (empty for an event from outside), so consumers outside souk can trace and dedup by them.
+pub fn trace_headers(envelope: &souk_schemas::Envelope) -> OwnedHeaders {
+    make_headers(&[(headers::EVENT_ID, &envelope.event_id), (headers::CORRELATION_ID, &envelope.correlation_id), (headers::CAUSATION_ID, envelope.causation_id.as_deref().unwrap_or(""))])
+}
+
 /// Produces every record, in order, and waits until the broker acknowledged all of them; returns
 /// each record's (partition, offset) in order. Any failure fails the whole call (the caller
 /// retries the batch from durable state).

@@ -4,6 +4,8 @@
 //! clock ticks, liveness and metrics.
 
 pub mod admin;
+pub mod api_error;
+pub mod batch_loop;
 pub mod codec;
 pub mod dead_letter;
 pub mod driver;

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 pub struct Metrics {
     /// The registry they are in.
     pub registry: Registry,
-    /// Input records handled, by processor and partition.
+    /// Input records handled, by component, topic and partition (counted by the consume loop).
     pub records_in: IntCounterVec,
     /// Output records produced, by processor and topic.
     pub records_out: IntCounterVec,
@@ -21,7 +21,7 @@ pub struct Metrics {
     pub batch_commits: IntCounterVec,
     /// Records sent to a dead-letter topic.
     pub dlq_records: IntCounterVec,
-    /// Consumer lag by processor and partition.
+    /// Consumer lag by component, topic and partition (the liveness probe measures it).
     pub consumer_lag: IntGaugeVec,
     /// Restored keys and restore duration.
     pub restored_keys: IntCounterVec,
@@ -43,12 +43,12 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
 impl Metrics {
     fn new() -> Metrics {
         let registry = Registry::new();
-        let consumer_lag = IntGaugeVec::new(Opts::new("souk_consumer_lag", "records behind the high watermark"), &["component", "partition"]).expect("metric");
+        let consumer_lag = IntGaugeVec::new(Opts::new("souk_consumer_lag", "records behind the high watermark"), &["component", "topic", "partition"]).expect("metric");
         registry.register(Box::new(consumer_lag.clone())).expect("unique metric");
         let restore_seconds = HistogramVec::new(HistogramOpts::new("souk_restore_seconds", "time to rebuild a partition's store from its changelog"), &["processor"]).expect("metric");
         registry.register(Box::new(restore_seconds.clone())).expect("unique metric");
         Metrics {
-            records_in: counter(&registry, "souk_records_in_total", "input records handled", &["component", "partition"]),
+            records_in: counter(&registry, "souk_records_in_total", "input records handled", &["component", "topic", "partition"]),
             records_out: counter(&registry, "souk_records_out_total", "output records produced", &["component", "topic"]),
             records_skipped: counter(&registry, "souk_records_skipped_total", "input records skipped as replays or duplicates", &["component", "reason"]),
             reemitted_outputs: counter(&registry, "souk_reemitted_outputs_total", "outputs produced again after a restart (identical ids)", &["component"]),

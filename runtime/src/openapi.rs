@@ -50,10 +50,10 @@ pub fn error_response(description: &str) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": reference("Error") } } })
 }
 
-/// The shared refusal shape: `{"error": CODE, "reason" | "message": why}`.
+/// The shared refusal shape ([`crate::api_error::ApiError`]): `{"error": CODE, "reason": why}`.
 pub fn error_schema() -> Value {
-    json!({ "type": "object", "required": ["error"], "properties": {
-        "error": string(), "reason": string(), "message": string() } })
+    json!({ "type": "object", "required": ["error", "reason"], "additionalProperties": false, "properties": {
+        "error": string(), "reason": string() } })
 }
 
 /// One surface's part of the document.

@@ -110,7 +110,7 @@ impl<'a, O> Ctx<'a, O> {
         // Timer outputs are caused by a clock tick, which belongs to no tenant: the output belongs
         // to the tenant of the key it is emitted for (keys are `<tenant>|<entity>`).
         if env.tenant_id == souk_schemas::clock::ANY_TENANT {
-            if let Some(tenant) = self.key.split('|').next().filter(|t| !t.is_empty()) {
+            if let Some(tenant) = souk_schemas::key::tenant_of(self.key) {
                 env.tenant_id = tenant.to_string();
             }
         }

@@ -1,7 +1,7 @@
 //! Enrichment stages (`[stages.<name>]` in topology.toml): stateless consumers that may call
 //! outside services — the offline NLU reading the catalog read model, or an LLM — and log what they
 //! resolved as an event. Everything downstream reads only that logged event, so replays never call
-//! the service again (ARCHITECTURE §3, "LLM/NLU results are events").
+//! the service again (ARCHITECTURE.md, "LLM/NLU results are events").
 //!
 //! Delivery goes through the same exactly-once writer as the processors ([`crate::exactly_once`]).
 //! Per batch: resolve every record first (outside any transaction: a model call may be slow), then
@@ -19,10 +19,10 @@
 
 mod resolved;
 
+use crate::batch_loop::{self, Batch, BatchCommit, LoopSettings};
 use crate::codec::Codec;
-use crate::engine::liveness;
 use crate::exactly_once::{self, BatchWriter, Mode};
-use crate::kafka::{collect_batch, group_consumer, headers, make_headers, OutRecord, RebalanceTracker};
+use crate::kafka::{group_consumer, OutRecord, RebalanceTracker};
 use crate::metrics::Metrics;
 use crate::topology::ComponentSpec;
 use anyhow::{anyhow, Context};
@@ -115,7 +115,7 @@ impl<S: Stage> StageRunner<S> {
         })
     }
 
-    fn consumer(&mut self) -> anyhow::Result<StageConsumer> {
+    fn new_consumer(&mut self) -> anyhow::Result<StageConsumer> {
         self.resolved.clear();
         let tracker = RebalanceTracker { component: self.spec.name.clone(), ..Default::default() };
         let mut config = group_consumer(&self.bootstrap, &self.spec.group_id);
@@ -128,50 +128,15 @@ impl<S: Stage> StageRunner<S> {
         Ok(consumer)
     }
 
-    /// The loop: collect a batch, resolve it, produce, commit; retry failed batches from the
-    /// committed offsets with a growing backoff.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let metrics = Metrics::global();
-        let mut consumer = self.consumer()?;
-        let probe = liveness::Probe::start(&self.bootstrap, &self.spec.group_id, &self.spec.input_topics(), &self.spec.name, self.liveness_after)?;
-        let mut backoff = Duration::from_millis(250);
-        tracing::info!(stage = %self.spec.name, inputs = ?self.spec.inputs, mode = %self.writer.mode(), "stage started");
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let batch = tokio::select! {
-                b = collect_batch(&consumer, self.batch_size, self.batch_wait) => b,
-                _ = shutdown.changed() => break,
-            };
-            if !batch.is_empty() {
-                match self.process_batch(&consumer, batch).await {
-                    Ok(()) => backoff = Duration::from_millis(250),
-                    Err(e) => {
-                        metrics.batch_failures.with_label_values(&[&self.spec.name]).inc();
-                        tracing::error!(stage = %self.spec.name, error = format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "batch failed; retrying from the committed offsets");
-                        if let Err(e) = self.writer.abort() {
-                            tracing::error!(stage = %self.spec.name, error = format!("{e:#}"), "aborting the batch failed");
-                        }
-                        drop(consumer);
-                        tokio::select! {
-                            _ = tokio::time::sleep(backoff) => {},
-                            _ = shutdown.changed() => return Ok(()),
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(30));
-                        consumer = self.consumer()?;
-                        continue;
-                    }
-                }
-            }
-            if probe.take_stalled() {
-                drop(consumer);
-                consumer = self.consumer()?;
-            }
-        }
-        tracing::info!(stage = %self.spec.name, "stage stopping");
-        consumer.unsubscribe();
-        Ok(())
+    /// The loop ([`crate::batch_loop`]): collect a batch, resolve it, produce, commit; a failed
+    /// batch is retried from the committed offsets with the shared backoff.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let mut settings = LoopSettings::new(&self.bootstrap);
+        settings.batch_size = self.batch_size;
+        settings.batch_wait = self.batch_wait;
+        settings.liveness_after = self.liveness_after;
+        tracing::info!(stage = %self.spec.name, inputs = ?self.spec.input_topics(), mode = %self.writer.mode(), "stage started");
+        batch_loop::run(self, settings, shutdown).await
     }
 
     /// The event id of an input record: its header, else its decoded envelope.
@@ -222,7 +187,6 @@ impl<S: Stage> StageRunner<S> {
         for msg in &batch {
             let part = (msg.topic().to_string(), msg.partition());
             offsets.insert(part.clone(), msg.offset() + 1);
-            metrics.records_in.with_label_values(&[name, &msg.partition().to_string()]).inc();
             let key = msg.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
             let resolved = match msg.payload() {
                 None => Err(StageError::Permanent("null value".into())),
@@ -249,11 +213,8 @@ impl<S: Stage> StageRunner<S> {
                     for out in outputs {
                         let topic = self.spec.outputs.get(out.output).ok_or_else(|| anyhow!("stage {name} emitted to undeclared output {}", out.output))?;
                         let payload = self.codec.encode(topic, &out.event).await.with_context(|| format!("encoding output for {topic}"))?;
-                        let env = out.event.envelope();
-                        let hdrs =
-                            make_headers(&[(headers::EVENT_ID, &env.event_id), (headers::CORRELATION_ID, &env.correlation_id), (headers::CAUSATION_ID, env.causation_id.as_deref().unwrap_or(""))]);
                         metrics.records_out.with_label_values(&[name, topic]).inc();
-                        records.push(OutRecord { topic: topic.clone(), partition: None, key: Some(out.key), payload: Some(payload), headers: hdrs });
+                        records.push(OutRecord::event(topic, &out.key, payload, out.event.envelope()));
                     }
                 }
                 Err(StageError::Transient(e)) => return Err(e).context("resolving a record"),
@@ -275,5 +236,38 @@ impl<S: Stage> StageRunner<S> {
             self.resolved.remember(&part, ids);
         }
         Ok(())
+    }
+}
+
+impl<S: Stage> BatchCommit for StageRunner<S> {
+    type Context = RebalanceTracker;
+
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    fn group(&self) -> &str {
+        &self.spec.group_id
+    }
+
+    fn inputs(&self) -> Vec<String> {
+        self.spec.input_topics()
+    }
+
+    fn consumer(&mut self) -> anyhow::Result<StageConsumer> {
+        self.new_consumer()
+    }
+
+    async fn commit(&mut self, batch: Batch<'_, RebalanceTracker>) -> anyhow::Result<()> {
+        if batch.records.is_empty() {
+            return Ok(());
+        }
+        self.process_batch(batch.consumer, batch.records).await
+    }
+
+    async fn discard(&mut self) {
+        if let Err(e) = self.writer.abort() {
+            tracing::error!(stage = %self.spec.name, error = format!("{e:#}"), "aborting the batch failed");
+        }
     }
 }

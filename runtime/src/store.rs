@@ -295,6 +295,6 @@ impl<S: Clone + Default> PartitionStore<S> {
 /// The envelope standing for a timer coming due, from which its outputs derive: id UUIDv5 of
 /// (processor, key, timer id, due time), time = the due time, tenant = the key's tenant.
 pub fn timer_cause(processor: &str, key: &str, timer_id: &str, due: i64) -> Envelope {
-    let tenant = key.split('|').next().filter(|t| !t.is_empty()).unwrap_or(souk_schemas::clock::ANY_TENANT);
+    let tenant = souk_schemas::key::tenant_of(key).unwrap_or(souk_schemas::clock::ANY_TENANT);
     Envelope::external(tenant, &format!("timer/{processor}/{key}/{timer_id}/{due}"), due)
 }

@@ -72,14 +72,14 @@ pub struct Tenant {
     pub api_key: Secret,
     /// Cloud API access token used by the outbound dispatcher.
     pub access_token: Secret,
-    /// NLU confidence a customer message needs to be acted on (DECISIONS B6/C2; the threshold
+    /// NLU confidence a customer message needs to be acted on (rules B6/C2; the threshold
     /// itself passes). Below it the session asks one clarifying question, then hands over to a
     /// human. Written as `0.85` or `"0.85"`; in [0, 1] with at most 3 decimals; default 0.80.
     #[serde(default, deserialize_with = "confidence_threshold")]
     pub intent_confidence_threshold: Option<Decimal>,
 }
 
-/// The threshold when a tenant sets none (DECISIONS B6/C2).
+/// The threshold when a tenant sets none (rules B6/C2).
 pub const DEFAULT_CONFIDENCE_THRESHOLD: Decimal = Decimal::from_parts(800, 0, 0, false, 3);
 
 impl Tenant {

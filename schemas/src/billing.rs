@@ -1,4 +1,4 @@
-//! Billing events (DECISIONS A5–A6): invoices numbered per tenant, the per-customer ledger,
+//! Billing events (rules A5–A6): invoices numbered per tenant, the per-customer ledger,
 //! payments and reminders. `billing.commands` is keyed `<tenant>` (one numbering writer per tenant);
 //! `ledger.*` is keyed `<tenant>|<customer>`.
 

@@ -1,4 +1,4 @@
-//! The envelope every event carries (ARCHITECTURE §2) and the trait the runtime uses to read it.
+//! The envelope every event carries (ARCHITECTURE.md, "Events") and the trait the runtime uses to read it.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -1,4 +1,4 @@
-//! The inventory pool's events (DECISIONS A2–A3): stock in, holds, commits, releases and levels.
+//! The inventory pool's events (rules A2–A3): stock in, holds, commits, releases and levels.
 //! Key of every inventory event: `<tenant>|<material>|<color>`.
 
 use crate::clock::Tick;
@@ -94,7 +94,7 @@ pub struct Reserved {
     pub meters: Decimal,
     pub allocations: Vec<BatchAllocation>,
     pub expires_at: i64,
-    /// The pool's price at reservation (DECISIONS A4: the order snapshots it).
+    /// The pool's price at reservation (rules A4: the order snapshots it).
     #[serde(default)]
     pub price_per_meter: Option<Decimal>,
 }
@@ -174,7 +174,7 @@ pub struct StockLevelChanged {
     pub on_hand_meters: Decimal,
     pub held_meters: Decimal,
     pub available_meters: Decimal,
-    /// The pool's catalog price (DECISIONS A4).
+    /// The pool's catalog price (rules A4).
     #[serde(default)]
     pub price_per_meter: Option<Decimal>,
     /// Other names customers use for this material.

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod decimal;
 pub mod envelope;
 pub mod inventory;
+pub mod key;
 pub mod orders;
 pub mod whatsapp;
 

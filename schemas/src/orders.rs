@@ -1,4 +1,4 @@
-//! Order-session events (DECISIONS A1–A12): what customer messages mean (`IntentResolved`), owner
+//! Order-session events (rules A1–A12): what customer messages mean (`IntentResolved`), owner
 //! decisions, the session's snapshots, command outcomes and escalations.
 //! Key: `<tenant>|<customer wa_id>` — one active session per customer (A11).
 

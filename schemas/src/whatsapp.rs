@@ -69,7 +69,7 @@ pub struct DeliveryStatus {
 /// One interactive reply button.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplyButton {
-    /// Id the NLU maps exactly (DECISIONS A12).
+    /// Id the NLU maps exactly (rules A12).
     pub id: String,
     /// Title, at most 20 characters.
     pub title: String,

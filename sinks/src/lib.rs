@@ -1,4 +1,4 @@
-//! souk's sinks (ARCHITECTURE §4): consumers that turn topics into effects outside Kafka, each
+//! souk's sinks (ARCHITECTURE.md, "Sinks"): consumers that turn topics into effects outside Kafka, each
 //! exactly-once in effect. `postgres` projects events into read models, storing its offsets in the
 //! same SQL transaction as the rows.
 

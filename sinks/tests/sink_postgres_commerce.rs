@@ -2,8 +2,8 @@
 //! realistic conversation (inbound messages, order snapshots FINAL → WAITING → COMPLETED, a rejected
 //! second order, replies with dispatch results and delivery statuses, owner command outcomes incl.
 //! INVALID_STATE, invoice, ledger entries, payments, escalation, reminder) lands in the read models:
-//! pending approvals hold an order exactly while it waits (F.3 test 22), the message log has every
-//! message with its direction, order and forward-only status (F.3 test 21), invoice totals are exact.
+//! pending approvals hold an order exactly while it waits (rules F3.22), the message log has every
+//! message with its direction, order and forward-only status (rules F3.21), invoice totals are exact.
 //! The sink is stopped between the two halves and restarted; then its offsets are wiped and the
 //! whole log is applied again over the existing rows, which must leave every row unchanged.
 //! Needs `./dev up` (SOUK_KAFKA_BOOTSTRAP, SOUK_SCHEMA_REGISTRY_URL, SOUK_DATABASE_URL).

@@ -12,7 +12,7 @@ use souk_runtime::topology::Topology;
 use souk_runtime::{admin, stack};
 use souk_schemas::inventory::*;
 use souk_schemas::{Catalog, Envelope};
-use souk_sinks::postgres::{run_inventory_sink, InventoryProjection, PostgresSink, Projection, SinkRecord, SinkSettings};
+use souk_sinks::postgres::{run_inventory_sink, sink_settings, InventoryProjection, PostgresSink, Projection, SinkRecord};
 use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -124,7 +124,7 @@ impl Setup {
         let applied = Arc::new(AtomicU64::new(0));
         let projection = Audited { run: self.run.clone(), applied: applied.clone(), hang_after, failures_left: AtomicU64::new(failures) };
         let spec = self.topology.component(souk_runtime::topology::Role::Sink, SINK).expect("sink spec");
-        let mut settings = SinkSettings::new(&self.bootstrap);
+        let mut settings = sink_settings(&self.bootstrap);
         settings.batch_size = 40;
         (PostgresSink::new(projection, spec, self.codec.clone(), self.pool.clone(), settings).expect("sink"), applied)
     }

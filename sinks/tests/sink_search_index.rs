@@ -73,8 +73,7 @@ fn ids(hits: &[souk_projections::search::Hit]) -> Vec<String> {
 /// Sum of the sink's records_in counter (this process) over the inputs' partitions.
 fn records_in(s: &Stack) -> u64 {
     let m = Metrics::global();
-    let max = INPUTS.iter().map(|t| s.topology.partitions(t)).max().unwrap_or(0);
-    (0..max).map(|p| m.records_in.with_label_values(&[SINK, &p.to_string()]).get()).sum()
+    INPUTS.iter().flat_map(|t| (0..s.topology.partitions(t)).map(move |p| m.records_in.with_label_values(&[SINK, &s.topology.topic(t), &p.to_string()]).get())).sum()
 }
 
 async fn run_until_caught_up(s: &Stack, dir: &Path) {

@@ -85,6 +85,10 @@ pub async fn demo(path: &Path, args: DemoArgs) -> anyhow::Result<()> {
     };
     let running = run::start(&topology, codec, &run_args).await?;
     let addr = running.http_addr.context("the gateway did not start")?;
+    if let Some(r) = &recorder {
+        // Like Meta, the local Cloud API reports each accepted message's status to the webhook.
+        r.report_statuses_to(&format!("http://{addr}/webhooks/whatsapp"), &tenant.app_secret);
+    }
     println!("souk demo — topics under {prefix}, tenant {} ({}), gateway http://{addr}", tenant.id, tenant.name);
     println!("outbound WhatsApp → {base_url}{}", if recorder.is_some() { " (local recording Cloud API)" } else { "" });
 

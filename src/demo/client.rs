@@ -27,7 +27,7 @@ pub struct DemoTenant {
     pub api_key: String,
     /// Cloud API access token (outbound).
     pub access_token: String,
-    /// `intent_confidence_threshold` (DECISIONS B6), when not the default 0.80.
+    /// `intent_confidence_threshold` (rules B6), when not the default 0.80.
     pub confidence_threshold: Option<String>,
 }
 

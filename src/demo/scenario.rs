@@ -1,4 +1,4 @@
-//! The demo story (issue 3 §6): a textile wholesaler's catalog and stock, then real webhook
+//! The demo story (docs/rules/textile.md): a textile wholesaler's catalog and stock, then real webhook
 //! deliveries for a handful of customers — the golden path, a Hinglish multi-item order, a
 //! partial-stock negotiation with alternatives, an oversell race, a duplicate delivery, a reject and a
 //! cancel — with a readable transcript of customer ⇄ souk and the owner's actions.

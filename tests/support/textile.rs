@@ -1,4 +1,4 @@
-//! The textile ordering system running for real, for the end-to-end tests (issue 3 §7): an isolated
+//! The textile ordering system running for real, for the end-to-end tests: an isolated
 //! pipeline (unique topic prefix), a unique tenant, a local WhatsApp Cloud API that records every
 //! send, and the whole `souk run` as a child process (killable with SIGKILL) serving the gateway,
 //! the read API and the search API. Tests talk to it only over HTTP, like Meta and a dashboard do.
@@ -63,6 +63,10 @@ impl Textile {
         let dir = pipeline.logs.clone();
         std::fs::write(dir.join("tenants.toml"), tenant.toml()).unwrap();
         let http_addr = format!("127.0.0.1:{}", free_port());
+        // As Meta does, the Cloud API reports each accepted message's `sent` status (with its
+        // callback data) to the gateway's webhook: a send whose answer a crash lost is settled
+        // by it instead of being sent again.
+        whatsapp.report_statuses_to(&format!("http://{http_addr}/webhooks/whatsapp"), &tenant.app_secret);
         let start_s = chrono::Utc::now().timestamp();
         let client = SoukClient::new(&format!("http://{http_addr}"), tenant, start_s);
         let quiet = std::env::var("SOUK_TEST_TRANSCRIPT").is_err();

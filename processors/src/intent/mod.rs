@@ -1,4 +1,4 @@
-//! The offline NLU (seed 003.4/003.5, DECISIONS A9, A10, A12, B6): a customer's WhatsApp message,
+//! The offline NLU (rules S003.4/S003.5, A9, A10, A12, B6): a customer's WhatsApp message,
 //! English or Hinglish, plus the tenant's catalog snapshot → what it means (`IntentResolved`).
 //!
 //! Pure and deterministic: no clock, no randomness, no I/O, so the intent stage can log its answer

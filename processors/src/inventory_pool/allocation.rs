@@ -1,4 +1,4 @@
-//! DECISIONS A2 as pure functions: which batches and which pieces (whole rolls, loose meters, one cut
+//! rules A2 as pure functions: which batches and which pieces (whole rolls, loose meters, one cut
 //! roll) serve a line, and how much of a batch is free once the open holds' claims are taken out.
 //!
 //! Nothing here knows about events or holds; the processor feeds it the *available* view of each
@@ -30,7 +30,7 @@ impl Stock {
     }
 }
 
-/// The batches in DECISIONS A2 order: FIFO by `received_at`, then `batch_id`.
+/// The batches in rules A2 order: FIFO by `received_at`, then `batch_id`.
 pub fn fifo_order(pool: &[Stock]) -> Vec<&Stock> {
     let mut ordered: Vec<&Stock> = pool.iter().collect();
     ordered.sort_by(|a, b| a.received_at.cmp(&b.received_at).then_with(|| a.batch_id.cmp(&b.batch_id)));
@@ -39,7 +39,7 @@ pub fn fifo_order(pool: &[Stock]) -> Vec<&Stock> {
 
 /// How `meters` are served by the pool, or `None` when the pool has fewer meters in all.
 ///
-/// DECISIONS A2: the first batch (FIFO) that can serve the whole line alone wins (one dye lot);
+/// rules A2: the first batch (FIFO) that can serve the whole line alone wins (one dye lot);
 /// otherwise batches are drained in FIFO order, the last one possibly only in part. Batches that
 /// contribute nothing get no entry. `meters` must be > 0.
 pub fn allocate(pool: &[Stock], meters: Decimal) -> Option<Vec<BatchAllocation>> {
@@ -67,7 +67,7 @@ pub fn allocate(pool: &[Stock], meters: Decimal) -> Option<Vec<BatchAllocation>>
     Some(allocations)
 }
 
-/// What one batch gives for `meters` (DECISIONS A2, inside a batch): loose meters alone when they
+/// What one batch gives for `meters` (rules A2, inside a batch): loose meters alone when they
 /// cover it; else whole rolls `min(rolls, floor(meters / meters_per_roll))`, then loose meters, then
 /// one roll cut for what is left (its remnant becomes loose).
 ///

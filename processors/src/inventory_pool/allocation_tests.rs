@@ -1,4 +1,4 @@
-//! Table tests of DECISIONS A2 allocation and of the holds-vs-on-hand arithmetic.
+//! Table tests of rules A2 allocation and of the holds-vs-on-hand arithmetic.
 
 use super::*;
 use rstest::rstest;

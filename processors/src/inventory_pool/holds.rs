@@ -1,4 +1,4 @@
-//! Holds (DECISIONS A3): reserve against availability, commit (deduct from on hand), release and
+//! Holds (rules A3): reserve against availability, commit (deduct from on hand), release and
 //! expire (drop the claim), each idempotent on `hold_id` through the pool's closed-hold memory.
 //! Every answer is also copied to the hold's `reply_to` (see [`super::answer`]).
 
@@ -15,10 +15,7 @@ pub(super) fn check_reply_to(reply_to: Option<&str>, tenant: &str) -> Result<(),
     let Some(reply_to) = reply_to else {
         return Ok(());
     };
-    match reply_to.split_once('|') {
-        Some((t, rest)) if t == tenant && !rest.is_empty() => Ok(()),
-        _ => Err(Rejection::new("BAD_REPLY_TO", format!("reply_to {reply_to:?} is not <{tenant}>|<customer>"))),
-    }
+    souk_schemas::key::CustomerKey::parse_in(reply_to, tenant).map(|_| ()).map_err(|e| Rejection::new("BAD_REPLY_TO", format!("reply_to: {e}")))
 }
 
 /// Where answers about a hold go besides the pool key: the hold's own `reply_to` when the pool

@@ -1,4 +1,4 @@
-//! The inventory pool processor (DECISIONS A2–A3): one keyed state machine per
+//! The inventory pool processor (rules A2–A3): one keyed state machine per
 //! `<tenant>|<material>|<color>` that takes stock in, places holds against availability, commits,
 //! releases and expires them, and reports stock levels. Pure: time is `ctx.now()`, ids come from
 //! `ctx.envelope()`, expiry is a timer.
@@ -25,6 +25,7 @@ mod stock;
 
 use souk_runtime::{Ctx, Processor, Rejection};
 use souk_schemas::inventory::{InventoryCommand, InventoryEvent, StockLevelChanged};
+pub use souk_schemas::key::PoolKey;
 use souk_schemas::{Envelope, StreamEvent};
 pub use state::PoolState;
 
@@ -52,26 +53,9 @@ pub fn hold_timer_id(hold_id: &str) -> String {
     format!("{HOLD_TIMER_PREFIX}{hold_id}")
 }
 
-/// The parts of a pool key `<tenant>|<material>|<color>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PoolKey<'a> {
-    /// Tenant (business).
-    pub tenant: &'a str,
-    /// Material of the pool.
-    pub material: &'a str,
-    /// Color of the pool.
-    pub color: &'a str,
-}
-
-impl<'a> PoolKey<'a> {
-    /// Splits a key on `|`; exactly three non-empty parts.
-    pub fn parse(key: &'a str) -> Result<PoolKey<'a>, Rejection> {
-        let parts: Vec<&str> = key.split('|').collect();
-        match parts.as_slice() {
-            [tenant, material, color] if !tenant.is_empty() && !material.is_empty() && !color.is_empty() => Ok(PoolKey { tenant, material, color }),
-            _ => Err(Rejection::new("BAD_KEY", format!("key {key:?} is not <tenant>|<material>|<color>"))),
-        }
-    }
+/// A pool key `<tenant>|<material>|<color>`, or the rejection of a malformed one.
+pub fn parse_key(key: &str) -> Result<PoolKey<'_>, Rejection> {
+    PoolKey::parse(key).map_err(|e| Rejection::new("BAD_KEY", e.to_string()))
 }
 
 impl Processor for InventoryPool {
@@ -88,7 +72,7 @@ impl Processor for InventoryPool {
             return Ok(());
         }
         let key_text = ctx.key().to_string();
-        let key = PoolKey::parse(&key_text)?;
+        let key = parse_key(&key_text)?;
         let tenant = &event.envelope().tenant_id;
         if tenant != key.tenant {
             return Err(Rejection::new("TENANT_MISMATCH", format!("event tenant {tenant:?} on key {:?}", ctx.key())));

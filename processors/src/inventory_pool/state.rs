@@ -33,7 +33,7 @@ pub struct PoolState {
     pub closed: BTreeMap<String, ClosedHold>,
     /// hold_ids of `closed` in the order they closed; bounds `closed` deterministically.
     pub closed_order: VecDeque<String>,
-    /// The pool's catalog price per meter (DECISIONS A4); a batch may override it.
+    /// The pool's catalog price per meter (rules A4); a batch may override it.
     #[serde(default)]
     pub price_per_meter: Option<Decimal>,
     /// Other names customers use for the material (from the catalog).
@@ -54,7 +54,7 @@ pub struct Batch {
     pub meters_per_roll: Decimal,
     /// Loose meters physically on hand (remnants of cut rolls included).
     pub loose_meters: Decimal,
-    /// Price override of this batch (DECISIONS A4), if any.
+    /// Price override of this batch (rules A4), if any.
     pub price_per_meter: Option<Decimal>,
     /// Epoch ms; FIFO order.
     pub received_at: i64,
@@ -99,7 +99,7 @@ pub struct HoldRequest {
 pub struct Hold {
     /// What was asked for.
     pub request: HoldRequest,
-    /// What it claims, per batch (DECISIONS A2).
+    /// What it claims, per batch (rules A2).
     pub allocations: Vec<BatchAllocation>,
     /// Epoch ms (stream time) at which the hold expires.
     pub expires_at: i64,

@@ -99,7 +99,7 @@ pub(super) fn batch_adjusted(state: &mut PoolState, e: &BatchAdjusted, ctx: &mut
     Ok(())
 }
 
-/// `CatalogItemUpserted`: the pool's price and aliases (DECISIONS A4); stock is unchanged.
+/// `CatalogItemUpserted`: the pool's price and aliases (rules A4); stock is unchanged.
 pub(super) fn catalog_upserted(state: &mut PoolState, e: &CatalogItemUpserted, ctx: &mut Ctx<InventoryEvent>) -> Result<(), Rejection> {
     if e.price_per_meter <= Decimal::ZERO || e.price_per_meter.round_dp(PRICE_SCALE) != e.price_per_meter {
         return Err(Rejection::new("BAD_PRICE", format!("price per meter {} must be > 0 with at most {PRICE_SCALE} decimals", e.price_per_meter)));

@@ -1,4 +1,4 @@
-//! Issuing an order's invoice (DECISIONS A5, seed 003.6, SM-5): validate the lines, number the
+//! Issuing an order's invoice (rules A5, S003.6, SM-5): validate the lines, number the
 //! invoice per tenant, compute subtotal, GST (half-up to paise) and total in Decimal, and tell the
 //! customer. A repeated request for the same order answers with the same invoice, never a second
 //! number, and sends no second message.
@@ -17,7 +17,7 @@ use uuid::Uuid;
 /// `OutboundMessageRequested.purpose` of the approval message.
 pub const APPROVED_PURPOSE: &str = "approved";
 
-/// The invoice id of an order: UUIDv5 of the order id (DECISIONS A5), so every component that
+/// The invoice id of an order: UUIDv5 of the order id (rules A5), so every component that
 /// knows the order can name its invoice.
 pub fn invoice_id(order_id: &str) -> String {
     Uuid::new_v5(&SOUK_ID_NAMESPACE, order_id.as_bytes()).to_string()
@@ -133,7 +133,7 @@ fn emit_invoice(e: &InvoiceRequested, issued: &IssuedInvoice, ctx: &mut Ctx<Invo
     Ok(invoice)
 }
 
-/// The approval message with the invoice number and amounts (seed F.3 test 1).
+/// The approval message with the invoice number and amounts (rules F3.1).
 fn tell_customer(invoice: &InvoiceIssued, ctx: &mut Ctx<InvoicingOutput>) {
     let text = format!("Order approved. Invoice #{}. Total {} (incl. GST {}).", invoice.invoice_number, format_inr(invoice.total), format_inr(invoice.gst_amount));
     let message =

@@ -1,4 +1,4 @@
-//! The invoicing processor (DECISIONS A5, seed 003.6 / SM-5): one keyed state machine per tenant
+//! The invoicing processor (rules A5, S003.6 / SM-5): one keyed state machine per tenant
 //! (key `<tenant>`), the single writer of that tenant's invoice numbers. It turns an approved order's
 //! `InvoiceRequested` into exactly one `InvoiceIssued` (id = UUIDv5 of the order, number
 //! `INV-000001`, sequential per tenant, GST half-up to paise) for the customer's ledger, plus the
@@ -38,7 +38,7 @@ pub enum InvoicingOutput {
 
 souk_schemas::stream_event!(InvoicingOutput { InvoiceIssued, OutboundMessageRequested });
 
-/// An invoice's amounts (DECISIONS A5): subtotal = Σ line amounts, GST = subtotal × rate rounded
+/// An invoice's amounts (rules A5): subtotal = Σ line amounts, GST = subtotal × rate rounded
 /// half-up to paise, total = subtotal + GST.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Totals {

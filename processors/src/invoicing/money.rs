@@ -1,5 +1,5 @@
 //! Money rules shared by invoicing and the ledger: the wire scales, the one rounding rule
-//! (half-up to paise, DECISIONS A5) and rupee formatting for customer messages. Decimal only —
+//! (half-up to paise, rules A5) and rupee formatting for customer messages. Decimal only —
 //! the source system's "Float × Decimal GST" bug cannot happen here.
 
 use rust_decimal::{Decimal, RoundingStrategy};

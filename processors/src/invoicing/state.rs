@@ -13,12 +13,12 @@ use std::collections::{BTreeMap, VecDeque};
 /// redeliveries and saga retries of a just-approved order, long before that.
 pub const ISSUED_REMEMBERED: usize = 1024;
 
-/// The GST rate of a tenant that never set one (DECISIONS A5: 5 %).
+/// The GST rate of a tenant that never set one (rules A5: 5 %).
 pub fn default_gst_rate() -> Decimal {
     Decimal::new(5, 2)
 }
 
-/// The payment terms / reminder cadence of a tenant that never set one (DECISIONS A6: 7 days).
+/// The payment terms / reminder cadence of a tenant that never set one (rules A6: 7 days).
 pub const DEFAULT_REMINDER_DAYS: i32 = 7;
 
 /// One tenant's invoicing state; `Default` is a tenant never seen.
@@ -30,7 +30,7 @@ pub struct InvoicingState {
     /// The number of the last invoice issued (0 = none yet); the next one is `last_number + 1`.
     #[serde(default)]
     pub last_number: u64,
-    /// Issued invoices by order id (one invoice per order, DECISIONS A5).
+    /// Issued invoices by order id (one invoice per order, rules A5).
     #[serde(default)]
     pub issued: BTreeMap<String, IssuedInvoice>,
     /// Order ids of `issued` in issue order; bounds `issued` deterministically.

@@ -1,9 +1,9 @@
-//! Ledger entries (DECISIONS A6, seed 003.7 / SM-6): an issued invoice adds an INVOICE entry, a
+//! Ledger entries (rules A6, S003.7 / SM-6): an issued invoice adds an INVOICE entry, a
 //! recorded payment a PAYMENT entry and a receipt to the customer; each idempotent on its id (a
 //! repeat emits nothing). Payments are never part of an approval: they arrive on their own.
 
 use super::state::{LedgerState, OpenInvoice};
-use super::{entry_id, reminder_timer_id, send, CustomerKey, LedgerOutput, DAY_MS};
+use super::{check_customer, entry_id, reminder_timer_id, send, CustomerKey, LedgerOutput, DAY_MS};
 use crate::invoicing::money::{check_scale, format_inr, MONEY_SCALE};
 use rust_decimal::Decimal;
 use souk_runtime::{Ctx, Rejection};
@@ -26,7 +26,7 @@ fn check_amount(amount: Decimal, field: &str) -> Result<(), Rejection> {
 
 /// `InvoiceIssued`: enter the invoice once, schedule its first reminder at issue + terms.
 pub(super) fn invoice_issued(state: &mut LedgerState, e: &InvoiceIssued, key: &CustomerKey<'_>, ctx: &mut Ctx<LedgerOutput>) -> Result<(), Rejection> {
-    key.check_customer(&e.customer)?;
+    check_customer(key, &e.customer)?;
     if e.invoice_id.is_empty() {
         return Err(Rejection::new("BAD_INVOICE_ID", "empty invoice_id"));
     }
@@ -59,7 +59,7 @@ pub(super) fn invoice_issued(state: &mut LedgerState, e: &InvoiceIssued, key: &C
 /// send the receipt. Overpayment is allowed: the outstanding goes negative, a credit that pays
 /// the next invoices.
 pub(super) fn payment_recorded(state: &mut LedgerState, e: &PaymentRecorded, key: &CustomerKey<'_>, ctx: &mut Ctx<LedgerOutput>) -> Result<(), Rejection> {
-    key.check_customer(&e.customer)?;
+    check_customer(key, &e.customer)?;
     if e.payment_id.is_empty() {
         return Err(Rejection::new("BAD_PAYMENT_ID", "empty payment_id"));
     }

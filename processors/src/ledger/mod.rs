@@ -1,4 +1,4 @@
-//! The customer ledger processor (DECISIONS A6, seed 003.7 / SM-6): one keyed state machine per
+//! The customer ledger processor (rules A6, S003.7 / SM-6): one keyed state machine per
 //! `<tenant>|<customer>`. Append-only: every issued invoice and every recorded payment becomes one
 //! `LedgerEntryAppended` with the balances after it (outstanding = Σ invoices − Σ payments), each
 //! idempotent on its invoice_id / payment_id; payments send the customer a receipt; unpaid invoices
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use souk_runtime::{Ctx, Processor, Rejection};
 use souk_schemas::billing::{LedgerEntryAppended, LedgerInput, PaymentReminderDue};
 use souk_schemas::envelope::SOUK_ID_NAMESPACE;
+pub use souk_schemas::key::CustomerKey;
 use souk_schemas::orders::EscalationRaised;
 use souk_schemas::whatsapp::OutboundMessageRequested;
 use souk_schemas::StreamEvent;
@@ -55,33 +56,17 @@ pub fn reminder_timer_id(invoice_id: &str) -> String {
     format!("{REMINDER_TIMER_PREFIX}{invoice_id}")
 }
 
-/// The parts of a ledger key `<tenant>|<customer>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CustomerKey<'a> {
-    /// The whole key.
-    pub text: &'a str,
-    /// Tenant (business).
-    pub tenant: &'a str,
-    /// Customer wa_id.
-    pub customer: &'a str,
+/// A ledger key `<tenant>|<customer>`, or the rejection of a malformed one.
+pub fn parse_key(key: &str) -> Result<CustomerKey<'_>, Rejection> {
+    CustomerKey::parse(key).map_err(|e| Rejection::new("BAD_KEY", e.to_string()))
 }
 
-impl<'a> CustomerKey<'a> {
-    /// Splits a key on `|`; exactly two non-empty parts.
-    pub fn parse(key: &'a str) -> Result<CustomerKey<'a>, Rejection> {
-        match key.split('|').collect::<Vec<_>>().as_slice() {
-            [tenant, customer] if !tenant.is_empty() && !customer.is_empty() => Ok(CustomerKey { text: key, tenant, customer }),
-            _ => Err(Rejection::new("BAD_KEY", format!("key {key:?} is not <tenant>|<customer>"))),
-        }
+/// An event about `customer` belongs under `key` only.
+pub fn check_customer(key: &CustomerKey<'_>, customer: &str) -> Result<(), Rejection> {
+    if customer != key.customer {
+        return Err(Rejection::new("CUSTOMER_MISMATCH", format!("event for customer {customer:?} under key {:?}", key.text)));
     }
-
-    /// An event about `customer` belongs under this key only.
-    pub fn check_customer(&self, customer: &str) -> Result<(), Rejection> {
-        if customer != self.customer {
-            return Err(Rejection::new("CUSTOMER_MISMATCH", format!("event for customer {customer:?} under key {:?}", self.text)));
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// The id of the ledger entry for `reference` (an invoice or payment id): UUIDv5 of the key, the
@@ -104,7 +89,7 @@ impl Processor for Ledger {
             return Ok(());
         }
         let key_text = ctx.key().to_string();
-        let key = CustomerKey::parse(&key_text)?;
+        let key = parse_key(&key_text)?;
         let tenant = &event.envelope().tenant_id;
         if tenant != key.tenant {
             return Err(Rejection::new("TENANT_MISMATCH", format!("event tenant {tenant:?} on key {key_text:?}")));

@@ -1,4 +1,4 @@
-//! Payment reminders (DECISIONS A6): each invoice has a timer at issue + terms (tenant's
+//! Payment reminders (rules A6): each invoice has a timer at issue + terms (tenant's
 //! `reminder_days`, default 7) that re-arms every `reminder_days` while the invoice is unpaid; a paid
 //! invoice's timer is cancelled. Time is stream time only (ticks on `ledger.inputs`).
 //!

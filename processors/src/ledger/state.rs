@@ -1,4 +1,4 @@
-//! The per-customer ledger state (DECISIONS A6): running totals, the invoices not yet covered by
+//! The per-customer ledger state (rules A6): running totals, the invoices not yet covered by
 //! payments (FIFO: payments pay the oldest invoice first), and bounded memories of the invoice and
 //! payment ids already entered, for idempotency.
 

@@ -124,7 +124,7 @@ fn single(positions: &[usize]) -> Option<usize> {
 }
 
 /// Where a conversational session stands given its lines: any unresolved line ⇒ negotiation
-/// (B1: nothing can be skipped); else anything accepted ⇒ final confirmation; else cancelled.
+/// (rules BUG-1: nothing can be skipped); else anything accepted ⇒ final confirmation; else cancelled.
 pub fn implied_state(lines: &[OrderLine]) -> WorkflowState {
     if lines.iter().any(|l| l.status == line_status::NEGOTIATING) {
         WorkflowState::CustomerNegotiation

@@ -1,4 +1,4 @@
-//! The order-session processor (seed 003.2 SM-2, DECISIONS A1–A12): one keyed state machine per
+//! The order-session processor (rules S003.2, SM-2, A1–A12): one keyed state machine per
 //! customer `<tenant>|<wa_id>` that turns resolved customer intents, owner decisions and the
 //! inventory pools' answers into an order: negotiation of shortfalls, the final summary, holds on
 //! confirm, owner approval (commit + invoice request) or rejection (release).
@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use souk_runtime::{Ctx, Processor, Rejection};
 use souk_schemas::billing::InvoiceRequested;
 use souk_schemas::inventory::{CommitRequested, ReleaseRequested, ReserveRequested};
+use souk_schemas::key::CustomerKey;
 use souk_schemas::orders::{CommandOutcome, EscalationRaised, OrderInput, OrderUpdated};
 use souk_schemas::whatsapp::OutboundMessageRequested;
 use souk_schemas::StreamEvent;
@@ -109,10 +110,11 @@ impl Processor for OrderSession {
 
 /// The key must be `<tenant>|<customer>`, of the event's own tenant when `tenant` is given.
 fn check_key(key: &str, tenant: Option<&str>) -> Result<(), Rejection> {
-    match key.split_once('|') {
-        Some((t, customer)) if tenant.map_or(!t.is_empty(), |tenant| t == tenant) && !customer.is_empty() && !customer.contains('|') => Ok(()),
-        _ => Err(Rejection::new("BAD_KEY", format!("key {key:?} is not <{}>|<customer>", tenant.unwrap_or("tenant")))),
-    }
+    let parsed = match tenant {
+        Some(tenant) => CustomerKey::parse_in(key, tenant),
+        None => CustomerKey::parse(key),
+    };
+    parsed.map(|_| ()).map_err(|e| Rejection::new("BAD_KEY", e.to_string()))
 }
 
 /// Stores the session after a step: one `OrderUpdated` if it changed (or is new), and a terminal

@@ -10,6 +10,7 @@ use souk_runtime::Ctx;
 use souk_schemas::billing::{InvoiceLine, InvoiceRequested};
 use souk_schemas::envelope::SOUK_ID_NAMESPACE;
 use souk_schemas::inventory::{CommitRequested, ReleaseRequested, ReserveRequested};
+use souk_schemas::key::{CustomerKey, PoolKey};
 use souk_schemas::orders::{CommandOutcome, EscalationRaised, OrderLine, OrderUpdated};
 use souk_schemas::whatsapp::OutboundMessageRequested;
 use souk_schemas::Envelope;
@@ -34,12 +35,12 @@ pub mod escalation_kind {
 
 /// The tenant of a session key `<tenant>|<customer>`.
 pub fn tenant_of(session_key: &str) -> &str {
-    session_key.split_once('|').map_or(session_key, |(tenant, _)| tenant)
+    souk_schemas::key::tenant_of(session_key).unwrap_or(session_key)
 }
 
 /// The pool key of a line: `<tenant>|<material>|<color>`.
 pub fn pool_key(tenant: &str, line: &OrderLine) -> String {
-    format!("{tenant}|{}|{}", line.material, line.color)
+    PoolKey::of(tenant, &line.material, &line.color)
 }
 
 /// A deterministic id from parts that name what it identifies.
@@ -84,7 +85,7 @@ pub fn order_updated(ctx: &mut Ctx<SessionOutput>, session: &Session, previous: 
 /// A reply to the customer of this key.
 pub fn reply(ctx: &mut Ctx<SessionOutput>, order_id: Option<&str>, reply: Reply) {
     let envelope = envelope(ctx);
-    let to = ctx.key().split_once('|').map_or("", |(_, c)| c).to_string();
+    let to = CustomerKey::parse(ctx.key()).map_or("", |k| k.customer).to_string();
     let event = OutboundMessageRequested { envelope, to, order_id: order_id.map(str::to_string), purpose: reply.purpose.to_string(), text: reply.text, buttons: reply.buttons };
     emit_here(ctx, SessionOutput::OutboundMessageRequested(event));
 }
@@ -92,7 +93,7 @@ pub fn reply(ctx: &mut Ctx<SessionOutput>, order_id: Option<&str>, reply: Reply)
 /// An escalation of `kind` about this customer (and order, if any); `scope` makes its id unique.
 pub fn escalation(ctx: &mut Ctx<SessionOutput>, order_id: Option<&str>, kind: &str, scope: &str, detail: String) {
     let envelope = envelope(ctx);
-    let customer = ctx.key().split_once('|').map(|(_, c)| c.to_string());
+    let customer = CustomerKey::parse(ctx.key()).ok().map(|k| k.customer.to_string());
     let event = EscalationRaised {
         envelope,
         escalation_id: derived_id(&format!("{}/escalation/{scope}/{kind}", ctx.key())),

@@ -1,4 +1,4 @@
-//! Owner decisions (003.9, B9): approve or reject, only from `WAITING_OWNER_CONFIRMATION`; any other
+//! Owner decisions (rules S003.9, BUG-9): approve or reject, only from `WAITING_OWNER_CONFIRMATION`; any other
 //! state (double click, unknown or closed order, saga in flight) gets a refused `CommandOutcome`
 //! and nothing else.
 

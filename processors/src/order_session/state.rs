@@ -50,7 +50,7 @@ pub mod hold_status {
     pub const EXPIRED: &str = "EXPIRED";
 }
 
-/// Workflow state of a session (seed 003.2 + A1), including the internal saga states in which the
+/// Workflow state of a session (rules S003.2 + A1), including the internal saga states in which the
 /// session waits for the inventory pools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -76,7 +76,7 @@ pub fn line_label(number: usize, line: &OrderLine) -> String {
     format!("{number}. {} m {} {}{price}", meters(line.normalized_meters), line.color, line.material)
 }
 
-/// The order summary: accepted lines only (never out-of-stock or cancelled ones, B1), with
+/// The order summary: accepted lines only (never out-of-stock or cancelled ones, rules BUG-1), with
 /// subtotals when priced; Confirm / Edit / Cancel.
 pub fn summary(lines: &[OrderLine]) -> Reply {
     let mut text = String::from("Your order:");
@@ -149,7 +149,7 @@ pub fn alternatives(number: usize, line: &OrderLine) -> Reply {
     Reply { purpose: "alternatives", text, buttons }
 }
 
-/// The note for a confirm while some items are unresolved (B1): what still needs a decision.
+/// The note for a confirm while some items are unresolved (rules BUG-1): what still needs a decision.
 pub fn still_open(lines: &[OrderLine]) -> String {
     let open: Vec<String> = active_positions(lines)
         .iter()

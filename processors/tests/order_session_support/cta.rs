@@ -1,4 +1,4 @@
-//! One call to action per reply (DECISIONS A12, F.3 rule 23), counted the way a customer reads a
+//! One call to action per reply (rules A12, F3.23), counted the way a customer reads a
 //! reply: every question (a sentence ending in "?") asks something, every instruction (a sentence
 //! opening with a verb such as "Confirm…", "Pick one…", "Remove it…") asks something, and reply
 //! buttons are the way to answer the one thing asked — a reply whose text asks nothing still asks

@@ -13,7 +13,7 @@ use super::GatewayState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rust_decimal::Decimal;
@@ -24,6 +24,7 @@ use souk_runtime::tenants::Tenant;
 use souk_schemas::billing::{PaymentRecorded, TenantSettingsChanged};
 use souk_schemas::envelope::SOUK_ID_NAMESPACE;
 use souk_schemas::inventory::{BatchReceived, CatalogItemUpserted};
+use souk_schemas::key::{CustomerKey, PoolKey};
 use souk_schemas::orders::OwnerDecision;
 use souk_schemas::Envelope;
 use uuid::Uuid;
@@ -92,15 +93,7 @@ struct SettingsBody {
 
 /// The tenant whose API key is in `Authorization: Bearer <key>` (the key is never logged).
 fn authenticate<'s>(state: &'s GatewayState, headers: &HeaderMap) -> Result<&'s Tenant, ApiError> {
-    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| ApiError::unauthorized("MISSING_API_KEY", "Authorization: Bearer <api key> is required"))?;
-    let key = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, key)| key.trim())
-        .ok_or_else(|| ApiError::unauthorized("MISSING_API_KEY", "Authorization must be Bearer <api key>"))?;
-    state.tenants.by_api_key(key).ok_or_else(|| ApiError::unauthorized("BAD_API_KEY", "unknown API key"))
+    souk_runtime::api_error::authenticate(&state.tenants, headers)
 }
 
 /// Reads and strictly parses a JSON body; `optional` bodies may be empty.
@@ -172,7 +165,7 @@ async fn decision_event(state: &GatewayState, tenant: &str, now_ms: i64, order_i
         actor,
         reason: body.reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty()),
     };
-    Ok((command_id, Publish::new(format!("{tenant}|{customer}"), GatewayEvent::OwnerDecision(event))))
+    Ok((command_id, Publish::new(CustomerKey::of(tenant, &customer), GatewayEvent::OwnerDecision(event))))
 }
 
 async fn decide(state: GatewayState, order_id: String, decision: &str, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
@@ -228,7 +221,7 @@ pub async fn payment(State(state): State<GatewayState>, headers: HeaderMap, body
             method: opt_ident("method", b.method.as_deref())?,
             reference: opt_ident("reference", b.reference.as_deref())?,
         };
-        Ok((command_id, Publish::new(format!("{tenant}|{customer}"), GatewayEvent::Payment(event))))
+        Ok((command_id, Publish::new(CustomerKey::of(tenant, &customer), GatewayEvent::Payment(event))))
     })
     .await
 }
@@ -246,7 +239,7 @@ pub async fn catalog(State(state): State<GatewayState>, Path((material, color)):
             }
         }
         let command_id = command_id(b.command_id.as_deref(), fresh)?;
-        let key = format!("{tenant}|{material}|{color}");
+        let key = PoolKey::of(tenant, &material, &color);
         let event =
             CatalogItemUpserted { envelope: envelope(tenant, &command_id, now_ms), material, color, price_per_meter: amount("price_per_meter", b.price_per_meter, MONEY_SCALE, true)?, aliases };
         Ok((command_id, Publish::new(key, GatewayEvent::CatalogItem(event))))
@@ -273,7 +266,7 @@ pub async fn stock(State(state): State<GatewayState>, headers: HeaderMap, body: 
             None => now_ms,
         };
         let command_id = command_id(b.command_id.as_deref(), || Uuid::new_v5(&SOUK_ID_NAMESPACE, format!("stock/{material}/{color}/{batch_id}").as_bytes()).to_string())?;
-        let key = format!("{tenant}|{material}|{color}");
+        let key = PoolKey::of(tenant, &material, &color);
         let event = BatchReceived {
             envelope: envelope(tenant, &command_id, now_ms),
             batch_id,

@@ -1,5 +1,5 @@
 //! Gateway settings: limits that protect the edge. Deserializable (`deny_unknown_fields`) so a
-//! deployment can set them from configuration; [`Default`] gives the values DECISIONS C1 fixes.
+//! deployment can set them from configuration; [`Default`] gives the values rules C1 fixes.
 
 use serde::Deserialize;
 

@@ -1,7 +1,7 @@
-//! The HTTP gateway: where outside input becomes events (ARCHITECTURE §Layout, `producers/`).
+//! The HTTP gateway: where outside input becomes events (ARCHITECTURE.md, "Layout", `producers/`).
 //!
 //! - `POST /webhooks/whatsapp` (+ `GET` handshake): Meta's deliveries, signature-verified on the raw
-//!   body (DECISIONS C1), one `InboundMessage`/`DeliveryStatus` per message/status, ids derived from
+//!   body (rules C1), one `InboundMessage`/`DeliveryStatus` per message/status, ids derived from
 //!   Meta's so redeliveries dedup downstream; 200 only after every event is acknowledged.
 //! - `/v1/...`: owner commands (approve/reject, payments, catalog, stock, settings) authenticated by
 //!   the tenant's API key, answered 202 once the event is acknowledged.

@@ -9,6 +9,7 @@
 use super::error::ApiError;
 use super::publisher::{GatewayEvent, Publish};
 use serde_json::Value as Json;
+use souk_schemas::key::CustomerKey;
 use souk_schemas::whatsapp::{DeliveryStatus, InboundMessage, StatusError};
 use souk_schemas::Envelope;
 
@@ -119,11 +120,11 @@ fn parse_value(value: &Node<'_>, tenant_of: &TenantOf<'_>, out: &mut Vec<Publish
     }
     for message in value.items("messages")? {
         let m = parse_message(&message, &tenant, phone_number_id, &names)?;
-        out.push(Publish::new(format!("{tenant}|{}", m.wa_id), GatewayEvent::Inbound(m)));
+        out.push(Publish::new(CustomerKey::of(&tenant, &m.wa_id), GatewayEvent::Inbound(m)));
     }
     for status in value.items("statuses")? {
         if let Some(s) = parse_status(&status, &tenant, phone_number_id)? {
-            out.push(Publish::new(format!("{tenant}|{}", s.recipient_id), GatewayEvent::Status(s)));
+            out.push(Publish::new(CustomerKey::of(&tenant, &s.recipient_id), GatewayEvent::Status(s)));
         }
     }
     Ok(())

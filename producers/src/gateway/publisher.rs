@@ -7,7 +7,7 @@ use rdkafka::producer::FutureProducer;
 use serde::Serialize;
 use serde_json::{json, Value as Json};
 use souk_runtime::codec::{Codec, CodecError};
-use souk_runtime::kafka::{headers, make_headers, send_all, OutRecord};
+use souk_runtime::kafka::{send_all, OutRecord};
 use souk_runtime::topology::Topology;
 use souk_schemas::billing::{PaymentRecorded, TenantSettingsChanged};
 use souk_schemas::inventory::{BatchReceived, CatalogItemUpserted};
@@ -77,7 +77,7 @@ impl GatewayEvent {
     }
 
     /// The record as JSON: bare, or `{"RecordName": {...}}` when the topic's schema is a union
-    /// (the converter's convention, ARCHITECTURE §Events).
+    /// (the converter's convention, ARCHITECTURE.md, "Events").
     pub fn to_json(&self, union: bool) -> Result<Json, serde_json::Error> {
         fn bare<T: Serialize>(v: &T) -> Result<Json, serde_json::Error> {
             serde_json::to_value(v)
@@ -167,9 +167,7 @@ impl KafkaPublisher {
             CodecError::Registry { .. } => PublishError::Unavailable(e.to_string()),
             other => PublishError::Rejected(other.to_string()),
         })?;
-        let env = record.event.envelope();
-        let hdrs = make_headers(&[(headers::EVENT_ID, &env.event_id), (headers::CORRELATION_ID, &env.correlation_id), (headers::CAUSATION_ID, env.causation_id.as_deref().unwrap_or(""))]);
-        Ok(OutRecord { topic: topic.clone(), partition: None, key: Some(record.key.clone()), payload: Some(payload), headers: hdrs })
+        Ok(OutRecord::event(topic, &record.key, payload, record.event.envelope()))
     }
 }
 

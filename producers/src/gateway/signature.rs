@@ -1,4 +1,4 @@
-//! Meta's webhook authentication (DECISIONS C1): `X-Hub-Signature-256: sha256=<hex>` is the
+//! Meta's webhook authentication (rules C1): `X-Hub-Signature-256: sha256=<hex>` is the
 //! HMAC-SHA256 of the raw body under the app secret, compared in constant time, and an optional
 //! `X-Hub-Timestamp` must be within the allowed skew.
 

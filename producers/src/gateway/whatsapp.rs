@@ -1,5 +1,5 @@
 //! The WhatsApp Cloud API webhook: the GET verification handshake and the POST delivery handler.
-//! A delivery is authenticated against the raw bytes before any parsing (DECISIONS C1), routed to
+//! A delivery is authenticated against the raw bytes before any parsing (rules C1), routed to
 //! its tenant by `metadata.phone_number_id`, and answered 200 only once the broker acknowledged
 //! every event it carries (otherwise 503, and Meta redelivers).
 

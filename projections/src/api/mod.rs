@@ -1,4 +1,4 @@
-//! The owner dashboard's read API (seed 003.10): JSON over HTTP (axum), every route scoped to the
+//! The owner dashboard's read API (rules S003.10): JSON over HTTP (axum), every route scoped to the
 //! tenant whose owner API key is presented as `Authorization: Bearer <key>`. Reads only — owner
 //! commands go through the gateway as events; `GET /v1/commands/{id}` lets a UI poll the outcome.
 //! Decimals are JSON strings, times RFC 3339. [`fragment`] is its part of the OpenAPI document the
@@ -12,11 +12,11 @@ use crate::queries::{self, MessageFilter, OrderFilter, MAX_LIMIT};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use souk_runtime::api_error::{authenticate, ApiError};
 use souk_runtime::http::Routes;
 use souk_runtime::tenants::Tenants;
 use sqlx::PgPool;
@@ -47,48 +47,8 @@ pub fn router(pool: PgPool, tenants: Arc<Tenants>) -> Routes {
 /// A page size within the documented `1..=MAX_LIMIT` (absent ⇒ the default); out of range ⇒ 400.
 fn page_limit(limit: Option<i64>) -> Result<Option<i64>, ApiError> {
     match limit {
-        Some(n) if !(1..=MAX_LIMIT).contains(&n) => Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("limit must be between 1 and {MAX_LIMIT}, not {n}"))),
+        Some(n) if !(1..=MAX_LIMIT).contains(&n) => Err(ApiError::bad_request("BAD_QUERY", format!("limit must be between 1 and {MAX_LIMIT}, not {n}"))),
         other => Ok(other),
-    }
-}
-
-/// A JSON error body `{"error": code, "message": ...}` with its HTTP status.
-#[derive(Debug)]
-struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
-    }
-    fn not_found(what: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", what)
-    }
-}
-
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> ApiError {
-        tracing::error!(error = format!("{e:#}"), "read API query failed");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the read models could not be queried")
-    }
-}
-
-impl From<QueryRejection> for ApiError {
-    fn from(e: QueryRejection) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response = (self.status, Json(json!({ "error": self.code, "message": self.message }))).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        response
     }
 }
 
@@ -101,22 +61,12 @@ impl FromRequestParts<ApiState> for TenantId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<TenantId, ApiError> {
-        let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
-        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| unauthorized("missing Authorization: Bearer <api key>"))?;
-        let key = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, key)| key.trim())
-            .filter(|key| !key.is_empty())
-            .ok_or_else(|| unauthorized("the Authorization header is not Bearer <api key>"))?;
-        state.tenants.by_api_key(key).map(|t| TenantId(t.id.clone())).ok_or_else(|| unauthorized("unknown API key"))
+        authenticate(&state.tenants, &parts.headers).map(|t| TenantId(t.id.clone()))
     }
 }
 
 fn found<T: serde::Serialize>(value: Option<T>, what: impl FnOnce() -> String) -> ApiResult {
-    value.map(|v| Json(v).into_response()).ok_or_else(|| ApiError::not_found(what()))
+    value.map(|v| Json(v).into_response()).ok_or_else(|| ApiError::not_found("NOT_FOUND", what()))
 }
 
 async fn pending_approvals(State(s): State<ApiState>, TenantId(tenant): TenantId) -> ApiResult {
@@ -166,7 +116,7 @@ struct EscalationsQuery {
 async fn escalations(State(s): State<ApiState>, TenantId(tenant): TenantId, q: Result<Query<EscalationsQuery>, QueryRejection>) -> ApiResult {
     let Query(q) = q?;
     if let Some(status) = q.status.as_deref().filter(|s| !ESCALATION_STATUSES.contains(s)) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("status must be one of {}, not {status:?}", ESCALATION_STATUSES.join(", "))));
+        return Err(ApiError::bad_request("BAD_QUERY", format!("status must be one of {}, not {status:?}", ESCALATION_STATUSES.join(", "))));
     }
     let escalations = queries::escalations(&s.pool, &tenant, q.status.as_deref()).await?;
     Ok(Json(json!({ "escalations": escalations })).into_response())

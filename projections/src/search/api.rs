@@ -7,11 +7,12 @@ use super::query::{search, SearchError, MAX_LIMIT};
 use super::schema::{open_existing, DocKind};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use souk_runtime::api_error::{authenticate, ApiError};
 use souk_runtime::http::Routes;
 use souk_runtime::openapi::{error_response, Fragment};
 use souk_runtime::tenants::Tenants;
@@ -49,10 +50,6 @@ struct Params {
     limit: Option<String>,
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
-}
-
 /// The search API as a router (merged into the gateway's); `index_dir` is the search sink's
 /// index directory, `tenants` maps API keys to tenants.
 pub fn search_router(index_dir: PathBuf, tenants: Arc<Tenants>) -> Routes {
@@ -88,44 +85,31 @@ pub fn search_fragment() -> Fragment {
     f
 }
 
-async fn handle(State(state): State<Arc<SearchState>>, headers: HeaderMap, params: Result<Query<Params>, QueryRejection>) -> Response {
-    let Ok(Query(params)) = params.map_err(|e| e.body_text()) else {
-        return error(StatusCode::BAD_REQUEST, "malformed query string");
-    };
-    let key = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
-    let Some(tenant) = key.and_then(|k| state.tenants.by_api_key(k)).map(|t| t.id.clone()) else {
-        return error(StatusCode::UNAUTHORIZED, "missing or unknown API key (Authorization: Bearer <key>)");
-    };
+async fn handle(State(state): State<Arc<SearchState>>, headers: HeaderMap, params: Result<Query<Params>, QueryRejection>) -> Result<Response, ApiError> {
+    let Query(params) = params?;
+    let tenant = authenticate(&state.tenants, &headers)?.id.clone();
     let kind = match params.kind.as_deref().filter(|k| !k.is_empty()) {
         None => None,
-        Some(k) => match DocKind::parse(k) {
-            Some(kind) => Some(kind),
-            None => return error(StatusCode::BAD_REQUEST, format!("kind must be catalog or message, not {k:?}")),
-        },
+        Some(k) => Some(DocKind::parse(k).ok_or_else(|| ApiError::bad_request("BAD_QUERY", format!("kind must be catalog or message, not {k:?}")))?),
     };
     let limit = match params.limit.as_deref() {
         None => DEFAULT_LIMIT,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => return error(StatusCode::BAD_REQUEST, format!("limit must be an integer in 1..={MAX_LIMIT}, not {l:?}")),
-        },
+        Some(l) => {
+            l.parse::<usize>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| ApiError::bad_request("BAD_QUERY", format!("limit must be an integer in 1..={MAX_LIMIT}, not {l:?}")))?
+        }
     };
     let q = params.q.unwrap_or_default();
-    let result = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, (StatusCode, String)> {
-        let reader = state.reader().map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
-        let Some(reader) = reader else {
+    let result = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, ApiError> {
+        let Some(reader) = state.reader()? else {
             return Ok(json!({ "hits": [] }));
         };
         match search(&reader, &tenant, &q, kind, limit) {
             Ok(hits) => Ok(json!({ "hits": hits })),
-            Err(e @ SearchError::BadQuery(_)) => Err((StatusCode::BAD_REQUEST, e.to_string())),
-            Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+            Err(e @ SearchError::BadQuery(_)) => Err(ApiError::bad_request("BAD_QUERY", e.to_string())),
+            Err(e) => Err(ApiError::internal("the search index could not be queried", &anyhow::anyhow!(e))),
         }
     })
-    .await;
-    match result {
-        Ok(Ok(body)) => Json(body).into_response(),
-        Ok(Err((status, message))) => error(status, message),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("search task: {e}")),
-    }
+    .await
+    .map_err(|e| ApiError::internal("the search task failed", &anyhow::anyhow!(e)))?;
+    Ok(Json(result?).into_response())
 }

@@ -92,7 +92,7 @@ fn check(consumer: &BaseConsumer, bootstrap: &str, inputs: &[String], name: &str
         let Ok((low, high)) = consumer.fetch_watermarks(e.topic(), e.partition(), timeout) else { continue };
         let at = if let Offset::Offset(o) = e.offset() { o } else { low };
         let lag = (high - at).max(0);
-        Metrics::global().consumer_lag.with_label_values(&[name, &e.partition().to_string()]).set(lag);
+        Metrics::global().consumer_lag.with_label_values(&[name, e.topic(), &e.partition().to_string()]).set(lag);
         let tp = (e.topic().to_string(), e.partition());
         let on_hold = held.lock().map(|h| h.get(&tp).is_some_and(|until| *until > now)).unwrap_or(false);
         let entry = progress.entry(tp).or_insert((at, now));

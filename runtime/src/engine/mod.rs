@@ -8,10 +8,11 @@
 pub mod liveness;
 pub mod restore;
 
+use crate::batch_loop::{self, Batch, BatchCommit, LoopSettings};
 use crate::codec::Codec;
 use crate::exactly_once::{self, BatchWriter, Mode};
 use crate::failpoint;
-use crate::kafka::{collect_batch, group_consumer, headers, make_headers, OutRecord, RebalanceTracker};
+use crate::kafka::{group_consumer, make_headers, OutRecord, RebalanceTracker};
 use crate::metrics::Metrics;
 use crate::processor::{Emitted, Processor};
 use crate::store::{InputRecord, PartitionStore, StepOutcome};
@@ -117,16 +118,21 @@ pub struct ProcessorEngine<P: Processor> {
     kept: HashMap<i32, PartitionRuntime<P::State>>,
     /// Records received while stores were being restored; the next batch starts with them.
     pending: Vec<OwnedMessage>,
+    /// Partitions of the batch in progress: a failed batch mutated their stores.
+    in_flight: BTreeSet<i32>,
 }
 
 impl<P: Processor> ProcessorEngine<P> {
     /// An engine for `processor` as declared by `spec`.
     pub fn new(processor: Arc<P>, spec: ComponentSpec, codec: Arc<Codec>, settings: EngineSettings) -> anyhow::Result<Self> {
         let writer = BatchWriter::new(settings.mode, &settings.bootstrap, &exactly_once::transactional_id(&spec.group_id, &settings.instance))?;
-        Ok(ProcessorEngine { processor, spec, codec, settings, writer, partitions: HashMap::new(), kept: HashMap::new(), pending: Vec::new() })
+        Ok(ProcessorEngine { processor, spec, codec, settings, writer, partitions: HashMap::new(), kept: HashMap::new(), pending: Vec::new(), in_flight: BTreeSet::new() })
     }
 
-    fn consumer(&self) -> anyhow::Result<Consumer_> {
+    fn new_consumer(&mut self) -> anyhow::Result<Consumer_> {
+        // Stores stay (their state is durable); buffered records go (a new consumer starts again
+        // at the committed offsets).
+        self.keep_all();
         let tracker = RebalanceTracker { component: self.spec.name.clone(), ..Default::default() };
         let mut config = group_consumer(&self.settings.bootstrap, &self.spec.group_id);
         // Range keeps partition p of every co-partitioned input on the same instance.
@@ -140,61 +146,31 @@ impl<P: Processor> ProcessorEngine<P> {
         Ok(consumer)
     }
 
-    /// The loop: collect a batch, process it exactly once, repeat.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let metrics = Metrics::global();
-        let mut consumer = self.consumer()?;
-        let probe = liveness::Probe::start(&self.settings.bootstrap, &self.spec.group_id, &self.spec.input_topics(), &self.spec.name, self.settings.liveness_after)?;
-        tracing::info!(processor = %self.spec.name, inputs = ?self.spec.inputs, group = %self.spec.group_id, mode = %self.settings.mode, instance = %self.settings.instance, "processor started");
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let batch = if self.pending.is_empty() {
-                tokio::select! {
-                    b = collect_batch(&consumer, self.spec.batch_size.unwrap_or(DEFAULT_BATCH_SIZE), self.settings.batch_wait) => b,
-                    _ = shutdown.changed() => break,
-                }
-            } else {
-                std::mem::take(&mut self.pending)
-            };
-            self.forget_revoked(&consumer);
-            let assigned = assigned_set(&consumer);
-            let batch: Vec<OwnedMessage> = batch.into_iter().filter(|m| assigned.contains(&(m.topic().to_string(), m.partition()))).collect();
-            if !batch.is_empty() {
-                let touched: BTreeSet<i32> = batch.iter().map(|m| m.partition()).collect();
-                let result = match self.prepare_stores(&consumer, &batch).await {
-                    Ok(true) => self.process_batch(&consumer, batch).await,
-                    // The group rebalanced while stores were restored: the consumer was
-                    // repositioned at the committed offsets; start over from there.
-                    Ok(false) => continue,
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = result {
-                    metrics.batch_failures.with_label_values(&[&self.spec.name]).inc();
-                    tracing::error!(processor = %self.spec.name, error = format!("{e:#}"), "batch failed; rebuilding its partitions' state from the changelog and resuming from committed offsets");
-                    if let Err(e) = self.writer.abort() {
-                        tracing::error!(processor = %self.spec.name, error = format!("{e:#}"), "aborting the batch failed");
-                    }
-                    // The batch mutated these stores; the others still hold durable state.
-                    for p in touched {
-                        self.partitions.remove(&p);
-                    }
-                    self.keep_all();
-                    drop(consumer);
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    consumer = self.consumer()?;
-                    continue;
-                }
-            }
-            if probe.take_stalled() {
-                self.keep_all();
-                drop(consumer);
-                consumer = self.consumer()?;
-            }
+    /// The loop ([`crate::batch_loop`]): collect a batch, process it exactly once, repeat.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let mut settings = LoopSettings::new(&self.settings.bootstrap);
+        settings.batch_size = self.spec.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+        settings.batch_wait = self.settings.batch_wait;
+        settings.liveness_after = self.settings.liveness_after;
+        tracing::info!(processor = %self.spec.name, inputs = ?self.spec.input_topics(), group = %self.spec.group_id, mode = %self.settings.mode, instance = %self.settings.instance, "processor started");
+        batch_loop::run(self, settings, shutdown).await
+    }
+
+    /// One batch: make sure its partitions have stores, apply it, make it durable.
+    async fn handle(&mut self, consumer: &Consumer_, batch: Vec<OwnedMessage>) -> anyhow::Result<()> {
+        self.forget_revoked(consumer);
+        let assigned = assigned_set(consumer);
+        let batch: Vec<OwnedMessage> = batch.into_iter().filter(|m| assigned.contains(&(m.topic().to_string(), m.partition()))).collect();
+        if batch.is_empty() {
+            return Ok(());
         }
-        tracing::info!(processor = %self.spec.name, "processor stopping");
-        consumer.unsubscribe();
+        self.in_flight = batch.iter().map(|m| m.partition()).collect();
+        // false: the group rebalanced while stores were restored; the consumer was repositioned
+        // at the committed offsets, so the batch is dropped and work starts over from there.
+        if self.prepare_stores(consumer, &batch).await? {
+            self.process_batch(consumer, batch).await?;
+        }
+        self.in_flight.clear();
         Ok(())
     }
 
@@ -283,7 +259,6 @@ impl<P: Processor> ProcessorEngine<P> {
             let (topic, partition, offset) = (msg.topic().to_string(), msg.partition(), msg.offset());
             offsets.insert((topic.clone(), partition), offset + 1);
             touched_partitions.insert(partition);
-            metrics.records_in.with_label_values(&[&name, &partition.to_string()]).inc();
             let Some(payload) = msg.payload() else {
                 dead.push((msg, "null value".into()));
                 continue;
@@ -327,10 +302,8 @@ impl<P: Processor> ProcessorEngine<P> {
             let logical = out.output.unwrap_or_else(|| self.processor.output_name(&out.event));
             let topic = self.spec.outputs.get(logical).ok_or_else(|| anyhow!("processor {name} emitted to undeclared output {logical}"))?;
             let payload = self.codec.encode(topic, &out.event).await.with_context(|| format!("encoding output for {topic}"))?;
-            let env = out.event.envelope();
-            let hdrs = make_headers(&[(headers::EVENT_ID, &env.event_id), (headers::CORRELATION_ID, &env.correlation_id), (headers::CAUSATION_ID, env.causation_id.as_deref().unwrap_or(""))]);
             metrics.records_out.with_label_values(&[&name, topic]).inc();
-            records.push(OutRecord { topic: topic.clone(), partition: None, key: Some(out.key.clone()), payload: Some(payload), headers: hdrs });
+            records.push(OutRecord::event(topic, &out.key, payload, out.event.envelope()));
         }
         for (msg, error) in &dead {
             metrics.dlq_records.with_label_values(&[&name]).inc();
@@ -435,6 +408,46 @@ impl<P: Processor> ProcessorEngine<P> {
             }
         }
         Ok(())
+    }
+}
+
+impl<P: Processor> BatchCommit for ProcessorEngine<P> {
+    type Context = RebalanceTracker;
+
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    fn group(&self) -> &str {
+        &self.spec.group_id
+    }
+
+    fn inputs(&self) -> Vec<String> {
+        self.spec.input_topics()
+    }
+
+    fn consumer(&mut self) -> anyhow::Result<Consumer_> {
+        self.new_consumer()
+    }
+
+    async fn commit(&mut self, batch: Batch<'_, RebalanceTracker>) -> anyhow::Result<()> {
+        self.handle(batch.consumer, batch.records).await
+    }
+
+    /// Aborts the transaction and drops the stores the batch mutated; the others still hold
+    /// durable state and are kept (caught up with the changelog when needed again).
+    async fn discard(&mut self) {
+        if let Err(e) = self.writer.abort() {
+            tracing::error!(processor = %self.spec.name, error = format!("{e:#}"), "aborting the batch failed");
+        }
+        for p in std::mem::take(&mut self.in_flight) {
+            self.partitions.remove(&p);
+        }
+        tracing::info!(processor = %self.spec.name, "rebuilding the failed batch's partitions from the changelog; resuming from the committed offsets");
+    }
+
+    fn take_pending(&mut self) -> Vec<OwnedMessage> {
+        std::mem::take(&mut self.pending)
     }
 }
 

@@ -90,10 +90,7 @@ fn ts(ms: i64, what: &str) -> Result<DateTime<Utc>, String> {
 /// The tenant part of a `<tenant>|<customer>` key.
 fn key_tenant(key: Option<&str>) -> Result<&str, String> {
     let key = key.ok_or("record has no key")?;
-    match key.split_once('|') {
-        Some((tenant, rest)) if !tenant.is_empty() && !rest.is_empty() => Ok(tenant),
-        _ => Err(format!("key {key:?} is not <tenant>|<customer>")),
-    }
+    souk_schemas::key::CustomerKey::parse(key).map(|k| k.tenant).map_err(|e| e.to_string())
 }
 
 /// Every epoch-ms field the projection stores besides `occurred_at`.

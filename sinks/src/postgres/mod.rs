@@ -1,4 +1,4 @@
-//! The Postgres sink (ARCHITECTURE §4): a generic runner that applies each batch and its offsets
+//! The Postgres sink (ARCHITECTURE.md, "Sinks"): a generic runner that applies each batch and its offsets
 //! in one SQL transaction, and the inventory projection that `souk run` starts as
 //! `inventory-postgres`.
 //!
@@ -15,7 +15,7 @@ pub mod runner;
 
 pub use commerce::{CommerceEvent, CommerceProjection};
 pub use inventory::InventoryProjection;
-pub use runner::{Deferred, PostgresSink, Projection, SinkRecord, SinkSettings};
+pub use runner::{sink_settings, Deferred, PostgresSink, Projection, SinkRecord};
 
 use anyhow::Context;
 use souk_runtime::codec::Codec;
@@ -48,6 +48,6 @@ pub async fn run_projection_sink<P: Projection>(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let spec = topology.component(Role::Sink, sink_name)?;
-    let sink = PostgresSink::new(projection, spec, codec, pool, SinkSettings::new(bootstrap))?;
+    let sink = PostgresSink::new(projection, spec, codec, pool, sink_settings(bootstrap))?;
     sink.run(shutdown).await.with_context(|| format!("sink {sink_name}"))
 }

@@ -1,5 +1,5 @@
 //! The generic Postgres sink loop, exactly-once in effect without Kafka transactions
-//! (ARCHITECTURE §4). Per batch:
+//! (ARCHITECTURE.md, "Sinks"). Per batch:
 //! 1. decode every record outside the transaction (a registry outage fails the batch, nothing moves);
 //! 2. open one SQL transaction and lock the sink's offset rows of the batch's partitions;
 //! 3. drop records below the stored offsets (already applied by an earlier run or another instance);
@@ -30,6 +30,7 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::de::DeserializeOwned;
+use souk_runtime::batch_loop::{self, Batch, BatchCommit, LoopSettings};
 use souk_runtime::codec::Codec;
 use souk_runtime::kafka::{producer, send_all, OutRecord};
 use souk_runtime::metrics::Metrics;
@@ -138,35 +139,16 @@ struct Hold {
     retry_in: Duration,
 }
 
-/// Tunables of the sink loop.
-#[derive(Debug, Clone)]
-pub struct SinkSettings {
-    /// Kafka bootstrap servers.
-    pub bootstrap: String,
-    /// Max records per SQL transaction.
-    pub batch_size: usize,
-    /// How long to wait for more records once a batch has begun.
-    pub batch_wait: Duration,
-    /// First retry delay after a failed batch; doubles up to `backoff_max`.
-    pub backoff_min: Duration,
-    /// Longest retry delay.
-    pub backoff_max: Duration,
-    /// A partition with lag and no progress for this long is reported and the consumer recreated.
-    pub liveness_after: Duration,
-}
+/// Records per SQL transaction of a Postgres sink that does not set `batch_size`.
+pub const DEFAULT_BATCH_SIZE: usize = 500;
 
-impl SinkSettings {
-    /// Defaults for `bootstrap`.
-    pub fn new(bootstrap: &str) -> SinkSettings {
-        SinkSettings {
-            bootstrap: bootstrap.to_string(),
-            batch_size: 500,
-            batch_wait: Duration::from_millis(50),
-            backoff_min: Duration::from_millis(250),
-            backoff_max: Duration::from_secs(30),
-            liveness_after: Duration::from_secs(30),
-        }
-    }
+/// The consume-loop settings of a Postgres sink: [`DEFAULT_BATCH_SIZE`] records per transaction,
+/// 50 ms to fill a batch, the shared backoff and liveness.
+pub fn sink_settings(bootstrap: &str) -> LoopSettings {
+    let mut settings = LoopSettings::new(bootstrap);
+    settings.batch_size = DEFAULT_BATCH_SIZE;
+    settings.batch_wait = Duration::from_millis(50);
+    settings
 }
 
 type SinkConsumer = StreamConsumer<SinkContext>;
@@ -177,8 +159,10 @@ pub struct PostgresSink<P: Projection> {
     spec: ComponentSpec,
     codec: Arc<Codec>,
     pool: PgPool,
-    settings: SinkSettings,
+    settings: LoopSettings,
     producer: FutureProducer,
+    /// Partitions paused at a deferred record, and when to resume them.
+    paused: BTreeMap<Tp, Instant>,
     /// Records this process already dead-lettered (acked) whose offsets are not stored yet, so a
     /// retried batch does not produce them again. Across restarts, dead letters are at-least-once.
     dead_lettered: Mutex<BTreeSet<(Tp, i64)>>,
@@ -225,90 +209,23 @@ impl From<anyhow::Error> for AttemptError {
 
 impl<P: Projection> PostgresSink<P> {
     /// A sink applying `projection` as declared by `spec`.
-    pub fn new(projection: P, spec: ComponentSpec, codec: Arc<Codec>, pool: PgPool, settings: SinkSettings) -> anyhow::Result<Self> {
+    pub fn new(projection: P, spec: ComponentSpec, codec: Arc<Codec>, pool: PgPool, mut settings: LoopSettings) -> anyhow::Result<Self> {
         let producer = producer(&settings.bootstrap).context("DLQ producer")?;
-        Ok(PostgresSink { projection, spec, codec, pool, settings, producer, dead_lettered: Mutex::new(BTreeSet::new()), deferred: Mutex::new(BTreeMap::new()) })
+        settings.batch_size = spec.batch_size.unwrap_or(settings.batch_size);
+        Ok(PostgresSink { projection, spec, codec, pool, settings, producer, paused: BTreeMap::new(), dead_lettered: Mutex::new(BTreeSet::new()), deferred: Mutex::new(BTreeMap::new()) })
     }
 
-    fn consumer(&self) -> anyhow::Result<Arc<SinkConsumer>> {
-        let context = SinkContext::new(&self.spec.name, (*self.pool.connect_options()).clone());
-        // read_committed, no auto commit; `auto.offset.reset` only matters when the context could
-        // not position a partition (then nothing is applied)
-        let consumer: SinkConsumer = souk_runtime::kafka::group_consumer(&self.settings.bootstrap, &self.spec.group_id).create_with_context(context).context("sink consumer")?;
-        let topics: Vec<&str> = self.spec.inputs.iter().map(|i| i.topic.as_str()).collect();
-        consumer.subscribe(&topics).context("subscribe")?;
-        Ok(Arc::new(consumer))
-    }
-
-    /// The loop: collect a batch, apply it in one SQL transaction with its offsets, repeat.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let metrics = Metrics::global();
-        let name = self.spec.name.clone();
-        let mut consumer = self.consumer()?;
-        let mut backoff = self.settings.backoff_min;
-        let probe = souk_runtime::engine::liveness::Probe::start(&self.settings.bootstrap, &self.spec.group_id, &self.spec.input_topics(), &name, self.settings.liveness_after)?;
-        tracing::info!(sink = %name, inputs = ?self.spec.inputs, group = %self.spec.group_id, "postgres sink started");
-        // Paused partitions (held at a deferred record) and when to resume them.
-        let mut paused: BTreeMap<Tp, Instant> = BTreeMap::new();
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            resume_due(&consumer, &mut paused);
-            let batch = tokio::select! {
-                b = souk_runtime::kafka::collect_batch_within(&consumer, self.settings.batch_size, first_wait(&paused), self.settings.batch_wait) => b,
-                _ = shutdown.changed() => break,
-            };
-            let failure = if consumer.context().position_failed.load(Ordering::SeqCst) {
-                Some(anyhow!("an assignment could not be positioned at the stored offsets"))
-            } else {
-                let assigned = assigned_set(&consumer);
-                let batch: Vec<OwnedMessage> = batch.into_iter().filter(|m| assigned.contains(&(m.topic().to_string(), m.partition()))).collect();
-                match self.process_batch(&consumer, batch).await {
-                    Ok(holds) => {
-                        self.hold(&consumer, &probe, holds, &mut paused);
-                        None
-                    }
-                    Err(e) => Some(e),
-                }
-            };
-            if let Some(e) = failure {
-                if *shutdown.borrow() {
-                    tracing::info!(sink = %name, error = format!("{e:#}"), "postgres sink stopping; the interrupted batch is retried on restart");
-                    consumer.unsubscribe();
-                    return Ok(());
-                }
-                paused.clear();
-                metrics.batch_failures.with_label_values(&[&name]).inc();
-                tracing::error!(sink = %name, error = format!("{e:#}"), retry_in = ?backoff, "sink batch failed; nothing advanced, resuming from the stored offsets");
-                consumer.unsubscribe();
-                drop(consumer);
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.changed() => {
-                        tracing::info!(sink = %name, "postgres sink stopping");
-                        return Ok(());
-                    }
-                }
-                backoff = (backoff * 2).min(self.settings.backoff_max);
-                consumer = self.consumer()?;
-                continue;
-            }
-            backoff = self.settings.backoff_min;
-            if probe.take_stalled() {
-                drop(consumer);
-                consumer = self.consumer()?;
-                paused.clear();
-            }
-        }
-        tracing::info!(sink = %name, "postgres sink stopping");
-        consumer.unsubscribe();
-        Ok(())
+    /// The loop ([`souk_runtime::batch_loop`]): collect a batch, apply it in one SQL transaction
+    /// with its offsets, repeat.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        tracing::info!(sink = %self.spec.name, inputs = ?self.spec.input_topics(), group = %self.spec.group_id, "postgres sink started");
+        let settings = self.settings.clone();
+        batch_loop::run(self, settings, shutdown).await
     }
 
     /// Pauses each held partition and seeks it back to its deferred record, to resume after the
     /// requested delay; tells the liveness probe it waits on purpose.
-    fn hold(&self, consumer: &SinkConsumer, probe: &souk_runtime::engine::liveness::Probe, holds: Vec<Hold>, paused: &mut BTreeMap<Tp, Instant>) {
+    fn hold(&mut self, consumer: &SinkConsumer, probe: &souk_runtime::engine::liveness::Probe, holds: Vec<Hold>) {
         for Hold { tp, offset, retry_in } in holds {
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition(&tp.0, tp.1);
@@ -322,7 +239,7 @@ impl<P: Projection> PostgresSink<P> {
             if let Ok(mut d) = self.deferred.lock() {
                 d.insert(tp.clone(), offset);
             }
-            paused.insert(tp, Instant::now() + retry_in);
+            self.paused.insert(tp, Instant::now() + retry_in);
         }
     }
 
@@ -330,12 +247,10 @@ impl<P: Projection> PostgresSink<P> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let metrics = Metrics::global();
         let name = &self.spec.name;
         // 1. decode outside the transaction
         let mut decoded = Vec::with_capacity(batch.len());
         for msg in batch {
-            metrics.records_in.with_label_values(&[name.as_str(), &msg.partition().to_string()]).inc();
             decoded.push(self.decode(msg).await?);
         }
         // Per partition in offset order (a stable sort keeps each partition's order).
@@ -491,6 +406,54 @@ impl<P: Projection> PostgresSink<P> {
 
     fn dead_letter(&self, msg: &OwnedMessage, error: &str) -> OutRecord {
         souk_runtime::dead_letter::dead_letter_of(&self.spec.dlq, msg, error, &self.spec.name)
+    }
+}
+
+impl<P: Projection> BatchCommit for PostgresSink<P> {
+    type Context = SinkContext;
+
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    fn group(&self) -> &str {
+        &self.spec.group_id
+    }
+
+    fn inputs(&self) -> Vec<String> {
+        self.spec.input_topics()
+    }
+
+    /// A group member whose rebalance hook positions every assigned partition at its offset
+    /// stored in `sink_offsets`; partitions held at a deferred record start there again too.
+    fn consumer(&mut self) -> anyhow::Result<SinkConsumer> {
+        self.paused.clear();
+        let context = SinkContext::new(&self.spec.name, (*self.pool.connect_options()).clone());
+        // read_committed, no auto commit; `auto.offset.reset` only matters when the context could
+        // not position a partition (then nothing is applied)
+        let consumer: SinkConsumer = souk_runtime::kafka::group_consumer(&self.settings.bootstrap, &self.spec.group_id).create_with_context(context).context("sink consumer")?;
+        let topics: Vec<&str> = self.spec.inputs.iter().map(|i| i.topic.as_str()).collect();
+        consumer.subscribe(&topics).context("subscribe")?;
+        Ok(consumer)
+    }
+
+    async fn commit(&mut self, batch: Batch<'_, SinkContext>) -> anyhow::Result<()> {
+        if batch.consumer.context().position_failed.load(Ordering::SeqCst) {
+            anyhow::bail!("an assignment could not be positioned at the stored offsets");
+        }
+        let assigned = assigned_set(batch.consumer);
+        let records: Vec<OwnedMessage> = batch.records.into_iter().filter(|m| assigned.contains(&(m.topic().to_string(), m.partition()))).collect();
+        let holds = self.process_batch(batch.consumer, records).await?;
+        self.hold(batch.consumer, batch.probe, holds);
+        Ok(())
+    }
+
+    fn before_poll(&mut self, consumer: &SinkConsumer) {
+        resume_due(consumer, &mut self.paused);
+    }
+
+    fn first_wait(&self) -> Duration {
+        first_wait(&self.paused)
     }
 }
 

@@ -14,7 +14,7 @@ pub mod positions;
 pub mod sink;
 
 pub use positions::stored_positions;
-pub use sink::{SearchSink, SearchSinkSettings};
+pub use sink::{search_settings, SearchSink};
 
 use anyhow::Context;
 use souk_runtime::codec::Codec;
@@ -27,6 +27,6 @@ use tokio::sync::watch;
 /// true.
 pub async fn run_search_sink(topology: &Topology, sink_name: &str, bootstrap: &str, codec: Arc<Codec>, index_dir: PathBuf, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let spec = topology.component(Role::Sink, sink_name)?;
-    let sink = SearchSink::open(spec, codec, index_dir, SearchSinkSettings::new(bootstrap))?;
+    let sink = SearchSink::open(spec, codec, index_dir, search_settings(bootstrap))?;
     sink.run(shutdown).await.with_context(|| format!("sink {sink_name}"))
 }

@@ -14,11 +14,12 @@ use super::documents::{upsert_for, Input, InputTopic, Upsert};
 use super::positions::{self, Positions, Tp};
 use crate::wire::Bare;
 use anyhow::{anyhow, Context};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, DefaultConsumerContext, StreamConsumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use souk_projections::search::SearchSchema;
+use souk_runtime::batch_loop::{self, Batch, BatchCommit, LoopSettings};
 use souk_runtime::codec::{Codec, CodecError};
 use souk_runtime::dead_letter::{dead_letter, Provenance};
 use souk_runtime::kafka::{producer, send_all, OutRecord};
@@ -32,35 +33,16 @@ use std::time::Duration;
 use tantivy::{Index, IndexWriter, Term};
 use tokio::sync::watch;
 
-/// Tunables of the search sink.
-#[derive(Debug, Clone)]
-pub struct SearchSinkSettings {
-    /// Kafka bootstrap servers.
-    pub bootstrap: String,
-    /// Max records per tantivy commit.
-    pub batch_size: usize,
-    /// How long to wait for more records once a batch has begun.
-    pub batch_wait: Duration,
-    /// First retry delay after a failed batch; doubles up to `backoff_max`.
-    pub backoff_min: Duration,
-    /// Longest retry delay.
-    pub backoff_max: Duration,
-    /// Memory budget of the index writer.
-    pub writer_memory: usize,
-}
+/// Memory budget of the index writer.
+pub const WRITER_MEMORY: usize = 50_000_000;
 
-impl SearchSinkSettings {
-    /// Defaults for `bootstrap`.
-    pub fn new(bootstrap: &str) -> SearchSinkSettings {
-        SearchSinkSettings {
-            bootstrap: bootstrap.to_string(),
-            batch_size: 500,
-            batch_wait: Duration::from_millis(100),
-            backoff_min: Duration::from_millis(250),
-            backoff_max: Duration::from_secs(30),
-            writer_memory: 50_000_000,
-        }
-    }
+/// The consume-loop settings of the search sink: 500 records per tantivy commit, 100 ms to fill a
+/// batch, the shared backoff and liveness.
+pub fn search_settings(bootstrap: &str) -> LoopSettings {
+    let mut settings = LoopSettings::new(bootstrap);
+    settings.batch_size = 500;
+    settings.batch_wait = Duration::from_millis(100);
+    settings
 }
 
 /// A record after decoding.
@@ -77,7 +59,7 @@ pub struct SearchSink {
     /// Input topics (real names) with what each carries, and partition counts.
     inputs: Vec<(String, InputTopic, i32)>,
     codec: Arc<Codec>,
-    settings: SearchSinkSettings,
+    settings: LoopSettings,
     schema: SearchSchema,
     writer: Arc<Mutex<IndexWriter>>,
     positions: Positions,
@@ -88,7 +70,7 @@ pub struct SearchSink {
 impl SearchSink {
     /// Opens (or creates) the index in `index_dir` and takes its writer lock; fails if another
     /// sink holds it.
-    pub fn open(spec: ComponentSpec, codec: Arc<Codec>, index_dir: PathBuf, settings: SearchSinkSettings) -> anyhow::Result<SearchSink> {
+    pub fn open(spec: ComponentSpec, codec: Arc<Codec>, index_dir: PathBuf, settings: LoopSettings) -> anyhow::Result<SearchSink> {
         let inputs = spec
             .inputs
             .iter()
@@ -99,7 +81,7 @@ impl SearchSink {
             .collect::<anyhow::Result<_>>()?;
         let index: Index = souk_projections::search::schema::open_or_create(&index_dir)?;
         let writer = index
-            .writer_with_num_threads(1, settings.writer_memory)
+            .writer_with_num_threads(1, WRITER_MEMORY)
             .with_context(|| format!("taking the writer lock of {} (one search sink per index directory; is another one running?)", index_dir.display()))?;
         let positions = positions::load(&index)?;
         let producer = producer(&settings.bootstrap).context("DLQ producer")?;
@@ -107,7 +89,7 @@ impl SearchSink {
     }
 
     /// A consumer assigned to every input partition at the committed positions (or the beginning).
-    fn consumer(&self) -> anyhow::Result<StreamConsumer> {
+    fn assigned_consumer(&self) -> anyhow::Result<StreamConsumer> {
         let consumer: StreamConsumer = souk_runtime::admin::client_config(&self.settings.bootstrap)
             .set("group.id", &self.spec.group_id)
             .set("enable.auto.commit", "false")
@@ -128,38 +110,11 @@ impl SearchSink {
         Ok(consumer)
     }
 
-    /// The loop: collect a batch, index it, commit documents and offsets together, repeat.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let name = self.spec.name.clone();
-        let metrics = Metrics::global();
-        let mut consumer = self.consumer()?;
-        let mut backoff = self.settings.backoff_min;
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let batch = tokio::select! {
-                b = souk_runtime::kafka::collect_batch(&consumer, self.settings.batch_size, self.settings.batch_wait) => b,
-                _ = shutdown.changed() => break,
-            };
-            match self.process_batch(&consumer, batch).await {
-                Ok(()) => backoff = self.settings.backoff_min,
-                Err(e) => {
-                    metrics.batch_failures.with_label_values(&[&name]).inc();
-                    tracing::error!(sink = %name, error = format!("{e:#}"), retry_in = ?backoff, "search batch failed; resuming from the committed positions");
-                    self.rollback().await;
-                    drop(consumer);
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = shutdown.changed() => break,
-                    }
-                    backoff = (backoff * 2).min(self.settings.backoff_max);
-                    consumer = self.consumer()?;
-                }
-            }
-        }
-        tracing::info!(sink = %name, "search sink stopping");
-        Ok(())
+    /// The loop ([`souk_runtime::batch_loop`]): collect a batch, index it, commit documents and
+    /// offsets together, repeat.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let settings = self.settings.clone();
+        batch_loop::run(self, settings, shutdown).await
     }
 
     async fn rollback(&self) {
@@ -181,7 +136,6 @@ impl SearchSink {
         let mut skipped = 0u64;
         for msg in batch {
             let tp = (msg.topic().to_string(), msg.partition());
-            metrics.records_in.with_label_values(&[name.as_str(), &msg.partition().to_string()]).inc();
             let cursor = next.entry(tp.clone()).or_insert(0);
             if msg.offset() < *cursor {
                 skipped += 1;
@@ -265,5 +219,34 @@ impl SearchSink {
             Err(e) if e.is_retriable() => Err(e).context("decoding input (registry unavailable)"),
             Err(e) => Ok(Decoded::Dead(msg, e.to_string())),
         }
+    }
+}
+
+impl BatchCommit for SearchSink {
+    type Context = DefaultConsumerContext;
+
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// The group the sink commits its positions to (informational; the probe watches them).
+    fn group(&self) -> &str {
+        &self.spec.group_id
+    }
+
+    fn inputs(&self) -> Vec<String> {
+        self.spec.input_topics()
+    }
+
+    fn consumer(&mut self) -> anyhow::Result<StreamConsumer> {
+        self.assigned_consumer()
+    }
+
+    async fn commit(&mut self, batch: Batch<'_, DefaultConsumerContext>) -> anyhow::Result<()> {
+        self.process_batch(batch.consumer, batch.records).await
+    }
+
+    async fn discard(&mut self) {
+        self.rollback().await;
     }
 }

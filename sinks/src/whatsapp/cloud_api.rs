@@ -1,5 +1,5 @@
 //! The WhatsApp Cloud API send-message call: request bodies (text, or interactive reply buttons
-//! for the one call to action of DECISIONS A12, always with `biz_opaque_callback_data` = the
+//! for the one call to action of rules A12, always with `biz_opaque_callback_data` = the
 //! request's event id), and one HTTP attempt classified into the four [`Outcome`]s the dispatcher
 //! treats differently: accepted; permanent; not sent (an outage: refused, 5xx, 429, retryable Meta
 //! codes — safe to retry); unknown (the request went out but the answer was lost — Meta may have

@@ -37,7 +37,7 @@ use rdkafka::producer::FutureProducer;
 use serde::Deserialize;
 use souk_runtime::codec::Codec;
 use souk_runtime::dead_letter::{dead_letter, Provenance};
-use souk_runtime::kafka::{headers, make_headers, send_all, OutRecord};
+use souk_runtime::kafka::{send_all, OutRecord};
 use souk_runtime::tenants::Tenants;
 use souk_schemas::orders::{EscalationEvent, EscalationRaised};
 use souk_schemas::whatsapp::{OutboundDispatched, OutboundEvent, OutboundFailed, OutboundMessageRequested, StatusEvent};
@@ -212,7 +212,7 @@ impl WhatsAppDispatcher {
     /// Status (+ escalation, and a dead letter unless it may have been delivered, on failure)
     /// records for `req`'s outcome.
     async fn outputs(&self, record: &SinkRecord<DispatcherInput>, req: &OutboundMessageRequested, delivery: &Delivery) -> anyhow::Result<Vec<OutRecord>> {
-        let key = format!("{}|{}", req.envelope.tenant_id, req.to);
+        let key = souk_schemas::key::CustomerKey::of(&req.envelope.tenant_id, &req.to);
         let scope = format!("{}/{key}", self.topics.sink);
         let derive = |i| req.envelope.derive(&scope, i, req.envelope.occurred_at);
         let request_event_id = req.envelope.event_id.clone();
@@ -266,14 +266,7 @@ impl WhatsAppDispatcher {
     }
 
     fn record(&self, topic: &str, key: &str, env: &Envelope, payload: Vec<u8>) -> OutRecord {
-        let causation = env.causation_id.clone().unwrap_or_default();
-        OutRecord {
-            topic: topic.to_string(),
-            partition: None,
-            key: Some(key.to_string()),
-            payload: Some(payload),
-            headers: make_headers(&[(headers::EVENT_ID, &env.event_id), (headers::CORRELATION_ID, &env.correlation_id), (headers::CAUSATION_ID, &causation)]),
-        }
+        OutRecord::event(topic, key, payload, env)
     }
 }
 

@@ -3,7 +3,7 @@
 //! order per customer, and writes what happened back to the log — `OutboundDispatched` /
 //! `OutboundFailed` on `whatsapp.status`, an `EscalationRaised` (OUTSIDE_WINDOW for Meta 131047,
 //! DELIVERY_UNCONFIRMED when it may have been delivered, else DELIVERY_FAILED) on `escalations` —
-//! so the conversation and the owner learn about it (DECISIONS C3, B7). It also reads Meta's
+//! so the conversation and the owner learn about it (rules C3, B7). It also reads Meta's
 //! statuses from `whatsapp.status`: their callback data settles a send whose answer was lost.
 //! Outages are waited out (backoff, in order) for the request's delivery window.
 //! `recording` is a local Cloud API stand-in for tests and the demo.
@@ -18,7 +18,7 @@ pub use cloud_api::{DispatcherOptions, DispatcherSettings};
 pub use dispatcher::{DispatcherInput, DispatcherTopics, WhatsAppDispatcher};
 pub use recording::{RecordedRequest, RecordingWhatsApp, ScriptedFailure};
 
-use crate::postgres::{PostgresSink, SinkSettings};
+use crate::postgres::{sink_settings, PostgresSink};
 use anyhow::Context;
 use souk_runtime::codec::Codec;
 use souk_runtime::tenants::Tenants;
@@ -48,10 +48,10 @@ pub async fn run_whatsapp_dispatcher(
     let spec = topology.component(Role::Sink, sink_name)?;
     let topics = DispatcherTopics { sink: sink_name.to_string(), status: spec.output("status")?, escalations: spec.output("escalations")?, dlq: spec.dlq.clone() };
     let producer = souk_runtime::kafka::producer(bootstrap).context("dispatcher producer")?;
-    let mut sink_settings = SinkSettings::new(bootstrap);
-    sink_settings.batch_size = BATCH_SIZE;
-    sink_settings.liveness_after = settings.liveness_after;
+    let mut loop_settings = sink_settings(bootstrap);
+    loop_settings.batch_size = BATCH_SIZE;
+    loop_settings.liveness_after = settings.liveness_after;
     let dispatcher = WhatsAppDispatcher::new(topics, codec.clone(), pool.clone(), tenants, settings, producer, shutdown.clone())?;
-    let sink = PostgresSink::new(dispatcher, spec, codec, pool, sink_settings)?;
+    let sink = PostgresSink::new(dispatcher, spec, codec, pool, loop_settings)?;
     sink.run(shutdown).await.with_context(|| format!("sink {sink_name}"))
 }

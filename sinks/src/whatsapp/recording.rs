@@ -380,7 +380,7 @@ fn status_delivery(phone_number_id: &str, wamid: &str, to: &str, callback_data: 
 }
 
 /// POSTs a status delivery like Meta: signed, retried until the webhook answers 2xx (Meta keeps
-/// retrying for days; here a few seconds).
+/// retrying for days; here for two minutes, so a gateway restarting after a crash still gets it).
 async fn report_status(shared: Shared, webhook: StatusWebhook, delivery: Value) {
     use hmac::{Hmac, Mac};
     let body = delivery.to_string().into_bytes();
@@ -389,7 +389,8 @@ async fn report_status(shared: Shared, webhook: StatusWebhook, delivery: Value) 
     };
     mac.update(&body);
     let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    for _ in 0..40 {
+    let (give_up, mut delay) = (std::time::Instant::now() + Duration::from_secs(120), Duration::from_millis(250));
+    while std::time::Instant::now() < give_up {
         let sent = shared.client.post(&webhook.url).header("content-type", "application/json").header("x-hub-signature-256", &signature).body(body.clone()).send().await;
         match sent {
             Ok(r) if r.status().is_success() => {
@@ -401,6 +402,7 @@ async fn report_status(shared: Shared, webhook: StatusWebhook, delivery: Value) 
             Ok(r) => tracing::warn!(status = r.status().as_u16(), "status webhook refused; retrying"),
             Err(e) => tracing::warn!(error = %e, "status webhook unreachable; retrying"),
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
     }
 }

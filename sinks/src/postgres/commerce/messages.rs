@@ -1,4 +1,4 @@
-//! The message log (F.3 test 21): inbound messages, outbound requests, the dispatcher's results and
+//! The message log (rules F3.21): inbound messages, outbound requests, the dispatcher's results and
 //! Meta's delivery statuses → `messages` (plus `message_statuses` for statuses that arrive before
 //! the dispatcher reported the wamid). Status moves forward only, via the migration's
 //! `souk_message_status_next`: received/pending < sent < delivered < read; failed is final.

@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 
 /// The state whose orders are the owner's pending approvals.
 const WAITING: &str = "WAITING_OWNER_CONFIRMATION";
-/// Terminal states (DECISIONS A1): the customer has no active session after them.
+/// Terminal states (rules A1): the customer has no active session after them.
 const TERMINAL: [&str; 3] = ["ORDER_COMPLETED", "ORDER_REJECTED", "ORDER_CANCELLED"];
 
 /// Appends one entry to an order's history (once per event id).
