@@ -127,9 +127,8 @@ fn f3_3_double_click_while_executing_is_invalid_state() {
     let mut shop = waiting_shop();
     let order = shop.order_id(ANA);
     // Both clicks reach the session before the pool answers the first commit.
-    shop.sessions.feed(ORDERS_TOPIC, &key(ANA), owner(ANA, "cmd-1", 3_000, &order, "APPROVE"));
-    let second = shop.sessions.feed(ORDERS_TOPIC, &key(ANA), owner(ANA, "cmd-2", 3_001, &order, "APPROVE"));
-    let second: Vec<_> = second.into_iter().map(|e| e.event).collect();
+    shop.send_held(ANA, owner(ANA, "cmd-1", 3_000, &order, "APPROVE"));
+    let second = shop.send_held(ANA, owner(ANA, "cmd-2", 3_001, &order, "APPROVE"));
     assert_eq!(kinds(&second), ["CommandOutcome"]);
     let outcome = outcomes(&second)[0];
     assert_eq!(outcome.code.as_deref(), Some("INVALID_STATE"));

@@ -121,8 +121,7 @@ fn a3_hold_expiring_while_the_commit_travels_is_reserved_again_and_committed() {
     order_and_confirm(&mut shop, ANA, false, 1_000);
     let order = shop.order_id(ANA);
     // The approval's commit is stuck; the pool's clock passes the hold's expiry first.
-    shop.sessions.feed(ORDERS_TOPIC, &key(ANA), owner(ANA, "cmd-1", 2_000, &order, "APPROVE"));
-    shop.sessions.outputs.clear();
+    shop.send_held(ANA, owner(ANA, "cmd-1", 2_000, &order, "APPROVE"));
     let out = shop.tick_pools(1_001 + DAY + 1);
     assert_eq!(last_state(&out).as_deref(), Some("ORDER_COMPLETED"));
     assert!(escalations(&out).is_empty());
@@ -135,8 +134,7 @@ fn a3_commit_refused_and_stock_gone_during_execution_goes_back_to_waiting_with_i
     order_and_confirm(&mut shop, ANA, false, 1_000);
     let order = shop.order_id(ANA);
     let hold_id = shop.state(ANA).session.unwrap().lines[0].hold_id.clone().unwrap();
-    shop.sessions.feed(ORDERS_TOPIC, &key(ANA), owner(ANA, "cmd-1", 2_000, &order, "APPROVE"));
-    shop.sessions.outputs.clear();
+    shop.send_held(ANA, owner(ANA, "cmd-1", 2_000, &order, "APPROVE"));
     // The pool refused the commit (its hold is gone) while the stock is still claimed elsewhere.
     let refused =
         OrderInput::HoldCommandRejected(HoldCommandRejected { envelope: Envelope::external(TENANT, "refused-commit", 2_100), hold_id, command: "commit".into(), reason: "HOLD_EXPIRED".into() });

@@ -169,7 +169,7 @@ pub async fn holds(pool: &PgPool, tenant: &str) -> anyhow::Result<Vec<HoldRow>> 
     .with_context(|| format!("reading holds of tenant {tenant}"))
 }
 
-/// The stored offsets of `sink` (for `souk status`, tests and operators).
+/// The stored offsets of `sink` (for tests and operators).
 pub async fn sink_offsets(pool: &PgPool, sink: &str) -> anyhow::Result<Vec<SinkOffsetRow>> {
     sqlx::query_as::<_, SinkOffsetRow>("SELECT sink, topic, partition, next_offset FROM sink_offsets WHERE sink = $1 ORDER BY topic, partition")
         .bind(sink)

@@ -56,10 +56,39 @@ fn registry_error(e: SRCError) -> CodecError {
     }
 }
 
+/// Where schemas are registered and looked up by id.
+enum Registry {
+    /// A Confluent-compatible Schema Registry (Apicurio in the local stack).
+    Remote { encoder: Box<AvroEncoder>, decoder: Box<AvroDecoder> },
+    /// An in-process registry for broker-free tests (the topology test driver): the same wire
+    /// bytes (magic 0, 4-byte id, Avro binary), ids assigned here per distinct schema.
+    InMemory(std::sync::Mutex<MemoryRegistry>),
+}
+
+/// Schemas of the in-memory registry, by id and by text.
+#[derive(Default)]
+struct MemoryRegistry {
+    ids: HashMap<String, u32>,
+    schemas: HashMap<u32, (Arc<apache_avro::Schema>, String)>,
+}
+
+impl MemoryRegistry {
+    fn register(&mut self, schema: &Json) -> Result<(u32, Arc<apache_avro::Schema>), CodecError> {
+        let text = schema.to_string();
+        if let Some(id) = self.ids.get(&text) {
+            return Ok((*id, self.schemas[id].0.clone()));
+        }
+        let parsed = Arc::new(apache_avro::Schema::parse(schema).map_err(|e| CodecError::Invalid { topic: String::new(), reason: format!("schema does not parse: {e}") })?);
+        let id = self.ids.len() as u32 + 1;
+        self.ids.insert(text.clone(), id);
+        self.schemas.insert(id, (parsed.clone(), text));
+        Ok((id, parsed))
+    }
+}
+
 /// Encodes and decodes the values of souk's topics.
 pub struct Codec {
-    encoder: AvroEncoder,
-    decoder: AvroDecoder,
+    registry: Registry,
     /// Schema JSON per (prefixed) topic, composed from the catalog.
     topic_schemas: HashMap<String, Json>,
     /// Writer schemas by registry id, as JSON (for Avro → JSON).
@@ -70,6 +99,17 @@ impl Codec {
     /// A codec for `topics` (prefixed name → record names) against the registry at `url`.
     pub fn new(registry_url: &str, topics: &[(String, Vec<String>)], catalog: &Catalog) -> Result<Codec, CodecError> {
         let settings = || SrSettings::new_builder(registry_url.to_string()).set_timeout(Duration::from_secs(10)).build().map_err(|e| CodecError::Registry { message: e.to_string(), retriable: false });
+        let registry = Registry::Remote { encoder: Box::new(AvroEncoder::new(settings()?)), decoder: Box::new(AvroDecoder::new(settings()?)) };
+        Ok(Codec { registry, topic_schemas: Codec::topic_schemas(topics, catalog)?, writer_schemas: RwLock::new(HashMap::new()) })
+    }
+
+    /// A codec with an in-process registry: the same schemas, converter and wire bytes without a
+    /// Schema Registry, for broker-free tests ([`crate::topology_driver`]).
+    pub fn in_memory(topics: &[(String, Vec<String>)], catalog: &Catalog) -> Result<Codec, CodecError> {
+        Ok(Codec { registry: Registry::InMemory(Default::default()), topic_schemas: Codec::topic_schemas(topics, catalog)?, writer_schemas: RwLock::new(HashMap::new()) })
+    }
+
+    fn topic_schemas(topics: &[(String, Vec<String>)], catalog: &Catalog) -> Result<HashMap<String, Json>, CodecError> {
         let mut topic_schemas = HashMap::new();
         for (topic, records) in topics {
             if records.is_empty() {
@@ -78,7 +118,7 @@ impl Codec {
             let schema = catalog.topic_schema(records).map_err(|e| CodecError::Invalid { topic: topic.clone(), reason: e.to_string() })?;
             topic_schemas.insert(topic.clone(), schema);
         }
-        Ok(Codec { encoder: AvroEncoder::new(settings()?), decoder: AvroDecoder::new(settings()?), topic_schemas, writer_schemas: RwLock::new(HashMap::new()) })
+        Ok(topic_schemas)
     }
 
     /// The composed schema of a topic.
@@ -101,12 +141,26 @@ impl Codec {
     }
 
     async fn encode_avro(&self, topic: &str, avro: Avro) -> Result<Vec<u8>, CodecError> {
+        let (encoder, _) = match &self.registry {
+            Registry::Remote { encoder, decoder } => (encoder, decoder),
+            Registry::InMemory(memory) => {
+                let schema = self.topic_schemas.get(topic).ok_or_else(|| CodecError::UnknownTopic(topic.to_string()))?;
+                let (id, parsed) = memory.lock().map_err(|_| CodecError::Invalid { topic: topic.into(), reason: "registry lock poisoned".into() })?.register(schema)?;
+                let invalid = |e: apache_avro::Error| CodecError::Invalid { topic: topic.into(), reason: e.to_string() };
+                let datum = apache_avro::writer::datum::GenericDatumWriter::builder(&parsed).build().map_err(invalid)?.write_value_to_vec(avro).map_err(invalid)?;
+                let mut bytes = Vec::with_capacity(5 + datum.len());
+                bytes.push(0);
+                bytes.extend_from_slice(&id.to_be_bytes());
+                bytes.extend_from_slice(&datum);
+                return Ok(bytes);
+            }
+        };
         let strategy = SubjectNameStrategy::TopicNameStrategy(topic.to_string(), false);
-        match self.encoder.encode_value(avro, &strategy).await {
+        match encoder.encode_value(avro, &strategy).await {
             Ok(bytes) => Ok(bytes),
             Err(e) => {
                 if e.retriable || e.cached {
-                    self.encoder.remove_errors_from_cache();
+                    encoder.remove_errors_from_cache();
                 }
                 Err(match registry_error(e) {
                     CodecError::Undecodable(m) => CodecError::Invalid { topic: topic.into(), reason: m },
@@ -125,22 +179,36 @@ impl Codec {
         if bytes.len() < 5 || bytes[0] != 0 {
             return Err(CodecError::Undecodable(format!("not Confluent-framed Avro ({} bytes, first byte {:?})", bytes.len(), bytes.first())));
         }
-        let decoded = match self.decoder.decode_with_schema(Some(bytes)).await {
-            Ok(Some(d)) => d,
-            Ok(None) => return Err(CodecError::Undecodable("null value".into())),
-            Err(e) => {
-                if e.retriable {
-                    self.decoder.remove_errors_from_cache();
-                }
-                return Err(registry_error(e));
+        let cached = |id: u32| self.writer_schemas.read().ok().and_then(|m| m.get(&id).cloned());
+        // The writer schema's text, when this codec has not parsed it yet.
+        let (id, raw, value) = match &self.registry {
+            Registry::Remote { decoder, .. } => {
+                let decoded = match decoder.decode_with_schema(Some(bytes)).await {
+                    Ok(Some(d)) => d,
+                    Ok(None) => return Err(CodecError::Undecodable("null value".into())),
+                    Err(e) => {
+                        if e.retriable {
+                            decoder.remove_errors_from_cache();
+                        }
+                        return Err(registry_error(e));
+                    }
+                };
+                let id = decoded.schema.id;
+                (id, cached(id).is_none().then(|| decoded.schema.raw.clone()), decoded.value)
+            }
+            Registry::InMemory(memory) => {
+                let id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+                let (schema, raw) = memory.lock().ok().and_then(|m| m.schemas.get(&id).cloned()).ok_or_else(|| CodecError::Undecodable(format!("schema id {id} is not registered")))?;
+                let undecodable = |e: apache_avro::Error| CodecError::Undecodable(e.to_string());
+                let value = apache_avro::reader::datum::GenericDatumReader::builder(&schema).build().map_err(undecodable)?.read_value(&mut &bytes[5..]).map_err(undecodable)?;
+                (id, cached(id).is_none().then_some(raw), value)
             }
         };
-        let id = decoded.schema.id;
-        let cached = self.writer_schemas.read().ok().and_then(|m| m.get(&id).cloned());
-        let schema = match cached {
-            Some(s) => s,
-            None => {
-                let parsed: Json = serde_json::from_str(&decoded.schema.raw).map_err(|e| CodecError::Undecodable(format!("schema {id}: {e}")))?;
+        let schema = match (cached(id), raw) {
+            (Some(s), _) => s,
+            (None, None) => return Err(CodecError::Undecodable(format!("schema {id} vanished from the cache"))),
+            (None, Some(raw)) => {
+                let parsed: Json = serde_json::from_str(&raw).map_err(|e| CodecError::Undecodable(format!("schema {id}: {e}")))?;
                 let parsed = Arc::new(souk_schemas::avro_json::qualify_references(&parsed));
                 if let Ok(mut m) = self.writer_schemas.write() {
                     m.insert(id, parsed.clone());
@@ -148,7 +216,7 @@ impl Codec {
                 parsed
             }
         };
-        let json = souk_schemas::avro_to_json(&schema, &decoded.value).map_err(|e| CodecError::Undecodable(e.to_string()))?;
+        let json = souk_schemas::avro_to_json(&schema, &value).map_err(|e| CodecError::Undecodable(e.to_string()))?;
         Ok((json, schema))
     }
 

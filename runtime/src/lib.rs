@@ -25,6 +25,7 @@ pub mod tenants;
 pub mod testkit;
 pub mod ticker;
 pub mod topology;
+pub mod topology_driver;
 
 pub use driver::TestDriver;
 pub use processor::{Ctx, Emitted, Processor, Rejection};

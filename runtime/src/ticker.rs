@@ -1,6 +1,7 @@
 //! The clock ticker: a producer that writes a `souk.clock.Tick` into every partition of every
-//! timer-driven topic at a fixed interval. It is the only place where the wall clock enters souk;
-//! processors see time only through these events, so replays fire the same timers.
+//! timer-driven topic at a fixed interval. It is where the wall clock enters the processors (the
+//! gateway also stamps what it receives, the dispatcher times its retries): processors see time
+//! only through events, so replays fire the same timers.
 
 use crate::codec::Codec;
 use crate::kafka::{make_headers, send_all, OutRecord};

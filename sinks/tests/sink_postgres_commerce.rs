@@ -1,4 +1,4 @@
-//! The commerce Postgres sink on the real local stack (tansu + schema registry + Postgres): a
+//! The commerce Postgres sink on the real local stack (Apache Kafka + Apicurio + Postgres): a
 //! realistic conversation (inbound messages, order snapshots FINAL → WAITING → COMPLETED, a rejected
 //! second order, replies with dispatch results and delivery statuses, owner command outcomes incl.
 //! INVALID_STATE, invoice, ledger entries, payments, escalation, reminder) lands in the read models:

@@ -1,4 +1,4 @@
-//! The inventory Postgres sink on the real local stack (tansu + schema registry + Postgres):
+//! The inventory Postgres sink on the real local stack (Apache Kafka + Apicurio + Postgres):
 //! rows equal the state the events describe; a crash in the middle of a transaction, a graceful
 //! stop and restarts apply every record exactly once (an audit written in the sink's own
 //! transaction counts applications per offset); `sink_offsets` ends at the topic's end; poison

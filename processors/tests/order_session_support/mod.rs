@@ -1,21 +1,23 @@
-//! A shop for order-session scenarios: the order session and the real inventory pool, each in its
-//! own `TestDriver`, wired the way topology.toml wires them (session `inventory` output → pool input;
-//! pool `replies` output → session input), plus builders for intents and owner decisions.
+//! A shop for order-session scenarios: the shipped topology.toml's order session, inventory pool,
+//! invoicing and ledger on the broker-free topology driver (`souk_runtime::topology_driver`), which
+//! wires them by topic and passes every record between them as Avro bytes through the real codec —
+//! so a schema mismatch between two processors fails a scenario as a dead letter — plus builders
+//! for intents and owner decisions.
 #![allow(dead_code)]
 
 pub mod cta;
 
 use rust_decimal::Decimal;
 use souk_processors::order_session::{OrderSession, SessionOutput, SessionState};
-use souk_processors::InventoryPool;
+use souk_processors::{invoicing::Invoicing, ledger::Ledger, InventoryPool};
 use souk_runtime::store::{InputRecord, StepOutcome};
+use souk_runtime::topology::Topology;
+use souk_runtime::topology_driver::TopologyDriver;
 use souk_runtime::{KeyEntry, PartitionStore, TestDriver};
-use souk_schemas::clock::Tick;
-use souk_schemas::inventory::{BatchReceived, CatalogItemUpserted, InventoryCommand, InventoryEvent};
+use souk_schemas::inventory::{BatchReceived, CatalogItemUpserted, InventoryCommand};
 use souk_schemas::orders::*;
 use souk_schemas::whatsapp::OutboundMessageRequested;
 use souk_schemas::Envelope;
-use std::collections::VecDeque;
 
 /// Tenant of every scenario.
 pub const TENANT: &str = "acme";
@@ -23,8 +25,10 @@ pub const TENANT: &str = "acme";
 pub const ORDERS_TOPIC: &str = "orders.inputs";
 /// The pool's input topic.
 pub const INVENTORY_TOPIC: &str = "inventory.commands";
-/// Partitions of both topics in these tests.
-pub const PARTITIONS: i32 = 4;
+/// The order-session processor's name in topology.toml.
+pub const SESSIONS: &str = "order-session";
+/// The inventory-pool processor's name in topology.toml.
+pub const POOLS: &str = "inventory-pool";
 /// One hour in ms.
 pub const HOUR: i64 = 3_600_000;
 
@@ -33,23 +37,39 @@ pub fn key(customer: &str) -> String {
     format!("{TENANT}|{customer}")
 }
 
-/// A session driver and a pool driver joined by their topics.
+/// The textile processors joined by their topics.
 pub struct Shop {
-    /// The order sessions.
-    pub sessions: TestDriver<OrderSession>,
-    /// The inventory pools.
-    pub pools: TestDriver<InventoryPool>,
+    /// The topology driver running them.
+    pub driver: TopologyDriver,
     /// Every session output, in order: (logical output, key, event).
     pub log: Vec<(&'static str, String, SessionOutput)>,
 }
 
 impl Default for Shop {
     fn default() -> Self {
-        Shop { sessions: TestDriver::new(OrderSession, PARTITIONS), pools: TestDriver::new(InventoryPool, PARTITIONS), log: Vec::new() }
+        let topology = Topology::parse(include_str!("../../../topology.toml"), "").expect("topology.toml");
+        let catalog = souk_schemas::Catalog::builtin().expect("schemas");
+        let driver = TopologyDriver::new(topology, &catalog)
+            .and_then(|d| d.with_processor(SESSIONS, OrderSession))
+            .and_then(|d| d.with_processor(POOLS, InventoryPool))
+            .and_then(|d| d.with_processor("invoicing", Invoicing))
+            .and_then(|d| d.with_processor("ledger", Ledger))
+            .expect("the textile processors on the topology driver");
+        Shop { driver, log: Vec::new() }
     }
 }
 
 impl Shop {
+    /// The order sessions.
+    pub fn sessions(&self) -> &TestDriver<OrderSession> {
+        self.driver.processor(SESSIONS)
+    }
+
+    /// The inventory pools.
+    pub fn pools(&self) -> &TestDriver<InventoryPool> {
+        self.driver.processor(POOLS)
+    }
+
     /// Stocks `rolls` × `per_roll` m of `material`/`color` priced at `price` per meter.
     pub fn stock(&mut self, material: &str, color: &str, rolls: i32, per_roll: Decimal, price: Option<Decimal>) {
         let pool = format!("{TENANT}|{material}|{color}");
@@ -61,7 +81,7 @@ impl Shop {
                 price_per_meter: price,
                 aliases: vec![],
             });
-            self.pools.feed(INVENTORY_TOPIC, &pool, catalog);
+            self.driver.pipe(INVENTORY_TOPIC, &pool, &catalog).expect("catalog item");
         }
         let batch = InventoryCommand::BatchReceived(BatchReceived {
             envelope: Envelope::external(TENANT, &format!("batch-{material}-{color}"), 0),
@@ -75,75 +95,55 @@ impl Shop {
             price_per_meter: None,
             received_at: 0,
         });
-        self.pools.feed(INVENTORY_TOPIC, &pool, batch);
+        self.driver.pipe(INVENTORY_TOPIC, &pool, &batch).expect("batch");
+        self.assert_nothing_dead_lettered();
     }
 
-    /// Feeds one input to `customer`'s session and runs the pools' answers to completion; returns
-    /// every session output this caused.
+    /// Feeds one input to `customer`'s session and delivers everything it causes (pools'
+    /// answers, invoices, ledger); returns every session output this caused.
     pub fn send(&mut self, customer: &str, input: OrderInput) -> Vec<SessionOutput> {
         let start = self.log.len();
-        let mut queue = VecDeque::from([(key(customer), input)]);
-        while let Some((k, input)) = queue.pop_front() {
-            self.sessions.feed(ORDERS_TOPIC, &k, input);
-            self.route_new_session_outputs(&mut queue);
-        }
-        self.assert_nothing_dead_lettered();
-        self.log[start..].iter().map(|(_, _, e)| e.clone()).collect()
+        self.driver.pipe(ORDERS_TOPIC, &key(customer), &input).expect("an order input");
+        self.collect(start)
     }
 
-    /// Moves the session outputs not yet routed: commands into the pools, pool replies back.
-    /// Every reply the session emits is checked for one call to action on the way.
-    fn route_new_session_outputs(&mut self, queue: &mut VecDeque<(String, OrderInput)>) {
-        let fresh: Vec<_> = self.sessions.outputs.drain(..).collect();
-        for out in fresh {
-            let event = out.emitted.event.clone();
-            if let SessionOutput::OutboundMessageRequested(reply) = &event {
-                cta::assert_at_most_one_call_to_action(reply);
-            }
-            self.log.push((out.output, out.emitted.key.clone(), event.clone()));
-            let command = match event {
-                SessionOutput::ReserveRequested(e) => InventoryCommand::ReserveRequested(e),
-                SessionOutput::CommitRequested(e) => InventoryCommand::CommitRequested(e),
-                SessionOutput::ReleaseRequested(e) => InventoryCommand::ReleaseRequested(e),
-                _ => continue,
-            };
-            for answer in self.pools.feed(INVENTORY_TOPIC, &out.emitted.key, command) {
-                if answer.output == Some("replies") {
-                    queue.push_back((answer.key.clone(), reply_input(answer.event)));
-                }
-            }
-        }
+    /// Feeds one input to `customer`'s session only, holding back what it writes (a command stuck
+    /// in transit: never delivered); returns the session outputs.
+    pub fn send_held(&mut self, customer: &str, input: OrderInput) -> Vec<SessionOutput> {
+        let start = self.log.len();
+        self.driver.pipe_held(SESSIONS, ORDERS_TOPIC, &key(customer), &input).expect("an order input");
+        self.collect(start)
     }
 
-    /// A clock tick at `at` into every pool partition (expires holds); expiry answers are routed.
+    /// A clock tick at `at` into every pool partition (expires holds); the answers are delivered.
     pub fn tick_pools(&mut self, at: i64) -> Vec<SessionOutput> {
         let start = self.log.len();
-        for partition in 0..PARTITIONS {
-            let tick = InventoryCommand::Tick(Tick { envelope: Envelope::external("*", &format!("tick-{partition}-{at}"), at), partition });
-            for answer in self.pools.feed_partition(INVENTORY_TOPIC, partition, "", tick) {
-                if answer.output == Some("replies") {
-                    let k = answer.key.clone();
-                    let mut queue = VecDeque::from([(k, reply_input(answer.event))]);
-                    while let Some((k, input)) = queue.pop_front() {
-                        self.sessions.feed(ORDERS_TOPIC, &k, input);
-                        self.route_new_session_outputs(&mut queue);
-                    }
-                }
-            }
-        }
+        self.driver.tick(INVENTORY_TOPIC, at).expect("a tick");
+        self.collect(start)
+    }
+
+    /// Moves the session's new outputs into the log (checking every reply for one call to
+    /// action), after checking nothing was dead-lettered; the events logged since `start`.
+    fn collect(&mut self, start: usize) -> Vec<SessionOutput> {
         self.assert_nothing_dead_lettered();
+        let fresh: Vec<_> = self.driver.processor_mut::<OrderSession>(SESSIONS).outputs.drain(..).collect();
+        for out in fresh {
+            if let SessionOutput::OutboundMessageRequested(reply) = &out.emitted.event {
+                cta::assert_at_most_one_call_to_action(reply);
+            }
+            self.log.push((out.output, out.emitted.key, out.emitted.event));
+        }
         self.log[start..].iter().map(|(_, _, e)| e.clone()).collect()
     }
 
-    /// Neither processor refused anything (a refusal would be a dead letter in production).
+    /// No processor refused or could not read anything (a dead letter in production).
     fn assert_nothing_dead_lettered(&self) {
-        assert!(self.sessions.rejections.is_empty(), "session rejections: {:?}", self.sessions.rejections);
-        assert!(self.pools.rejections.is_empty(), "pool rejections: {:?}", self.pools.rejections);
+        assert!(self.driver.dead_letters.is_empty(), "dead letters: {:#?}", self.driver.dead_letters);
     }
 
     /// `customer`'s session state.
     pub fn state(&self, customer: &str) -> SessionState {
-        self.sessions.state(&key(customer))
+        self.sessions().state(&key(customer))
     }
 
     /// The active order id of `customer`.
@@ -153,26 +153,13 @@ impl Shop {
 
     /// A pool's (on hand, held, available) meters now.
     pub fn pool(&self, material: &str, color: &str) -> (Decimal, Decimal, Decimal) {
-        let (_, on_hand, held, available) = self.pools.state(&format!("{TENANT}|{material}|{color}")).levels();
+        let (_, on_hand, held, available) = self.pools().state(&format!("{TENANT}|{material}|{color}")).levels();
         (on_hand, held, available)
     }
 
     /// Every inventory command the sessions sent, by kind.
     pub fn inventory_commands(&self) -> Vec<&SessionOutput> {
         self.log.iter().filter(|(o, _, _)| *o == "inventory").map(|(_, _, e)| e).collect()
-    }
-}
-
-/// A pool answer as the session's input.
-fn reply_input(event: InventoryEvent) -> OrderInput {
-    match event {
-        InventoryEvent::Reserved(e) => OrderInput::Reserved(e),
-        InventoryEvent::ReserveRejected(e) => OrderInput::ReserveRejected(e),
-        InventoryEvent::Committed(e) => OrderInput::Committed(e),
-        InventoryEvent::Released(e) => OrderInput::Released(e),
-        InventoryEvent::HoldExpired(e) => OrderInput::HoldExpired(e),
-        InventoryEvent::HoldCommandRejected(e) => OrderInput::HoldCommandRejected(e),
-        InventoryEvent::StockLevelChanged(_) => unreachable!("levels are never replies"),
     }
 }
 
@@ -324,7 +311,7 @@ pub fn line_statuses(shop: &Shop, customer: &str) -> Vec<(String, String, String
 /// store (what `engine/restore.rs` does), so a scenario can continue on restored state.
 pub fn restart(shop: &Shop, customer: &str) -> PartitionStore<SessionState> {
     let k = key(customer);
-    let entry = shop.sessions.entry(&k).expect("the customer has state");
+    let entry = shop.sessions().entry(&k).expect("the customer has state");
     let json = serde_json::to_string(entry).expect("state serializes");
     let back: KeyEntry<SessionState> = serde_json::from_str(&json).expect("state deserializes");
     assert_eq!(&back, entry, "the changelog round trip is lossless");

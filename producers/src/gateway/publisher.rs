@@ -1,6 +1,6 @@
 //! Where accepted input goes: [`EventPublisher`] takes a batch of events and returns once every one
 //! is durable. [`KafkaPublisher`] is the real one (idempotent acks=all producer, Avro through the
-//! registry, trace headers); tests plug in a recording double.
+//! registry, trace headers), also in the gateway tests.
 
 use futures::future::BoxFuture;
 use rdkafka::producer::FutureProducer;

@@ -25,12 +25,8 @@ struct PoolKey {
 }
 
 fn pool_key(key: Option<&str>) -> Result<PoolKey, String> {
-    let key = key.ok_or("record has no key")?;
-    let mut parts = key.splitn(3, '|');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(t), Some(m), Some(c)) if !t.is_empty() && !m.is_empty() && !c.is_empty() => Ok(PoolKey { tenant: t.to_string(), material: m.to_string(), color: c.to_string() }),
-        _ => Err(format!("key {key:?} is not <tenant>|<material>|<color>")),
-    }
+    let key = souk_schemas::key::PoolKey::parse(key.ok_or("record has no key")?).map_err(|e| e.to_string())?;
+    Ok(PoolKey { tenant: key.tenant.to_string(), material: key.material.to_string(), color: key.color.to_string() })
 }
 
 fn ts(ms: i64, what: &str) -> Result<DateTime<Utc>, String> {
@@ -258,7 +254,9 @@ mod tests {
 
     #[test]
     fn keys_name_tenant_material_and_color() {
-        assert_eq!(pool_key(Some("acme|cotton|navy|blue")).unwrap(), PoolKey { tenant: "acme".into(), material: "cotton".into(), color: "navy|blue".into() });
+        assert_eq!(pool_key(Some("acme|cotton|blue")).unwrap(), PoolKey { tenant: "acme".into(), material: "cotton".into(), color: "blue".into() });
+        // The same rule as the inventory pool's: exactly three parts.
+        assert!(pool_key(Some("acme|cotton|navy|blue")).is_err());
         assert!(pool_key(Some("acme|cotton")).is_err());
         assert!(pool_key(Some("acme||blue")).is_err());
         assert!(pool_key(None).is_err());

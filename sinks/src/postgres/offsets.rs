@@ -1,5 +1,5 @@
-//! The `sink_offsets` table is the source of truth for where a Postgres sink resumes (ARCHITECTURE
-//! §4); Kafka's committed group offsets are informational only. This module reads, locks and writes
+//! The `sink_offsets` table is the source of truth for where a Postgres sink resumes (ARCHITECTURE.md,
+//! "Sinks"); Kafka's committed group offsets are informational only. This module reads, locks and writes
 //! those rows, and provides the consumer context whose rebalance hook assigns every newly assigned
 //! partition at its stored offset, so a restart, a crash or a moved partition resumes from the DB.
 

@@ -1,4 +1,4 @@
-//! The `search-index` sink (kind `tantivy`): keeps a tantivy index of each tenant's catalog (one
+//! The `search-index` sink (kind `search-index`): keeps a tantivy index of each tenant's catalog (one
 //! document per material+color from `StockLevelChanged`: dye lots, aliases, price, available
 //! meters) and of every WhatsApp message in and out, for the owner's search
 //! (`souk_projections::search`, which also defines the schema).

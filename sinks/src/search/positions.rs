@@ -40,7 +40,7 @@ pub fn load(index: &Index) -> anyhow::Result<Positions> {
 }
 
 /// The positions stored in the index in `dir` (empty when there is no index yet); for operators
-/// and tests (`souk status`, "has the sink caught up").
+/// and tests ("has the sink caught up").
 pub fn stored_positions(dir: &Path) -> anyhow::Result<Positions> {
     match souk_projections::search::schema::open_existing(dir)? {
         Some(index) => load(&index),

@@ -70,7 +70,8 @@ pub struct SearchSink {
 impl SearchSink {
     /// Opens (or creates) the index in `index_dir` and takes its writer lock; fails if another
     /// sink holds it.
-    pub fn open(spec: ComponentSpec, codec: Arc<Codec>, index_dir: PathBuf, settings: LoopSettings) -> anyhow::Result<SearchSink> {
+    pub fn open(spec: ComponentSpec, codec: Arc<Codec>, index_dir: PathBuf, mut settings: LoopSettings) -> anyhow::Result<SearchSink> {
+        settings.batch_size = spec.batch_size.unwrap_or(settings.batch_size);
         let inputs = spec
             .inputs
             .iter()

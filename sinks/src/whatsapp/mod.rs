@@ -1,4 +1,4 @@
-//! The `whatsapp-dispatcher` sink (kind `http`): sends every `OutboundMessageRequested` of
+//! The `whatsapp-dispatcher` sink (kind `whatsapp-dispatcher`): sends every `OutboundMessageRequested` of
 //! `whatsapp.outbound` through the WhatsApp Cloud API once, with the tenant's access token, in
 //! order per customer, and writes what happened back to the log — `OutboundDispatched` /
 //! `OutboundFailed` on `whatsapp.status`, an `EscalationRaised` (OUTSIDE_WINDOW for Meta 131047,
