@@ -34,7 +34,7 @@ async fn refused(gw: &Gateway, (status, body): (u16, Value), expected: u16, code
 async fn approve_and_reject_go_to_the_customers_session() {
     let gw = Gateway::start().await;
     let (id, p) = accepted(&gw, gw.command(Method::POST, "/v1/orders/o-1/approve", Some(BHARAT.api_key), Some(json!({ "actor": "owner@bharat", "command_id": "click-1" }))).await).await;
-    assert_eq!((id.as_str(), p.topic, p.key.as_str()), ("click-1", "orders.inputs", "bharat|919800000001"));
+    assert_eq!((id.as_str(), p.output, p.key.as_str()), ("click-1", "decisions", "bharat|919800000001"));
     let GatewayEvent::OwnerDecision(d) = &p.event else { panic!("{p:?}") };
     assert_eq!(d.envelope, Envelope::external("bharat", "cmd/click-1", NOW_MS), "client command id ⇒ stable event id");
     assert_eq!((d.order_id.as_str(), d.customer.as_str(), d.decision.as_str(), d.actor.as_deref(), d.reason.as_deref()), ("o-1", "919800000001", "APPROVE", Some("owner@bharat"), None));
@@ -78,7 +78,7 @@ async fn payments() {
     let gw = Gateway::start().await;
     let body = json!({ "payment_id": "UPI-881", "customer": "919800000001", "amount": "500.00", "method": "UPI", "reference": "4411" });
     let (id, p) = accepted(&gw, gw.command(Method::POST, "/v1/payments", Some(BHARAT.api_key), Some(body.clone())).await).await;
-    assert_eq!((p.topic, p.key.as_str()), ("ledger.inputs", "bharat|919800000001"));
+    assert_eq!((p.output, p.key.as_str()), ("payments", "bharat|919800000001"));
     let GatewayEvent::Payment(pay) = &p.event else { panic!() };
     assert_eq!((pay.payment_id.as_str(), pay.amount, pay.method.as_deref(), pay.reference.as_deref()), ("UPI-881", dec("500"), Some("UPI"), Some("4411")));
     assert_eq!(pay.envelope, Envelope::external("bharat", &format!("cmd/{id}"), NOW_MS));
@@ -119,7 +119,7 @@ async fn catalog_upserts_are_normalized() {
         gw.command(Method::PUT, "/v1/catalog/%20Cotton%20/Navy%20Blue", Some(BHARAT.api_key), Some(json!({ "price_per_meter": "120.50", "aliases": ["Sooti", "sooti ", "kapas"] }))).await,
     )
     .await;
-    assert_eq!((p.topic, p.key.as_str()), ("inventory.commands", "bharat|cotton|navy blue"));
+    assert_eq!((p.output, p.key.as_str()), ("inventory", "bharat|cotton|navy blue"));
     let GatewayEvent::CatalogItem(c) = &p.event else { panic!() };
     assert_eq!((c.material.as_str(), c.color.as_str(), c.price_per_meter, c.aliases.clone()), ("cotton", "navy blue", dec("120.50"), vec!["sooti".to_string(), "kapas".into()]));
 
@@ -137,7 +137,7 @@ async fn stock_received() {
     let gw = Gateway::start().await;
     let body = json!({ "batch_id": "B-7", "material": "Silk", "color": "Red", "dye_lot": "L9", "rolls": 4, "meters_per_roll": "25", "loose_meters": "12.5", "price_per_meter": "310", "received_at": "2024-01-02T10:00:00+05:30" });
     let (id, p) = accepted(&gw, gw.command(Method::POST, "/v1/stock", Some(BHARAT.api_key), Some(body.clone())).await).await;
-    assert_eq!((p.topic, p.key.as_str()), ("inventory.commands", "bharat|silk|red"));
+    assert_eq!((p.output, p.key.as_str()), ("inventory", "bharat|silk|red"));
     let GatewayEvent::Batch(b) = &p.event else { panic!() };
     assert_eq!((b.batch_id.as_str(), b.dye_lot.as_deref(), b.rolls, b.meters_per_roll, b.loose_meters, b.price_per_meter), ("B-7", Some("L9"), 4, dec("25"), dec("12.5"), Some(dec("310"))));
     assert_eq!(b.received_at, 1_704_169_800_000, "RFC 3339 with offset");
@@ -182,7 +182,7 @@ async fn stock_refused() {
 async fn tenant_settings() {
     let gw = Gateway::start().await;
     let (_, p) = accepted(&gw, gw.command(Method::PUT, "/v1/settings", Some(SUTRA.api_key), Some(json!({ "gst_rate": "0.05", "reminder_days": 7 }))).await).await;
-    assert_eq!((p.topic, p.key.as_str()), ("billing.commands", "sutra"));
+    assert_eq!((p.output, p.key.as_str()), ("billing", "sutra"));
     let GatewayEvent::Settings(s) = &p.event else { panic!() };
     assert_eq!((s.gst_rate, s.reminder_days, s.envelope.tenant_id.as_str()), (dec("0.05"), 7, "sutra"));
 

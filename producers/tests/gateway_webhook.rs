@@ -94,8 +94,8 @@ async fn a_batched_delivery_is_one_event_per_message_and_status() {
     let (status, ok) = gw.deliver(BHARAT.app_secret, &payload).await;
     assert_eq!((status, ok["events"].as_u64()), (200, Some(3)), "{ok}");
     let events = gw.published().await;
-    let keys: Vec<_> = events.iter().map(|p| (p.topic, p.key.as_str())).collect();
-    assert_eq!(keys, [("whatsapp.inbound", "bharat|919800000001"), ("whatsapp.inbound", "bharat|919800000002"), ("whatsapp.status", "bharat|919800000003")]);
+    let keys: Vec<_> = events.iter().map(|p| (p.output, p.key.as_str())).collect();
+    assert_eq!(keys, [("inbound", "bharat|919800000001"), ("inbound", "bharat|919800000002"), ("status", "bharat|919800000003")]);
 
     let GatewayEvent::Inbound(m1) = &events[0].event else { panic!("{:?}", events[0]) };
     assert_eq!(m1.envelope, Envelope::external("bharat", "wa/wamid.M1", (NOW_S - 5) * 1000));
@@ -111,10 +111,10 @@ async fn a_batched_delivery_is_one_event_per_message_and_status() {
     let (status, _) = gw.deliver(BHARAT.app_secret, &payload).await;
     assert_eq!(status, 200);
     // Read back topic by topic: each topic holds its records of both deliveries, byte-identical.
-    let twice: Vec<Publish> = ["whatsapp.inbound", "whatsapp.status"]
+    let twice: Vec<Publish> = ["inbound", "status"]
         .iter()
         .flat_map(|t| {
-            let of_topic: Vec<Publish> = events.iter().filter(|p| p.topic == *t).cloned().collect();
+            let of_topic: Vec<Publish> = events.iter().filter(|p| p.output == *t).cloned().collect();
             [of_topic.clone(), of_topic].concat()
         })
         .collect();

@@ -220,19 +220,18 @@ impl Codec {
         Ok((json, schema))
     }
 
-    /// Decodes wire bytes into a serde type.
-    /// A topic with one record type carries the bare record; its value is offered to `T` both as
-    /// is and wrapped as `{"Record": {...}}`, so a topic's union enum reads it too.
+    /// Decodes wire bytes into a serde type. The codec alone knows whether a topic's schema is a
+    /// union or a bare record: a bare record is offered to `T` as its union branch
+    /// `{"Record": {...}}` first (so every event enum, whose variants are named after their
+    /// records, reads any topic the same way), then as the record itself (for a record type).
     pub async fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
         let (json, writer) = self.decode_with_writer(bytes).await?;
-        let wrapped = record_short_name(&writer).map(|name| serde_json::json!({ name: json.clone() }));
-        match serde_json::from_value(json) {
-            Ok(v) => Ok(v),
-            Err(e) => match wrapped.map(serde_json::from_value::<T>) {
-                Some(Ok(v)) => Ok(v),
-                _ => Err(CodecError::Undecodable(format!("does not fit the expected event type: {e}"))),
-            },
+        if let Some(name) = record_short_name(&writer) {
+            if let Ok(v) = serde_json::from_value(serde_json::json!({ name: json.clone() })) {
+                return Ok(v);
+            }
         }
+        serde_json::from_value(json).map_err(|e| CodecError::Undecodable(format!("does not fit the expected event type: {e}")))
     }
 }
 

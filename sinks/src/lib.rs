@@ -5,4 +5,3 @@
 pub mod postgres;
 pub mod search;
 pub mod whatsapp;
-pub mod wire;

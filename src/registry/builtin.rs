@@ -31,7 +31,7 @@ pub fn builtin() -> Registry {
         .register(Role::Sink, "search-index", Kind::new::<NoOptions>(Needs::NOTHING, search_index))
         .register(Role::Sink, "whatsapp-dispatcher", Kind::new::<DispatcherOptions>(Needs::DATABASE_AND_TENANTS, whatsapp_dispatcher))
         .register(Role::Producer, "clock", Kind::new::<ClockOptions>(Needs::NOTHING, clock))
-        .register(Role::Producer, "http-gateway", Kind::new::<GatewayConfig>(Needs::DATABASE_AND_TENANTS, http_gateway));
+        .register(Role::Producer, souk_producers::gateway::GATEWAY_KIND, Kind::new::<GatewayConfig>(Needs::DATABASE_AND_TENANTS, http_gateway));
     r
 }
 

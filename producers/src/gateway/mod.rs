@@ -26,7 +26,7 @@ pub use config::GatewayConfig;
 pub use directory::{OrderDirectory, PgOrderDirectory};
 pub use error::ApiError;
 pub use openapi::fragment as openapi_fragment;
-pub use publisher::{EventPublisher, GatewayEvent, KafkaPublisher, Publish, PublishError};
+pub use publisher::{EventPublisher, GatewayEvent, KafkaPublisher, Publish, PublishError, GATEWAY_KIND};
 pub use routes::router;
 pub use signature::{sign, verify, AppSecrets};
 pub use whatsapp::{SIGNATURE_HEADER, TIMESTAMP_HEADER};

@@ -4,17 +4,16 @@
 
 use futures::future::BoxFuture;
 use rdkafka::producer::FutureProducer;
-use serde::Serialize;
 use serde_json::{json, Value as Json};
 use souk_runtime::codec::{Codec, CodecError};
 use souk_runtime::kafka::{send_all, OutRecord};
-use souk_runtime::topology::Topology;
+use souk_runtime::topology::{Role, Topology};
 use souk_schemas::billing::{PaymentRecorded, TenantSettingsChanged};
 use souk_schemas::inventory::{BatchReceived, CatalogItemUpserted};
 use souk_schemas::orders::OwnerDecision;
 use souk_schemas::whatsapp::{DeliveryStatus, InboundMessage};
 use souk_schemas::Envelope;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Every event the gateway produces. The variant fixes the logical topic, so a handler cannot send
@@ -38,15 +37,16 @@ pub enum GatewayEvent {
 }
 
 impl GatewayEvent {
-    /// The logical topic (as declared in topology.toml, before any test prefix).
-    pub fn topic(&self) -> &'static str {
+    /// The logical output it is published to (a key of the gateway's `outputs` in topology.toml,
+    /// which names the topic).
+    pub fn output(&self) -> &'static str {
         match self {
-            GatewayEvent::Inbound(_) => "whatsapp.inbound",
-            GatewayEvent::Status(_) => "whatsapp.status",
-            GatewayEvent::OwnerDecision(_) => "orders.inputs",
-            GatewayEvent::Payment(_) => "ledger.inputs",
-            GatewayEvent::CatalogItem(_) | GatewayEvent::Batch(_) => "inventory.commands",
-            GatewayEvent::Settings(_) => "billing.commands",
+            GatewayEvent::Inbound(_) => "inbound",
+            GatewayEvent::Status(_) => "status",
+            GatewayEvent::OwnerDecision(_) => "decisions",
+            GatewayEvent::Payment(_) => "payments",
+            GatewayEvent::CatalogItem(_) | GatewayEvent::Batch(_) => "inventory",
+            GatewayEvent::Settings(_) => "billing",
         }
     }
 
@@ -76,30 +76,27 @@ impl GatewayEvent {
         }
     }
 
-    /// The record as JSON: bare, or `{"RecordName": {...}}` when the topic's schema is a union
-    /// (the converter's convention, ARCHITECTURE.md, "Events").
-    pub fn to_json(&self, union: bool) -> Result<Json, serde_json::Error> {
-        fn bare<T: Serialize>(v: &T) -> Result<Json, serde_json::Error> {
-            serde_json::to_value(v)
-        }
+    /// The event as JSON in its union form `{"RecordName": {...}}`; the codec writes it in the
+    /// shape its topic's schema has (a bare record or a union).
+    pub fn to_json(&self) -> Result<Json, serde_json::Error> {
         let record = match self {
-            GatewayEvent::Inbound(e) => bare(e)?,
-            GatewayEvent::Status(e) => bare(e)?,
-            GatewayEvent::OwnerDecision(e) => bare(e)?,
-            GatewayEvent::Payment(e) => bare(e)?,
-            GatewayEvent::CatalogItem(e) => bare(e)?,
-            GatewayEvent::Batch(e) => bare(e)?,
-            GatewayEvent::Settings(e) => bare(e)?,
+            GatewayEvent::Inbound(e) => serde_json::to_value(e)?,
+            GatewayEvent::Status(e) => serde_json::to_value(e)?,
+            GatewayEvent::OwnerDecision(e) => serde_json::to_value(e)?,
+            GatewayEvent::Payment(e) => serde_json::to_value(e)?,
+            GatewayEvent::CatalogItem(e) => serde_json::to_value(e)?,
+            GatewayEvent::Batch(e) => serde_json::to_value(e)?,
+            GatewayEvent::Settings(e) => serde_json::to_value(e)?,
         };
-        Ok(if union { json!({ self.record_name(): record }) } else { record })
+        Ok(json!({ self.record_name(): record }))
     }
 }
 
-/// One event to publish: logical topic, record key (`<tenant>|...`) and the event.
+/// One event to publish: logical output, record key (`<tenant>|...`) and the event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publish {
-    /// Logical topic; always `event.topic()` when built with [`Publish::new`].
-    pub topic: &'static str,
+    /// Logical output; always `event.output()` when built with [`Publish::new`].
+    pub output: &'static str,
     /// Record key; decides the partition (and so the ordering scope).
     pub key: String,
     /// The event.
@@ -107,9 +104,9 @@ pub struct Publish {
 }
 
 impl Publish {
-    /// A record for `event` under `key`, on the event's own topic.
+    /// A record for `event` under `key`, on the event's own output.
     pub fn new(key: impl Into<String>, event: GatewayEvent) -> Publish {
-        Publish { topic: event.topic(), key: key.into(), event }
+        Publish { output: event.output(), key: key.into(), event }
     }
 }
 
@@ -134,35 +131,36 @@ pub trait EventPublisher: Send + Sync {
 }
 
 /// The Kafka publisher: Confluent-framed Avro through [`Codec`], real topic names from the
-/// [`Topology`] (test prefix applied), the engine's trace headers, and `send_all` on an
+/// gateway's `outputs` in the [`Topology`] (test prefix applied), the engine's trace headers, and `send_all` on an
 /// idempotent acks=all producer. Every record is encoded before the first one is sent, so an
 /// event that does not fit its schema sends nothing.
 pub struct KafkaPublisher {
     producer: FutureProducer,
     codec: Arc<Codec>,
-    /// Logical topic → real topic name.
-    topics: HashMap<&'static str, String>,
+    /// Logical output → real topic name.
+    topics: BTreeMap<String, String>,
 }
 
-/// Every logical topic the gateway writes to.
-const TOPICS: [&str; 6] = ["whatsapp.inbound", "whatsapp.status", "orders.inputs", "ledger.inputs", "inventory.commands", "billing.commands"];
+/// The kind of the gateway in topology.toml, whose `outputs` say where its events go.
+pub const GATEWAY_KIND: &str = "http-gateway";
 
 impl KafkaPublisher {
     /// A publisher on a fresh `souk_runtime::kafka::producer(bootstrap)`.
     pub fn connect(bootstrap: &str, codec: Arc<Codec>, topology: &Topology) -> anyhow::Result<KafkaPublisher> {
-        Ok(KafkaPublisher::new(souk_runtime::kafka::producer(bootstrap)?, codec, topology))
+        KafkaPublisher::new(souk_runtime::kafka::producer(bootstrap)?, codec, topology)
     }
 
-    /// A publisher on an existing producer (shared with other components of the process).
-    pub fn new(producer: FutureProducer, codec: Arc<Codec>, topology: &Topology) -> KafkaPublisher {
-        let topics = TOPICS.iter().map(|t| (*t, topology.topic(t))).collect();
-        KafkaPublisher { producer, codec, topics }
+    /// A publisher on an existing producer (shared with other components of the process), writing
+    /// where the topology's gateway producer (kind [`GATEWAY_KIND`]) declares its outputs.
+    pub fn new(producer: FutureProducer, codec: Arc<Codec>, topology: &Topology) -> anyhow::Result<KafkaPublisher> {
+        let (name, _) = topology.producers.iter().find(|(_, p)| p.kind.get_ref() == GATEWAY_KIND).ok_or_else(|| anyhow::anyhow!("the topology declares no producer of kind {GATEWAY_KIND}"))?;
+        let topics = topology.component(Role::Producer, name)?.outputs;
+        Ok(KafkaPublisher { producer, codec, topics })
     }
 
     async fn encode(&self, record: &Publish) -> Result<OutRecord, PublishError> {
-        let topic = self.topics.get(record.topic).ok_or_else(|| PublishError::Rejected(format!("the gateway does not write to {}", record.topic)))?;
-        let union = self.codec.schema(topic).is_some_and(Json::is_array);
-        let json = record.event.to_json(union).map_err(|e| PublishError::Rejected(e.to_string()))?;
+        let topic = self.topics.get(record.output).ok_or_else(|| PublishError::Rejected(format!("the gateway declares no `{}` output in topology.toml", record.output)))?;
+        let json = record.event.to_json().map_err(|e| PublishError::Rejected(e.to_string()))?;
         let payload = self.codec.encode_json(topic, &json).await.map_err(|e| match e {
             CodecError::Registry { .. } => PublishError::Unavailable(e.to_string()),
             other => PublishError::Rejected(other.to_string()),

@@ -68,12 +68,20 @@ pub fn gateway_topology(prefix: &str) -> Topology {
     t.processors.clear();
     t.stages.clear();
     t.sinks.clear();
-    t.producers.clear();
+    t.producers.retain(|_, p| p.kind.get_ref() == souk_producers::gateway::GATEWAY_KIND);
     t
 }
 
-/// The topics the gateway writes, in the order [`Gateway::published`] lists them.
+/// The topics the gateway writes, in the order [`Gateway::published`] lists them, with the
+/// gateway's logical output of each (its `outputs` in topology.toml).
 pub const TOPICS: [&str; 6] = ["whatsapp.inbound", "whatsapp.status", "orders.inputs", "ledger.inputs", "inventory.commands", "billing.commands"];
+
+/// The gateway's output that writes `topic`, as topology.toml declares it.
+pub fn output_of(topology: &Topology, topic: &str) -> String {
+    let (name, _) = topology.producers.iter().find(|(_, p)| p.kind.get_ref() == souk_producers::gateway::GATEWAY_KIND).expect("the gateway producer");
+    let spec = topology.component(souk_runtime::topology::Role::Producer, name).expect("gateway spec");
+    spec.outputs.iter().find(|(_, t)| **t == topology.topic(topic)).map(|(o, _)| o.clone()).unwrap_or_else(|| panic!("the gateway declares no output to {topic}"))
+}
 
 /// A pool on schema `gateway_tests` of the local Postgres, holding the `orders` columns the
 /// gateway's `PgOrderDirectory` reads (the full table is `projections/migrations/0003_commerce.sql`)
@@ -130,7 +138,7 @@ impl Gateway {
         let codec = Arc::new(stack::codec_for(&topology, &catalog, &registry).unwrap());
         let tenants = Arc::new(Tenants::from_list(vec![BHARAT.tenant(), SUTRA.tenant()]).unwrap());
         let orders = Arc::new(PgOrderDirectory::new(orders_pool().await));
-        let live = KafkaPublisher::connect(&bootstrap, codec.clone(), &topology).unwrap();
+        let live = KafkaPublisher::connect(&bootstrap, codec.clone(), &topology).expect("the gateway's outputs");
         let state = GatewayState::new(tenants.clone(), Arc::new(live), orders.clone()).with_clock(|| NOW_MS);
         let base = serve(router(state).into_router()).await;
         let unreachable = KafkaPublisher::connect(&format!("127.0.0.1:{}", closed_port()), codec.clone(), &topology).unwrap();
@@ -180,7 +188,7 @@ impl Gateway {
                     },
                 };
                 let publish = Publish::new(r.key.clone().expect("a key"), event);
-                assert_eq!(publish.topic, topic, "{publish:?} is on its own topic");
+                assert_eq!(publish.output, output_of(&self.topology, topic), "{publish:?} is on its own topic");
                 out.push(publish);
             }
         }

@@ -12,7 +12,7 @@ mod orders;
 
 use super::runner::{Projection, SinkRecord};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use souk_schemas::billing::{InvoiceIssued, LedgerEntryAppended, PaymentRecorded, PaymentReminderDue};
 use souk_schemas::clock::Tick;
 use souk_schemas::orders::{CommandOutcome, EscalationRaised, OrderUpdated};
@@ -20,12 +20,10 @@ use souk_schemas::whatsapp::{DeliveryStatus, InboundMessage, OutboundDispatched,
 use souk_schemas::{Envelope, StreamEvent};
 use sqlx::PgConnection;
 
-/// Every record of the sink's seven input topics, as one type (the runner decodes one event type).
-/// Multi-record topics decode as `{"ShortName": {...}}`; single-record topics (whatsapp.inbound,
-/// whatsapp.outbound, escalations) decode as the bare record, told apart by a field only that
-/// record has (see the `Deserialize` impl).
+/// Every record of the sink's seven input topics, as one type (the runner decodes one event type;
+/// the codec presents single-record topics in their union form, so no record is told apart by its
+/// fields).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(remote = "Self")]
 pub enum CommerceEvent {
     InboundMessage(InboundMessage),
     DeliveryStatus(DeliveryStatus),
@@ -40,26 +38,6 @@ pub enum CommerceEvent {
     Tick(Tick),
     LedgerEntryAppended(LedgerEntryAppended),
     PaymentReminderDue(PaymentReminderDue),
-}
-
-impl<'de> Deserialize<'de> for CommerceEvent {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let value = serde_json::Value::deserialize(deserializer)?;
-        let obj = value.as_object().ok_or_else(|| D::Error::custom("a commerce event is a JSON object"))?;
-        let bare = |variant: fn(serde_json::Value) -> serde_json::Result<CommerceEvent>| variant(value.clone()).map_err(D::Error::custom);
-        if obj.len() == 1 && !obj.contains_key("envelope") {
-            CommerceEvent::deserialize(value).map_err(D::Error::custom)
-        } else if obj.contains_key("escalation_id") {
-            bare(|v| serde_json::from_value(v).map(CommerceEvent::EscalationRaised))
-        } else if obj.contains_key("purpose") {
-            bare(|v| serde_json::from_value(v).map(CommerceEvent::OutboundMessageRequested))
-        } else if obj.contains_key("wa_id") {
-            bare(|v| serde_json::from_value(v).map(CommerceEvent::InboundMessage))
-        } else {
-            Err(D::Error::custom("neither a tagged union branch nor an InboundMessage, OutboundMessageRequested or EscalationRaised record"))
-        }
-    }
 }
 
 souk_schemas::stream_event!(CommerceEvent { InboundMessage, DeliveryStatus, OutboundDispatched, OutboundFailed, OutboundMessageRequested, OrderUpdated, CommandOutcome, EscalationRaised, InvoiceIssued, PaymentRecorded, Tick, LedgerEntryAppended, PaymentReminderDue } tick Tick);

@@ -12,7 +12,6 @@
 
 use super::documents::{upsert_for, Input, InputTopic, Upsert};
 use super::positions::{self, Positions, Tp};
-use crate::wire::Bare;
 use anyhow::{anyhow, Context};
 use rdkafka::consumer::{CommitMode, Consumer, DefaultConsumerContext, StreamConsumer};
 use rdkafka::message::OwnedMessage;
@@ -212,8 +211,8 @@ impl SearchSink {
         };
         let input: Result<Input, CodecError> = match what {
             InputTopic::Inventory => self.codec.decode(payload).await.map(Input::Inventory),
-            InputTopic::Inbound => self.codec.decode::<Bare<_, _>>(payload).await.map(|b| Input::Inbound(b.into_event(InboundEvent::InboundMessage))),
-            InputTopic::Outbound => self.codec.decode::<Bare<_, _>>(payload).await.map(|b| Input::Outbound(b.into_event(OutboundEvent::OutboundMessageRequested))),
+            InputTopic::Inbound => self.codec.decode::<InboundEvent>(payload).await.map(Input::Inbound),
+            InputTopic::Outbound => self.codec.decode::<OutboundEvent>(payload).await.map(Input::Outbound),
         };
         match input {
             Ok(input) => Ok(Decoded::Apply(upsert_for(&self.schema, &input))),

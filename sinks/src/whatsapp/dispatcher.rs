@@ -31,7 +31,6 @@ use super::cloud_api::{self, Delivery, DispatcherSettings, Failure, Outcome};
 use super::ledger;
 use super::plan::{self, Next, Progress, State};
 use crate::postgres::{Deferred, Projection, SinkRecord};
-use crate::wire::{encode_for, Bare};
 use anyhow::Context;
 use rdkafka::producer::FutureProducer;
 use serde::Deserialize;
@@ -78,7 +77,7 @@ pub struct DispatcherTopics {
 #[serde(untagged)]
 pub enum DispatcherInput {
     /// A reply to send.
-    Request(Bare<OutboundMessageRequested, OutboundEvent>),
+    Request(OutboundEvent),
     /// A status record.
     Status(StatusEvent),
 }
@@ -220,7 +219,7 @@ impl WhatsAppDispatcher {
         match delivery {
             Delivery::Sent { wamid, attempts } => {
                 let e = OutboundDispatched { envelope: derive(0), request_event_id, to: req.to.clone(), wamid: wamid.clone(), attempts: *attempts };
-                let bytes = encode_for(&self.codec, &self.topics.status, &e, &StatusEvent::OutboundDispatched(e.clone())).await?;
+                let bytes = self.codec.encode(&self.topics.status, &StatusEvent::OutboundDispatched(e.clone())).await?;
                 out.push(self.record(&self.topics.status, &key, &e.envelope, bytes));
             }
             Delivery::Failed { http_status, error_code, reason, attempts, unconfirmed } => {
@@ -233,7 +232,7 @@ impl WhatsAppDispatcher {
                     reason: reason.clone(),
                     attempts: *attempts,
                 };
-                let bytes = encode_for(&self.codec, &self.topics.status, &e, &StatusEvent::OutboundFailed(e.clone())).await?;
+                let bytes = self.codec.encode(&self.topics.status, &StatusEvent::OutboundFailed(e.clone())).await?;
                 out.push(self.record(&self.topics.status, &key, &e.envelope, bytes));
                 let kind = if *unconfirmed {
                     DELIVERY_UNCONFIRMED
@@ -252,11 +251,11 @@ impl WhatsAppDispatcher {
                     priority: "medium".into(),
                     detail: format!("WhatsApp message ({}) to {} {verb}: {reason}", req.purpose, req.to),
                 };
-                let bytes = encode_for(&self.codec, &self.topics.escalations, &esc, &EscalationEvent::EscalationRaised(esc.clone())).await?;
+                let bytes = self.codec.encode(&self.topics.escalations, &EscalationEvent::EscalationRaised(esc.clone())).await?;
                 out.push(self.record(&self.topics.escalations, &key, &esc.envelope, bytes));
                 if !*unconfirmed {
                     // The request itself, re-encoded with the topic's schema (deterministic Avro).
-                    let original = encode_for(&self.codec, &record.topic, req, &OutboundEvent::OutboundMessageRequested(req.clone())).await?;
+                    let original = self.codec.encode(&record.topic, &OutboundEvent::OutboundMessageRequested(req.clone())).await?;
                     let p = Provenance { topic: &record.topic, partition: record.partition, offset: record.offset, error: reason, component: &self.topics.sink };
                     out.push(dead_letter(&self.topics.dlq, &p, record.key.as_deref().map(str::as_bytes), Some(&original)));
                 }
@@ -276,7 +275,7 @@ impl Projection for WhatsAppDispatcher {
     async fn apply(&self, tx: &mut PgConnection, record: &SinkRecord<Self::Event>) -> anyhow::Result<()> {
         match &record.event {
             DispatcherInput::Request(r) => {
-                let OutboundEvent::OutboundMessageRequested(req) = r.clone().into_event(OutboundEvent::OutboundMessageRequested);
+                let OutboundEvent::OutboundMessageRequested(req) = r.clone();
                 let delivery = self.deliver(&req).await?;
                 let outputs = self.outputs(record, &req, &delivery).await?;
                 send_all(&self.producer, outputs).await.context("producing the dispatch result")?;

@@ -12,7 +12,6 @@ pub use souk_schemas::orders::{EscalationEvent, EscalationRaised};
 pub use souk_schemas::whatsapp::{OutboundMessageRequested, ReplyButton, StatusEvent};
 pub use souk_schemas::Envelope;
 pub use souk_sinks::whatsapp::{run_whatsapp_dispatcher, DispatcherSettings, RecordedRequest, RecordingWhatsApp, ScriptedFailure};
-pub use souk_sinks::wire::Bare;
 pub use sqlx::PgPool;
 pub use std::collections::BTreeSet;
 pub use std::sync::Arc;
@@ -152,8 +151,7 @@ impl Harness {
     pub async fn escalations(&self) -> Vec<EscalationRaised> {
         let mut out = Vec::new();
         for r in self.read("escalations").await {
-            let e: Bare<EscalationRaised, EscalationEvent> = self.s.codec.decode(r.payload.as_deref().expect("value")).await.expect("decode");
-            let EscalationEvent::EscalationRaised(e) = e.into_event(EscalationEvent::EscalationRaised);
+            let EscalationEvent::EscalationRaised(e) = self.s.codec.decode(r.payload.as_deref().expect("value")).await.expect("decode");
             out.push(e);
         }
         out
