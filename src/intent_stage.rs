@@ -1,23 +1,31 @@
 //! The `intent` stage (topology.toml `[stages.intent]`): every customer message on
 //! `whatsapp.inbound` becomes one `IntentResolved` on `orders.inputs`, resolved by the offline NLU
-//! against the tenant's catalog snapshot (the Postgres read model: prices, aliases, availability),
-//! or by an OpenAI-compatible model when `souk run --llm-base-url` is set (`crate::llm`).
+//! against the tenant's catalog (prices, aliases, availability) — a global table of the compacted
+//! `inventory.levels` topic the inventory pools write, caught up before every batch, never a read
+//! model — or by an OpenAI-compatible model when `souk run --llm-base-url` is set (`crate::llm`).
 //! The result is logged with the extractor's version and the tenant's confidence threshold
 //! (`tenants.toml` `intent_confidence_threshold`, rules B6); the order session only ever reads
 //! that event, so replays never resolve a message again and judge it against the same threshold. The output's id derives from the message's, so a
 //! re-run after a crash produces a copy the session drops by id.
 
 use crate::llm::LlmExtractor;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use souk_processors::intent::{self, CatalogEntry, TenantCatalog};
-use souk_projections::catalog::{load_tenant_catalog, CatalogRow};
+use souk_projections::catalog::CatalogRow;
+use souk_runtime::codec::Codec;
+use souk_runtime::global_table::GlobalTable;
 use souk_runtime::stage::{Stage, StageError, StageOutput};
 use souk_runtime::tenants::Tenants;
+use souk_runtime::topology::SourceTopic;
+use souk_schemas::inventory::{InventoryEvent, StockLevelChanged};
 use souk_schemas::key::CustomerKey;
+use souk_schemas::key::PoolKey;
 use souk_schemas::orders::IntentResolved;
 use souk_schemas::whatsapp::InboundEvent;
-use sqlx::PgPool;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The stage's name in topology.toml.
 pub const NAME: &str = "intent";
@@ -56,24 +64,63 @@ pub fn judged_for_tenant(mut resolved: IntentResolved, tenants: &Tenants) -> Int
     resolved
 }
 
-/// Resolves customer messages against the Postgres catalog snapshot: with the offline extractor,
-/// or with an OpenAI-compatible model when one is configured (`crate::llm`).
+/// Every tenant's catalog by (material, color), as the latest levels of its pools say.
+pub type Catalogs = HashMap<String, BTreeMap<(String, String), CatalogEntry>>;
+
+/// The global table of the pools' latest levels (`inventory.levels`), folded into catalogs.
+pub type CatalogTable = GlobalTable<InventoryEvent, BTreeMap<(String, String), CatalogEntry>>;
+
+/// The catalog entry a pool's level gives: the pool's price (A4), else the price of the batch an
+/// order would be cut from (FIFO-first with stock, else FIFO-first), and that batch's roll length.
+pub fn catalog_entry(level: &StockLevelChanged) -> CatalogEntry {
+    let first = level.batches.iter().min_by(|a, b| (a.available_meters <= Decimal::ZERO, a.received_at, &a.batch_id).cmp(&(b.available_meters <= Decimal::ZERO, b.received_at, &b.batch_id)));
+    CatalogEntry {
+        material: level.material.clone(),
+        color: level.color.clone(),
+        aliases: level.aliases.clone(),
+        available_meters: level.available_meters,
+        price_per_meter: level.price_per_meter.or_else(|| first.and_then(|b| b.price_per_meter)),
+        meters_per_roll: first.map(|b| b.meters_per_roll),
+    }
+}
+
+/// Folds one record of `inventory.levels` (key `<tenant>|<material>|<color>`) into the catalogs.
+pub fn fold_level(catalogs: &mut Catalogs, key: &str, event: InventoryEvent) {
+    let (InventoryEvent::StockLevelChanged(level), Ok(pool)) = (event, PoolKey::parse(key)) else { return };
+    catalogs.entry(pool.tenant.to_string()).or_default().insert((pool.material.to_string(), pool.color.to_string()), catalog_entry(&level));
+}
+
+/// Loads the catalog table of `topic` (the stage's `tables` entry).
+pub async fn load_catalogs(bootstrap: &str, codec: Arc<Codec>, topic: &SourceTopic) -> anyhow::Result<CatalogTable> {
+    GlobalTable::load(bootstrap, codec, &topic.topic, topic.partitions, Box::new(fold_level), TABLE_DEADLINE).await
+}
+
+/// Longest wait for the catalog table to catch up before a batch (then the batch is retried).
+const TABLE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Resolves customer messages against the catalog table: with the offline extractor, or with an
+/// OpenAI-compatible model when one is configured (`crate::llm`).
 pub struct IntentStage {
-    pool: PgPool,
+    catalogs: Arc<CatalogTable>,
     tenants: Arc<Tenants>,
     llm: Option<LlmExtractor>,
 }
 
 impl IntentStage {
-    /// A stage reading catalogs from `pool` and per-tenant settings from `tenants`, resolving offline.
-    pub fn new(pool: PgPool, tenants: Arc<Tenants>) -> IntentStage {
-        IntentStage { pool, tenants, llm: None }
+    /// A stage matching against `catalogs` with per-tenant settings from `tenants`, resolving offline.
+    pub fn new(catalogs: Arc<CatalogTable>, tenants: Arc<Tenants>) -> IntentStage {
+        IntentStage { catalogs, tenants, llm: None }
     }
 
     /// A stage resolving message text with `llm` (reply ids stay offline; unusable answers fall
     /// back to the offline extractor; an unreachable model makes the stage retry).
-    pub fn with_llm(pool: PgPool, tenants: Arc<Tenants>, llm: LlmExtractor) -> IntentStage {
-        IntentStage { pool, tenants, llm: Some(llm) }
+    pub fn with_llm(catalogs: Arc<CatalogTable>, tenants: Arc<Tenants>, llm: LlmExtractor) -> IntentStage {
+        IntentStage { catalogs, tenants, llm: Some(llm) }
+    }
+
+    /// The catalog of `tenant` as the table holds it now (ordered by material and color).
+    pub fn catalog(&self, tenant: &str) -> TenantCatalog {
+        TenantCatalog { items: self.catalogs.read(|c| c.get(tenant).map(|pools| pools.values().cloned().collect()).unwrap_or_default()) }
     }
 }
 
@@ -85,15 +132,19 @@ impl Stage for IntentStage {
         NAME
     }
 
+    /// Every level the pools committed before the batch is in the catalog it is matched against.
+    async fn before_batch(&self) -> Result<(), StageError> {
+        self.catalogs.catch_up(TABLE_DEADLINE).await.map_err(StageError::Transient)
+    }
+
     async fn resolve(&self, key: &str, input: &InboundEvent) -> Result<Vec<StageOutput<IntentOutput>>, StageError> {
         let InboundEvent::InboundMessage(message) = input;
         let tenant = &message.envelope.tenant_id;
         if key != CustomerKey::of(tenant, &message.wa_id) {
             return Err(StageError::Permanent(format!("key {key:?} is not <tenant>|<wa_id> of the message ({tenant}|{})", message.wa_id)));
         }
-        let rows = load_tenant_catalog(&self.pool, tenant).await.map_err(StageError::Transient)?;
         let envelope = message.envelope.derive(NAME, 0, message.envelope.occurred_at);
-        let catalog = catalog_from_rows(rows);
+        let catalog = self.catalog(tenant);
         let resolved = match &self.llm {
             Some(llm) => llm.resolve(envelope, message, &catalog).await?,
             None => intent::resolve(envelope, message, &catalog),

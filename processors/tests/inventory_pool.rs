@@ -25,7 +25,14 @@ fn name_and_output() {
     assert_eq!(InventoryPool.name(), "inventory-pool");
     let mut d = stocked();
     feed(&mut d, reserve("r1", 2_000, "h1", dec!(1), HOUR));
-    assert!(d.outputs.iter().all(|o| o.output == "events" && o.emitted.key == KEY));
+    assert!(d.outputs.iter().all(|o| (o.output == "events" || o.output == "levels") && o.emitted.key == KEY));
+    // Every level also goes to the compacted levels table, the same event under the same key.
+    let levels = |output: &str| {
+        d.outputs.iter().filter(|o| o.output == output && matches!(o.emitted.event, InventoryEvent::StockLevelChanged(_))).map(|o| (o.emitted.key.clone(), o.emitted.event.clone())).collect::<Vec<_>>()
+    };
+    assert!(!levels("events").is_empty());
+    assert_eq!(levels("events"), levels("levels"));
+    assert!(d.outputs.iter().filter(|o| o.output == "levels").all(|o| matches!(o.emitted.event, InventoryEvent::StockLevelChanged(_))));
 }
 
 #[test]

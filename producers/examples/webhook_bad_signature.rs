@@ -5,7 +5,7 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use souk_producers::gateway::{router, GatewayState, KafkaPublisher, PgOrderDirectory};
+use souk_producers::gateway::{router, GatewayState, KafkaPublisher, NoOrderDirectory};
 use souk_runtime::tenants::{Secret, Tenant, Tenants};
 use souk_runtime::topology::Topology;
 use std::sync::Arc;
@@ -36,12 +36,11 @@ async fn main() -> anyhow::Result<()> {
     // refused before anything is published: the broker, registry and database are never reached
     let codec = Arc::new(souk_runtime::stack::codec_for(&topology, &catalog, "http://127.0.0.1:9")?);
     let publisher = Arc::new(KafkaPublisher::connect("127.0.0.1:9", codec, &topology)?);
-    let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy("postgres://nobody@127.0.0.1:9/none")?;
     let body = vec![b'x'; 256 * 1024];
     let requests = 20;
     for (label, shared) in [("10,000 tenants of one Meta app (1 distinct secret)", true), ("10,000 tenants, 10,000 distinct secrets", false)] {
         let tenants = Arc::new(tenants(10_000, shared));
-        let state = GatewayState::new(tenants, publisher.clone(), Arc::new(PgOrderDirectory::new(pool.clone())));
+        let state = GatewayState::new(tenants, publisher.clone(), Arc::new(NoOrderDirectory));
         let app = router(state).into_router();
         let started = Instant::now();
         for _ in 0..requests {

@@ -1,11 +1,11 @@
 //! The gateway on the real local stack (`./dev up`, or SOUK_* env): a signed webhook delivery and
 //! every owner command go through `KafkaPublisher` (Avro via the registry, acks=all) and
-//! `PgOrderDirectory`, and are read back from their topics with the codec, with their trace headers.
+//! the order directory table, and are read back from their topics with the codec, with their trace headers.
 
 mod gateway_support;
 
 use gateway_support::*;
-use souk_producers::gateway::{router, sign, GatewayState, KafkaPublisher, PgOrderDirectory};
+use souk_producers::gateway::{router, sign, GatewayState, KafkaPublisher};
 use souk_runtime::kafka::headers;
 use souk_runtime::stack;
 use souk_runtime::tenants::{Secret, Tenant, Tenants};
@@ -15,7 +15,6 @@ use souk_schemas::inventory::InventoryCommand;
 use souk_schemas::orders::OrderInput;
 use souk_schemas::whatsapp::InboundMessage;
 use souk_schemas::{Catalog, Envelope};
-use sqlx::postgres::PgPoolOptions;
 use std::sync::Arc;
 
 fn bharat() -> Arc<Tenants> {
@@ -41,11 +40,11 @@ async fn nul_text_is_refused_and_an_unreachable_broker_is_a_503() {
     let (bootstrap, registry) = (stack::kafka_bootstrap(), stack::schema_registry_url());
     souk_runtime::testkit::with_retries("topology apply", || souk_runtime::admin::apply(&topology, &catalog, &bootstrap, &registry)).await.expect("apply");
     let codec = Arc::new(stack::codec_for(&topology, &catalog, &registry).unwrap());
-    let lazy = || PgOrderDirectory::new(PgPoolOptions::new().connect_lazy(&stack::database_url()).unwrap());
+    let orders = Arc::new(order_directory(&topology, &codec, &bootstrap).await);
     let http = reqwest::Client::new();
 
     // The real broker: a NUL anywhere in the body is a 400 naming the field, and nothing is produced.
-    let live = GatewayState::new(bharat(), Arc::new(KafkaPublisher::connect(&bootstrap, codec.clone(), &topology).unwrap()), Arc::new(lazy()));
+    let live = GatewayState::new(bharat(), Arc::new(KafkaPublisher::connect(&bootstrap, codec.clone(), &topology).unwrap()), orders.clone());
     let base = serve(router(live).into_router()).await;
     let body = serde_json::to_vec(&delivery("1001", vec![], vec![text("919800000001", "wamid.NUL1", NOW_S, "50m \u{0} cotton")], vec![])).unwrap();
     let resp = http.post(format!("{base}/webhooks/whatsapp")).header("X-Hub-Signature-256", sign(BHARAT.app_secret, &body)).body(body).send().await.unwrap();
@@ -66,7 +65,7 @@ async fn nul_text_is_refused_and_an_unreachable_broker_is_a_503() {
     // clients retry), not after the producer's 30 s message timeout.
     let down = KafkaPublisher::connect(&format!("127.0.0.1:{}", closed_port()), codec, &topology).unwrap();
     let config = souk_producers::gateway::GatewayConfig { publish_timeout_ms: 2_000, ..Default::default() };
-    let base = serve(router(GatewayState::new(bharat(), Arc::new(down), Arc::new(lazy())).with_config(config)).into_router()).await;
+    let base = serve(router(GatewayState::new(bharat(), Arc::new(down), orders.clone()).with_config(config)).into_router()).await;
     let body = serde_json::to_vec(&delivery("1001", vec![], vec![text("919800000001", "wamid.DOWN1", NOW_S, "hi")], vec![])).unwrap();
     let started = std::time::Instant::now();
     let resp = http.post(format!("{base}/webhooks/whatsapp")).header("X-Hub-Signature-256", sign(BHARAT.app_secret, &body)).body(body).send().await.unwrap();
@@ -88,7 +87,7 @@ async fn webhook_and_approval_reach_kafka() {
     souk_runtime::admin::apply(&topology, &catalog, &bootstrap, &registry).await.expect("the local stack must be up (./dev up)");
     let codec = Arc::new(stack::codec_for(&topology, &catalog, &registry).unwrap());
     let publisher = KafkaPublisher::connect(&bootstrap, codec.clone(), &topology).unwrap();
-    let orders = PgOrderDirectory::new(orders_pool().await);
+    let orders = order_directory(&topology, &codec, &bootstrap).await;
     let state = GatewayState::new(bharat(), Arc::new(publisher), Arc::new(orders));
     let base = serve(router(state).into_router()).await;
     let http = reqwest::Client::new();

@@ -12,6 +12,7 @@ pub mod driver;
 pub mod engine;
 pub mod exactly_once;
 pub mod failpoint;
+pub mod global_table;
 pub mod http;
 pub mod kafka;
 pub mod metrics;

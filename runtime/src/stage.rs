@@ -70,6 +70,12 @@ pub trait Stage: Send + Sync + 'static {
     /// The stage's name in topology.toml.
     fn name(&self) -> &'static str;
 
+    /// Runs once before each batch is resolved (e.g. catch a global table up with its topic, so
+    /// the batch sees every record committed before it); an error retries the batch.
+    fn before_batch(&self) -> impl Future<Output = Result<(), StageError>> + Send {
+        async { Ok(()) }
+    }
+
     /// Resolves one keyed input.
     fn resolve(&self, key: &str, input: &Self::Input) -> impl Future<Output = Result<Vec<StageOutput<Self::Output>>, StageError>> + Send;
 }
@@ -179,6 +185,11 @@ impl<S: Stage> StageRunner<S> {
 
     async fn process_batch(&mut self, consumer: &StageConsumer, batch: Vec<OwnedMessage>) -> anyhow::Result<()> {
         self.recall(consumer, &batch).await?;
+        match self.stage.before_batch().await {
+            Ok(()) => {}
+            Err(StageError::Transient(e)) => return Err(e).context("preparing the batch"),
+            Err(StageError::Permanent(e)) => anyhow::bail!("preparing the batch: {e}"),
+        }
         let metrics = Metrics::global();
         let name = &self.spec.name;
         let mut records = Vec::new();

@@ -125,7 +125,7 @@ impl std::fmt::Display for Role {
 }
 
 /// Keys every component table understands; anything else in the table belongs to its kind.
-const COMMON_KEYS: [&str; 5] = ["doc", "kind", "inputs", "outputs", "batch_size"];
+const COMMON_KEYS: [&str; 6] = ["doc", "kind", "inputs", "outputs", "tables", "batch_size"];
 
 /// One component table (`[processors.<name>]`, `[stages.<name>]`, `[sinks.<name>]`,
 /// `[producers.<name>]`): the wiring every component shares, and the options of its kind.
@@ -145,6 +145,10 @@ pub struct ComponentDecl {
     /// Logical output name → topic.
     #[serde(default)]
     pub outputs: BTreeMap<String, Spanned<String>>,
+    /// Compacted topics it keeps whole in memory as global tables (state its decisions read
+    /// from the log, e.g. the catalog the intent stage matches against).
+    #[serde(default)]
+    pub tables: Vec<Spanned<String>>,
     /// Records per batch (one commit round), when the kind batches.
     pub batch_size: Option<usize>,
     /// The rest of the table: options of its kind.
@@ -167,6 +171,8 @@ pub struct ComponentSpec {
     pub inputs: Vec<SourceTopic>,
     /// Logical output name → real topic.
     pub outputs: BTreeMap<String, String>,
+    /// Its global tables' topics.
+    pub tables: Vec<SourceTopic>,
     /// Its dead-letter topic.
     pub dlq: String,
     /// Compacted changelog of its store (processors).
@@ -194,6 +200,11 @@ impl ComponentSpec {
     /// The real input topic names.
     pub fn input_topics(&self) -> Vec<String> {
         self.inputs.iter().map(|i| i.topic.clone()).collect()
+    }
+
+    /// The table topic declared as `declared` (unprefixed), or an error naming the component.
+    pub fn table(&self, declared: &str) -> anyhow::Result<&SourceTopic> {
+        self.tables.iter().find(|t| t.declared == declared).ok_or_else(|| anyhow::anyhow!("{} {} declares no table {declared} (tables = [...] in topology.toml)", self.role, self.name))
     }
 
     /// The real topic of logical output `name`, or an error naming the component.
@@ -324,6 +335,7 @@ impl Topology {
             kind: decl.kind.get_ref().clone(),
             inputs: decl.inputs.iter().map(|i| SourceTopic { declared: i.get_ref().clone(), topic: self.topic(i.get_ref()), partitions: self.partitions(i.get_ref()) }).collect(),
             outputs: decl.outputs.iter().map(|(k, v)| (k.clone(), self.topic(v.get_ref()))).collect(),
+            tables: decl.tables.iter().map(|i| SourceTopic { declared: i.get_ref().clone(), topic: self.topic(i.get_ref()), partitions: self.partitions(i.get_ref()) }).collect(),
             dlq: self.dlq_topic(name),
             changelog: self.changelog_topic(name),
             group_id: self.group_id(name),
@@ -433,6 +445,17 @@ impl Topology {
             }
             for topic in p.outputs.values() {
                 check_ref(&format!("producer {name}"), topic, "output", &mut errors);
+            }
+        }
+        for (role, name, c) in self.all_components() {
+            for table in &c.tables {
+                check_ref(&format!("{role} {name}"), table, "table", &mut errors);
+                if self.topics.get(table.get_ref()).is_some_and(|t| !t.compacted) {
+                    errors.push(CheckError {
+                        line: line_of(table.span()),
+                        message: format!("{role} {name}: table topic {} must be compacted (a table keeps the latest record per key)", table.get_ref()),
+                    });
+                }
             }
         }
         let mut seen: BTreeMap<&str, Role> = BTreeMap::new();

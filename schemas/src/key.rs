@@ -66,6 +66,28 @@ impl<'a> CustomerKey<'a> {
     }
 }
 
+/// `<tenant>|<order id>`: one order (the order directory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderKey<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// The order id.
+    pub order_id: &'a str,
+}
+
+impl<'a> OrderKey<'a> {
+    /// The key of order `order_id` of `tenant`.
+    pub fn of(tenant: &str, order_id: &str) -> String {
+        format!("{tenant}{SEPARATOR}{order_id}")
+    }
+
+    /// Parses a key of exactly two non-empty parts.
+    pub fn parse(key: &'a str) -> Result<OrderKey<'a>, KeyError> {
+        let [tenant, order_id] = parts(key, "<tenant>|<order id>")?;
+        Ok(OrderKey { tenant, order_id })
+    }
+}
+
 /// `<tenant>|<material>|<color>`: one inventory pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolKey<'a> {

@@ -8,7 +8,7 @@ use anyhow::Context;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use souk_processors::{invoicing::Invoicing, ledger::Ledger, order_session::OrderSession, InventoryPool};
-use souk_producers::gateway::{GatewayConfig, GatewayState, KafkaPublisher, PgOrderDirectory};
+use souk_producers::gateway::{GatewayConfig, GatewayState, KafkaPublisher, LogOrderDirectory};
 use souk_runtime::engine::ProcessorEngine;
 use souk_runtime::processor::Processor;
 use souk_runtime::stage::StageRunner;
@@ -25,7 +25,7 @@ pub fn builtin() -> Registry {
         .register(Role::Processor, "order-session", Kind::new::<NoOptions>(Needs::NOTHING, processor::<OrderSession>))
         .register(Role::Processor, "invoicing", Kind::new::<NoOptions>(Needs::NOTHING, processor::<Invoicing>))
         .register(Role::Processor, "ledger", Kind::new::<NoOptions>(Needs::NOTHING, processor::<Ledger>))
-        .register(Role::Stage, "intent", Kind::new::<NoOptions>(Needs::DATABASE_AND_TENANTS, intent_stage))
+        .register(Role::Stage, "intent", Kind::new::<NoOptions>(Needs::TENANTS, intent_stage))
         .register(Role::Sink, "inventory-postgres", Kind::new::<NoOptions>(Needs::DATABASE, postgres_sink::<InventoryProjection>))
         .register(Role::Sink, "commerce-postgres", Kind::new::<NoOptions>(Needs::DATABASE, postgres_sink::<CommerceProjection>))
         .register(Role::Sink, "search-index", Kind::new::<NoOptions>(Needs::NOTHING, search_index))
@@ -45,10 +45,11 @@ fn processor<P: Processor + Default>(cx: Arc<BuildContext>, spec: ComponentSpec)
 
 fn intent_stage(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
     Box::pin(async move {
-        let (db, tenants) = (cx.db()?, cx.tenants.clone());
+        let tenants = cx.tenants.clone();
+        let catalogs = Arc::new(crate::intent_stage::load_catalogs(&cx.engine.bootstrap, cx.codec.clone(), spec.table("inventory.levels")?).await?);
         let stage = match &cx.deployment.llm {
-            Some((url, model)) => IntentStage::with_llm(db, tenants, LlmExtractor::new(LlmConfig::from_env(url, model)?)?),
-            None => IntentStage::new(db, tenants),
+            Some((url, model)) => IntentStage::with_llm(catalogs, tenants, LlmExtractor::new(LlmConfig::from_env(url, model)?)?),
+            None => IntentStage::new(catalogs, tenants),
         };
         let mut runner = StageRunner::new(Arc::new(stage), spec, cx.codec.clone(), &cx.engine.bootstrap, cx.engine.mode, &cx.engine.instance)?;
         runner.static_instance = cx.static_instance();
@@ -111,7 +112,7 @@ fn http_gateway(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static
         let config: GatewayConfig = spec.options()?;
         let db = cx.db()?;
         let publisher = Arc::new(KafkaPublisher::connect(&cx.engine.bootstrap, cx.codec.clone(), &cx.topology)?);
-        let orders = Arc::new(PgOrderDirectory::new(db.clone()));
+        let orders = Arc::new(LogOrderDirectory::load(&cx.engine.bootstrap, cx.codec.clone(), spec.table("orders.directory")?).await?);
         let state = GatewayState::new(cx.tenants.clone(), publisher, orders).with_config(config);
         let (app, _) = crate::http::app(state, db, cx.tenants.clone(), cx.deployment.index_dir.clone());
         let addr = &cx.deployment.http_addr;

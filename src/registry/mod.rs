@@ -43,6 +43,8 @@ impl Needs {
     pub const NOTHING: Needs = Needs { database: false, tenants: false };
     /// A database pool.
     pub const DATABASE: Needs = Needs { database: true, tenants: false };
+    /// The tenant registry.
+    pub const TENANTS: Needs = Needs { database: false, tenants: true };
     /// A database pool and the tenant registry.
     pub const DATABASE_AND_TENANTS: Needs = Needs { database: true, tenants: true };
 

@@ -35,6 +35,8 @@ pub const NAME: &str = "inventory-pool";
 /// Logical output (topology.toml) of the copies of hold answers addressed to the requester's
 /// `reply_to` key: `orders.inputs`, the order session's input.
 pub const REPLIES_OUTPUT: &str = "replies";
+/// The logical output of the latest level per pool (`inventory.levels`, compacted).
+pub const LEVELS_OUTPUT: &str = "levels";
 
 /// Prefix of a hold's expiry timer id (`hold-expiry/<hold_id>`).
 pub const HOLD_TIMER_PREFIX: &str = "hold-expiry/";
@@ -128,18 +130,19 @@ fn answer(ctx: &mut Ctx<InventoryEvent>, reply_to: Option<&str>, make: impl Fn(E
 fn emit_levels(state: &PoolState, ctx: &mut Ctx<InventoryEvent>) {
     let (batches, on_hand_meters, held_meters, available_meters) = state.levels();
     let envelope = ctx.envelope();
-    emit(
-        ctx,
-        InventoryEvent::StockLevelChanged(StockLevelChanged {
-            envelope,
-            material: state.material.clone(),
-            color: state.color.clone(),
-            batches,
-            on_hand_meters,
-            held_meters,
-            available_meters,
-            price_per_meter: state.price_per_meter,
-            aliases: state.aliases.clone(),
-        }),
-    );
+    let level = InventoryEvent::StockLevelChanged(StockLevelChanged {
+        envelope,
+        material: state.material.clone(),
+        color: state.color.clone(),
+        batches,
+        on_hand_meters,
+        held_meters,
+        available_meters,
+        price_per_meter: state.price_per_meter,
+        aliases: state.aliases.clone(),
+    });
+    // The same event on the compacted levels topic: the latest level per pool, as a table.
+    emit(ctx, level.clone());
+    let key = ctx.key().to_string();
+    ctx.emit_to(LEVELS_OUTPUT, key, level);
 }

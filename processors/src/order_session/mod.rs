@@ -20,6 +20,7 @@ mod owner;
 pub mod state;
 pub mod text;
 
+pub use outputs::DIRECTORY_OUTPUT;
 use serde::{Deserialize, Serialize};
 use souk_runtime::{Ctx, Processor, Rejection};
 use souk_schemas::billing::InvoiceRequested;

@@ -79,8 +79,15 @@ pub fn order_updated(ctx: &mut Ctx<SessionOutput>, session: &Session, previous: 
         opened_at: session.opened_at,
         subtotal: subtotal(&session.lines),
     };
-    emit_here(ctx, SessionOutput::OrderUpdated(event));
+    // The same snapshot under the order's own key on the compacted directory (the gateway's
+    // order → customer table); the same event, so the same envelope.
+    let directory_key = souk_schemas::key::OrderKey::of(tenant_of(ctx.key()), &session.order_id);
+    emit_here(ctx, SessionOutput::OrderUpdated(event.clone()));
+    ctx.emit_to(DIRECTORY_OUTPUT, directory_key, SessionOutput::OrderUpdated(event));
 }
+
+/// The logical output of the order directory (`orders.directory`: latest snapshot per order id).
+pub const DIRECTORY_OUTPUT: &str = "directory";
 
 /// A reply to the customer of this key.
 pub fn reply(ctx: &mut Ctx<SessionOutput>, order_id: Option<&str>, reply: Reply) {

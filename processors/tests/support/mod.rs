@@ -64,15 +64,21 @@ pub fn release(id: &str, at: i64, hold: &str) -> InventoryCommand {
 }
 
 /// Feeds a command for [`KEY`].
+/// What a step emitted on the pool's own key (answers and levels), without the copies of each
+/// level on the `levels` table output.
+pub fn pool_events(emitted: Vec<Emitted<InventoryEvent>>) -> Vec<InventoryEvent> {
+    emitted.into_iter().filter(|e| e.output != Some(souk_processors::inventory_pool::LEVELS_OUTPUT)).map(|e| e.event).collect()
+}
+
 pub fn feed(d: &mut TestDriver<InventoryPool>, command: InventoryCommand) -> Vec<InventoryEvent> {
-    d.feed(TOPIC, KEY, command).into_iter().map(|e: Emitted<InventoryEvent>| e.event).collect()
+    pool_events(d.feed(TOPIC, KEY, command))
 }
 
 /// Feeds a clock tick at `at` into [`KEY`]'s partition.
 pub fn tick(d: &mut TestDriver<InventoryPool>, at: i64) -> Vec<InventoryEvent> {
     let partition = partition_for(KEY.as_bytes(), PARTITIONS);
     let tick = InventoryCommand::Tick(Tick { envelope: Envelope::external("*", &format!("tick-{partition}-{at}"), at), partition });
-    d.feed_partition(TOPIC, partition, "", tick).into_iter().map(|e| e.event).collect()
+    pool_events(d.feed_partition(TOPIC, partition, "", tick))
 }
 
 /// The event with a blank envelope: what "the same answer" compares.

@@ -23,7 +23,7 @@ mod validate;
 mod whatsapp;
 
 pub use config::GatewayConfig;
-pub use directory::{OrderDirectory, PgOrderDirectory};
+pub use directory::{LogOrderDirectory, NoOrderDirectory, OrderDirectory};
 pub use error::ApiError;
 pub use openapi::fragment as openapi_fragment;
 pub use publisher::{EventPublisher, GatewayEvent, KafkaPublisher, Publish, PublishError, GATEWAY_KIND};

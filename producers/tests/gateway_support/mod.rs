@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
-use souk_producers::gateway::{router, sign, GatewayConfig, GatewayEvent, GatewayState, KafkaPublisher, PgOrderDirectory, Publish};
+use souk_producers::gateway::{router, sign, GatewayConfig, GatewayEvent, GatewayState, KafkaPublisher, LogOrderDirectory, Publish};
 use souk_runtime::codec::Codec;
 use souk_runtime::stack;
 use souk_runtime::tenants::{Secret, Tenant, Tenants};
@@ -16,8 +16,6 @@ use souk_schemas::inventory::InventoryCommand;
 use souk_schemas::orders::OrderInput;
 use souk_schemas::whatsapp::{InboundMessage, StatusEvent};
 use souk_schemas::Catalog;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -61,7 +59,7 @@ impl Creds {
 pub fn gateway_topology(prefix: &str) -> Topology {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../topology.toml")).unwrap();
     let mut t = Topology::parse(&text, prefix).unwrap();
-    t.topics.retain(|name, _| TOPICS.contains(&name.as_str()));
+    t.topics.retain(|name, _| TOPICS.contains(&name.as_str()) || name == "orders.directory");
     for spec in t.topics.values_mut() {
         spec.partitions = Some(1);
     }
@@ -83,30 +81,37 @@ pub fn output_of(topology: &Topology, topic: &str) -> String {
     spec.outputs.iter().find(|(_, t)| **t == topology.topic(topic)).map(|(o, _)| o.clone()).unwrap_or_else(|| panic!("the gateway declares no output to {topic}"))
 }
 
-/// A pool on schema `gateway_tests` of the local Postgres, holding the `orders` columns the
-/// gateway's `PgOrderDirectory` reads (the full table is `projections/migrations/0003_commerce.sql`)
-/// with fixed rows, shared by every gateway test (created idempotently, never dropped).
-pub async fn orders_pool() -> sqlx::PgPool {
-    let admin = PgPoolOptions::new().max_connections(1).connect(&stack::database_url()).await.expect("Postgres of the local stack");
-    for attempt in 0.. {
-        // concurrent tests may race on the catalog: retry the idempotent DDL
-        let ddl = async {
-            sqlx::query("CREATE SCHEMA IF NOT EXISTS gateway_tests").execute(&admin).await?;
-            sqlx::query("CREATE TABLE IF NOT EXISTS gateway_tests.orders (tenant_id TEXT NOT NULL, order_id TEXT NOT NULL, customer TEXT NOT NULL, PRIMARY KEY (tenant_id, order_id))")
-                .execute(&admin)
-                .await?;
-            sqlx::query("INSERT INTO gateway_tests.orders VALUES ('bharat', 'o-1', '919800000001'), ('bharat', 'o-77', '919800000001'), ('sutra', 'o-77', '919811111111') ON CONFLICT DO NOTHING")
-                .execute(&admin)
-                .await
+/// The orders the gateway tests approve and reject: (tenant, order id, customer).
+pub const ORDERS: [(&str, &str, &str); 3] = [("bharat", "o-1", "919800000001"), ("bharat", "o-77", "919800000001"), ("sutra", "o-77", "919811111111")];
+
+/// Writes [`ORDERS`] to the topology's `orders.directory` as the order sessions would (their
+/// latest snapshot under `<tenant>|<order id>`) and loads the gateway's directory table of it.
+pub async fn order_directory(topology: &Topology, codec: &Arc<Codec>, bootstrap: &str) -> LogOrderDirectory {
+    use souk_runtime::kafka::{make_headers, send_all, OutRecord};
+    use souk_schemas::orders::{OrderEvent, OrderUpdated};
+    let topic = topology.topic("orders.directory");
+    let mut records = Vec::new();
+    for (tenant, order_id, customer) in ORDERS {
+        let snapshot = OrderUpdated {
+            envelope: souk_schemas::Envelope::external(tenant, &format!("order/{order_id}"), NOW_MS),
+            order_id: order_id.into(),
+            customer: customer.into(),
+            state: "WAITING_OWNER_CONFIRMATION".into(),
+            previous_state: Some("FINAL_CONFIRMATION".into()),
+            cause: "test".into(),
+            cause_wamid: None,
+            lines: vec![],
+            negotiation_turns: 0,
+            unknown_streak: 0,
+            opened_at: NOW_MS,
+            subtotal: None,
         };
-        match ddl.await {
-            Ok(_) => break,
-            Err(e) if attempt < 5 => eprintln!("gateway_tests schema: {e}; retrying"),
-            Err(e) => panic!("gateway_tests schema: {e}"),
-        }
+        let payload = codec.encode(&topic, &OrderEvent::OrderUpdated(snapshot)).await.expect("encode");
+        records.push(OutRecord { topic: topic.clone(), partition: None, key: Some(souk_schemas::key::OrderKey::of(tenant, order_id)), payload: Some(payload), headers: make_headers(&[]) });
     }
-    let options = PgConnectOptions::from_str(&stack::database_url()).unwrap().options([("search_path", "gateway_tests")]);
-    PgPoolOptions::new().max_connections(2).connect_with(options).await.unwrap()
+    send_all(&souk_runtime::kafka::producer(bootstrap).unwrap(), records).await.expect("directory records");
+    let spec = topology.component(souk_runtime::topology::Role::Producer, "gateway").expect("gateway spec");
+    LogOrderDirectory::load(bootstrap, codec.clone(), spec.table("orders.directory").unwrap()).await.expect("the directory table")
 }
 
 /// A port on loopback where nothing listens (bound, then released).
@@ -115,7 +120,7 @@ pub fn closed_port() -> u16 {
 }
 
 /// The gateway on the real local stack: `KafkaPublisher` to the broker (a fresh topic prefix per
-/// test), `PgOrderDirectory` on Postgres, both tenants, the clock pinned at `NOW_MS`. A second
+/// test), the order directory table of `orders.directory` (seeded with [`ORDERS`]), both tenants, the clock pinned at `NOW_MS`. A second
 /// server with the same tenants publishes to a broker address nobody answers on (an outage).
 pub struct Gateway {
     pub base: String,
@@ -137,7 +142,7 @@ impl Gateway {
         souk_runtime::testkit::with_retries("topology apply", || souk_runtime::admin::apply(&topology, &catalog, &bootstrap, &registry)).await.expect("apply");
         let codec = Arc::new(stack::codec_for(&topology, &catalog, &registry).unwrap());
         let tenants = Arc::new(Tenants::from_list(vec![BHARAT.tenant(), SUTRA.tenant()]).unwrap());
-        let orders = Arc::new(PgOrderDirectory::new(orders_pool().await));
+        let orders = Arc::new(order_directory(&topology, &codec, &bootstrap).await);
         let live = KafkaPublisher::connect(&bootstrap, codec.clone(), &topology).expect("the gateway's outputs");
         let state = GatewayState::new(tenants.clone(), Arc::new(live), orders.clone()).with_clock(|| NOW_MS);
         let base = serve(router(state).into_router()).await;

@@ -137,20 +137,23 @@ mod tests {
         serde_json::json!({"event_id": "e1", "tenant_id": "acme", "occurred_at": 1, "causation_id": null, "correlation_id": "e1"})
     }
 
-    #[test]
-    fn decodes_tagged_branches_and_bare_records() {
-        let tagged = serde_json::json!({"CommandOutcome": {"envelope": env(), "command_id": "c", "order_id": "o", "command": "APPROVE", "accepted": false, "code": "INVALID_STATE", "detail": "d"}});
-        assert!(matches!(
-            serde_json::from_value::<CommerceEvent>(tagged).unwrap(),
-            CommerceEvent::CommandOutcome(c) if c.code.as_deref() == Some("INVALID_STATE")
-        ));
+    /// Through the codec, a single-record topic's bare record and a union topic's branch both decode
+    /// as their `CommerceEvent` variant; anything else is undecodable (a dead letter).
+    #[tokio::test]
+    async fn every_input_topic_decodes_through_the_codec() {
+        let catalog = souk_schemas::Catalog::builtin().unwrap();
+        let topics = vec![
+            ("escalations".to_string(), vec!["souk.orders.EscalationRaised".to_string()]),
+            ("orders.events".to_string(), vec!["souk.orders.OrderUpdated".to_string(), "souk.orders.CommandOutcome".to_string()]),
+        ];
+        let codec = souk_runtime::codec::Codec::in_memory(&topics, &catalog).unwrap();
+        let outcome = serde_json::json!({"CommandOutcome": {"envelope": env(), "command_id": "c", "order_id": "o", "command": "APPROVE", "accepted": false, "code": "INVALID_STATE", "detail": "d"}});
+        let bytes = codec.encode_json("orders.events", &outcome).await.unwrap();
+        assert!(matches!(codec.decode::<CommerceEvent>(&bytes).await.unwrap(), CommerceEvent::CommandOutcome(c) if c.code.as_deref() == Some("INVALID_STATE")));
         let escalation = serde_json::json!({"envelope": env(), "escalation_id": "x", "customer": null, "order_id": "o", "kind": "k", "priority": "high", "detail": "d"});
-        assert!(matches!(serde_json::from_value::<CommerceEvent>(escalation).unwrap(), CommerceEvent::EscalationRaised(_)));
-        let outbound = serde_json::json!({"envelope": env(), "to": "91", "order_id": null, "purpose": "summary", "text": "hi", "buttons": []});
-        assert!(matches!(serde_json::from_value::<CommerceEvent>(outbound).unwrap(), CommerceEvent::OutboundMessageRequested(_)));
-        let inbound = serde_json::json!({"envelope": env(), "phone_number_id": "1", "wa_id": "91", "profile_name": null, "wamid": "w", "sent_at": 1, "kind": "text", "message_type": "text", "text": "20m", "reply_id": null, "context_wamid": null, "raw_json": "{}"});
-        assert!(matches!(serde_json::from_value::<CommerceEvent>(inbound).unwrap(), CommerceEvent::InboundMessage(_)));
-        assert!(serde_json::from_value::<CommerceEvent>(serde_json::json!({"envelope": env()})).is_err());
+        let bytes = codec.encode_json("escalations", &escalation).await.unwrap();
+        assert!(matches!(codec.decode::<CommerceEvent>(&bytes).await.unwrap(), CommerceEvent::EscalationRaised(_)));
+        assert!(codec.decode::<CommerceEvent>(b"\x00\x00\x00\x00\x09junk").await.is_err());
         assert!(serde_json::from_value::<CommerceEvent>(serde_json::json!({"Nope": {}})).is_err());
     }
 

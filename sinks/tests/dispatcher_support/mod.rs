@@ -82,9 +82,11 @@ pub async fn harness(tag: &str) -> Harness {
     let pool = PgPool::connect(&stack::database_url()).await.expect("postgres");
     souk_projections::migrate(&pool).await.expect("migrations");
     let tenants = Arc::new(Tenants::from_list(vec![tenant(&a), tenant(&format!("b{a}"))]).expect("tenants"));
-    use souk_producers::gateway::{router, GatewayState, KafkaPublisher, PgOrderDirectory};
+    use souk_producers::gateway::{router, GatewayState, KafkaPublisher, LogOrderDirectory};
     let publisher = Arc::new(KafkaPublisher::connect(&s.bootstrap, s.codec.clone(), &s.topology).expect("publisher"));
-    let app = router(GatewayState::new(tenants.clone(), publisher, Arc::new(PgOrderDirectory::new(pool.clone())))).into_router();
+    let gateway = s.topology.component(souk_runtime::topology::Role::Producer, "gateway").expect("gateway spec");
+    let orders = LogOrderDirectory::load(&s.bootstrap, s.codec.clone(), gateway.table("orders.directory").expect("table")).await.expect("order directory");
+    let app = router(GatewayState::new(tenants.clone(), publisher, Arc::new(orders))).into_router();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("gateway port");
     let webhook_url = format!("http://{}/webhooks/whatsapp", listener.local_addr().expect("addr"));
     let gateway = tokio::spawn(async move {

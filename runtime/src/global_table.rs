@@ -1,0 +1,122 @@
+//! A global table (Kafka Streams' GlobalKTable): every partition of a compacted topic, read from
+//! the beginning by each instance that needs it and folded into an in-memory map, then followed.
+//! It is how state on the write path comes from the log instead of a read model: the intent stage
+//! matches messages against the pools' latest levels, the gateway finds an order's customer —
+//! both from topics the processors write, never from what a sink projected.
+//!
+//! [`GlobalTable::catch_up`] is the read barrier: it returns once the table reflects every record
+//! committed to the topic when it was called, i.e. once the reader's position has reached each
+//! partition's end offset as of the call. The barrier itself drives the reader (records are folded
+//! as they are received, so the position never runs ahead of the rows); the position is
+//! librdkafka's application position, which also moves past the transaction markers a
+//! `read_committed` reader never receives (a partition written with transactions ends with one).
+
+use crate::codec::Codec;
+use anyhow::Context;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// Folds one record of the topic into the table's rows.
+pub type Fold<E, V> = Box<dyn Fn(&mut HashMap<String, V>, &str, E) + Send + Sync>;
+
+/// The reader and what it folds with; one barrier drives it at a time.
+struct Reader<E, V> {
+    consumer: StreamConsumer,
+    fold: Fold<E, V>,
+}
+
+/// A table of `V` by record key, kept from a topic whose records decode as `E`.
+pub struct GlobalTable<E, V> {
+    rows: RwLock<HashMap<String, V>>,
+    reader: tokio::sync::Mutex<Reader<E, V>>,
+    codec: Arc<Codec>,
+    /// For the barrier's end offsets.
+    probe: Arc<StreamConsumer>,
+    topic: String,
+    partitions: i32,
+}
+
+impl<E: DeserializeOwned + Send, V: Send + Sync> GlobalTable<E, V> {
+    /// Reads `topic` (`partitions` partitions) from the beginning, decoding each record as `E` and
+    /// folding it with `fold`; returns once the table holds everything committed so far (or fails
+    /// after `deadline`). A record that does not decode as `E` is skipped with a warning (a table
+    /// cannot dead-letter; its writer validated it).
+    pub async fn load(bootstrap: &str, codec: Arc<Codec>, topic: &str, partitions: i32, fold: Fold<E, V>, deadline: Duration) -> anyhow::Result<GlobalTable<E, V>> {
+        let config = crate::kafka::committed_reader(bootstrap, &format!("souk-table-{topic}"));
+        let consumer: StreamConsumer = config.clone().set("fetch.wait.max.ms", "20").create().context("table reader")?;
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+        }
+        consumer.assign(&tpl).with_context(|| format!("assigning {topic}"))?;
+        let probe: Arc<StreamConsumer> = Arc::new(config.create().context("table probe")?);
+        let table = GlobalTable { rows: RwLock::new(HashMap::new()), reader: tokio::sync::Mutex::new(Reader { consumer, fold }), codec, probe, topic: topic.to_string(), partitions };
+        table.catch_up(deadline).await.with_context(|| format!("loading the table of {topic}"))?;
+        Ok(table)
+    }
+
+    /// Waits until the table reflects every record committed to the topic before this call.
+    pub async fn catch_up(&self, deadline: Duration) -> anyhow::Result<()> {
+        let (topic, partitions) = (self.topic.as_str(), self.partitions);
+        let (probe, name) = (self.probe.clone(), topic.to_string());
+        let ends: Vec<i64> =
+            tokio::task::spawn_blocking(move || (0..partitions).map(|p| probe.fetch_watermarks(&name, p, Duration::from_secs(5)).map(|(_, high)| high)).collect::<Result<Vec<_>, _>>())
+                .await?
+                .with_context(|| format!("end offsets of {topic}"))?;
+        let reader = self.reader.lock().await;
+        let started = Instant::now();
+        loop {
+            let position = reader.consumer.position().with_context(|| format!("position in {topic}"))?;
+            let reached = (0..partitions).all(|p| match position.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(at)) => at >= ends[p as usize],
+                _ => ends[p as usize] == 0,
+            });
+            if reached {
+                return Ok(());
+            }
+            let left = deadline.checked_sub(started.elapsed()).ok_or_else(|| anyhow::anyhow!("the table of {topic} did not reach the end offsets {ends:?} within {deadline:?} (at {position:?})"))?;
+            // A short wait: markers move the position during a poll without returning a record.
+            match tokio::time::timeout(left.min(Duration::from_millis(25)), reader.consumer.recv()).await {
+                Ok(Ok(m)) => self.apply(&reader, &m).await,
+                Ok(Err(KafkaError::PartitionEOF(_))) | Err(_) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(%topic, error = %e, "table reader");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    async fn apply(&self, reader: &Reader<E, V>, m: &rdkafka::message::BorrowedMessage<'_>) {
+        let (Some(key), Some(value)) = (m.key().map(|k| String::from_utf8_lossy(k).into_owned()), m.payload()) else { return };
+        let mut backoff = crate::batch_loop::Backoff::default();
+        loop {
+            match self.codec.decode::<E>(value).await {
+                Ok(event) => {
+                    let mut rows = self.rows.write().unwrap_or_else(|e| e.into_inner());
+                    (reader.fold)(&mut rows, &key, event);
+                    return;
+                }
+                Err(e) if e.is_retriable() => {
+                    tracing::warn!(topic = %self.topic, error = %e, "table reader: registry unavailable; retrying");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+                Err(e) => {
+                    tracing::warn!(topic = %self.topic, partition = m.partition(), offset = m.offset(), error = %e, "table reader: record skipped");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads the rows as of the last [`GlobalTable::catch_up`].
+    pub fn read<R>(&self, f: impl FnOnce(&HashMap<String, V>) -> R) -> R {
+        let rows = self.rows.read().unwrap_or_else(|e| e.into_inner());
+        f(&rows)
+    }
+}
