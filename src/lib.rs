@@ -3,7 +3,6 @@
 
 pub mod demo;
 pub mod http;
-pub mod intent_stage;
-pub mod llm;
+pub mod intent;
 pub mod registry;
 pub mod workload;

@@ -69,7 +69,7 @@ fn main() -> std::process::ExitCode {
             Command::Demo(args) => commands::demo::demo(&cli.topology, args).await,
             Command::Run(args) => commands::run::run(&cli.topology, args).await,
             Command::Bench(args) => commands::bench::bench(&cli.topology, args).await,
-            Command::Intent(args) => commands::intent::intent(args).await,
+            Command::Intent(args) => commands::intent::intent(&cli.topology, args).await,
         }
     });
     match result {

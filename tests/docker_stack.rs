@@ -209,7 +209,7 @@ async fn exactly_once_effects_on_apache_kafka_confluent_registry_and_postgres() 
     // Time is an event: one tick well past every hold's 1 h TTL expires the holds still open.
     let ticker = souk_runtime::kafka::producer(&p.bootstrap).unwrap();
     let last_ms = start_ms + 1_000 * commands.len() as i64;
-    souk_runtime::ticker::tick_once(&ticker, &p.codec, &p.topology.ticked_topics(), last_ms + 2 * 3_600_000).await.unwrap();
+    souk_producers::clock::tick_once(&ticker, &p.codec, &p.topology.ticked_topics(), last_ms + 2 * 3_600_000).await.unwrap();
 
     // The processor and the Postgres sink, in this process.
     let (stop, shutdown) = tokio::sync::watch::channel(false);

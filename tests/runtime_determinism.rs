@@ -27,7 +27,7 @@ async fn replaying_the_same_log_gives_byte_identical_outputs(#[case] mode: Mode)
     // Commands interleaved with ticks (holds have a 1 h TTL; ticks jump 30 min at a time).
     for (i, chunk) in commands.chunks(300).enumerate() {
         a.produce(chunk).await;
-        souk_runtime::ticker::tick_once(&prod, &a.codec, &ticked, 1_700_000_000_000 + (i as i64 + 1) * 1_800_000 + 3_000_000).await.unwrap();
+        souk_producers::clock::tick_once(&prod, &a.codec, &ticked, 1_700_000_000_000 + (i as i64 + 1) * 1_800_000 + 3_000_000).await.unwrap();
     }
     let mut run_a = a.spawn("inventory-pool", "a");
     a.wait_processed(300).await;

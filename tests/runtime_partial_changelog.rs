@@ -24,7 +24,7 @@ async fn produce_with_ticks(p: &Pipeline, commands: &[souk::workload::KeyedComma
     let ticked = p.topology.ticked_topics();
     for (i, chunk) in commands.chunks(300).enumerate() {
         p.produce(chunk).await;
-        souk_runtime::ticker::tick_once(&prod, &p.codec, &ticked, T0 + (i as i64 + 1) * 1_800_000 + 3_000_000).await.unwrap();
+        souk_producers::clock::tick_once(&prod, &p.codec, &ticked, T0 + (i as i64 + 1) * 1_800_000 + 3_000_000).await.unwrap();
     }
 }
 

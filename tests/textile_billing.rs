@@ -9,15 +9,8 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use souk_schemas::billing::LedgerInput;
 use std::collections::BTreeSet;
+use support::textile::json::{d, dec};
 use support::textile::Textile;
-
-fn dec(v: &Value) -> Decimal {
-    v.as_str().unwrap_or_else(|| panic!("not a decimal string: {v}")).parse().unwrap()
-}
-
-fn d(s: &str) -> Decimal {
-    s.parse().unwrap()
-}
 
 /// The customer's ledger once `probe` holds for it (a 404 = no ledger yet).
 async fn ledger_where(t: &Textile, wa_id: &str, what: &str, probe: impl Fn(&Value) -> bool) -> Value {

@@ -8,25 +8,11 @@ mod support;
 use rust_decimal::Decimal;
 use serde_json::Value;
 use std::collections::BTreeSet;
+use support::textile::json::{dec, lines, order_id};
 use support::textile::Textile;
-
-/// The order's lines as the read API shows them, in position order.
-fn lines(detail: &Value) -> Vec<Value> {
-    let mut lines = detail["lines"].as_array().cloned().unwrap_or_default();
-    lines.sort_by_key(|l| l["position"].as_i64().unwrap_or_default());
-    lines
-}
-
-fn dec(v: &Value) -> Decimal {
-    v.as_str().unwrap_or_else(|| panic!("not a decimal string: {v}")).parse().unwrap()
-}
 
 fn active(lines: &[Value]) -> Vec<&Value> {
     lines.iter().filter(|l| l["status"] == "ACCEPTED" || l["status"] == "NEGOTIATING").collect()
-}
-
-fn order_id(detail: &Value) -> String {
-    detail["order"]["order_id"].as_str().unwrap().to_string()
 }
 
 /// Polls the order until `probe` holds for its detail; returns the detail.

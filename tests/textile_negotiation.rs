@@ -6,32 +6,13 @@
 mod support;
 
 use rust_decimal::Decimal;
-use serde_json::Value;
 use souk::demo::client::BatchSpec;
 use souk_schemas::billing::{BillingCommand, LedgerEvent};
 use souk_schemas::inventory::InventoryEvent;
 use souk_schemas::StreamEvent;
 use std::collections::BTreeSet;
+use support::textile::json::{d, dec, lines, order_id};
 use support::textile::Textile;
-
-fn dec(v: &Value) -> Decimal {
-    v.as_str().unwrap_or_else(|| panic!("not a decimal string: {v}")).parse().unwrap()
-}
-
-fn d(s: &str) -> Decimal {
-    s.parse().unwrap()
-}
-
-fn order_id(detail: &Value) -> String {
-    detail["order"]["order_id"].as_str().unwrap().to_string()
-}
-
-/// The order's lines, in position order.
-fn lines(detail: &Value) -> Vec<Value> {
-    let mut lines = detail["lines"].as_array().cloned().unwrap_or_default();
-    lines.sort_by_key(|l| l["position"].as_i64().unwrap_or_default());
-    lines
-}
 
 fn is_summary(r: &souk_sinks::whatsapp::RecordedRequest) -> bool {
     r.button_ids() == vec!["confirm", "edit", "cancel_order"]

@@ -6,7 +6,6 @@
 
 mod support;
 
-use rust_decimal::Decimal;
 use serde_json::Value;
 use souk::demo::meta::CustomerAction;
 use souk_schemas::billing::{BillingCommand, LedgerEvent};
@@ -17,26 +16,8 @@ use souk_schemas::StreamEvent;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use support::textile::json::{d, dec, lines, order_id};
 use support::textile::Textile;
-
-fn dec(v: &Value) -> Decimal {
-    v.as_str().unwrap_or_else(|| panic!("not a decimal string: {v}")).parse().unwrap()
-}
-
-fn d(s: &str) -> Decimal {
-    s.parse().unwrap()
-}
-
-fn order_id(detail: &Value) -> String {
-    detail["order"]["order_id"].as_str().unwrap().to_string()
-}
-
-/// The order's lines, in position order.
-fn lines(detail: &Value) -> Vec<Value> {
-    let mut lines = detail["lines"].as_array().cloned().unwrap_or_default();
-    lines.sort_by_key(|l| l["position"].as_i64().unwrap_or_default());
-    lines
-}
 
 fn history_states(detail: &Value) -> Vec<String> {
     detail["history"].as_array().unwrap().iter().filter_map(|h| h["state"].as_str().map(str::to_string)).collect()

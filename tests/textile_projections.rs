@@ -13,21 +13,8 @@ use souk_runtime::TestDriver;
 use souk_schemas::orders::OrderInput;
 use std::collections::BTreeSet;
 use support::cta;
+use support::textile::json::{dec, lines, order_id};
 use support::textile::Textile;
-
-fn dec(v: &Value) -> Decimal {
-    v.as_str().unwrap_or_else(|| panic!("not a decimal string: {v}")).parse().unwrap()
-}
-
-fn lines(detail: &Value) -> Vec<Value> {
-    let mut lines = detail["lines"].as_array().cloned().unwrap_or_default();
-    lines.sort_by_key(|l| l["position"].as_i64().unwrap_or_default());
-    lines
-}
-
-fn order_id(detail: &Value) -> String {
-    detail["order"]["order_id"].as_str().unwrap().to_string()
-}
 
 /// Polls until the pending-approval projection lists exactly `want`; returns the list.
 async fn pending(t: &Textile, want: BTreeSet<String>) -> Value {

@@ -18,25 +18,8 @@ use souk_schemas::StreamEvent;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use support::textile::json::{d, dec, lines, order_id};
 use support::textile::Textile;
-
-fn dec(v: &Value) -> Decimal {
-    v.as_str().unwrap_or_else(|| panic!("not a decimal string: {v}")).parse().unwrap()
-}
-
-fn d(s: &str) -> Decimal {
-    s.parse().unwrap()
-}
-
-fn order_id(detail: &Value) -> String {
-    detail["order"]["order_id"].as_str().unwrap().to_string()
-}
-
-fn lines(detail: &Value) -> Vec<Value> {
-    let mut lines = detail["lines"].as_array().cloned().unwrap_or_default();
-    lines.sort_by_key(|l| l["position"].as_i64().unwrap_or_default());
-    lines
-}
 
 /// (reserved, reserve_rejected, committed, released, expired) per order on `inventory.events`,
 /// each event counted once (by id).

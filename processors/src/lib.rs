@@ -2,7 +2,6 @@
 //! runs on Kafka and the test driver runs in memory.
 #![warn(missing_docs)]
 
-pub mod intent;
 pub mod inventory_pool;
 pub mod invoicing;
 pub mod ledger;

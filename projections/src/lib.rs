@@ -3,7 +3,6 @@
 //! nobody hand-writes SQL against the projection tables.
 
 pub mod api;
-pub mod catalog;
 pub mod outbound;
 pub mod queries;
 pub mod search;

@@ -14,6 +14,7 @@
 use crate::engine::liveness::Probe;
 use crate::kafka::collect_batch_within;
 use crate::metrics::Metrics;
+use crate::topology::ComponentSpec;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::Message;
@@ -95,14 +96,9 @@ pub trait BatchCommit: Send {
     /// The consumer's context (rebalance callbacks).
     type Context: ConsumerContext + 'static;
 
-    /// The component's name (logs, metrics labels).
-    fn name(&self) -> &str;
-
-    /// The consumer group whose committed offsets the liveness probe watches.
-    fn group(&self) -> &str;
-
-    /// The input topics.
-    fn inputs(&self) -> Vec<String>;
+    /// The component as topology.toml declares it: its name labels logs and metrics, the
+    /// liveness probe watches its group's committed offsets on its inputs.
+    fn spec(&self) -> &ComponentSpec;
 
     /// A new consumer, subscribed or assigned, that starts at the component's durable position.
     /// Called at start and after every failure or stall; in-memory progress not yet durable
@@ -137,9 +133,9 @@ pub trait BatchCommit: Send {
 /// backoff), a failure to create a consumer ends the loop with the error.
 pub async fn run<B: BatchCommit>(mut component: B, settings: LoopSettings, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let metrics = Metrics::global();
-    let name = component.name().to_string();
+    let name = component.spec().name.clone();
     let mut consumer = component.consumer()?;
-    let probe = Probe::start(&settings.bootstrap, component.group(), &component.inputs(), &name, settings.liveness_after)?;
+    let probe = Probe::start(&settings.bootstrap, &component.spec().group_id, &component.spec().input_topics(), &name, settings.liveness_after)?;
     let mut backoff = settings.backoff;
     loop {
         if *shutdown.borrow() {

@@ -24,7 +24,6 @@ pub mod stage;
 pub mod store;
 pub mod tenants;
 pub mod testkit;
-pub mod ticker;
 pub mod topology;
 pub mod topology_driver;
 

@@ -253,16 +253,8 @@ impl<S: Stage> StageRunner<S> {
 impl<S: Stage> BatchCommit for StageRunner<S> {
     type Context = RebalanceTracker;
 
-    fn name(&self) -> &str {
-        &self.spec.name
-    }
-
-    fn group(&self) -> &str {
-        &self.spec.group_id
-    }
-
-    fn inputs(&self) -> Vec<String> {
-        self.spec.input_topics()
+    fn spec(&self) -> &ComponentSpec {
+        &self.spec
     }
 
     fn consumer(&mut self) -> anyhow::Result<StageConsumer> {

@@ -2,10 +2,13 @@
 //! its end, waiting for a consumer group to catch up. Public so every crate's tests share them.
 
 use crate::admin::client_config;
+use crate::processor::{Ctx, Processor, Rejection};
 use anyhow::Context;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use rdkafka::{Message, Offset, TopicPartitionList};
+use rust_decimal::Decimal;
+use souk_schemas::inventory::{HoldExpired, InventoryCommand, InventoryEvent, ReserveRejected};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -222,5 +225,49 @@ mod tests {
         // nextest runs every test in its own process, so the override stays in this one
         std::env::set_var("SOUK_KAFKA_BOOTSTRAP", "127.0.0.1:9");
         super::require_stack("unit").await;
+    }
+}
+
+/// A small processor for runtime tests (engine, topology driver): counts reserve requests per
+/// key, answers each with a `ReserveRejected` carrying the running count, rejects negative
+/// meters (`NEGATIVE_METERS`) and anything but reserves (`UNSUPPORTED`), and expires each
+/// reserve 5 s (event time) later through a timer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counter;
+
+impl Processor for Counter {
+    type State = u64;
+    type Input = InventoryCommand;
+    type Output = InventoryEvent;
+    fn name(&self) -> &'static str {
+        "counter"
+    }
+    fn handle(&self, count: &mut u64, event: &InventoryCommand, ctx: &mut Ctx<InventoryEvent>) -> Result<(), Rejection> {
+        let InventoryCommand::ReserveRequested(r) = event else { return Err(Rejection::new("UNSUPPORTED", "counter only takes reserves")) };
+        if r.meters < Decimal::ZERO {
+            return Err(Rejection::new("NEGATIVE_METERS", "meters must be positive"));
+        }
+        *count += 1;
+        let envelope = ctx.envelope();
+        let key = ctx.key().to_string();
+        ctx.emit(
+            key,
+            InventoryEvent::ReserveRejected(ReserveRejected {
+                envelope,
+                hold_id: r.hold_id.clone(),
+                order_id: r.order_id.clone(),
+                line_id: r.line_id.clone(),
+                requested_meters: r.meters,
+                available_meters: Decimal::from(*count),
+            }),
+        );
+        let at = ctx.now() + 5_000;
+        ctx.schedule(r.hold_id.clone(), at);
+        Ok(())
+    }
+    fn on_timer(&self, _count: &mut u64, timer_id: &str, ctx: &mut Ctx<InventoryEvent>) {
+        let envelope = ctx.envelope();
+        let key = ctx.key().to_string();
+        ctx.emit(key, InventoryEvent::HoldExpired(HoldExpired { envelope, hold_id: timer_id.to_string(), order_id: String::new(), line_id: String::new() }));
     }
 }

@@ -164,8 +164,8 @@ impl TopologyDriver {
     /// ticker writes it, and everything it causes.
     pub fn tick(&mut self, topic: &str, at_ms: i64) -> anyhow::Result<()> {
         for partition in 0..self.topology.partitions(topic) {
-            let value = block_on(self.codec.encode_json(topic, &crate::ticker::tick_json(topic, partition, at_ms)))?;
-            self.write(topic, Some(partition), crate::ticker::TICK_KEY, value);
+            let value = block_on(self.codec.encode_json(topic, &souk_schemas::clock::tick_json(topic, partition, at_ms)))?;
+            self.write(topic, Some(partition), souk_schemas::clock::TICK_KEY, value);
         }
         self.run()
     }

@@ -8,55 +8,14 @@ use rust_decimal::Decimal;
 use souk_runtime::engine::{EngineSettings, ProcessorEngine};
 use souk_runtime::exactly_once::Mode;
 use souk_runtime::kafka::{make_headers, producer, send_all, OutRecord};
-use souk_runtime::testkit::{read_to_end, unique_prefix, wait_group_caught_up};
+use souk_runtime::testkit::{read_to_end, unique_prefix, wait_group_caught_up, Counter};
 use souk_runtime::topology::Role;
 use souk_runtime::topology::Topology;
-use souk_runtime::{stack, Ctx, Processor, Rejection, TestDriver};
+use souk_runtime::{stack, TestDriver};
 use souk_schemas::inventory::*;
 use souk_schemas::{Catalog, Envelope};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Counts reserve requests per key, answers each with its running count, and expires each one
-/// 5 s (event time) later through a timer.
-struct Counter;
-
-impl Processor for Counter {
-    type State = u64;
-    type Input = InventoryCommand;
-    type Output = InventoryEvent;
-    fn name(&self) -> &'static str {
-        "counter"
-    }
-    fn handle(&self, count: &mut u64, event: &InventoryCommand, ctx: &mut Ctx<InventoryEvent>) -> Result<(), Rejection> {
-        let InventoryCommand::ReserveRequested(r) = event else { return Err(Rejection::new("UNSUPPORTED", "counter only takes reserves")) };
-        if r.meters < Decimal::ZERO {
-            return Err(Rejection::new("NEGATIVE_METERS", "meters must be positive"));
-        }
-        *count += 1;
-        let envelope = ctx.envelope();
-        let key = ctx.key().to_string();
-        ctx.emit(
-            key,
-            InventoryEvent::ReserveRejected(ReserveRejected {
-                envelope,
-                hold_id: r.hold_id.clone(),
-                order_id: r.order_id.clone(),
-                line_id: r.line_id.clone(),
-                requested_meters: r.meters,
-                available_meters: Decimal::from(*count),
-            }),
-        );
-        let at = ctx.now() + 5_000;
-        ctx.schedule(r.hold_id.clone(), at);
-        Ok(())
-    }
-    fn on_timer(&self, _count: &mut u64, timer_id: &str, ctx: &mut Ctx<InventoryEvent>) {
-        let envelope = ctx.envelope();
-        let key = ctx.key().to_string();
-        ctx.emit(key, InventoryEvent::HoldExpired(HoldExpired { envelope, hold_id: timer_id.to_string(), order_id: String::new(), line_id: String::new() }));
-    }
-}
 
 const TOPOLOGY: &str = r#"
 [defaults]
@@ -120,6 +79,18 @@ async fn produce(s: &Setup, commands: &[(String, InventoryCommand)]) {
     send_all(&p, records).await.unwrap();
 }
 
+/// A tick at `at_ms` into every partition of every ticked topic, as the clock writes it.
+async fn tick(s: &Setup, p: &rdkafka::producer::FutureProducer, at_ms: i64) {
+    let mut records = Vec::new();
+    for (topic, partitions) in s.topology.ticked_topics() {
+        for partition in 0..partitions {
+            let payload = s.codec.encode_json(&topic, &souk_schemas::clock::tick_json(&topic, partition, at_ms)).await.unwrap();
+            records.push(OutRecord { topic: topic.clone(), partition: Some(partition), key: Some(souk_schemas::clock::TICK_KEY.into()), payload: Some(payload), headers: make_headers(&[]) });
+        }
+    }
+    send_all(p, records).await.unwrap();
+}
+
 async fn run_until_caught_up(s: &Setup) {
     let spec = s.topology.component(Role::Processor, "counter").unwrap();
     let engine = ProcessorEngine::new(Arc::new(Counter), spec.clone(), s.codec.clone(), EngineSettings::new(&s.bootstrap, s.mode)).unwrap();
@@ -175,7 +146,7 @@ async fn engine_outputs_equal_the_driver_and_survive_restart(#[case] mode: Mode)
     produce(&s, &second).await;
     // Ticks far in the future fire every pending timer.
     let p = producer(&s.bootstrap).unwrap();
-    souk_runtime::ticker::tick_once(&p, &s.codec, &s.topology.ticked_topics(), t0 + 1_000_000).await.unwrap();
+    tick(&s, &p, t0 + 1_000_000).await;
     run_until_caught_up(&s).await;
     let driver = assert_matches_driver(&s).await;
     let total: u64 = driver.all_states().values().sum();
@@ -185,7 +156,7 @@ async fn engine_outputs_equal_the_driver_and_survive_restart(#[case] mode: Mode)
 
     // Ticks that fire nothing touch no key; the clock they advanced must still survive a restart:
     // later events older than those ticks get the same stream time as in an uninterrupted run.
-    souk_runtime::ticker::tick_once(&p, &s.codec, &s.topology.ticked_topics(), t0 + 2_000_000).await.unwrap();
+    tick(&s, &p, t0 + 2_000_000).await;
     run_until_caught_up(&s).await;
     let late: Vec<_> = (900..950).map(|n| reserve("acme", n, t0 + n as i64)).collect();
     produce(&s, &late).await;

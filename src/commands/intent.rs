@@ -1,16 +1,18 @@
 //! `souk intent "<message>" --tenant <t>`: what the offline NLU makes of a message against the
-//! tenant's catalog, printed as the `IntentResolved` the intent stage would log. For people tuning
+//! tenant's catalog — the same table of `inventory.levels` the intent stage matches against, or a
+//! JSON file — printed as the `IntentResolved` the intent stage would log. For people tuning
 //! the catalog (aliases, colors) and for support explaining why a message was read the way it was.
 
 use anyhow::Context;
 use clap::Args;
-use souk::intent_stage::{catalog_from_rows, judged_for_tenant};
-use souk_processors::intent::extract;
-use souk_projections::catalog::load_tenant_catalog;
+use souk::intent::nlu::extract;
+use souk::intent::{judged_for_tenant, load_catalogs, IntentStage};
 use souk_runtime::stack;
 use souk_runtime::tenants::Tenants;
+use souk_runtime::topology::Role;
 use souk_schemas::Envelope;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Options of `souk intent`.
 #[derive(Args, Debug)]
@@ -27,9 +29,6 @@ pub struct IntentArgs {
     /// available_meters, price_per_meter, meters_per_roll}]}`) instead of Postgres.
     #[arg(long)]
     pub catalog: Option<PathBuf>,
-    /// Postgres with the inventory projection (default: SOUK_DATABASE_URL or the local stack).
-    #[arg(long)]
-    pub database_url: Option<String>,
     /// The tenant registry whose `intent_confidence_threshold` is stamped on the result, as the
     /// stage does (default: SOUK_TENANTS, else tenants.toml when present, else the default 0.80).
     #[arg(long, env = "SOUK_TENANTS")]
@@ -37,16 +36,20 @@ pub struct IntentArgs {
 }
 
 /// Loads the catalog, extracts, prints the event as pretty JSON (decimals as strings).
-pub async fn intent(args: IntentArgs) -> anyhow::Result<()> {
+pub async fn intent(topology: &Path, args: IntentArgs) -> anyhow::Result<()> {
     let catalog = match &args.catalog {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             serde_json::from_str(&text).with_context(|| format!("parsing the catalog {}", path.display()))?
         }
         None => {
-            let url = args.database_url.clone().unwrap_or_else(stack::database_url);
-            let pool = souk_projections::connect(&url, 1).await.context("--database-url / SOUK_DATABASE_URL")?;
-            catalog_from_rows(load_tenant_catalog(&pool, &args.tenant).await?)
+            // The stage's catalog: the table of the pools' latest levels, read from Kafka.
+            let (topology, schemas) = super::load(topology)?;
+            let codec = Arc::new(stack::codec_for(&topology, &schemas, &stack::schema_registry_url())?);
+            let stage = topology.component(Role::Stage, souk::intent::NAME)?;
+            let levels = stage.table("inventory.levels")?;
+            let table = load_catalogs(&stack::kafka_bootstrap(), codec, levels).await.context("reading the catalog table (SOUK_KAFKA_BOOTSTRAP, SOUK_SCHEMA_REGISTRY_URL)")?;
+            IntentStage::new(Arc::new(table), Arc::new(Tenants::default())).catalog(&args.tenant)
         }
     };
     if catalog.items.is_empty() {

@@ -2,8 +2,8 @@
 //! factory that builds it from its declaration and the shared [`BuildContext`].
 
 use super::{BuildContext, Kind, Needs, NoOptions, Registry, Started};
-use crate::intent_stage::IntentStage;
-use crate::llm::{LlmConfig, LlmExtractor};
+use crate::intent::llm::{LlmConfig, LlmExtractor};
+use crate::intent::IntentStage;
 use anyhow::Context;
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -46,7 +46,7 @@ fn processor<P: Processor + Default>(cx: Arc<BuildContext>, spec: ComponentSpec)
 fn intent_stage(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
     Box::pin(async move {
         let tenants = cx.tenants.clone();
-        let catalogs = Arc::new(crate::intent_stage::load_catalogs(&cx.engine.bootstrap, cx.codec.clone(), spec.table("inventory.levels")?).await?);
+        let catalogs = Arc::new(crate::intent::load_catalogs(&cx.engine.bootstrap, cx.codec.clone(), spec.table("inventory.levels")?).await?);
         let stage = match &cx.deployment.llm {
             Some((url, model)) => IntentStage::with_llm(catalogs, tenants, LlmExtractor::new(LlmConfig::from_env(url, model)?)?),
             None => IntentStage::new(catalogs, tenants),
@@ -102,7 +102,7 @@ fn clock(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyho
         let options: ClockOptions = spec.options()?;
         let interval = Duration::from_millis(cx.deployment.tick_interval_ms.unwrap_or(options.interval_ms));
         let producer = souk_runtime::kafka::producer(&cx.engine.bootstrap)?;
-        Ok(Started::task(souk_runtime::ticker::run(producer, cx.codec.clone(), cx.topology.ticked_topics(), interval, cx.shutdown.clone())))
+        Ok(Started::task(souk_producers::clock::run(producer, cx.codec.clone(), cx.topology.ticked_topics(), interval, cx.shutdown.clone())))
     })
 }
 

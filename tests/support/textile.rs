@@ -236,3 +236,31 @@ impl Textile {
         client
     }
 }
+
+/// Readers of the read API's JSON, shared by the textile tests.
+pub mod json {
+    use rust_decimal::Decimal;
+    use serde_json::Value;
+
+    /// A decimal the API sends as a JSON string.
+    pub fn dec(v: &Value) -> Decimal {
+        v.as_str().unwrap_or_else(|| panic!("not a decimal string: {v}")).parse().unwrap()
+    }
+
+    /// A decimal literal.
+    pub fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    /// The order id of an order detail.
+    pub fn order_id(detail: &Value) -> String {
+        detail["order"]["order_id"].as_str().unwrap().to_string()
+    }
+
+    /// The order's lines as the read API shows them, in position order.
+    pub fn lines(detail: &Value) -> Vec<Value> {
+        let mut lines = detail["lines"].as_array().cloned().unwrap_or_default();
+        lines.sort_by_key(|l| l["position"].as_i64().unwrap_or_default());
+        lines
+    }
+}

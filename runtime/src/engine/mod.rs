@@ -414,16 +414,8 @@ impl<P: Processor> ProcessorEngine<P> {
 impl<P: Processor> BatchCommit for ProcessorEngine<P> {
     type Context = RebalanceTracker;
 
-    fn name(&self) -> &str {
-        &self.spec.name
-    }
-
-    fn group(&self) -> &str {
-        &self.spec.group_id
-    }
-
-    fn inputs(&self) -> Vec<String> {
-        self.spec.input_topics()
+    fn spec(&self) -> &ComponentSpec {
+        &self.spec
     }
 
     fn consumer(&mut self) -> anyhow::Result<Consumer_> {

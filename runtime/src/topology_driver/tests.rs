@@ -1,5 +1,6 @@
 use super::*;
 use crate::processor::Ctx;
+use crate::testkit::Counter;
 use rust_decimal::Decimal;
 use souk_schemas::inventory::{HoldExpired, InventoryCommand, InventoryEvent, ReserveRejected, ReserveRequested};
 use souk_schemas::Envelope;
@@ -30,37 +31,6 @@ kind = "strict"
 inputs = ["answers"]
 outputs = { events = "audit" }
 "#;
-
-/// Answers each reserve with a rejection carrying its running count; expires it 5 s later.
-#[derive(Default)]
-struct Counter;
-
-impl Processor for Counter {
-    type State = u64;
-    type Input = InventoryCommand;
-    type Output = InventoryEvent;
-    fn name(&self) -> &'static str {
-        "counter"
-    }
-    fn handle(&self, count: &mut u64, event: &InventoryCommand, ctx: &mut Ctx<InventoryEvent>) -> Result<(), Rejection> {
-        let InventoryCommand::ReserveRequested(r) = event else { return Err(Rejection::new("UNSUPPORTED", "reserves only")) };
-        if r.meters <= Decimal::ZERO {
-            return Err(Rejection::new("NOT_POSITIVE", "meters must be positive"));
-        }
-        *count += 1;
-        let (envelope, key) = (ctx.envelope(), ctx.key().to_string());
-        let rejected =
-            ReserveRejected { envelope, hold_id: r.hold_id.clone(), order_id: r.order_id.clone(), line_id: r.line_id.clone(), requested_meters: r.meters, available_meters: Decimal::from(*count) };
-        ctx.emit(key, InventoryEvent::ReserveRejected(rejected));
-        let at = ctx.now() + 5_000;
-        ctx.schedule(r.hold_id.clone(), at);
-        Ok(())
-    }
-    fn on_timer(&self, _: &mut u64, timer_id: &str, ctx: &mut Ctx<InventoryEvent>) {
-        let (envelope, key) = (ctx.envelope(), ctx.key().to_string());
-        ctx.emit(key, InventoryEvent::HoldExpired(HoldExpired { envelope, hold_id: timer_id.to_string(), order_id: String::new(), line_id: String::new() }));
-    }
-}
 
 /// Re-emits what it reads, under a derived envelope.
 #[derive(Default)]
@@ -157,7 +127,7 @@ fn a_tick_fires_timers_in_every_partition_and_their_outputs_are_routed() {
     d.pipe("requests", "t|silk|red", &reserve(1, 5, 1_000)).unwrap();
     d.pipe("requests", "t|wool|grey", &reserve(2, 5, 1_000)).unwrap();
     d.tick("requests", 10_000).unwrap();
-    assert_eq!(d.records("requests").iter().filter(|r| r.key == crate::ticker::TICK_KEY).count(), 4);
+    assert_eq!(d.records("requests").iter().filter(|r| r.key == souk_schemas::clock::TICK_KEY).count(), 4);
     let expired: Vec<String> = d
         .read::<InventoryEvent>("audit")
         .unwrap()
@@ -178,7 +148,7 @@ fn a_record_its_reader_cannot_decode_is_a_dead_letter_and_rejections_are_too() {
     let by: Vec<(&str, &str)> = d.dead_letters.iter().map(|l| (l.component.as_str(), l.topic.as_str())).collect();
     assert_eq!(by, vec![("strict", "answers"), ("counter", "requests")], "{:?}", d.dead_letters);
     assert!(d.dead_letters[0].error.contains("cannot read"), "{}", d.dead_letters[0].error);
-    assert!(d.dead_letters[1].error.contains("NOT_POSITIVE"), "{}", d.dead_letters[1].error);
+    assert!(d.dead_letters[1].error.contains("NEGATIVE_METERS"), "{}", d.dead_letters[1].error);
     // The relay still got its copy: one reader's failure does not stop the others.
     assert_eq!(d.records("audit").len(), 1);
 }

@@ -412,16 +412,8 @@ impl<P: Projection> PostgresSink<P> {
 impl<P: Projection> BatchCommit for PostgresSink<P> {
     type Context = SinkContext;
 
-    fn name(&self) -> &str {
-        &self.spec.name
-    }
-
-    fn group(&self) -> &str {
-        &self.spec.group_id
-    }
-
-    fn inputs(&self) -> Vec<String> {
-        self.spec.input_topics()
+    fn spec(&self) -> &ComponentSpec {
+        &self.spec
     }
 
     /// A group member whose rebalance hook positions every assigned partition at its offset

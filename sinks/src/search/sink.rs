@@ -225,17 +225,8 @@ impl SearchSink {
 impl BatchCommit for SearchSink {
     type Context = DefaultConsumerContext;
 
-    fn name(&self) -> &str {
-        &self.spec.name
-    }
-
-    /// The group the sink commits its positions to (informational; the probe watches them).
-    fn group(&self) -> &str {
-        &self.spec.group_id
-    }
-
-    fn inputs(&self) -> Vec<String> {
-        self.spec.input_topics()
+    fn spec(&self) -> &ComponentSpec {
+        &self.spec
     }
 
     fn consumer(&mut self) -> anyhow::Result<StreamConsumer> {

@@ -9,10 +9,10 @@
 //! unreachable (429, 5xx, timeouts, a rejected key) makes the stage retry without advancing; an
 //! answer that cannot be used falls back to the offline extractor for that message.
 
+use crate::intent::nlu::{self, Extraction, TenantCatalog};
 use anyhow::{anyhow, Context};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use souk_processors::intent::{self, Extraction, TenantCatalog};
 use souk_runtime::stage::StageError;
 use souk_runtime::tenants::Secret;
 use souk_schemas::orders::{IntentLine, IntentResolved, ItemDecision};
@@ -99,12 +99,12 @@ impl LlmExtractor {
     /// The meaning of one message: reply ids and empty texts map offline without a call; text goes
     /// to the model; an unusable answer falls back to the offline extractor (with a warning).
     pub async fn extract(&self, text: Option<&str>, reply_id: Option<&str>, catalog: &TenantCatalog) -> Result<Extracted, StageError> {
-        let offline = |extraction| Extracted { extraction, extractor: intent::EXTRACTOR.to_string() };
+        let offline = |extraction| Extracted { extraction, extractor: nlu::EXTRACTOR.to_string() };
         let said = text.map(str::trim).filter(|t| !t.is_empty());
         let (Some(said), false) = (said, reply_id.is_some_and(|r| !r.is_empty())) else {
-            return Ok(offline(intent::extract(text, reply_id, catalog)));
+            return Ok(offline(nlu::extract(text, reply_id, catalog)));
         };
-        let fallback = intent::extract(Some(said), None, catalog);
+        let fallback = nlu::extract(Some(said), None, catalog);
         let answer = match self.call(said, catalog).await {
             Ok(args) => normalize(&args, said, catalog, &fallback.language).map_err(Failure::Unusable),
             Err(f) => Err(f),
@@ -300,7 +300,7 @@ fn normalize(args: &Value, text: &str, catalog: &TenantCatalog, language: &str) 
     let mut lines: Vec<IntentLine> = Vec::new();
     for raw in array(args, "lines")? {
         let fragment = text_of(raw, "fragment").filter(|f| text.contains(f)).unwrap_or(text);
-        let line = (|| intent::proposed_line(catalog, text_of(raw, "material")?, text_of(raw, "color"), decimal(raw.get("quantity")?)?, text_of(raw, "unit")?, fragment))();
+        let line = (|| nlu::proposed_line(catalog, text_of(raw, "material")?, text_of(raw, "color"), decimal(raw.get("quantity")?)?, text_of(raw, "unit")?, fragment))();
         match line {
             Some(line) => lines.push(line),
             None => caps.push(DROPPED),
@@ -336,7 +336,7 @@ fn normalize(args: &Value, text: &str, catalog: &TenantCatalog, language: &str) 
         }
         _ => decision,
     };
-    let confidence = intent::clamp_confidence(caps.into_iter().min().unwrap_or(Decimal::ZERO));
+    let confidence = nlu::clamp_confidence(caps.into_iter().min().unwrap_or(Decimal::ZERO));
     Ok(Extraction { decision, confidence, lines, decisions, language: language.to_string() })
 }
 
@@ -349,22 +349,22 @@ fn item_decision(raw: &Value, text: &str, catalog: &TenantCatalog) -> Option<(It
         Some(v) => Some(v.as_i64().filter(|n| *n >= 1).and_then(|n| i32::try_from(n).ok())?),
     };
     let material = match text_of(raw, "material") {
-        Some(m) => Some(intent::match_material(catalog, m)?.0),
+        Some(m) => Some(nlu::match_material(catalog, m)?.0),
         None => None,
     };
     let color = match text_of(raw, "color") {
-        Some(c) => Some(intent::match_color(catalog, c)?.0),
+        Some(c) => Some(nlu::match_color(catalog, c)?.0),
         None => None,
     };
     let meters = match raw.get("meters") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(decimal(v).filter(|m| *m > Decimal::ZERO).and_then(|m| intent::to_meters(m, "m", None))?),
+        Some(v) => Some(decimal(v).filter(|m| *m > Decimal::ZERO).and_then(|m| nlu::to_meters(m, "m", None))?),
     };
     let replacement = match action.as_str() {
         "REPLACE" => {
             let r = raw.get("replacement")?;
             let source = text_of(r, "fragment").filter(|f| text.contains(f)).unwrap_or(text);
-            Some(intent::proposed_replacement(catalog, text_of(r, "material")?, text_of(r, "color")?, source)?)
+            Some(nlu::proposed_replacement(catalog, text_of(r, "material")?, text_of(r, "color")?, source)?)
         }
         _ => None,
     };
@@ -376,10 +376,10 @@ fn item_decision(raw: &Value, text: &str, catalog: &TenantCatalog) -> Option<(It
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::intent::nlu::CatalogEntry;
     use axum::extract::State;
     use axum::http::{HeaderMap, StatusCode};
     use axum::Json;
-    use souk_processors::intent::CatalogEntry;
     use std::sync::{Arc, Mutex};
 
     /// What the fake server answers, and every request it saw (headers, body).
@@ -468,7 +468,7 @@ mod tests {
     async fn hinglish_lines_carry_the_offline_snapshot() {
         let (llm, _) = serve(200, tool_call(&two_lines("0.93"))).await;
         let got = llm.extract(Some(HINGLISH), None, &catalog()).await.unwrap();
-        let offline = intent::extract(Some(HINGLISH), None, &catalog());
+        let offline = nlu::extract(Some(HINGLISH), None, &catalog());
         assert_eq!(got.extractor, "llm:gpt-test");
         assert_eq!(got.extraction.lines, offline.lines, "same lines, snapshot and A9 alternatives as offline");
         let red = &got.extraction.lines[1];
@@ -505,12 +505,12 @@ mod tests {
 
     #[tokio::test]
     async fn unusable_answers_fall_back_to_the_offline_extractor() {
-        let offline = intent::extract(Some(HINGLISH), None, &catalog());
+        let offline = nlu::extract(Some(HINGLISH), None, &catalog());
         let no_call = json!({"choices": [{"message": {"role": "assistant", "content": "10m cotton"}}]});
         for answer in [tool_call("{\"decision\": \"ORD"), tool_call(r#"{"decision":"BUY","confidence":1}"#), no_call] {
             let (llm, fake) = serve(200, answer).await;
             let got = llm.extract(Some(HINGLISH), None, &catalog()).await.unwrap();
-            assert_eq!(got, Extracted { extraction: offline.clone(), extractor: intent::EXTRACTOR.into() });
+            assert_eq!(got, Extracted { extraction: offline.clone(), extractor: nlu::EXTRACTOR.into() });
             assert_eq!(fake.lock().unwrap().seen.len(), 1);
         }
     }
@@ -530,8 +530,8 @@ mod tests {
     async fn reply_ids_and_empty_texts_never_reach_the_model() {
         let (llm, fake) = serve(200, tool_call(&two_lines("0.9"))).await;
         let got = llm.extract(Some("Cancel item 2"), Some("cancel_item:2"), &catalog()).await.unwrap();
-        assert_eq!(got.extractor, intent::EXTRACTOR);
-        assert_eq!(got.extraction, intent::extract(Some("Cancel item 2"), Some("cancel_item:2"), &catalog()));
+        assert_eq!(got.extractor, nlu::EXTRACTOR);
+        assert_eq!(got.extraction, nlu::extract(Some("Cancel item 2"), Some("cancel_item:2"), &catalog()));
         assert_eq!(got.extraction.decisions[0].index, Some(2));
         llm.extract(Some("   "), None, &catalog()).await.unwrap();
         assert!(fake.lock().unwrap().seen.is_empty());

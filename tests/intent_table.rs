@@ -4,7 +4,7 @@
 
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
-use souk_processors::intent::{extract, resolve, to_meters, CatalogEntry, Extraction, TenantCatalog, EXTRACTOR};
+use souk::intent::nlu::{extract, resolve, to_meters, CatalogEntry, Extraction, TenantCatalog, EXTRACTOR};
 use souk_schemas::orders::{IntentLine, ItemDecision};
 
 fn pool(material: &str, color: &str, available: Decimal, price: Option<Decimal>, per_roll: Option<Decimal>, aliases: &[&str]) -> CatalogEntry {

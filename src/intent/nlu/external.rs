@@ -75,7 +75,7 @@ pub fn proposed_replacement(catalog: &TenantCatalog, material: &str, color: &str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::intent::CatalogEntry;
+    use crate::intent::nlu::CatalogEntry;
 
     fn catalog() -> TenantCatalog {
         let entry = |material: &str, color: &str, available: i64| CatalogEntry {

@@ -1,25 +1,16 @@
-//! The clock ticker: a producer that writes a `souk.clock.Tick` into every partition of every
+//! The clock: a producer that writes a `souk.clock.Tick` into every partition of every
 //! timer-driven topic at a fixed interval. It is where the wall clock enters the processors (the
 //! gateway also stamps what it receives, the dispatcher times its retries): processors see time
-//! only through events, so replays fire the same timers.
+//! only through events, so replays fire the same timers. Started by `souk run` from
+//! `[producers.clock]` (kind `clock`).
 
-use crate::codec::Codec;
-use crate::kafka::{make_headers, send_all, OutRecord};
 use rdkafka::producer::FutureProducer;
-use serde_json::json;
-use souk_schemas::envelope::SOUK_ID_NAMESPACE;
+use souk_runtime::codec::Codec;
+use souk_runtime::kafka::{make_headers, send_all, OutRecord};
+use souk_schemas::clock::{tick_json, TICK_KEY};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// Key of tick records (ticks are addressed by partition, not by key).
-pub const TICK_KEY: &str = "*|tick";
-
-/// The JSON of one tick for `topic`/`partition` at `now_ms` (the id is derived from all three).
-pub fn tick_json(topic: &str, partition: i32, now_ms: i64) -> serde_json::Value {
-    let id = uuid::Uuid::new_v5(&SOUK_ID_NAMESPACE, format!("tick/{topic}/{partition}/{now_ms}").as_bytes()).to_string();
-    json!({"Tick": {"envelope": {"event_id": id, "tenant_id": souk_schemas::clock::ANY_TENANT, "occurred_at": now_ms, "causation_id": null, "correlation_id": id}, "partition": partition}})
-}
 
 /// Produces one tick into every partition of `topics` at time `now_ms`.
 pub async fn tick_once(producer: &FutureProducer, codec: &Codec, topics: &[(String, i32)], now_ms: i64) -> anyhow::Result<()> {

@@ -1,4 +1,6 @@
-//! The `intent` stage (topology.toml `[stages.intent]`): every customer message on
+//! The intent concept in one place: the offline NLU ([`nlu`], pure functions of a message and a
+//! catalog), the optional model backend ([`llm`]) and the `intent` stage (topology.toml
+//! `[stages.intent]`) that runs them. The stage: every customer message on
 //! `whatsapp.inbound` becomes one `IntentResolved` on `orders.inputs`, resolved by the offline NLU
 //! against the tenant's catalog (prices, aliases, availability) — a global table of the compacted
 //! `inventory.levels` topic the inventory pools write, caught up before every batch, never a read
@@ -8,11 +10,13 @@
 //! that event, so replays never resolve a message again and judge it against the same threshold. The output's id derives from the message's, so a
 //! re-run after a crash produces a copy the session drops by id.
 
-use crate::llm::LlmExtractor;
+pub mod llm;
+pub mod nlu;
+
+use crate::intent::llm::LlmExtractor;
+use crate::intent::nlu::{CatalogEntry, TenantCatalog};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use souk_processors::intent::{self, CatalogEntry, TenantCatalog};
-use souk_projections::catalog::CatalogRow;
 use souk_runtime::codec::Codec;
 use souk_runtime::global_table::GlobalTable;
 use souk_runtime::stage::{Stage, StageError, StageOutput};
@@ -38,23 +42,6 @@ pub enum IntentOutput {
 }
 
 souk_schemas::stream_event!(IntentOutput { IntentResolved });
-
-/// The extractor's catalog from the read model's rows.
-pub fn catalog_from_rows(rows: Vec<CatalogRow>) -> TenantCatalog {
-    TenantCatalog {
-        items: rows
-            .into_iter()
-            .map(|r| CatalogEntry {
-                material: r.material,
-                color: r.color,
-                aliases: r.aliases,
-                available_meters: r.available_meters,
-                price_per_meter: r.price_per_meter,
-                meters_per_roll: r.meters_per_roll,
-            })
-            .collect(),
-    }
-}
 
 /// Stamps the threshold the tenant's messages are judged against (its `tenants.toml` setting;
 /// the default when the tenant sets none or is not in the registry) on a resolved intent.
@@ -147,7 +134,7 @@ impl Stage for IntentStage {
         let catalog = self.catalog(tenant);
         let resolved = match &self.llm {
             Some(llm) => llm.resolve(envelope, message, &catalog).await?,
-            None => intent::resolve(envelope, message, &catalog),
+            None => nlu::resolve(envelope, message, &catalog),
         };
         let event = IntentOutput::IntentResolved(judged_for_tenant(resolved, &self.tenants));
         Ok(vec![StageOutput { output: "intents", key: key.to_string(), event }])
@@ -157,8 +144,8 @@ impl Stage for IntentStage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::intent::nlu::extract;
     use rust_decimal_macros::dec;
-    use souk_processors::intent::extract;
     use souk_schemas::Envelope;
 
     /// A `[[tenants]]` entry with `extra` settings.
@@ -170,6 +157,57 @@ mod tests {
         let resolved = extract(Some("20m blue cotton"), None, &TenantCatalog::default()).into_resolved(Envelope::external(tenant, "w1", 1), "91", "m1", "w1", None, None);
         let tenants = Tenants::parse(&format!("{}{}", entry("strict", "1", "intent_confidence_threshold = 0.9"), entry("plain", "2", ""))).unwrap();
         judged_for_tenant(resolved, &tenants).confidence_threshold
+    }
+
+    fn batch(id: &str, available: i64, per_roll: i64, price: Option<i64>, received_at: i64) -> souk_schemas::inventory::BatchLevel {
+        souk_schemas::inventory::BatchLevel {
+            batch_id: id.into(),
+            dye_lot: None,
+            rolls: 1,
+            meters_per_roll: Decimal::from(per_roll),
+            loose_meters: Decimal::ZERO,
+            held_meters: Decimal::ZERO,
+            available_meters: Decimal::from(available),
+            price_per_meter: price.map(Decimal::from),
+            received_at,
+        }
+    }
+
+    fn level(batches: Vec<souk_schemas::inventory::BatchLevel>, pool_price: Option<i64>) -> StockLevelChanged {
+        StockLevelChanged {
+            envelope: Envelope::external("t", "l", 1),
+            material: "cotton".into(),
+            color: "blue".into(),
+            on_hand_meters: batches.iter().map(|b| b.available_meters).sum(),
+            held_meters: Decimal::ZERO,
+            available_meters: batches.iter().map(|b| b.available_meters).sum(),
+            batches,
+            price_per_meter: pool_price.map(Decimal::from),
+            aliases: vec!["sooti".into()],
+        }
+    }
+
+    /// The entry an order is matched against: the pool's price (A4) else the price of the batch it
+    /// would be cut from — the oldest with stock, else the oldest — and that batch's roll length.
+    #[rstest::rstest]
+    #[case::pool_price_wins(vec![batch("b1", 10, 50, Some(90), 1)], Some(120), Some(120), Some(50))]
+    #[case::oldest_batch_with_stock(vec![batch("old", 0, 40, Some(80), 1), batch("new", 5, 60, Some(95), 2)], None, Some(95), Some(60))]
+    #[case::oldest_when_none_has_stock(vec![batch("b2", 0, 60, Some(95), 2), batch("b1", 0, 40, Some(80), 1)], None, Some(80), Some(40))]
+    #[case::no_batches(vec![], None, None, None)]
+    fn catalog_entries_follow_the_pools_level(#[case] batches: Vec<souk_schemas::inventory::BatchLevel>, #[case] pool_price: Option<i64>, #[case] price: Option<i64>, #[case] per_roll: Option<i64>) {
+        let entry = catalog_entry(&level(batches, pool_price));
+        assert_eq!((entry.price_per_meter, entry.meters_per_roll), (price.map(Decimal::from), per_roll.map(Decimal::from)));
+        assert_eq!((entry.material.as_str(), entry.color.as_str(), entry.aliases.clone()), ("cotton", "blue", vec!["sooti".to_string()]));
+    }
+
+    #[test]
+    fn levels_fold_into_each_tenants_catalog_by_pool() {
+        let mut catalogs = Catalogs::new();
+        fold_level(&mut catalogs, "t|cotton|blue", InventoryEvent::StockLevelChanged(level(vec![batch("b1", 10, 50, None, 1)], None)));
+        fold_level(&mut catalogs, "t|cotton|blue", InventoryEvent::StockLevelChanged(level(vec![batch("b1", 3, 50, None, 1)], None)));
+        fold_level(&mut catalogs, "not-a-pool-key", InventoryEvent::StockLevelChanged(level(vec![], None)));
+        assert_eq!(catalogs.len(), 1);
+        assert_eq!(catalogs["t"][&("cotton".to_string(), "blue".to_string())].available_meters, Decimal::from(3), "the latest level wins");
     }
 
     #[test]
