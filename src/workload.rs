@@ -46,7 +46,7 @@ pub fn generate(spec: &WorkloadSpec) -> Vec<KeyedCommand> {
     };
     for (i, (material, color)) in pools.iter().enumerate() {
         for b in 0..2 {
-            let key = format!("{}|{material}|{color}", spec.tenant);
+            let key = souk_schemas::key::PoolKey::of(&spec.tenant, material, color);
             let env = next_env(format!("batch-{i}-{b}"), &mut t);
             out.push(KeyedCommand {
                 key,
@@ -70,7 +70,7 @@ pub fn generate(spec: &WorkloadSpec) -> Vec<KeyedCommand> {
     while out.len() < spec.commands {
         let i = rng.random_range(0..pools.len());
         let (material, color) = &pools[i];
-        let key = format!("{}|{material}|{color}", spec.tenant);
+        let key = souk_schemas::key::PoolKey::of(&spec.tenant, material, color);
         let roll = rng.random_range(0..100);
         n += 1;
         let command = if open[i].is_empty() || roll < 50 {

@@ -63,13 +63,9 @@ impl<E: DeserializeOwned + Send, V: Send + Sync> GlobalTable<E, V> {
     /// Waits until the table reflects every record committed to the topic before this call.
     pub async fn catch_up(&self, deadline: Duration) -> anyhow::Result<()> {
         let (topic, partitions) = (self.topic.as_str(), self.partitions);
-        let (probe, name) = (self.probe.clone(), topic.to_string());
-        let ends: Vec<i64> =
-            tokio::task::spawn_blocking(move || (0..partitions).map(|p| probe.fetch_watermarks(&name, p, Duration::from_secs(5)).map(|(_, high)| high)).collect::<Result<Vec<_>, _>>())
-                .await?
-                .with_context(|| format!("end offsets of {topic}"))?;
-        let reader = self.reader.lock().await;
         let started = Instant::now();
+        let ends = self.end_offsets(started, deadline).await?;
+        let reader = self.reader.lock().await;
         loop {
             let position = reader.consumer.position().with_context(|| format!("position in {topic}"))?;
             let reached = (0..partitions).all(|p| match position.find_partition(topic, p).map(|e| e.offset()) {
@@ -88,6 +84,25 @@ impl<E: DeserializeOwned + Send, V: Send + Sync> GlobalTable<E, V> {
                     tracing::warn!(%topic, error = %e, "table reader");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
+            }
+        }
+    }
+
+    /// Every partition's end offset now; a broker that cannot say yet (a leader being elected
+    /// right after the topic was created, a restart) is asked again until `deadline`.
+    async fn end_offsets(&self, started: Instant, deadline: Duration) -> anyhow::Result<Vec<i64>> {
+        let mut backoff = crate::batch_loop::Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
+        loop {
+            let (probe, name, partitions) = (self.probe.clone(), self.topic.clone(), self.partitions);
+            let ends =
+                tokio::task::spawn_blocking(move || (0..partitions).map(|p| probe.fetch_watermarks(&name, p, Duration::from_secs(5)).map(|(_, high)| high)).collect::<Result<Vec<_>, _>>()).await?;
+            match ends {
+                Ok(ends) => return Ok(ends),
+                Err(e) if started.elapsed() < deadline => {
+                    tracing::debug!(topic = %self.topic, error = %e, "end offsets not known yet; asking again");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+                Err(e) => return Err(e).with_context(|| format!("end offsets of {}", self.topic)),
             }
         }
     }

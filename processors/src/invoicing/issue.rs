@@ -143,5 +143,5 @@ fn tell_customer(invoice: &InvoiceIssued, ctx: &mut Ctx<InvoicingOutput>) {
 
 /// `<tenant>|<customer>`: the key of everything invoicing emits.
 fn customer_key(ctx: &Ctx<InvoicingOutput>, customer: &str) -> String {
-    format!("{}|{customer}", ctx.key())
+    souk_schemas::key::CustomerKey::of(ctx.key(), customer)
 }
