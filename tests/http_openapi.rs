@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use tower::ServiceExt;
 
-fn app() -> (axum::Router, Vec<Route>) {
+fn app() -> souk::http::App {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/topology.toml")).expect("topology.toml");
     let topology = Topology::parse(&text, "").expect("topology");
     let catalog = souk_schemas::Catalog::builtin().expect("catalog");
@@ -24,7 +24,8 @@ fn app() -> (axum::Router, Vec<Route>) {
     let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy("postgres://nobody@127.0.0.1:9/none").expect("lazy pool");
     let tenants = Arc::new(Tenants::from_list(Vec::new()).expect("tenants"));
     let state = GatewayState::new(tenants.clone(), publisher, Arc::new(NoOrderDirectory));
-    souk::http::app(state, pool, tenants, std::env::temp_dir().join("souk-openapi-test-index"))
+    let index_dir = std::env::temp_dir().join("souk-openapi-test-index");
+    souk::http::app(vec![souk_producers::gateway::surface(state), souk_projections::api::surface(pool, tenants.clone()), souk_projections::search::search_surface(index_dir, tenants)])
 }
 
 async fn call(router: &axum::Router, method: &str, path: &str) -> (StatusCode, String) {
@@ -37,10 +38,11 @@ async fn call(router: &axum::Router, method: &str, path: &str) -> (StatusCode, S
 
 #[tokio::test]
 async fn the_document_lists_exactly_the_served_routes() {
-    let (_, table) = app();
+    let app = app();
+    let table = &app.routes;
     let served: BTreeSet<Route> = table.iter().cloned().collect();
     assert_eq!(served.len(), table.len(), "a route is registered twice: {table:?}");
-    let documented = documented_routes(&souk::http::openapi());
+    let documented = documented_routes(&app.openapi);
     let undocumented: Vec<String> = served.difference(&documented).map(Route::to_string).collect();
     let unserved: Vec<String> = documented.difference(&served).map(Route::to_string).collect();
     assert!(undocumented.is_empty() && unserved.is_empty(), "served but not documented: {undocumented:?}; documented but not served: {unserved:?}");
@@ -51,8 +53,7 @@ async fn the_document_lists_exactly_the_served_routes() {
 
 #[tokio::test]
 async fn every_documented_operation_reaches_its_handler_and_other_methods_are_405() {
-    let (router, _) = app();
-    let doc = souk::http::openapi();
+    let souk::http::App { router, openapi: doc, .. } = app();
     let documented = documented_routes(&doc);
     let paths: BTreeSet<&str> = documented.iter().map(|r| r.path.as_str()).collect();
     for path in paths {
@@ -74,4 +75,18 @@ async fn every_documented_operation_reaches_its_handler_and_other_methods_are_40
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, _) = call(&router, "GET", "/v1/orders?customer=a%00b").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "a NUL in the query is refused at the edge");
+}
+
+#[tokio::test]
+async fn one_surface_alone_serves_and_documents_only_its_routes() {
+    // What `souk run --only search-api` serves: search and the document, nothing of the gateway.
+    let tenants = Arc::new(Tenants::from_list(Vec::new()).expect("tenants"));
+    let app = souk::http::app(vec![souk_projections::search::search_surface(std::env::temp_dir().join("souk-openapi-test-index"), tenants)]);
+    let documented: Vec<String> = documented_routes(&app.openapi).iter().map(Route::to_string).collect();
+    assert_eq!(documented, ["GET /openapi.json", "GET /v1/search"]);
+    let (status, body) = call(&app.router, "GET", "/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).expect("json"), app.openapi, "the served document is the app's");
+    let (status, body) = call(&app.router, "POST", "/webhooks/whatsapp").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the gateway is not part of this app: {body}");
 }

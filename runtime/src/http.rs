@@ -107,6 +107,18 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
     }
 }
 
+/// One component's share of the HTTP API: the routes it serves and their OpenAPI description.
+///
+/// Components hand `souk run` a surface instead of binding a port themselves, so whichever
+/// components one process runs (the gateway, the read API, search, or any subset chosen with
+/// `--only`) are served on one address, with one `/openapi.json` describing exactly those routes.
+pub struct Surface {
+    /// The routes, state already provided.
+    pub routes: Routes,
+    /// Their documentation.
+    pub doc: crate::openapi::Fragment,
+}
+
 /// Middleware: a request whose path or query carries a NUL character (`%00`) is answered
 /// `400 {"error": "INVALID_CHARACTER", "reason"}` before any handler runs. Text with NUL could not
 /// be stored by the read side (Postgres refuses 0x00 in text) nor looked up in it.

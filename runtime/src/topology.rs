@@ -1,4 +1,4 @@
-//! topology.toml: the declared pipeline (topics, processors, sinks, producers), its loader and the
+//! topology.toml: the declared pipeline (topics, processors, stages, sinks, producers, apis), its loader and the
 //! checks `souk topology check` runs. Unknown fields are errors; check errors name the line.
 
 use serde::Deserialize;
@@ -36,6 +36,9 @@ pub struct Topology {
     /// Event sources run by `souk run` (ticker, gateway, pollers).
     #[serde(default)]
     pub producers: BTreeMap<String, ComponentDecl>,
+    /// Read-only HTTP surfaces over what the sinks built (read models, the search index).
+    #[serde(default)]
+    pub apis: BTreeMap<String, ComponentDecl>,
     #[serde(skip)]
     prefix: String,
     #[serde(skip)]
@@ -91,11 +94,14 @@ pub enum Role {
     Sink,
     /// `[producers.<name>]`: a source of events (the clock, the HTTP gateway, pollers).
     Producer,
+    /// `[apis.<name>]`: a read-only HTTP surface over a projection or an index; reads no topic,
+    /// writes none, so it scales (and fails) apart from the write path.
+    Api,
 }
 
 impl Role {
     /// Every role, in the order `souk run` starts them.
-    pub const ALL: [Role; 4] = [Role::Processor, Role::Stage, Role::Sink, Role::Producer];
+    pub const ALL: [Role; 5] = [Role::Processor, Role::Stage, Role::Sink, Role::Producer, Role::Api];
 
     /// The topology.toml table of this role.
     pub fn table(self) -> &'static str {
@@ -104,6 +110,7 @@ impl Role {
             Role::Stage => "stages",
             Role::Sink => "sinks",
             Role::Producer => "producers",
+            Role::Api => "apis",
         }
     }
 
@@ -114,6 +121,7 @@ impl Role {
             Role::Stage => "stage",
             Role::Sink => "sink",
             Role::Producer => "producer",
+            Role::Api => "api",
         }
     }
 }
@@ -128,7 +136,7 @@ impl std::fmt::Display for Role {
 const COMMON_KEYS: [&str; 6] = ["doc", "kind", "inputs", "outputs", "tables", "batch_size"];
 
 /// One component table (`[processors.<name>]`, `[stages.<name>]`, `[sinks.<name>]`,
-/// `[producers.<name>]`): the wiring every component shares, and the options of its kind.
+/// `[producers.<name>]`, `[apis.<name>]`): the wiring every component shares, and the options of its kind.
 ///
 /// `kind` names the implementation in the component registry (`souk::registry`); the registry
 /// parses `options` into that kind's own config struct, which refuses unknown fields, so a typo
@@ -309,6 +317,7 @@ impl Topology {
             Role::Stage => &self.stages,
             Role::Sink => &self.sinks,
             Role::Producer => &self.producers,
+            Role::Api => &self.apis,
         }
     }
 
@@ -318,6 +327,7 @@ impl Topology {
             Role::Stage => &mut self.stages,
             Role::Sink => &mut self.sinks,
             Role::Producer => &mut self.producers,
+            Role::Api => &mut self.apis,
         }
     }
 
@@ -447,6 +457,11 @@ impl Topology {
                 check_ref(&format!("producer {name}"), topic, "output", &mut errors);
             }
         }
+        for (name, a) in &self.apis {
+            if let Some(topic) = a.inputs.first().or(a.outputs.values().next()) {
+                errors.push(CheckError { line: line_of(topic.span()), message: format!("api {name} neither reads nor writes topics (it serves what a sink projected)") });
+            }
+        }
         for (role, name, c) in self.all_components() {
             for table in &c.tables {
                 check_ref(&format!("{role} {name}"), table, "table", &mut errors);
@@ -518,6 +533,17 @@ mod tests {
         let errors = Topology::parse(text, "").unwrap().check(&records());
         assert!(errors.iter().any(|e| e.line == 11 && e.message.contains("reads nothing")), "{errors:?}");
         assert!(errors.iter().any(|e| e.line == 10 && e.message.contains("taken by a sink")), "{errors:?}");
+    }
+
+    #[test]
+    fn apis_neither_read_nor_write_topics() {
+        let text = "[topics.a]\nkey = \"k\"\nrecords = [\"souk.clock.Tick\"]\n\n[apis.reads]\nkind = \"read-api\"\n\n[apis.bad]\nkind = \"read-api\"\ninputs = [\"a\"]\n";
+        let t = Topology::parse(text, "").unwrap();
+        let errors = t.check(&records());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].line == 10 && errors[0].message.contains("api bad neither reads nor writes"), "{errors:?}");
+        assert_eq!(t.component(Role::Api, "reads").unwrap().kind, "read-api");
+        assert!(t.all_components().any(|(role, name, _)| role == Role::Api && name == "reads"));
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub async fn demo(path: &Path, args: DemoArgs) -> anyhow::Result<()> {
         instance_id: None,
     };
     let running = run::start(&topology, codec, &run_args).await?;
-    let addr = running.http_addr.context("the gateway did not start")?;
+    let addr = running.http_addr.context("no running component serves HTTP (the topology declares no gateway)")?;
     if let Some(r) = &recorder {
         // Like Meta, the local Cloud API reports each accepted message's status to the webhook.
         r.report_statuses_to(&format!("http://{addr}/webhooks/whatsapp"), &tenant.app_secret);

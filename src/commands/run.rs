@@ -71,7 +71,7 @@ pub struct RunArgs {
 pub struct Running {
     tasks: JoinSet<(String, anyhow::Result<()>)>,
     stop: watch::Sender<bool>,
-    /// The gateway's bound address, when the gateway runs.
+    /// Where the HTTP API listens, when a running component serves routes.
     pub http_addr: Option<SocketAddr>,
 }
 
@@ -134,11 +134,18 @@ pub async fn start(topology: &Topology, codec: Arc<Codec>, args: &RunArgs) -> an
     let (stop, shutdown) = watch::channel(false);
     let cx = Arc::new(BuildContext { topology: topology.clone(), codec, engine, db, tenants, deployment: args.deployment(), shutdown });
     let mut tasks: JoinSet<(String, anyhow::Result<()>)> = JoinSet::new();
+    let mut surfaces = Vec::new();
+    for (name, started) in registry.build(cx.clone(), &selected).await? {
+        surfaces.extend(started.http);
+        if let Some(task) = started.task {
+            tasks.spawn(async move { (name, task.await) });
+        }
+    }
     let mut http_addr = None;
-    for (name, started) in registry.build(cx, &selected).await? {
-        http_addr = http_addr.or(started.http_addr);
-        let task = started.task;
-        tasks.spawn(async move { (name, task.await) });
+    if !surfaces.is_empty() {
+        let (bound, server) = souk::http::serve(&cx.deployment.http_addr, surfaces, cx.shutdown.clone()).await?;
+        http_addr = Some(bound);
+        tasks.spawn(async move { ("http".to_string(), server.await) });
     }
     tracing::info!(components = tasks.len(), "souk running; Ctrl-C stops after the current batches");
     Ok(Running { tasks, stop, http_addr })

@@ -1,5 +1,6 @@
 //! `souk topology check|apply`.
 
+use souk_runtime::topology::Role;
 use std::path::Path;
 
 /// Prints every problem with its line; fails if there is any.
@@ -15,15 +16,8 @@ pub fn check(path: &Path) -> anyhow::Result<()> {
     if !errors.is_empty() {
         anyhow::bail!("{} problem(s) in {}", errors.len(), path.display());
     }
-    println!(
-        "{}: ok ({} topics, {} processors, {} stages, {} sinks, {} producers)",
-        path.display(),
-        topology.topics.len(),
-        topology.processors.len(),
-        topology.stages.len(),
-        topology.sinks.len(),
-        topology.producers.len()
-    );
+    let counts: Vec<String> = Role::ALL.iter().map(|role| format!("{} {}", topology.components(*role).len(), role.table())).collect();
+    println!("{}: ok ({} topics, {})", path.display(), topology.topics.len(), counts.join(", "));
     Ok(())
 }
 

@@ -4,7 +4,6 @@
 use super::{BuildContext, Kind, Needs, NoOptions, Registry, Started};
 use crate::intent::llm::{LlmConfig, LlmExtractor};
 use crate::intent::IntentStage;
-use anyhow::Context;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use souk_processors::{invoicing::Invoicing, ledger::Ledger, order_session::OrderSession, InventoryPool};
@@ -31,7 +30,9 @@ pub fn builtin() -> Registry {
         .register(Role::Sink, "search-index", Kind::new::<NoOptions>(Needs::NOTHING, search_index))
         .register(Role::Sink, "whatsapp-dispatcher", Kind::new::<DispatcherOptions>(Needs::DATABASE_AND_TENANTS, whatsapp_dispatcher))
         .register(Role::Producer, "clock", Kind::new::<ClockOptions>(Needs::NOTHING, clock))
-        .register(Role::Producer, souk_producers::gateway::GATEWAY_KIND, Kind::new::<GatewayConfig>(Needs::DATABASE_AND_TENANTS, http_gateway));
+        .register(Role::Producer, souk_producers::gateway::GATEWAY_KIND, Kind::new::<GatewayConfig>(Needs::TENANTS, http_gateway))
+        .register(Role::Api, "read-api", Kind::new::<NoOptions>(Needs::DATABASE_AND_TENANTS, read_api))
+        .register(Role::Api, "search-api", Kind::new::<NoOptions>(Needs::TENANTS, search_api));
     r
 }
 
@@ -106,28 +107,23 @@ fn clock(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyho
     })
 }
 
-/// The gateway (webhook, owner commands), the read API and the search API on one address.
+/// The gateway: the WhatsApp webhook and owner commands, turned into events.
 fn http_gateway(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
     Box::pin(async move {
         let config: GatewayConfig = spec.options()?;
-        let db = cx.db()?;
         let publisher = Arc::new(KafkaPublisher::connect(&cx.engine.bootstrap, cx.codec.clone(), &cx.topology)?);
         let orders = Arc::new(LogOrderDirectory::load(&cx.engine.bootstrap, cx.codec.clone(), spec.table("orders.directory")?).await?);
         let state = GatewayState::new(cx.tenants.clone(), publisher, orders).with_config(config);
-        let (app, _) = crate::http::app(state, db, cx.tenants.clone(), cx.deployment.index_dir.clone());
-        let addr = &cx.deployment.http_addr;
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the gateway to {addr}"))?;
-        let bound = listener.local_addr()?;
-        tracing::info!(addr = %bound, "gateway: /webhooks/whatsapp, owner commands and read API under /v1, /openapi.json");
-        let mut shutdown = cx.shutdown.clone();
-        let task = async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = shutdown.wait_for(|s| *s).await;
-                })
-                .await
-                .context("gateway server")
-        };
-        Ok(Started { task: Box::pin(task), http_addr: Some(bound) })
+        Ok(Started::http(souk_producers::gateway::surface(state)))
     })
+}
+
+/// The tenant-scoped read API over the Postgres read models.
+fn read_api(cx: Arc<BuildContext>, _spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
+    Box::pin(async move { Ok(Started::http(souk_projections::api::surface(cx.db()?, cx.tenants.clone()))) })
+}
+
+/// The tenant-scoped search API over the search sink's index.
+fn search_api(cx: Arc<BuildContext>, _spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
+    Box::pin(async move { Ok(Started::http(souk_projections::search::search_surface(cx.deployment.index_dir.clone(), cx.tenants.clone()))) })
 }

@@ -14,10 +14,10 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use souk_runtime::codec::Codec;
 use souk_runtime::engine::EngineSettings;
+use souk_runtime::http::Surface;
 use souk_runtime::tenants::Tenants;
 use souk_runtime::topology::{CheckError, ComponentSpec, Role, Topology};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -59,7 +59,7 @@ impl Needs {
 pub struct Deployment {
     /// The tenant registry file.
     pub tenants: PathBuf,
-    /// Where the HTTP gateway listens.
+    /// Where the HTTP API (every running component's routes) listens.
     pub http_addr: String,
     /// The search index directory (written by the search sink, read by the search API).
     pub index_dir: PathBuf,
@@ -103,18 +103,24 @@ impl BuildContext {
     }
 }
 
-/// A built component: the task that runs it until shutdown, and where it listens (HTTP producers).
+/// A built component: the task that runs it until shutdown, and its share of the HTTP API.
 pub struct Started {
-    /// Runs the component; ends when `shutdown` turns true, or fails.
-    pub task: BoxFuture<'static, anyhow::Result<()>>,
-    /// The bound HTTP address, for components that serve HTTP.
-    pub http_addr: Option<SocketAddr>,
+    /// Runs the component; ends when `shutdown` turns true, or fails. `None` for a component whose
+    /// routes do all its work.
+    pub task: Option<BoxFuture<'static, anyhow::Result<()>>>,
+    /// Routes it serves; `souk run` serves every running component's routes on one address.
+    pub http: Option<Surface>,
 }
 
 impl Started {
     /// A component that only runs a task.
     pub fn task(task: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static) -> Started {
-        Started { task: Box::pin(task), http_addr: None }
+        Started { task: Some(Box::pin(task)), http: None }
+    }
+
+    /// A component that only serves HTTP.
+    pub fn http(surface: Surface) -> Started {
+        Started { task: None, http: Some(surface) }
     }
 }
 
@@ -184,7 +190,7 @@ impl Registry {
     pub fn selected(&self, topology: &Topology, only: &[String]) -> anyhow::Result<Vec<(Role, String)>> {
         for o in only {
             if !topology.all_components().any(|(_, n, _)| n == o) {
-                bail!("--only {o}: no processor, stage, sink or producer of that name in the topology");
+                bail!("--only {o}: no processor, stage, sink, producer or api of that name in the topology");
             }
         }
         Ok(topology.all_components().filter(|(_, n, _)| only.is_empty() || only.contains(n)).map(|(r, n, _)| (r, n.clone())).collect())

@@ -75,7 +75,10 @@ fn only_selects_declared_components_and_needs_follow_their_kinds() {
     assert_eq!(processors, vec![(Role::Processor, "inventory-pool".to_string()), (Role::Processor, "ledger".to_string())]);
     assert_eq!(r.needs(&t, &processors).unwrap(), Needs::NOTHING);
     assert_eq!(r.needs(&t, &r.selected(&t, &["inventory-postgres".into()]).unwrap()).unwrap(), Needs::DATABASE);
-    assert_eq!(r.needs(&t, &r.selected(&t, &["clock".into(), "gateway".into()]).unwrap()).unwrap(), Needs::DATABASE_AND_TENANTS);
+    // the gateway writes events only; the read API is what needs the read models
+    assert_eq!(r.needs(&t, &r.selected(&t, &["clock".into(), "gateway".into()]).unwrap()).unwrap(), Needs::TENANTS);
+    assert_eq!(r.needs(&t, &r.selected(&t, &["search-api".into()]).unwrap()).unwrap(), Needs::TENANTS);
+    assert_eq!(r.needs(&t, &r.selected(&t, &["gateway".into(), "read-api".into()]).unwrap()).unwrap(), Needs::DATABASE_AND_TENANTS);
 }
 
 #[test]

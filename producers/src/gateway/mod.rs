@@ -27,7 +27,7 @@ pub use directory::{LogOrderDirectory, NoOrderDirectory, OrderDirectory};
 pub use error::ApiError;
 pub use openapi::fragment as openapi_fragment;
 pub use publisher::{EventPublisher, GatewayEvent, KafkaPublisher, Publish, PublishError, GATEWAY_KIND};
-pub use routes::router;
+pub use routes::{router, surface};
 pub use signature::{sign, verify, AppSecrets};
 pub use whatsapp::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 

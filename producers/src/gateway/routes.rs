@@ -3,10 +3,10 @@
 
 use super::{commands, whatsapp, GatewayState};
 use axum::extract::DefaultBodyLimit;
-use souk_runtime::http::Routes;
+use souk_runtime::http::{Routes, Surface};
 
 /// Every gateway route, with the body limit of the state's config (over it ⇒ 413). The routes have
-/// their state applied, so the CLI can `merge` them with the read and search APIs.
+/// their state applied, so they can be merged with other components' routes.
 pub fn router(state: GatewayState) -> Routes {
     let limit = state.config.body_limit_bytes;
     Routes::new()
@@ -20,4 +20,9 @@ pub fn router(state: GatewayState) -> Routes {
         .put("/v1/settings", commands::settings)
         .map_router(|r| r.layer(DefaultBodyLimit::max(limit)))
         .with_state(state)
+}
+
+/// The gateway's share of the HTTP API: its routes and their documentation.
+pub fn surface(state: GatewayState) -> Surface {
+    Surface { routes: router(state), doc: super::openapi::fragment() }
 }

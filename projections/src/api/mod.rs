@@ -17,7 +17,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use souk_runtime::api_error::{authenticate, ApiError};
-use souk_runtime::http::Routes;
+use souk_runtime::http::{Routes, Surface};
 use souk_runtime::tenants::Tenants;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -27,6 +27,11 @@ use std::sync::Arc;
 struct ApiState {
     pool: PgPool,
     tenants: Arc<Tenants>,
+}
+
+/// The read API's share of the HTTP API (the `read-api` component): routes and documentation.
+pub fn surface(pool: PgPool, tenants: Arc<Tenants>) -> Surface {
+    Surface { routes: router(pool, tenants), doc: fragment() }
 }
 
 /// The read API's routes (paths are absolute `/v1/...`), state applied, ready to merge.

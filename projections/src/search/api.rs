@@ -13,7 +13,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use souk_runtime::api_error::{authenticate, ApiError};
-use souk_runtime::http::Routes;
+use souk_runtime::http::{Routes, Surface};
 use souk_runtime::openapi::{error_response, Fragment};
 use souk_runtime::tenants::Tenants;
 use std::path::PathBuf;
@@ -50,11 +50,16 @@ struct Params {
     limit: Option<String>,
 }
 
-/// The search API as a router (merged into the gateway's); `index_dir` is the search sink's
-/// index directory, `tenants` maps API keys to tenants.
+/// The search API's routes; `index_dir` is the search sink's index directory, `tenants` maps API
+/// keys to tenants.
 pub fn search_router(index_dir: PathBuf, tenants: Arc<Tenants>) -> Routes {
     let state = Arc::new(SearchState { index_dir, tenants, reader: Mutex::new(None) });
     Routes::new().get("/v1/search", handle).with_state(state)
+}
+
+/// The search API's share of the HTTP API (the `search-api` component).
+pub fn search_surface(index_dir: PathBuf, tenants: Arc<Tenants>) -> Surface {
+    Surface { routes: search_router(index_dir, tenants), doc: search_fragment() }
 }
 
 /// `GET /v1/search` in the OpenAPI document.

@@ -6,6 +6,6 @@ pub mod api;
 pub mod query;
 pub mod schema;
 
-pub use api::{search_fragment, search_router};
+pub use api::{search_fragment, search_router, search_surface};
 pub use query::{count_doc_id, count_tenant, search, Hit, SearchError};
 pub use schema::{CatalogDoc, Direction, DocKind, MessageDoc, SearchSchema};
