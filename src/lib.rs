@@ -4,5 +4,6 @@
 pub mod demo;
 pub mod http;
 pub mod intent;
+pub mod model;
 pub mod registry;
 pub mod workload;

@@ -1,5 +1,5 @@
-//! The optional LLM backend of the `intent` stage: an OpenAI-compatible
-//! chat-completions endpoint reads a customer message and answers with one forced function call,
+//! The optional LLM backend of the `intent` stage: the shared model client ([`crate::model`]) asks
+//! the configured model to read a customer message and answer with one forced function call,
 //! `record_intent`, that this module validates against the tenant's catalog exactly like the
 //! offline extractor's own output (same name matching, stock snapshot, A9 alternatives, A10 meters).
 //!
@@ -10,23 +10,18 @@
 //! answer that cannot be used falls back to the offline extractor for that message.
 
 use crate::intent::nlu::{self, Extraction, TenantCatalog};
-use anyhow::{anyhow, Context};
+use crate::model::{ModelClient, ModelConfig, ModelError, Tool};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use souk_runtime::stage::StageError;
-use souk_runtime::tenants::Secret;
 use souk_schemas::orders::{IntentLine, IntentResolved, ItemDecision};
 use souk_schemas::whatsapp::InboundMessage;
 use souk_schemas::Envelope;
 use std::collections::BTreeMap;
 use std::str::FromStr;
-use std::time::Duration;
 
 /// The function the model is forced to call.
 pub const TOOL: &str = "record_intent";
-
-/// Environment variable holding the API key (sent as a bearer token).
-pub const API_KEY_ENV: &str = "SOUK_LLM_API_KEY";
 
 const DECISIONS: [&str; 10] = ["ORDER", "ADD", "CONFIRM", "CANCEL_ALL", "EDIT", "ACCEPT_AVAILABLE", "CANCEL_ITEM", "REQUEST_ALTERNATIVE", "GREETING", "UNKNOWN"];
 const ACTIONS: [&str; 5] = ["ACCEPT_AVAILABLE", "CANCEL_ITEM", "REQUEST_ALTERNATIVE", "EDIT_ITEM", "REPLACE"];
@@ -34,30 +29,6 @@ const ACTIONS: [&str; 5] = ["ACCEPT_AVAILABLE", "CANCEL_ITEM", "REQUEST_ALTERNAT
 const DROPPED: Decimal = Decimal::from_parts(60, 0, 0, false, 2);
 /// Cap for an ORDER whose lines were all dropped (the offline extractor's "unknown but something").
 const NOTHING_LEFT: Decimal = Decimal::from_parts(45, 0, 0, false, 2);
-
-/// Where and how to reach the model; built by `souk run` from `--llm-*` flags and the environment.
-#[derive(Debug, Clone)]
-pub struct LlmConfig {
-    /// Base URL of the OpenAI-compatible API, e.g. `https://api.openai.com/v1` (`/chat/completions` is appended).
-    pub base_url: String,
-    /// Model name sent in the request and logged as `llm:<model>`.
-    pub model: String,
-    /// Bearer token ([`API_KEY_ENV`]); never printed.
-    pub api_key: Secret,
-    /// Whole-request timeout; exceeding it is a transient failure.
-    pub timeout: Duration,
-}
-
-impl LlmConfig {
-    /// Default request timeout: long enough for a small model, short enough not to stall a partition.
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
-
-    /// A configuration with the key from [`API_KEY_ENV`] (any value for servers without auth).
-    pub fn from_env(base_url: &str, model: &str) -> anyhow::Result<LlmConfig> {
-        let key = std::env::var(API_KEY_ENV).map_err(|_| anyhow!("--llm-base-url is set but {API_KEY_ENV} is not (use any value for a server without auth)"))?;
-        Ok(LlmConfig { base_url: base_url.to_string(), model: model.to_string(), api_key: Secret::new(key), timeout: Self::DEFAULT_TIMEOUT })
-    }
-}
 
 /// What a message means and which extractor decided it (`llm:<model>` or the offline fallback).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,32 +39,20 @@ pub struct Extracted {
     pub extractor: String,
 }
 
-/// Why a model call produced nothing usable.
-enum Failure {
-    /// Retry later (the stage does not advance).
-    Transient(anyhow::Error),
-    /// This message's answer is unusable: fall back to the offline extractor.
-    Unusable(String),
-}
-
 /// Resolves message text with a chat-completions model, validated against the tenant catalog.
 pub struct LlmExtractor {
-    config: LlmConfig,
-    http: reqwest::Client,
-    name: String,
+    model: ModelClient,
 }
 
 impl LlmExtractor {
-    /// An extractor with its own HTTP client (timeout from `config`).
-    pub fn new(config: LlmConfig) -> anyhow::Result<LlmExtractor> {
-        let http = reqwest::Client::builder().timeout(config.timeout).build().context("building the LLM HTTP client")?;
-        let name = format!("llm:{}", config.model);
-        Ok(LlmExtractor { config, http, name })
+    /// An extractor asking the model `config` names.
+    pub fn new(config: &ModelConfig) -> LlmExtractor {
+        LlmExtractor { model: ModelClient::new(config) }
     }
 
     /// The extractor name logged for model answers: `llm:<model>`.
     pub fn name(&self) -> &str {
-        &self.name
+        self.model.name()
     }
 
     /// The meaning of one message: reply ids and empty texts map offline without a call; text goes
@@ -105,15 +64,15 @@ impl LlmExtractor {
             return Ok(offline(nlu::extract(text, reply_id, catalog)));
         };
         let fallback = nlu::extract(Some(said), None, catalog);
-        let answer = match self.call(said, catalog).await {
-            Ok(args) => normalize(&args, said, catalog, &fallback.language).map_err(Failure::Unusable),
-            Err(f) => Err(f),
+        let answer = match self.model.call_tool(&system_prompt(catalog), said, &tool()).await {
+            Ok(args) => normalize(&args, said, catalog, &fallback.language).map_err(ModelError::Unusable),
+            Err(e) => Err(e),
         };
         match answer {
-            Ok(extraction) => Ok(Extracted { extraction, extractor: self.name.clone() }),
-            Err(Failure::Transient(e)) => Err(StageError::Transient(e.context(format!("calling {}", self.name)))),
-            Err(Failure::Unusable(why)) => {
-                tracing::warn!(extractor = %self.name, reason = %why, "unusable model answer; using the offline extractor for this message");
+            Ok(extraction) => Ok(Extracted { extraction, extractor: self.name().to_string() }),
+            Err(ModelError::Transient(e)) => Err(StageError::Transient(e)),
+            Err(ModelError::Unusable(why)) => {
+                tracing::warn!(extractor = %self.name(), reason = %why, "unusable model answer; using the offline extractor for this message");
                 Ok(offline(fallback))
             }
         }
@@ -126,67 +85,11 @@ impl LlmExtractor {
         resolved.extractor = extractor;
         Ok(resolved)
     }
-
-    /// The chat-completions request for `text`: system prompt with the catalog, the message, and
-    /// the `record_intent` tool the model is forced to call.
-    pub fn request_body(&self, text: &str, catalog: &TenantCatalog) -> Value {
-        json!({
-            "model": self.config.model,
-            "messages": [
-                {"role": "system", "content": system_prompt(catalog)},
-                {"role": "user", "content": text},
-            ],
-            "tools": [{
-                "type": "function",
-                "function": {
-                    "name": TOOL,
-                    "description": "Record what the customer's message means for their textile order.",
-                    "parameters": tool_schema(),
-                },
-            }],
-            "tool_choice": {"type": "function", "function": {"name": TOOL}},
-        })
-    }
-
-    /// One POST to `{base_url}/chat/completions`; the parsed arguments of the forced tool call.
-    async fn call(&self, text: &str, catalog: &TenantCatalog) -> Result<Value, Failure> {
-        let url = format!("{}/chat/completions", self.config.base_url.trim_end_matches('/'));
-        let response = self
-            .http
-            .post(&url)
-            .bearer_auth(self.config.api_key.expose())
-            .json(&self.request_body(text, catalog))
-            .send()
-            .await
-            .map_err(|e| Failure::Transient(anyhow!(e).context(format!("POST {url}"))))?;
-        let status = response.status();
-        let body = response.text().await.map_err(|e| Failure::Transient(anyhow!(e).context(format!("reading the answer of {url}"))))?;
-        if !status.is_success() {
-            let detail: String = body.chars().take(300).collect();
-            // 429/5xx/408 pass; 401/403/404 are a wrong key, model or URL, fixed by an operator
-            // while the stage waits. Other 4xx reject this one request: use the offline extractor.
-            return Err(match status.as_u16() {
-                408 | 429 | 401 | 403 | 404 | 500..=599 => Failure::Transient(anyhow!("{url} answered {status}: {detail}")),
-                _ => Failure::Unusable(format!("{url} answered {status}: {detail}")),
-            });
-        }
-        tool_arguments(&body).map_err(Failure::Unusable)
-    }
 }
 
-/// `choices[0].message.tool_calls[0].function.arguments` of a chat-completions answer, parsed
-/// (a JSON string by the protocol; an object is accepted from lenient servers).
-fn tool_arguments(body: &str) -> Result<Value, String> {
-    let answer: Value = serde_json::from_str(body).map_err(|e| format!("answer is not JSON: {e}"))?;
-    let function = &answer["choices"][0]["message"]["tool_calls"][0]["function"];
-    if function["name"].as_str() != Some(TOOL) {
-        return Err(format!("no {TOOL} tool call in the answer"));
-    }
-    match &function["arguments"] {
-        Value::String(s) => serde_json::from_str(s).map_err(|e| format!("{TOOL} arguments are not JSON: {e}")),
-        args @ Value::Object(_) => Ok(args.clone()),
-        _ => Err(format!("{TOOL} call has no arguments")),
-    }
+/// `record_intent`: what the model must answer with.
+fn tool() -> Tool {
+    Tool { name: TOOL, description: "Record what the customer's message means for their textile order.", parameters: tool_schema() }
 }
 
 /// The system prompt: the task, the decision vocabulary, and the tenant's catalog.
@@ -380,7 +283,9 @@ mod tests {
     use axum::extract::State;
     use axum::http::{HeaderMap, StatusCode};
     use axum::Json;
+    use souk_runtime::tenants::Secret;
     use std::sync::{Arc, Mutex};
+    use std::time::Duration;
 
     /// What the fake server answers, and every request it saw (headers, body).
     #[derive(Default)]
@@ -389,6 +294,7 @@ mod tests {
         answer: Value,
         delay: Duration,
         seen: Vec<(HeaderMap, Value)>,
+        addr: Option<std::net::SocketAddr>,
     }
     type Shared = Arc<Mutex<Fake>>;
 
@@ -408,9 +314,13 @@ mod tests {
         let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(completions)).with_state(fake.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        fake.lock().unwrap().addr = Some(addr);
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let config = LlmConfig { base_url: format!("http://{addr}/v1/"), model: "gpt-test".into(), api_key: Secret::new("sk-test"), timeout: Duration::from_secs(5) };
-        (LlmExtractor::new(config).unwrap(), fake)
+        (LlmExtractor::new(&config(addr, Duration::from_secs(5))), fake)
+    }
+
+    fn config(addr: std::net::SocketAddr, timeout: Duration) -> ModelConfig {
+        ModelConfig { base_url: format!("http://{addr}/v1/"), model: "gpt-test".into(), api_key: Secret::new("sk-test"), timeout }
     }
 
     /// A chat completion whose only content is a `record_intent` call with `arguments`.
@@ -519,10 +429,10 @@ mod tests {
     async fn an_unavailable_model_is_transient() {
         let (llm, _) = serve(503, json!({"error": {"message": "overloaded"}})).await;
         assert!(matches!(llm.extract(Some(HINGLISH), None, &catalog()).await, Err(StageError::Transient(_))));
-        let (mut slow, fake) = serve(200, tool_call(&two_lines("0.9"))).await;
+        let (_, fake) = serve(200, tool_call(&two_lines("0.9"))).await;
         fake.lock().unwrap().delay = Duration::from_secs(3);
-        slow.config.timeout = Duration::from_millis(200);
-        slow.http = reqwest::Client::builder().timeout(slow.config.timeout).build().unwrap();
+        let addr = fake.lock().unwrap().addr.expect("served");
+        let slow = LlmExtractor::new(&config(addr, Duration::from_millis(200)));
         assert!(matches!(slow.extract(Some(HINGLISH), None, &catalog()).await, Err(StageError::Transient(_))));
     }
 

@@ -2,8 +2,9 @@
 //! factory that builds it from its declaration and the shared [`BuildContext`].
 
 use super::{BuildContext, Kind, Needs, NoOptions, Registry, Started};
-use crate::intent::llm::{LlmConfig, LlmExtractor};
+use crate::intent::llm::LlmExtractor;
 use crate::intent::IntentStage;
+use crate::model::ModelConfig;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use souk_processors::{invoicing::Invoicing, ledger::Ledger, order_session::OrderSession, InventoryPool};
@@ -49,7 +50,7 @@ fn intent_stage(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static
         let tenants = cx.tenants.clone();
         let catalogs = Arc::new(crate::intent::load_catalogs(&cx.engine.bootstrap, cx.codec.clone(), spec.table("inventory.levels")?).await?);
         let stage = match &cx.deployment.llm {
-            Some((url, model)) => IntentStage::with_llm(catalogs, tenants, LlmExtractor::new(LlmConfig::from_env(url, model)?)?),
+            Some((url, model)) => IntentStage::with_llm(catalogs, tenants, LlmExtractor::new(&ModelConfig::from_env(url, model)?)),
             None => IntentStage::new(catalogs, tenants),
         };
         let mut runner = StageRunner::new(Arc::new(stage), spec, cx.codec.clone(), &cx.engine.bootstrap, cx.engine.mode, &cx.engine.instance)?;
