@@ -5,6 +5,7 @@
 pub mod inventory_pool;
 pub mod invoicing;
 pub mod ledger;
+pub mod negotiation;
 pub mod order_session;
 
 pub use inventory_pool::InventoryPool;

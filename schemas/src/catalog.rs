@@ -48,6 +48,16 @@ const BUILTIN: &[(&str, &str)] = &[
     ("ledger_entry_appended.avsc", include_str!("../avro/ledger_entry_appended.avsc")),
     ("payment_reminder_due.avsc", include_str!("../avro/payment_reminder_due.avsc")),
     ("store_record.avsc", include_str!("../avro/store_record.avsc")),
+    ("negotiation_requested.avsc", include_str!("../avro/negotiation_requested.avsc")),
+    ("partner_replied.avsc", include_str!("../avro/partner_replied.avsc")),
+    ("user_decided.avsc", include_str!("../avro/user_decided.avsc")),
+    ("alternative_found.avsc", include_str!("../avro/alternative_found.avsc")),
+    ("no_alternative_found.avsc", include_str!("../avro/no_alternative_found.avsc")),
+    ("negotiation_updated.avsc", include_str!("../avro/negotiation_updated.avsc")),
+    ("partner_reply_classified.avsc", include_str!("../avro/partner_reply_classified.avsc")),
+    ("resourcing_requested.avsc", include_str!("../avro/resourcing_requested.avsc")),
+    ("user_notified.avsc", include_str!("../avro/user_notified.avsc")),
+    ("leg_replaced.avsc", include_str!("../avro/leg_replaced.avsc")),
 ];
 
 /// Why a schema could not be loaded or composed.

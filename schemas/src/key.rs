@@ -88,6 +88,29 @@ impl<'a> OrderKey<'a> {
     }
 }
 
+/// `<tenant>|<bundle id>`: one bundle of a multi-vendor order, and the negotiations about its legs
+/// (co-partitioned with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BundleKey<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// The bundle id.
+    pub bundle_id: &'a str,
+}
+
+impl<'a> BundleKey<'a> {
+    /// The key of bundle `bundle_id` of `tenant`.
+    pub fn of(tenant: &str, bundle_id: &str) -> String {
+        format!("{tenant}{SEPARATOR}{bundle_id}")
+    }
+
+    /// Parses a key of exactly two non-empty parts.
+    pub fn parse(key: &'a str) -> Result<BundleKey<'a>, KeyError> {
+        let [tenant, bundle_id] = parts(key, "<tenant>|<bundle id>")?;
+        Ok(BundleKey { tenant, bundle_id })
+    }
+}
+
 /// `<tenant>|<material>|<color>`: one inventory pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolKey<'a> {

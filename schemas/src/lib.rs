@@ -13,6 +13,7 @@ pub mod decimal;
 pub mod envelope;
 pub mod inventory;
 pub mod key;
+pub mod orchestration;
 pub mod orders;
 pub mod whatsapp;
 

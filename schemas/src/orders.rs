@@ -246,11 +246,13 @@ crate::stream_event!(EscalationEvent { EscalationRaised });
 
 #[cfg(test)]
 #[allow(deprecated)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{avro_to_json, json_to_avro, Catalog};
 
-    fn round_trip<T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(records: &[&str], value: &T) {
+    /// Encodes `value` with the topic schema of `records` and decodes it back (shared by every
+    /// area's round-trip test).
+    pub(crate) fn round_trip<T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(records: &[&str], value: &T) {
         let schema = Catalog::builtin().unwrap().topic_schema(&records.iter().map(|r| r.to_string()).collect::<Vec<_>>()).unwrap();
         let parsed = apache_avro::Schema::parse(&schema).unwrap();
         let avro = json_to_avro(&schema, &serde_json::to_value(value).unwrap()).unwrap();

@@ -7,7 +7,7 @@ use crate::intent::IntentStage;
 use crate::model::ModelConfig;
 use futures::future::BoxFuture;
 use serde::Deserialize;
-use souk_processors::{invoicing::Invoicing, ledger::Ledger, order_session::OrderSession, InventoryPool};
+use souk_processors::{invoicing::Invoicing, ledger::Ledger, negotiation::NegotiationProcessor, order_session::OrderSession, InventoryPool};
 use souk_producers::gateway::{GatewayConfig, GatewayState, KafkaPublisher, LogOrderDirectory};
 use souk_runtime::engine::ProcessorEngine;
 use souk_runtime::processor::Processor;
@@ -25,6 +25,7 @@ pub fn builtin() -> Registry {
         .register(Role::Processor, "order-session", Kind::new::<NoOptions>(Needs::NOTHING, processor::<OrderSession>))
         .register(Role::Processor, "invoicing", Kind::new::<NoOptions>(Needs::NOTHING, processor::<Invoicing>))
         .register(Role::Processor, "ledger", Kind::new::<NoOptions>(Needs::NOTHING, processor::<Ledger>))
+        .register(Role::Processor, "negotiation", Kind::new::<NoOptions>(Needs::NOTHING, processor::<NegotiationProcessor>))
         .register(Role::Stage, "intent", Kind::new::<NoOptions>(Needs::TENANTS, intent_stage))
         .register(Role::Sink, "inventory-postgres", Kind::new::<NoOptions>(Needs::DATABASE, postgres_sink::<InventoryProjection>))
         .register(Role::Sink, "commerce-postgres", Kind::new::<NoOptions>(Needs::DATABASE, postgres_sink::<CommerceProjection>))

@@ -1,0 +1,331 @@
+//! Multi-vendor orchestration events (docs/rules/orchestration.md): negotiations with a bundle
+//! leg's partner, their replies and how they were read, the user's decisions, re-sourcing and the
+//! messages to the user's bundle thread. Key: `<tenant>|<bundle id>` — a negotiation is
+//! co-partitioned with its bundle, so everything about one bundle is decided in order.
+
+use crate::clock::Tick;
+use crate::envelope::Envelope;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Opens a negotiation about one leg with the leg's partner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NegotiationRequested {
+    pub envelope: Envelope,
+    pub negotiation_id: String,
+    pub bundle_id: String,
+    pub leg_id: String,
+    /// `product_change`, `price_negotiation` or `timing_change`.
+    pub negotiation_type: String,
+    pub partner_id: String,
+    pub partner_name: String,
+    /// The partner's WhatsApp number.
+    pub partner_contact: String,
+    pub original_item: String,
+    pub requested_item: String,
+    pub original_price: Decimal,
+    pub currency: String,
+    pub capabilities: Vec<String>,
+    /// Just-in-time: 15 minutes to answer instead of 60.
+    pub is_jit: bool,
+    /// Epoch ms the leg executes.
+    pub leg_starts_at: i64,
+    /// Epoch ms the leg must be done by.
+    pub deadline: i64,
+    /// The partner can never be swapped.
+    pub hard_locked: bool,
+    pub thread_id: String,
+}
+
+/// A partner's answer: a reply button or free text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerReplied {
+    pub envelope: Envelope,
+    pub bundle_id: String,
+    pub partner_id: String,
+    /// Absent when the channel cannot correlate: the partner's open negotiation in the bundle.
+    pub negotiation_id: Option<String>,
+    pub text: Option<String>,
+    pub button_id: Option<String>,
+}
+
+/// The user's answer to a proposal (counter-offer or alternative vendor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserDecided {
+    pub envelope: Envelope,
+    pub bundle_id: String,
+    pub negotiation_id: String,
+    pub approved: bool,
+    pub actor: String,
+}
+
+/// Re-sourcing's replacement for a rejected leg.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlternativeFound {
+    pub envelope: Envelope,
+    pub bundle_id: String,
+    pub negotiation_id: String,
+    pub partner_id: String,
+    pub partner_name: String,
+    pub partner_contact: String,
+    pub product_id: String,
+    pub item: String,
+    pub price: Decimal,
+    /// New total time − old, in minutes (negative = faster).
+    pub delay_minutes: i64,
+}
+
+/// Re-sourcing found nothing that fits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoAlternativeFound {
+    pub envelope: Envelope,
+    pub bundle_id: String,
+    pub negotiation_id: String,
+    pub reason: String,
+}
+
+/// A negotiation's snapshot after every change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NegotiationUpdated {
+    pub envelope: Envelope,
+    pub negotiation_id: String,
+    pub bundle_id: String,
+    pub leg_id: String,
+    pub negotiation_type: String,
+    pub status: String,
+    pub partner_id: String,
+    pub counter_offer_count: i32,
+    pub unclear_replies: i32,
+    pub paused: bool,
+    pub proposal: Option<String>,
+    pub proposal_price: Option<Decimal>,
+    pub reason: Option<String>,
+}
+
+/// How a partner's reply was read, logged so a replay never classifies again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerReplyClassified {
+    pub envelope: Envelope,
+    pub negotiation_id: String,
+    pub bundle_id: String,
+    pub partner_id: String,
+    pub text: Option<String>,
+    pub button_id: Option<String>,
+    /// `accept`, `reject`, `counter_offer`, `frustrated` or `unclear`.
+    pub classification: String,
+    pub offered_item: Option<String>,
+    pub offered_price: Option<Decimal>,
+    pub offered_change_percent: Option<Decimal>,
+    /// `offline-1` or `llm:<model>`.
+    pub classifier: String,
+}
+
+/// Asks re-sourcing for a replacement (price window 0.8–1.2 × original, same capabilities).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourcingRequested {
+    pub envelope: Envelope,
+    pub negotiation_id: String,
+    pub bundle_id: String,
+    pub leg_id: String,
+    pub exclude_partner_id: String,
+    pub requested_item: String,
+    pub original_price: Decimal,
+    pub min_price: Decimal,
+    pub max_price: Decimal,
+    pub currency: String,
+    pub capabilities: Vec<String>,
+    pub deadline: i64,
+}
+
+/// A message to the user's bundle thread.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserNotified {
+    pub envelope: Envelope,
+    pub negotiation_id: String,
+    pub bundle_id: String,
+    pub thread_id: String,
+    pub kind: String,
+    pub text: String,
+}
+
+/// A leg moved to another partner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegReplaced {
+    pub envelope: Envelope,
+    pub negotiation_id: String,
+    pub bundle_id: String,
+    pub leg_id: String,
+    pub old_partner_id: String,
+    pub new_partner_id: String,
+    pub product_id: String,
+    pub item: String,
+    pub price: Decimal,
+    pub delay_minutes: i64,
+}
+
+/// `negotiation.inputs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NegotiationInput {
+    NegotiationRequested(NegotiationRequested),
+    PartnerReplied(PartnerReplied),
+    UserDecided(UserDecided),
+    AlternativeFound(AlternativeFound),
+    NoAlternativeFound(NoAlternativeFound),
+    Tick(Tick),
+}
+
+/// `negotiation.events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NegotiationEvent {
+    NegotiationUpdated(NegotiationUpdated),
+    PartnerReplyClassified(PartnerReplyClassified),
+    ResourcingRequested(ResourcingRequested),
+    UserNotified(UserNotified),
+    LegReplaced(LegReplaced),
+}
+
+crate::stream_event!(NegotiationInput { NegotiationRequested, PartnerReplied, UserDecided, AlternativeFound, NoAlternativeFound, Tick } tick Tick);
+crate::stream_event!(NegotiationEvent { NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified, LegReplaced });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orders::tests::round_trip;
+
+    const INPUTS: [&str; 6] = [
+        "souk.orchestration.NegotiationRequested",
+        "souk.orchestration.PartnerReplied",
+        "souk.orchestration.UserDecided",
+        "souk.orchestration.AlternativeFound",
+        "souk.orchestration.NoAlternativeFound",
+        "souk.clock.Tick",
+    ];
+    const EVENTS: [&str; 5] = [
+        "souk.orchestration.NegotiationUpdated",
+        "souk.orchestration.PartnerReplyClassified",
+        "souk.orchestration.ResourcingRequested",
+        "souk.orchestration.UserNotified",
+        "souk.orchestration.LegReplaced",
+    ];
+
+    /// The Rust types and the .avsc files agree for every record of the negotiation topics.
+    #[test]
+    fn negotiation_records_round_trip_through_avro() {
+        let envelope = Envelope::external("acme", "n1", 5);
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let inputs = [
+            NegotiationInput::NegotiationRequested(NegotiationRequested {
+                envelope: envelope.clone(),
+                negotiation_id: "n1".into(),
+                bundle_id: "b1".into(),
+                leg_id: "l1".into(),
+                negotiation_type: "product_change".into(),
+                partner_id: "pa".into(),
+                partner_name: "Flower Shop A".into(),
+                partner_contact: "1234567890".into(),
+                original_item: "Red Flowers".into(),
+                requested_item: "Pink Flowers".into(),
+                original_price: d("50.00"),
+                currency: "USD".into(),
+                capabilities: vec!["florist".into()],
+                is_jit: true,
+                leg_starts_at: 7_200_000,
+                deadline: 9_000_000,
+                hard_locked: false,
+                thread_id: "t1".into(),
+            }),
+            NegotiationInput::PartnerReplied(PartnerReplied {
+                envelope: envelope.clone(),
+                bundle_id: "b1".into(),
+                partner_id: "pa".into(),
+                negotiation_id: None,
+                text: Some("No".into()),
+                button_id: None,
+            }),
+            NegotiationInput::UserDecided(UserDecided { envelope: envelope.clone(), bundle_id: "b1".into(), negotiation_id: "n1".into(), approved: true, actor: "user".into() }),
+            NegotiationInput::AlternativeFound(AlternativeFound {
+                envelope: envelope.clone(),
+                bundle_id: "b1".into(),
+                negotiation_id: "n1".into(),
+                partner_id: "pb".into(),
+                partner_name: "Flower Shop B".into(),
+                partner_contact: "1234567891".into(),
+                product_id: "p2".into(),
+                item: "Pink Flowers".into(),
+                price: d("55.00"),
+                delay_minutes: -5,
+            }),
+            NegotiationInput::NoAlternativeFound(NoAlternativeFound { envelope: envelope.clone(), bundle_id: "b1".into(), negotiation_id: "n1".into(), reason: "none".into() }),
+        ];
+        for input in &inputs {
+            round_trip(&INPUTS, input);
+        }
+        let events = [
+            NegotiationEvent::NegotiationUpdated(NegotiationUpdated {
+                envelope: envelope.clone(),
+                negotiation_id: "n1".into(),
+                bundle_id: "b1".into(),
+                leg_id: "l1".into(),
+                negotiation_type: "product_change".into(),
+                status: "awaiting_user_approval".into(),
+                partner_id: "pa".into(),
+                counter_offer_count: 1,
+                unclear_replies: 0,
+                paused: false,
+                proposal: Some("Red Roses".into()),
+                proposal_price: Some(d("52.50")),
+                reason: None,
+            }),
+            NegotiationEvent::PartnerReplyClassified(PartnerReplyClassified {
+                envelope: envelope.clone(),
+                negotiation_id: "n1".into(),
+                bundle_id: "b1".into(),
+                partner_id: "pa".into(),
+                text: Some("I can do it for 10% more".into()),
+                button_id: None,
+                classification: "counter_offer".into(),
+                offered_item: None,
+                offered_price: None,
+                offered_change_percent: Some(d("10.00")),
+                classifier: "offline-1".into(),
+            }),
+            NegotiationEvent::ResourcingRequested(ResourcingRequested {
+                envelope: envelope.clone(),
+                negotiation_id: "n1".into(),
+                bundle_id: "b1".into(),
+                leg_id: "l1".into(),
+                exclude_partner_id: "pa".into(),
+                requested_item: "Pink Flowers".into(),
+                original_price: d("50.00"),
+                min_price: d("40.00"),
+                max_price: d("60.00"),
+                currency: "USD".into(),
+                capabilities: vec!["florist".into()],
+                deadline: 9_000_000,
+            }),
+            NegotiationEvent::UserNotified(UserNotified {
+                envelope: envelope.clone(),
+                negotiation_id: "n1".into(),
+                bundle_id: "b1".into(),
+                thread_id: "t1".into(),
+                kind: "recovery_proposal".into(),
+                text: "…".into(),
+            }),
+            NegotiationEvent::LegReplaced(LegReplaced {
+                envelope,
+                negotiation_id: "n1".into(),
+                bundle_id: "b1".into(),
+                leg_id: "l1".into(),
+                old_partner_id: "pa".into(),
+                new_partner_id: "pb".into(),
+                product_id: "p2".into(),
+                item: "Pink Flowers".into(),
+                price: d("55.00"),
+                delay_minutes: 5,
+            }),
+        ];
+        for event in &events {
+            round_trip(&EVENTS, event);
+        }
+    }
+}
