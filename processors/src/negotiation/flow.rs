@@ -120,9 +120,7 @@ fn answers_proposal(n: &Negotiation, partner: &str) -> bool {
 
 /// A refusal: a product change is re-sourced (never a hard-locked partner), anything else ends.
 fn refused(n: &mut Negotiation, ctx: &mut Ctx<Out>) {
-    ctx.cancel(&timer::id(timer::REPLY, &n.request.negotiation_id));
-    ctx.cancel(&timer::id(timer::URGENCY, &n.request.negotiation_id));
-    ctx.cancel(&timer::id(timer::APPROVAL, &n.request.negotiation_id));
+    stop_timers(ctx, n);
     n.proposal = None;
     let r = n.request.clone();
     if r.negotiation_type != "product_change" {
@@ -133,7 +131,7 @@ fn refused(n: &mut Negotiation, ctx: &mut Ctx<Out>) {
         escalate(ctx, n, kind::STALLED, format!("No alternative found for requested change: {} is hard-locked and cannot be swapped", r.partner_name));
     } else {
         n.status = Status::Resourcing;
-        let window = |factor: &str| (r.original_price * factor.parse::<Decimal>().expect("factor")).round_dp(2);
+        let window = |tenths: i64| (r.original_price * Decimal::new(tenths, 1)).round_dp(2);
         let request = ResourcingRequested {
             envelope: ctx.envelope(),
             negotiation_id: r.negotiation_id.clone(),
@@ -142,8 +140,8 @@ fn refused(n: &mut Negotiation, ctx: &mut Ctx<Out>) {
             exclude_partner_id: r.partner_id.clone(),
             requested_item: r.requested_item.clone(),
             original_price: r.original_price,
-            min_price: window("0.8"),
-            max_price: window("1.2"),
+            min_price: window(8),
+            max_price: window(12),
             currency: r.currency.clone(),
             capabilities: r.capabilities.clone(),
             deadline: r.deadline,
@@ -154,7 +152,13 @@ fn refused(n: &mut Negotiation, ctx: &mut Ctx<Out>) {
 
 /// The replacement partner's answer to the order.
 fn alternative_answered(n: &mut Negotiation, reading: Reading, ctx: &mut Ctx<Out>) {
-    let alt = n.alternative.clone().expect("ordering an alternative that was found");
+    let Some(alt) = n.alternative.clone() else {
+        // Unreachable by the transitions (ordering starts from a found alternative); a state that
+        // says otherwise goes to a human rather than stopping the partition.
+        escalate(ctx, n, kind::STALLED, "a replacement order without a replacement on record".into());
+        snapshot(ctx, n);
+        return;
+    };
     if reading == Reading::Accept {
         n.status = Status::RecoveredAutonomously;
         stop_timers(ctx, n);
@@ -183,16 +187,15 @@ fn alternative_answered(n: &mut Negotiation, reading: Reading, ctx: &mut Ctx<Out
 pub fn user_decided(state: &mut NegotiationState, d: &UserDecided, ctx: &mut Ctx<Out>) -> Result<(), Rejection> {
     let n = state.negotiations.get_mut(&d.negotiation_id).ok_or_else(|| Rejection::new("UNKNOWN_NEGOTIATION", format!("no negotiation {} in bundle {}", d.negotiation_id, d.bundle_id)))?;
     ctx.cancel(&timer::id(timer::APPROVAL, &n.request.negotiation_id));
-    match (n.status, d.approved) {
-        (Status::AwaitingUserApproval, true) => {
-            let proposal = n.proposal.clone().expect("a counter-offer awaiting approval");
+    match (n.status, d.approved, n.proposal.clone(), n.alternative.clone()) {
+        (Status::AwaitingUserApproval, true, Some(proposal), _) => {
             n.status = Status::Accepted;
             stop_timers(ctx, n);
             let contact = n.request.partner_contact.clone();
             send_partner(ctx, n, &contact, "negotiation_confirm", texts::partner_counter_accepted(&proposal.item, proposal.price, &n.request.currency), false);
             notify(ctx, n, "accepted", texts::user_counter_taken(&n.request.partner_name, &proposal.item));
         }
-        (Status::AwaitingUserApproval, false) => {
+        (Status::AwaitingUserApproval, false, _, _) => {
             n.status = Status::RejectedByUser;
             n.reason = Some("the user rejected the counter-offer".into());
             stop_timers(ctx, n);
@@ -200,8 +203,7 @@ pub fn user_decided(state: &mut NegotiationState, d: &UserDecided, ctx: &mut Ctx
             send_partner(ctx, n, &contact, "negotiation_closed", texts::partner_counter_declined(&n.request), false);
             notify(ctx, n, "kept", texts::user_kept(&n.request));
         }
-        (Status::AwaitingRecoveryApproval, true) => {
-            let alt = n.alternative.clone().expect("an alternative awaiting approval");
+        (Status::AwaitingRecoveryApproval, true, _, Some(alt)) => {
             n.status = Status::OrderingAlternative;
             let (original, currency) = (n.request.partner_contact.clone(), n.request.currency.clone());
             send_partner(ctx, n, &original, "negotiation_cancel", texts::partner_cancelled(&n.request), false);
@@ -209,8 +211,8 @@ pub fn user_decided(state: &mut NegotiationState, d: &UserDecided, ctx: &mut Ctx
             let minutes = if n.request.is_jit { JIT_REPLY_MINUTES } else { REPLY_MINUTES };
             ctx.schedule(timer::id(timer::REPLY, &n.request.negotiation_id), ctx.now() + minutes * MINUTE_MS);
         }
-        (Status::AwaitingRecoveryApproval, false) => escalate(ctx, n, kind::STALLED, "No alternative accepted: the user rejected the replacement".into()),
-        (status, _) => return Err(Rejection::new("NOTHING_TO_DECIDE", format!("negotiation {} is {} and proposes nothing", d.negotiation_id, status.name()))),
+        (Status::AwaitingRecoveryApproval, false, _, _) => escalate(ctx, n, kind::STALLED, "No alternative accepted: the user rejected the replacement".into()),
+        (status, ..) => return Err(Rejection::new("NOTHING_TO_DECIDE", format!("negotiation {} is {} and proposes nothing", d.negotiation_id, status.name()))),
     }
     snapshot(ctx, n);
     Ok(())
