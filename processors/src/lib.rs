@@ -7,5 +7,7 @@ pub mod invoicing;
 pub mod ledger;
 pub mod negotiation;
 pub mod order_session;
+pub mod resourcing;
+pub mod trust;
 
 pub use inventory_pool::InventoryPool;
