@@ -1,13 +1,16 @@
 //! souk's keyed state machines (ARCHITECTURE.md, "State machines"): pure functions of (state, event) that the runtime
-//! runs on Kafka and the test driver runs in memory.
+//! runs on Kafka and the test driver runs in memory; and the pure models of system 2 that machines and stages share
+//! (`geo`, `resourcing`, `trust`, `time_chain`).
 #![warn(missing_docs)]
 
+pub mod geo;
 pub mod inventory_pool;
 pub mod invoicing;
 pub mod ledger;
 pub mod negotiation;
 pub mod order_session;
 pub mod resourcing;
+pub mod time_chain;
 pub mod trust;
 
 pub use inventory_pool::InventoryPool;

@@ -2,9 +2,7 @@
 //! the pure search the re-sourcing stage runs over the partners' products when a negotiation asks
 //! (`ResourcingRequested`). Nothing is cancelled before this finds something.
 
-mod geo;
-
-pub use geo::{distance_km, Location};
+pub use crate::geo::{distance_km, Location};
 
 use rust_decimal::Decimal;
 use std::cmp::Ordering;

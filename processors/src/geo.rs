@@ -1,4 +1,4 @@
-//! Great-circle distance, the one geometric fact ranking (and the time chain) need.
+//! Great-circle distance, the one geometric fact the re-sourcing ranking and the time chain need.
 
 /// A point on Earth in degrees.
 #[derive(Debug, Clone, Copy, PartialEq)]
