@@ -5,5 +5,6 @@ pub mod demo;
 pub mod http;
 pub mod intent;
 pub mod model;
+pub mod orchestration;
 pub mod registry;
 pub mod workload;

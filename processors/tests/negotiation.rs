@@ -75,6 +75,10 @@ fn partner_b(price: rust_decimal::Decimal, delay_minutes: i64, t: i64) -> Negoti
         item: "Pink Flowers".into(),
         price,
         delay_minutes,
+        partner_lat: None,
+        partner_lng: None,
+        preparation_minutes: None,
+        capabilities: vec!["florist".into()],
     })
 }
 

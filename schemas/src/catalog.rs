@@ -58,6 +58,13 @@ const BUILTIN: &[(&str, &str)] = &[
     ("resourcing_requested.avsc", include_str!("../avro/resourcing_requested.avsc")),
     ("user_notified.avsc", include_str!("../avro/user_notified.avsc")),
     ("leg_replaced.avsc", include_str!("../avro/leg_replaced.avsc")),
+    ("partner_upserted.avsc", include_str!("../avro/partner_upserted.avsc")),
+    ("product_upserted.avsc", include_str!("../avro/product_upserted.avsc")),
+    ("bundle_leg.avsc", include_str!("../avro/bundle_leg.avsc")),
+    ("bundle_requested.avsc", include_str!("../avro/bundle_requested.avsc")),
+    ("bundle_updated.avsc", include_str!("../avro/bundle_updated.avsc")),
+    ("chat_message_received.avsc", include_str!("../avro/chat_message_received.avsc")),
+    ("chat_intent_resolved.avsc", include_str!("../avro/chat_intent_resolved.avsc")),
 ];
 
 /// Why a schema could not be loaded or composed.

@@ -111,6 +111,27 @@ impl<'a> BundleKey<'a> {
     }
 }
 
+/// `<tenant>|<negotiation id>`: one negotiation in the compacted directory the gateway routes
+/// partner replies by.
+pub struct NegotiationKey;
+
+impl NegotiationKey {
+    /// The key of negotiation `negotiation_id` of `tenant`.
+    pub fn of(tenant: &str, negotiation_id: &str) -> String {
+        format!("{tenant}{SEPARATOR}{negotiation_id}")
+    }
+}
+
+/// `<tenant>|<id>`: one partner or product of a tenant on the compacted catalog topics.
+pub struct CatalogKey;
+
+impl CatalogKey {
+    /// The key of partner or product `id` of `tenant`.
+    pub fn of(tenant: &str, id: &str) -> String {
+        format!("{tenant}{SEPARATOR}{id}")
+    }
+}
+
 /// `<tenant>|<material>|<color>`: one inventory pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolKey<'a> {

@@ -7,6 +7,7 @@
 
 pub mod avro_json;
 pub mod billing;
+pub mod bundles;
 pub mod catalog;
 pub mod clock;
 pub mod decimal;

@@ -3,6 +3,7 @@
 //! messages to the user's bundle thread. Key: `<tenant>|<bundle id>` — a negotiation is
 //! co-partitioned with its bundle, so everything about one bundle is decided in order.
 
+use crate::bundles::{BundleRequested, BundleUpdated, ChatIntentResolved, Degrees};
 use crate::clock::Tick;
 use crate::envelope::Envelope;
 use rust_decimal::Decimal;
@@ -73,6 +74,11 @@ pub struct AlternativeFound {
     pub price: Decimal,
     /// New total time − old, in minutes (negative = faster).
     pub delay_minutes: i64,
+    pub partner_lat: Option<Degrees>,
+    pub partner_lng: Option<Degrees>,
+    pub preparation_minutes: Option<i64>,
+    #[serde(default)]
+    pub capabilities: Vec<String>,
 }
 
 /// Re-sourcing found nothing that fits.
@@ -100,6 +106,8 @@ pub struct NegotiationUpdated {
     pub proposal: Option<String>,
     pub proposal_price: Option<Decimal>,
     pub reason: Option<String>,
+    /// The number of the partner it waits on (the gateway routes their replies by it).
+    pub partner_contact: Option<String>,
 }
 
 /// How a partner's reply was read, logged so a replay never classifies again.
@@ -135,6 +143,11 @@ pub struct ResourcingRequested {
     pub currency: String,
     pub capabilities: Vec<String>,
     pub deadline: i64,
+    /// The leg's destination, for ranking by distance (R2).
+    pub destination_lat: Option<Degrees>,
+    pub destination_lng: Option<Degrees>,
+    /// Minutes from the request until the original leg would have arrived.
+    pub original_arrival_minutes: Option<i64>,
 }
 
 /// A message to the user's bundle thread.
@@ -171,6 +184,8 @@ pub enum NegotiationInput {
     UserDecided(UserDecided),
     AlternativeFound(AlternativeFound),
     NoAlternativeFound(NoAlternativeFound),
+    BundleRequested(BundleRequested),
+    ChatIntentResolved(ChatIntentResolved),
     Tick(Tick),
 }
 
@@ -182,31 +197,110 @@ pub enum NegotiationEvent {
     ResourcingRequested(ResourcingRequested),
     UserNotified(UserNotified),
     LegReplaced(LegReplaced),
+    BundleUpdated(BundleUpdated),
 }
 
-crate::stream_event!(NegotiationInput { NegotiationRequested, PartnerReplied, UserDecided, AlternativeFound, NoAlternativeFound, Tick } tick Tick);
-crate::stream_event!(NegotiationEvent { NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified, LegReplaced });
+crate::stream_event!(NegotiationInput { NegotiationRequested, PartnerReplied, UserDecided, AlternativeFound, NoAlternativeFound, BundleRequested, ChatIntentResolved, Tick } tick Tick);
+crate::stream_event!(NegotiationEvent { NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified, LegReplaced, BundleUpdated });
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bundles::BundleLeg;
     use crate::orders::tests::round_trip;
 
-    const INPUTS: [&str; 6] = [
+    const INPUTS: [&str; 8] = [
         "souk.orchestration.NegotiationRequested",
         "souk.orchestration.PartnerReplied",
         "souk.orchestration.UserDecided",
         "souk.orchestration.AlternativeFound",
         "souk.orchestration.NoAlternativeFound",
+        "souk.orchestration.BundleRequested",
+        "souk.orchestration.ChatIntentResolved",
         "souk.clock.Tick",
     ];
-    const EVENTS: [&str; 5] = [
+    const EVENTS: [&str; 6] = [
         "souk.orchestration.NegotiationUpdated",
         "souk.orchestration.PartnerReplyClassified",
         "souk.orchestration.ResourcingRequested",
         "souk.orchestration.UserNotified",
         "souk.orchestration.LegReplaced",
+        "souk.orchestration.BundleUpdated",
     ];
+
+    fn leg() -> BundleLeg {
+        BundleLeg {
+            leg_id: "l1".into(),
+            name: "Flowers".into(),
+            partner_id: "pa".into(),
+            partner_name: "Flower Shop A".into(),
+            partner_contact: "1234567890".into(),
+            partner_lat: Degrees(40.7128),
+            partner_lng: Degrees(-74.006),
+            preparation_minutes: 20,
+            hard_locked: false,
+            product_id: "p1".into(),
+            item: "Red Flowers".into(),
+            price: "50.00".parse().unwrap(),
+            currency: "USD".into(),
+            capabilities: vec!["florist".into()],
+            is_jit: false,
+            starts_at: 1_000,
+            deadline: 9_000_000,
+            destination_lat: Degrees(40.75),
+            destination_lng: Degrees(-73.99),
+            arrives_at: None,
+        }
+    }
+
+    /// Partners, products and chat messages (single-record topics: bare records) round-trip too.
+    #[test]
+    fn catalog_and_chat_records_round_trip_through_avro() {
+        use crate::bundles::*;
+        let envelope = Envelope::external("acme", "p1", 5);
+        round_trip(
+            &["souk.orchestration.PartnerUpserted"],
+            &PartnerUpserted {
+                envelope: envelope.clone(),
+                partner_id: "pa".into(),
+                name: "Flower Shop A".into(),
+                business_type: "florist".into(),
+                lat: Degrees(40.7128),
+                lng: Degrees(-74.006),
+                capabilities: vec!["florist".into()],
+                channel: "whatsapp".into(),
+                channel_id: "1234567890".into(),
+                opted_in: true,
+                opens_at: "09:00".into(),
+                closes_at: "17:00".into(),
+                business_days: vec![1, 2, 3, 4, 5],
+                lock_type: "none".into(),
+                preparation_minutes: 20,
+                licence_verified: true,
+                insurance_verified: true,
+                tax_id_verified: false,
+                positive_reviews: 2,
+                on_time_percent: 95,
+                active: true,
+            },
+        );
+        round_trip(
+            &["souk.orchestration.ProductUpserted"],
+            &ProductUpserted {
+                envelope: envelope.clone(),
+                product_id: "p1".into(),
+                partner_id: "pa".into(),
+                name: "Red Flowers".into(),
+                description: "A dozen red roses".into(),
+                price: "50.00".parse().unwrap(),
+                currency: "USD".into(),
+                capabilities: vec!["florist".into()],
+                inventory_count: -1,
+                active: true,
+            },
+        );
+        round_trip(&["souk.orchestration.ChatMessageReceived"], &ChatMessageReceived { envelope, bundle_id: "b1".into(), user_id: "u1".into(), text: "Yes, proceed".into() });
+    }
 
     /// The Rust types and the .avsc files agree for every record of the negotiation topics.
     #[test]
@@ -254,6 +348,21 @@ mod tests {
                 item: "Pink Flowers".into(),
                 price: d("55.00"),
                 delay_minutes: -5,
+                partner_lat: Some(Degrees(40.758)),
+                partner_lng: Some(Degrees(-73.9855)),
+                preparation_minutes: Some(20),
+                capabilities: vec!["florist".into()],
+            }),
+            NegotiationInput::BundleRequested(BundleRequested { envelope: envelope.clone(), bundle_id: "b1".into(), user_id: "u1".into(), thread_id: "t1".into(), starts_at: 1_000, legs: vec![leg()] }),
+            NegotiationInput::ChatIntentResolved(ChatIntentResolved {
+                envelope: envelope.clone(),
+                bundle_id: "b1".into(),
+                user_id: "u1".into(),
+                text: "I want pink flowers instead of red".into(),
+                intent: "change_item".into(),
+                requested_item: Some("pink flowers".into()),
+                original_item: Some("red".into()),
+                parser: "chat-offline-1".into(),
             }),
             NegotiationInput::NoAlternativeFound(NoAlternativeFound { envelope: envelope.clone(), bundle_id: "b1".into(), negotiation_id: "n1".into(), reason: "none".into() }),
         ];
@@ -275,6 +384,7 @@ mod tests {
                 proposal: Some("Red Roses".into()),
                 proposal_price: Some(d("52.50")),
                 reason: None,
+                partner_contact: Some("1234567890".into()),
             }),
             NegotiationEvent::PartnerReplyClassified(PartnerReplyClassified {
                 envelope: envelope.clone(),
@@ -302,6 +412,9 @@ mod tests {
                 currency: "USD".into(),
                 capabilities: vec!["florist".into()],
                 deadline: 9_000_000,
+                destination_lat: Some(Degrees(40.75)),
+                destination_lng: None,
+                original_arrival_minutes: Some(35),
             }),
             NegotiationEvent::UserNotified(UserNotified {
                 envelope: envelope.clone(),
@@ -312,7 +425,7 @@ mod tests {
                 text: "…".into(),
             }),
             NegotiationEvent::LegReplaced(LegReplaced {
-                envelope,
+                envelope: envelope.clone(),
                 negotiation_id: "n1".into(),
                 bundle_id: "b1".into(),
                 leg_id: "l1".into(),
@@ -322,6 +435,16 @@ mod tests {
                 item: "Pink Flowers".into(),
                 price: d("55.00"),
                 delay_minutes: 5,
+            }),
+            NegotiationEvent::BundleUpdated(BundleUpdated {
+                envelope,
+                bundle_id: "b1".into(),
+                user_id: "u1".into(),
+                thread_id: "t1".into(),
+                status: "open".into(),
+                starts_at: 1_000,
+                total_minutes: 35,
+                legs: vec![BundleLeg { arrives_at: Some(2_101_000), ..leg() }],
             }),
         ];
         for event in &events {

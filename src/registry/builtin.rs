@@ -8,10 +8,12 @@ use crate::model::ModelConfig;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use souk_processors::{invoicing::Invoicing, ledger::Ledger, negotiation::NegotiationProcessor, order_session::OrderSession, InventoryPool};
-use souk_producers::gateway::{GatewayConfig, GatewayState, KafkaPublisher, LogOrderDirectory};
+use crate::orchestration::{chat::ChatIntentStage, resourcing::ResourcingStage};
+use souk_producers::catalog::{NegotiationRoutes, PartnerCatalog};
+use souk_producers::gateway::{GatewayConfig, GatewayState, KafkaPublisher, LogOrderDirectory, OrchestrationTables};
 use souk_runtime::engine::ProcessorEngine;
 use souk_runtime::processor::Processor;
-use souk_runtime::stage::StageRunner;
+use souk_runtime::stage::{Stage, StageRunner};
 use souk_runtime::topology::{ComponentSpec, Role};
 use souk_sinks::postgres::{CommerceProjection, InventoryProjection, Projection};
 use souk_sinks::whatsapp::DispatcherOptions;
@@ -27,6 +29,8 @@ pub fn builtin() -> Registry {
         .register(Role::Processor, "ledger", Kind::new::<NoOptions>(Needs::NOTHING, processor::<Ledger>))
         .register(Role::Processor, "negotiation", Kind::new::<NoOptions>(Needs::NOTHING, processor::<NegotiationProcessor>))
         .register(Role::Stage, "intent", Kind::new::<NoOptions>(Needs::TENANTS, intent_stage))
+        .register(Role::Stage, "chat-intent", Kind::new::<NoOptions>(Needs::NOTHING, chat_intent_stage))
+        .register(Role::Stage, "resourcing", Kind::new::<NoOptions>(Needs::NOTHING, resourcing_stage))
         .register(Role::Sink, "inventory-postgres", Kind::new::<NoOptions>(Needs::DATABASE, postgres_sink::<InventoryProjection>))
         .register(Role::Sink, "commerce-postgres", Kind::new::<NoOptions>(Needs::DATABASE, postgres_sink::<CommerceProjection>))
         .register(Role::Sink, "search-index", Kind::new::<NoOptions>(Needs::NOTHING, search_index))
@@ -54,9 +58,27 @@ fn intent_stage(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static
             Some((url, model)) => IntentStage::with_llm(catalogs, tenants, LlmExtractor::new(&ModelConfig::from_env(url, model)?)),
             None => IntentStage::new(catalogs, tenants),
         };
-        let mut runner = StageRunner::new(Arc::new(stage), spec, cx.codec.clone(), &cx.engine.bootstrap, cx.engine.mode, &cx.engine.instance)?;
-        runner.static_instance = cx.static_instance();
-        Ok(Started::task(runner.run(cx.shutdown.clone())))
+        run_stage(&cx, stage, spec)
+    })
+}
+
+/// Runs `stage` on Kafka as `spec` declares it.
+fn run_stage<S: Stage>(cx: &BuildContext, stage: S, spec: ComponentSpec) -> anyhow::Result<Started> {
+    let mut runner = StageRunner::new(Arc::new(stage), spec, cx.codec.clone(), &cx.engine.bootstrap, cx.engine.mode, &cx.engine.instance)?;
+    runner.static_instance = cx.static_instance();
+    Ok(Started::task(runner.run(cx.shutdown.clone())))
+}
+
+/// Reads bundle chat messages once (offline parser).
+fn chat_intent_stage(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
+    Box::pin(async move { run_stage(&cx, ChatIntentStage, spec) })
+}
+
+/// Answers re-sourcing requests from the partners and products tables.
+fn resourcing_stage(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
+    Box::pin(async move {
+        let catalog = PartnerCatalog::load(&cx.engine.bootstrap, cx.codec.clone(), spec.table("partners")?, spec.table("partner.products")?).await?;
+        run_stage(&cx, ResourcingStage::new(Arc::new(catalog)), spec)
     })
 }
 
@@ -115,7 +137,14 @@ fn http_gateway(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static
         let config: GatewayConfig = spec.options()?;
         let publisher = Arc::new(KafkaPublisher::connect(&cx.engine.bootstrap, cx.codec.clone(), &cx.topology)?);
         let orders = Arc::new(LogOrderDirectory::load(&cx.engine.bootstrap, cx.codec.clone(), spec.table("orders.directory")?).await?);
-        let state = GatewayState::new(cx.tenants.clone(), publisher, orders).with_config(config);
+        let mut state = GatewayState::new(cx.tenants.clone(), publisher, orders).with_config(config);
+        // Orchestration (partners, bundles, partner replies) when the gateway declares its tables.
+        if spec.tables.iter().any(|t| t.declared == "negotiations.directory") {
+            let (b, codec) = (&cx.engine.bootstrap, cx.codec.clone());
+            let catalog = PartnerCatalog::load(b, codec.clone(), spec.table("partners")?, spec.table("partner.products")?).await?;
+            let routes = NegotiationRoutes::load(b, codec, spec.table("negotiations.directory")?).await?;
+            state = state.with_orchestration(Arc::new(OrchestrationTables { catalog, routes }));
+        }
         Ok(Started::http(souk_producers::gateway::surface(state)))
     })
 }

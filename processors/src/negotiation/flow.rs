@@ -8,6 +8,7 @@ use souk_runtime::{Ctx, Rejection};
 use souk_schemas::orchestration::{
     AlternativeFound, LegReplaced, NegotiationRequested, NegotiationUpdated, NoAlternativeFound, PartnerReplied, PartnerReplyClassified, ResourcingRequested, UserDecided, UserNotified,
 };
+use souk_schemas::key::NegotiationKey;
 use souk_schemas::orders::EscalationRaised;
 use souk_schemas::whatsapp::{OutboundMessageRequested, ReplyButton};
 
@@ -65,7 +66,9 @@ pub fn partner_replied(state: &mut NegotiationState, reply: &PartnerReplied, ctx
     }
     n.partner_replied = true;
     if n.status == Status::OrderingAlternative {
-        alternative_answered(n, reading, ctx);
+        if let Some((leg_id, alt)) = alternative_answered(n, reading, ctx) {
+            super::bundle::replace_leg(state, &leg_id, &alt, ctx);
+        }
         return Ok(());
     }
     match reading {
@@ -145,19 +148,22 @@ fn refused(n: &mut Negotiation, ctx: &mut Ctx<Out>) {
             currency: r.currency.clone(),
             capabilities: r.capabilities.clone(),
             deadline: r.deadline,
+            destination_lat: n.leg.as_ref().map(|l| l.destination_lat),
+            destination_lng: n.leg.as_ref().map(|l| l.destination_lng),
+            original_arrival_minutes: n.leg.as_ref().map(super::bundle::arrival_minutes),
         };
         ctx.emit(ctx.key().to_string(), Out::ResourcingRequested(request));
     }
 }
 
-/// The replacement partner's answer to the order.
-fn alternative_answered(n: &mut Negotiation, reading: Reading, ctx: &mut Ctx<Out>) {
+/// The replacement partner's answer to the order; the leg and its replacement once confirmed.
+fn alternative_answered(n: &mut Negotiation, reading: Reading, ctx: &mut Ctx<Out>) -> Option<(String, AlternativeFound)> {
     let Some(alt) = n.alternative.clone() else {
         // Unreachable by the transitions (ordering starts from a found alternative); a state that
         // says otherwise goes to a human rather than stopping the partition.
         escalate(ctx, n, kind::STALLED, "a replacement order without a replacement on record".into());
         snapshot(ctx, n);
-        return;
+        return None;
     };
     if reading == Reading::Accept {
         n.status = Status::RecoveredAutonomously;
@@ -177,10 +183,12 @@ fn alternative_answered(n: &mut Negotiation, reading: Reading, ctx: &mut Ctx<Out
         };
         ctx.emit(ctx.key().to_string(), Out::LegReplaced(replaced));
         notify(ctx, n, "recovered", texts::user_recovered(&alt));
-    } else {
-        escalate(ctx, n, kind::STALLED, format!("{} could not confirm the replacement order ({})", alt.partner_name, reading.name()));
+        snapshot(ctx, n);
+        return Some((n.request.leg_id.clone(), alt));
     }
+    escalate(ctx, n, kind::STALLED, format!("{} could not confirm the replacement order ({})", alt.partner_name, reading.name()));
     snapshot(ctx, n);
+    None
 }
 
 /// The user's answer to a counter-offer or to a replacement.
@@ -220,10 +228,12 @@ pub fn user_decided(state: &mut NegotiationState, d: &UserDecided, ctx: &mut Ctx
 
 /// Re-sourcing's replacement: put to the user with what it does to the timeline.
 pub fn alternative_found(state: &mut NegotiationState, a: &AlternativeFound, ctx: &mut Ctx<Out>) -> Result<(), Rejection> {
+    let leg_id = resourcing(state, &a.negotiation_id, &a.bundle_id)?.request.leg_id.clone();
+    let a = AlternativeFound { delay_minutes: super::bundle::recovery_delay(state, &leg_id, a), ..a.clone() };
     let n = resourcing(state, &a.negotiation_id, &a.bundle_id)?;
     n.status = Status::AwaitingRecoveryApproval;
-    n.alternative = Some(a.clone());
-    notify(ctx, n, "recovery_proposal", texts::user_recovery(&n.request, a));
+    notify(ctx, n, "recovery_proposal", texts::user_recovery(&n.request, &a));
+    n.alternative = Some(a);
     ctx.schedule(timer::id(timer::APPROVAL, &n.request.negotiation_id), ctx.now() + APPROVAL_MINUTES * MINUTE_MS);
     snapshot(ctx, n);
     Ok(())
@@ -343,6 +353,9 @@ fn snapshot(ctx: &mut Ctx<Out>, n: &Negotiation) {
         proposal: n.proposal.as_ref().map(|p| p.item.clone()).or_else(|| n.alternative.as_ref().map(|a| a.item.clone())),
         proposal_price: n.proposal.as_ref().and_then(|p| p.price).or_else(|| n.alternative.as_ref().map(|a| a.price)),
         reason: n.reason.clone(),
+        partner_contact: Some(n.current_contact().to_string()),
     };
+    // The directory (compacted, by negotiation) is how the gateway routes a partner's reply here.
+    ctx.emit_to("directory", NegotiationKey::of(&r.envelope.tenant_id, &r.negotiation_id), Out::NegotiationUpdated(update.clone()));
     ctx.emit(ctx.key().to_string(), Out::NegotiationUpdated(update));
 }

@@ -8,6 +8,7 @@
 //! and pauses the machine, and a refused product change asks re-sourcing for a replacement before
 //! anything is cancelled. Pure: time is `ctx.now()`, ids derive from the causing events.
 
+pub mod bundle;
 pub mod classify;
 mod flow;
 pub mod state;
@@ -15,6 +16,7 @@ mod texts;
 
 use serde::{Deserialize, Serialize};
 use souk_runtime::{Ctx, Processor, Rejection};
+use souk_schemas::bundles::BundleUpdated;
 use souk_schemas::key::BundleKey;
 use souk_schemas::orchestration::{LegReplaced, NegotiationInput, NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified};
 use souk_schemas::orders::EscalationRaised;
@@ -59,13 +61,15 @@ pub enum NegotiationOutput {
     UserNotified(UserNotified),
     /// The leg moved to another partner → `events`.
     LegReplaced(LegReplaced),
+    /// The bundle's snapshot with its timeline → `events`.
+    BundleUpdated(BundleUpdated),
     /// A message to a partner → `outbound` (`whatsapp.outbound`).
     OutboundMessageRequested(OutboundMessageRequested),
     /// A human must take over → `escalations`.
     EscalationRaised(EscalationRaised),
 }
 
-souk_schemas::stream_event!(NegotiationOutput { NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified, LegReplaced, OutboundMessageRequested, EscalationRaised });
+souk_schemas::stream_event!(NegotiationOutput { NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified, LegReplaced, BundleUpdated, OutboundMessageRequested, EscalationRaised });
 
 /// Timer ids: `<kind>/<negotiation id>`.
 pub mod timer {
@@ -107,6 +111,8 @@ impl Processor for NegotiationProcessor {
             NegotiationInput::UserDecided(e) => &e.bundle_id,
             NegotiationInput::AlternativeFound(e) => &e.bundle_id,
             NegotiationInput::NoAlternativeFound(e) => &e.bundle_id,
+            NegotiationInput::BundleRequested(e) => &e.bundle_id,
+            NegotiationInput::ChatIntentResolved(e) => &e.bundle_id,
             NegotiationInput::Tick(_) => return Ok(()),
         };
         if bundle != key.bundle_id {
@@ -118,6 +124,8 @@ impl Processor for NegotiationProcessor {
             NegotiationInput::UserDecided(e) => flow::user_decided(state, e, ctx),
             NegotiationInput::AlternativeFound(e) => flow::alternative_found(state, e, ctx),
             NegotiationInput::NoAlternativeFound(e) => flow::no_alternative(state, e, ctx),
+            NegotiationInput::BundleRequested(e) => bundle::requested(state, e, ctx),
+            NegotiationInput::ChatIntentResolved(e) => bundle::chat(state, e, ctx),
             NegotiationInput::Tick(_) => Ok(()),
         }
     }

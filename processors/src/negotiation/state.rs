@@ -3,6 +3,7 @@
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use souk_schemas::bundles::{BundleLeg, BundleRequested};
 use souk_schemas::orchestration::{AlternativeFound, NegotiationRequested};
 use std::collections::BTreeMap;
 
@@ -85,12 +86,16 @@ pub struct Negotiation {
     pub alternative: Option<AlternativeFound>,
     /// Why it ended or escalated.
     pub reason: Option<String>,
+    /// The bundle leg it is about, when it was opened from the bundle's chat (destination and
+    /// timing for re-sourcing).
+    #[serde(default)]
+    pub leg: Option<BundleLeg>,
 }
 
 impl Negotiation {
     /// A negotiation just sent to its partner.
     pub fn opened(request: NegotiationRequested) -> Negotiation {
-        Negotiation { request, status: Status::AwaitingPartnerReply, counter_offers: 0, unclear_replies: 0, partner_replied: false, paused: false, proposal: None, alternative: None, reason: None }
+        Negotiation { request, status: Status::AwaitingPartnerReply, counter_offers: 0, unclear_replies: 0, partner_replied: false, paused: false, proposal: None, alternative: None, reason: None, leg: None }
     }
 
     /// The partner the negotiation is with now (the replacement's once it is being ordered).
@@ -101,15 +106,35 @@ impl Negotiation {
         }
     }
 
+    /// The WhatsApp number of [`Self::current_partner`].
+    pub fn current_contact(&self) -> &str {
+        match (&self.status, &self.alternative) {
+            (Status::OrderingAlternative, Some(alt)) => &alt.partner_contact,
+            _ => &self.request.partner_contact,
+        }
+    }
+
     /// Waiting for a reply from `partner`.
     pub fn waits_for_partner(&self, partner: &str) -> bool {
         matches!(self.status, Status::AwaitingPartnerReply | Status::OrderingAlternative) && self.current_partner() == partner
     }
 }
 
-/// Every negotiation of one bundle, by id.
+/// A bundle as requested, with its legs as they are now (a re-sourced leg replaced).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bundle {
+    /// The request (user, thread, start, legs as first ordered).
+    pub request: BundleRequested,
+    /// The legs now.
+    pub legs: Vec<BundleLeg>,
+}
+
+/// One bundle and every negotiation about its legs, by id.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NegotiationState {
     /// By negotiation id.
     pub negotiations: BTreeMap<String, Negotiation>,
+    /// The bundle, once requested (negotiations can also be opened directly, without one).
+    #[serde(default)]
+    pub bundle: Option<Bundle>,
 }

@@ -37,6 +37,8 @@ pub struct Candidate {
 /// What the replacement must satisfy (from `ResourcingRequested`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Search {
+    /// What the user asked for ("pink flowers"): every word of it must be in the product's name.
+    pub item: String,
     /// The partner who refused.
     pub exclude_partner_id: String,
     /// Lowest acceptable price (0.8 × original).
@@ -68,12 +70,29 @@ pub enum Excluded {
     OutOfStock,
     /// A hard-locked partner.
     HardLocked,
+    /// Not the item asked for.
+    OtherItem,
+}
+
+/// The words of a name that identify it: lower case, 3 letters or more, a plural `s` dropped.
+fn words(name: &str) -> Vec<String> {
+    name.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| w.chars().count() > 2).map(|w| w.strip_suffix('s').unwrap_or(w).to_string()).collect()
+}
+
+/// Whether a product called `name` is the item asked for: every word of `item` is in the name
+/// ("pink flowers" is "Pink Flowers" and "Fresh pink flower bouquet", never "Red Flowers").
+pub fn is_item(item: &str, name: &str) -> bool {
+    let (wanted, has) = (words(item), words(name));
+    !wanted.is_empty() && wanted.iter().all(|w| has.contains(w))
 }
 
 /// Whether `c` may replace the leg at all (rules R1); the first reason it may not.
 pub fn admissible(search: &Search, c: &Candidate) -> Result<(), Excluded> {
     if c.partner_id == search.exclude_partner_id {
         return Err(Excluded::SamePartner);
+    }
+    if !is_item(&search.item, &c.name) {
+        return Err(Excluded::OtherItem);
     }
     if c.hard_locked {
         return Err(Excluded::HardLocked);

@@ -10,6 +10,7 @@ const SHOP_B: Location = Location { lat: 40.7580, lng: -73.9855 };
 
 fn search() -> Search {
     Search {
+        item: "pink flowers".into(),
         exclude_partner_id: "partner-a".into(),
         min_price: dec!(40.00),
         max_price: dec!(60.00),
@@ -54,6 +55,7 @@ fn the_price_window_is_inclusive(#[case] price: rust_decimal::Decimal, #[case] e
 #[case::other_currency(|c: &mut Candidate| c.currency = "EUR".into(), Excluded::Price)]
 #[case::missing_capability(|c: &mut Candidate| c.capabilities = vec!["bakery".into()], Excluded::Capabilities)]
 #[case::out_of_stock(|c: &mut Candidate| c.inventory = 0, Excluded::OutOfStock)]
+#[case::another_item(|c: &mut Candidate| c.name = "Red Flowers".into(), Excluded::OtherItem)]
 fn what_excludes_a_candidate(#[case] change: fn(&mut Candidate), #[case] why: Excluded) {
     let mut c = candidate("p", "partner-b", dec!(55.00));
     change(&mut c);
@@ -117,4 +119,15 @@ proptest::proptest! {
         proptest::prop_assert_eq!(&ranked, &ids(rank(&search(), &rotated)));
         proptest::prop_assert_eq!(ranked.len(), all.iter().filter(|c| admissible(&search(), c).is_ok()).count());
     }
+}
+
+/// The item asked for is found by its words, in any case, singular or plural, among other words.
+#[rstest]
+#[case::same_name("pink flowers", "Pink Flowers", true)]
+#[case::singular("pink flowers", "Fresh pink flower bouquet", true)]
+#[case::other_colour("pink flowers", "Red Flowers", false)]
+#[case::half_the_words("pink flowers", "Pink balloons", false)]
+#[case::nothing_asked("", "Pink Flowers", false)]
+fn the_item_asked_for_is_matched_by_its_words(#[case] item: &str, #[case] name: &str, #[case] expected: bool) {
+    assert_eq!(crate::resourcing::is_item(item, name), expected);
 }

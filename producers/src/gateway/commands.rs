@@ -97,7 +97,7 @@ fn authenticate<'s>(state: &'s GatewayState, headers: &HeaderMap) -> Result<&'s 
 }
 
 /// Reads and strictly parses a JSON body; `optional` bodies may be empty.
-fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>, optional: bool) -> Result<T, ApiError> {
+pub(super) fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>, optional: bool) -> Result<T, ApiError> {
     let body = body.map_err(ApiError::from_body)?;
     let text: &[u8] = if optional && body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &body };
     let json: serde_json::Value = serde_json::from_slice(text).map_err(|e| ApiError::bad_request("MALFORMED_BODY", e.to_string()))?;
@@ -110,16 +110,16 @@ fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>, optional: boo
 }
 
 /// The client's `command_id` (validated) or, when absent, `fallback()`.
-fn command_id(given: Option<&str>, fallback: impl FnOnce() -> String) -> Result<String, ApiError> {
+pub(super) fn command_id(given: Option<&str>, fallback: impl FnOnce() -> String) -> Result<String, ApiError> {
     Ok(opt_ident("command_id", given)?.unwrap_or_else(fallback))
 }
 
-fn fresh() -> String {
+pub(super) fn fresh() -> String {
     Uuid::new_v4().to_string()
 }
 
 /// The authenticated tenant and the request time (the event's source time).
-fn begin<'s>(state: &'s GatewayState, headers: &HeaderMap) -> Result<(&'s str, i64), ApiError> {
+pub(super) fn begin<'s>(state: &'s GatewayState, headers: &HeaderMap) -> Result<(&'s str, i64), ApiError> {
     let tenant = authenticate(state, headers)?;
     Ok((&tenant.id, (state.clock)()))
 }
@@ -141,7 +141,7 @@ fn answer(result: Result<String, ApiError>) -> Response {
     }
 }
 
-fn envelope(tenant: &str, command_id: &str, now_ms: i64) -> Envelope {
+pub(super) fn envelope(tenant: &str, command_id: &str, now_ms: i64) -> Envelope {
     Envelope::external(tenant, &format!("cmd/{command_id}"), now_ms)
 }
 

@@ -15,6 +15,7 @@ mod config;
 mod directory;
 mod error;
 mod openapi;
+mod orchestration;
 mod payload;
 mod publisher;
 mod routes;
@@ -53,18 +54,34 @@ pub struct GatewayState {
     pub clock: Clock,
     /// The tenants grouped by app secret (derived from `tenants` once, for webhook verification).
     pub app_secrets: Arc<AppSecrets>,
+    /// The orchestration tables (partners, products, negotiations by partner number); without
+    /// them the orchestration commands answer 503 and every WhatsApp message is a customer's.
+    pub orchestration: Option<Arc<OrchestrationTables>>,
+}
+
+/// What the gateway reads from the log for multi-vendor orchestration (see [`crate::catalog`]).
+pub struct OrchestrationTables {
+    /// Partners and products, for bundle snapshots and product commands.
+    pub catalog: crate::catalog::PartnerCatalog,
+    /// Which negotiation waits on which partner number, to route their replies.
+    pub routes: crate::catalog::NegotiationRoutes,
 }
 
 impl GatewayState {
     /// A state with the default limits and the system clock.
     pub fn new(tenants: Arc<Tenants>, publisher: Arc<dyn EventPublisher>, orders: Arc<dyn OrderDirectory>) -> GatewayState {
         let app_secrets = Arc::new(AppSecrets::of(&tenants));
-        GatewayState { tenants, publisher, orders, config: GatewayConfig::default(), clock: Arc::new(system_now_ms), app_secrets }
+        GatewayState { tenants, publisher, orders, config: GatewayConfig::default(), clock: Arc::new(system_now_ms), app_secrets, orchestration: None }
     }
 
     /// The same state with other limits.
     pub fn with_config(self, config: GatewayConfig) -> GatewayState {
         GatewayState { config, ..self }
+    }
+
+    /// The same state with the orchestration tables.
+    pub fn with_orchestration(self, tables: Arc<OrchestrationTables>) -> GatewayState {
+        GatewayState { orchestration: Some(tables), ..self }
     }
 
     /// The same state with a fixed or simulated clock (tests).

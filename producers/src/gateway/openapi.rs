@@ -154,6 +154,105 @@ pub fn fragment() -> Fragment {
         &["gst_rate", "reminder_days"],
     );
     f.operation("/v1/settings", "put", command("Change the tenant's GST rate and reminder cadence", vec![], settings, true, false));
+    orchestration(&mut f);
     f.security_schemes.insert("bearer".into(), json!({ "type": "http", "scheme": "bearer", "description": "the tenant's owner API key" }));
     f
+}
+
+/// An orchestration command: like [`command`], with the ids its 202 answers and the 404/503 of a
+/// catalog lookup.
+fn orchestration_command(summary: &str, params: Vec<Value>, schema: Value, answer: &[(&str, Value)], missing: Option<&str>) -> Value {
+    let mut op = command(summary, params, schema, true, false);
+    let mut props = serde_json::Map::new();
+    let mut required = vec![json!("status")];
+    for (name, v) in answer {
+        props.insert(name.to_string(), v.clone());
+        required.push(json!(name));
+    }
+    props.insert("status".into(), json!({ "const": "accepted" }));
+    op["responses"]["202"] = json!({ "description": "accepted: the event is on its topic", "content": { "application/json": { "schema": { "type": "object", "required": required, "properties": props } } } });
+    if let Some(missing) = missing {
+        op["responses"]["404"] = error_response(missing);
+    }
+    op["responses"]["503"] = error_response("the broker or the catalog tables are unavailable; retry with the same command_id");
+    op
+}
+
+fn point(description: &str) -> Value {
+    json!({ "type": "object", "description": description, "additionalProperties": false, "required": ["lat", "lng"],
+            "properties": { "lat": { "type": "number", "minimum": -90, "maximum": 90 }, "lng": { "type": "number", "minimum": -180, "maximum": 180 } } })
+}
+
+fn tags(description: &str) -> Value {
+    json!({ "type": "array", "items": ident("a tag (lowercased)"), "description": description })
+}
+
+/// Partners, products, bundles and the bundle chat (docs/rules/orchestration.md).
+fn orchestration(f: &mut Fragment) {
+    let s = |d: &str| json!({ "type": "string", "minLength": 1, "maxLength": 4096, "description": d });
+    let time = |d: &str| json!({ "type": "string", "format": "date-time", "description": format!("{d} (RFC 3339)") });
+    let id = json!({ "type": "string" });
+    let partner = body(
+        &[
+            ("name", s("the partner's name")),
+            ("business_type", json!({ "type": "string", "description": "florist, limo, restaurant, ..." })),
+            ("location", point("where the partner prepares orders")),
+            ("capabilities", tags("what the partner can do (re-sourcing requires the leg's)")),
+            ("channel", json!({ "const": "whatsapp" })),
+            ("channel_id", ident("the partner's WhatsApp number (a leading + is dropped)")),
+            ("opted_in", json!({ "type": "boolean", "description": "agreed to receive WhatsApp messages; without it nothing is sent" })),
+            ("business_hours", json!({ "type": ["object", "null"], "additionalProperties": false, "required": ["open", "close", "days"],
+                "properties": { "open": { "type": "string", "pattern": "^[0-9]{2}:[0-9]{2}$" }, "close": { "type": "string", "pattern": "^[0-9]{2}:[0-9]{2}$" },
+                                "days": { "type": "array", "items": { "type": "integer", "minimum": 1, "maximum": 7 } } }, "description": "default 09:00-17:00 Monday to Friday" })),
+            ("lock_type", json!({ "enum": ["none", "soft", "hard"], "description": "hard: never swapped by re-sourcing" })),
+            ("preparation_minutes", json!({ "type": "integer", "minimum": 0, "maximum": 1440 })),
+            ("verification", json!({ "type": "object", "additionalProperties": false,
+                "properties": { "licence": { "type": "boolean" }, "insurance": { "type": "boolean" }, "tax_id": { "type": "boolean" } }, "description": "verified documents (trust +20/+15/+10)" })),
+            ("positive_reviews", json!({ "type": "integer", "minimum": 0, "description": "trust +5 each" })),
+            ("on_time_percent", json!({ "type": ["integer", "null"], "minimum": 0, "maximum": 100, "description": "trust +1 per point" })),
+            ("active", json!({ "type": "boolean", "description": "false removes the partner (default true)" })),
+            ("command_id", command_id()),
+        ],
+        &["name", "location", "channel_id", "opted_in"],
+    );
+    let trust = [("command_id", id.clone()), ("partner_id", id.clone()), ("trust_score", json!({ "type": "integer", "minimum": 0, "maximum": 100 })), ("white_glove", json!({ "type": "boolean" }))];
+    f.operation("/v1/partners/{partner_id}", "put", orchestration_command("Declare or replace a partner; answers its trust score (rules T1)", vec![path_param("partner_id", "the partner")], partner, &trust, None));
+    let product = body(
+        &[
+            ("partner_id", ident("the partner selling it (must be declared)")),
+            ("name", s("the product's name; re-sourcing matches requested items by its words")),
+            ("description", json!({ "type": "string" })),
+            ("price", decimal("0 or more, at most 2 decimal places")),
+            ("currency", json!({ "type": "string", "pattern": "^[A-Za-z]{3}$" })),
+            ("capabilities", tags("what the product needs of a replacement")),
+            ("inventory_count", json!({ "type": "integer", "minimum": -1, "description": "-1 unlimited, 0 out of stock; default 999" })),
+            ("active", json!({ "type": "boolean" })),
+            ("command_id", command_id()),
+        ],
+        &["partner_id", "name", "price", "currency"],
+    );
+    let answer = [("command_id", id.clone()), ("product_id", id.clone())];
+    f.operation("/v1/products/{product_id}", "put", orchestration_command("Declare or replace a partner's product", vec![path_param("product_id", "the product")], product, &answer, Some("the partner is not declared")));
+    let leg = body(
+        &[
+            ("leg_id", opt_ident("default leg-<n>")),
+            ("name", s("what the leg is for people ('Flowers')")),
+            ("product_id", ident("the product ordered; its partner and price are snapshotted")),
+            ("starts_at", time("when the leg executes")),
+            ("deadline", time("when it must have arrived")),
+            ("is_jit", json!({ "type": "boolean", "description": "just-in-time: the partner has 15 minutes to answer a change instead of 60" })),
+            ("hard_locked", json!({ "type": "boolean", "description": "never re-sourced (also when the partner's lock_type is hard)" })),
+            ("destination", point("where the leg is delivered")),
+        ],
+        &["name", "product_id", "starts_at", "deadline", "destination"],
+    );
+    let bundle = body(
+        &[("bundle_id", opt_ident("default derived from command_id")), ("user_id", ident("who orders")), ("starts_at", time("when the bundle starts (the time chain's origin)")), ("legs", json!({ "type": "array", "minItems": 1, "maxItems": 20, "items": leg })), ("command_id", command_id())],
+        &["user_id", "starts_at", "legs"],
+    );
+    let answer = [("command_id", id.clone()), ("bundle_id", id.clone()), ("thread_id", id.clone())];
+    f.operation("/v1/bundles", "post", orchestration_command("Order a bundle of legs from several partners", vec![], bundle, &answer, Some("a product or its partner is unknown or inactive")));
+    let chat = body(&[("bundle_id", ident("the bundle")), ("user_id", ident("who writes")), ("text", s("the message, e.g. 'I want pink flowers instead of red' or 'Yes, proceed'")), ("message_id", opt_ident("a retry with the same id is the same message"))], &["bundle_id", "user_id", "text"]);
+    let answer = [("message_id", id.clone()), ("bundle_id", id)];
+    f.operation("/v1/chat", "post", orchestration_command("A user's (or AI agent's) message in a bundle's thread", vec![], chat, &answer, None));
 }

@@ -9,6 +9,8 @@ use souk_runtime::codec::{Codec, CodecError};
 use souk_runtime::kafka::{send_all, OutRecord};
 use souk_runtime::topology::{Role, Topology};
 use souk_schemas::billing::{PaymentRecorded, TenantSettingsChanged};
+use souk_schemas::bundles::{BundleRequested, ChatMessageReceived, PartnerUpserted, ProductUpserted};
+use souk_schemas::orchestration::PartnerReplied;
 use souk_schemas::inventory::{BatchReceived, CatalogItemUpserted};
 use souk_schemas::orders::OwnerDecision;
 use souk_schemas::whatsapp::{DeliveryStatus, InboundMessage};
@@ -34,6 +36,16 @@ pub enum GatewayEvent {
     Batch(BatchReceived),
     /// Tenant billing settings → `billing.commands`.
     Settings(TenantSettingsChanged),
+    /// A partner declared → `partners`.
+    Partner(PartnerUpserted),
+    /// A partner's product declared → `partner.products`.
+    Product(ProductUpserted),
+    /// A bundle ordered → `negotiation.inputs`.
+    Bundle(BundleRequested),
+    /// A partner's WhatsApp reply to a negotiation → `negotiation.inputs`.
+    PartnerReply(PartnerReplied),
+    /// A user's message in a bundle's thread → `chat.inbound`.
+    Chat(ChatMessageReceived),
 }
 
 impl GatewayEvent {
@@ -47,6 +59,10 @@ impl GatewayEvent {
             GatewayEvent::Payment(_) => "payments",
             GatewayEvent::CatalogItem(_) | GatewayEvent::Batch(_) => "inventory",
             GatewayEvent::Settings(_) => "billing",
+            GatewayEvent::Partner(_) => "partners",
+            GatewayEvent::Product(_) => "products",
+            GatewayEvent::Bundle(_) | GatewayEvent::PartnerReply(_) => "negotiations",
+            GatewayEvent::Chat(_) => "chat",
         }
     }
 
@@ -60,6 +76,11 @@ impl GatewayEvent {
             GatewayEvent::CatalogItem(_) => "CatalogItemUpserted",
             GatewayEvent::Batch(_) => "BatchReceived",
             GatewayEvent::Settings(_) => "TenantSettingsChanged",
+            GatewayEvent::Partner(_) => "PartnerUpserted",
+            GatewayEvent::Product(_) => "ProductUpserted",
+            GatewayEvent::Bundle(_) => "BundleRequested",
+            GatewayEvent::PartnerReply(_) => "PartnerReplied",
+            GatewayEvent::Chat(_) => "ChatMessageReceived",
         }
     }
 
@@ -73,6 +94,11 @@ impl GatewayEvent {
             GatewayEvent::CatalogItem(e) => &e.envelope,
             GatewayEvent::Batch(e) => &e.envelope,
             GatewayEvent::Settings(e) => &e.envelope,
+            GatewayEvent::Partner(e) => &e.envelope,
+            GatewayEvent::Product(e) => &e.envelope,
+            GatewayEvent::Bundle(e) => &e.envelope,
+            GatewayEvent::PartnerReply(e) => &e.envelope,
+            GatewayEvent::Chat(e) => &e.envelope,
         }
     }
 
@@ -87,6 +113,11 @@ impl GatewayEvent {
             GatewayEvent::CatalogItem(e) => serde_json::to_value(e)?,
             GatewayEvent::Batch(e) => serde_json::to_value(e)?,
             GatewayEvent::Settings(e) => serde_json::to_value(e)?,
+            GatewayEvent::Partner(e) => serde_json::to_value(e)?,
+            GatewayEvent::Product(e) => serde_json::to_value(e)?,
+            GatewayEvent::Bundle(e) => serde_json::to_value(e)?,
+            GatewayEvent::PartnerReply(e) => serde_json::to_value(e)?,
+            GatewayEvent::Chat(e) => serde_json::to_value(e)?,
         };
         Ok(json!({ self.record_name(): record }))
     }

@@ -1,7 +1,7 @@
 //! The gateway's URL map. Kept apart from the handlers so the whole HTTP surface reads in one place;
 //! `openapi.rs` documents exactly these routes (a test compares the two).
 
-use super::{commands, whatsapp, GatewayState};
+use super::{commands, orchestration, whatsapp, GatewayState};
 use axum::extract::DefaultBodyLimit;
 use souk_runtime::http::{Routes, Surface};
 
@@ -18,6 +18,10 @@ pub fn router(state: GatewayState) -> Routes {
         .put("/v1/catalog/{material}/{color}", commands::catalog)
         .post("/v1/stock", commands::stock)
         .put("/v1/settings", commands::settings)
+        .put("/v1/partners/{partner_id}", orchestration::partner)
+        .put("/v1/products/{product_id}", orchestration::product)
+        .post("/v1/bundles", orchestration::bundle)
+        .post("/v1/chat", orchestration::chat)
         .map_router(|r| r.layer(DefaultBodyLimit::max(limit)))
         .with_state(state)
 }

@@ -68,7 +68,10 @@ async fn handle(state: &GatewayState, headers: &HeaderMap, body: Result<Bytes, B
         Some(t) if signed_by.contains(&t.id) => Ok(t.id.clone()),
         Some(_) => Err(ApiError::unauthorized("BAD_SIGNATURE", format!("the signature is not from the app of phone_number_id {phone_number_id}"))),
     };
-    let records = parse_delivery(&body, &tenant_of)?;
+    let mut records = Vec::new();
+    for record in parse_delivery(&body, &tenant_of)? {
+        records.push(super::orchestration::route_partner_reply(state, record).await?);
+    }
     let count = records.len();
     if count > 0 {
         state.publish(records).await?;

@@ -1,0 +1,7 @@
+//! The stages of multi-vendor orchestration (docs/rules/orchestration.md): [`chat`] reads a user's
+//! bundle message once and logs what it asks for; [`resourcing`] answers a negotiation's request
+//! for a replacement from the partners and products tables. Both are stateless enrichment steps
+//! whose results are events, so a replay of the negotiation processor never reads or searches again.
+
+pub mod chat;
+pub mod resourcing;
