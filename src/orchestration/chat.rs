@@ -69,7 +69,10 @@ fn strip_prefixes<'t>(text: &'t str, prefixes: &[&str]) -> &'t str {
 /// "pink" instead of "red flowers" asks for "pink flowers": a one-word request borrows the rest
 /// of the original.
 fn change(new: &str, old: &str) -> ChatIntent {
-    let article = |s: &str| strip_prefixes(s, &["the ", "my ", "a ", "an ", "some "]).to_string();
+    let article = |s: &str| {
+        let s = s.trim().trim_end_matches(" please").trim_end_matches([',', '.', '!', '?', ' ']);
+        strip_prefixes(s, &["the ", "my ", "a ", "an ", "some "]).to_string()
+    };
     let (new, old) = (article(new), article(old));
     if new.is_empty() {
         return ChatIntent::Unknown;

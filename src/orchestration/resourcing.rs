@@ -166,3 +166,111 @@ impl Stage for ResourcingStage {
         Ok(vec![StageOutput { output: "answers", key: key.to_string(), event: answer(r, &offers) }])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+    use souk_schemas::bundles::Degrees;
+    use souk_schemas::Envelope;
+
+    const T0: i64 = 1_705_320_000_000;
+
+    fn partner(id: &str, name: &str, at: (f64, f64), contact: &str) -> PartnerUpserted {
+        PartnerUpserted {
+            envelope: Envelope::external("acme", id, T0),
+            partner_id: id.into(),
+            name: name.into(),
+            business_type: "florist".into(),
+            lat: Degrees(at.0),
+            lng: Degrees(at.1),
+            capabilities: vec!["florist".into()],
+            channel: "whatsapp".into(),
+            channel_id: contact.into(),
+            opted_in: true,
+            opens_at: "09:00".into(),
+            closes_at: "17:00".into(),
+            business_days: vec![1, 2, 3, 4, 5],
+            lock_type: "none".into(),
+            preparation_minutes: 20,
+            licence_verified: true,
+            insurance_verified: true,
+            tax_id_verified: true,
+            positive_reviews: 0,
+            on_time_percent: 0,
+            active: true,
+        }
+    }
+
+    fn product(id: &str, partner: &str, name: &str, price: &str) -> ProductUpserted {
+        ProductUpserted {
+            envelope: Envelope::external("acme", id, T0),
+            product_id: id.into(),
+            partner_id: partner.into(),
+            name: name.into(),
+            description: String::new(),
+            price: price.parse().unwrap(),
+            currency: "USD".into(),
+            capabilities: vec!["florist".into()],
+            inventory_count: 10,
+            active: true,
+        }
+    }
+
+    /// seed-000 §6.1's catalog, Partner B's pink flowers at `price`, with `adjust` applied to B.
+    fn demo(price: &str, adjust: impl FnOnce(&mut PartnerUpserted)) -> Vec<(ProductUpserted, PartnerUpserted)> {
+        let a = partner("partner-a", "Flower Shop A", (40.7128, -74.0060), "1234567890");
+        let mut b = partner("partner-b", "Flower Shop B", (40.7580, -73.9855), "1234567891");
+        adjust(&mut b);
+        vec![(product("red-a", "partner-a", "Red Flowers", "50.00"), a), (product("pink-b", "partner-b", "Pink Flowers", price), b)]
+    }
+
+    fn request() -> ResourcingRequested {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        ResourcingRequested {
+            envelope: Envelope::external("acme", "rr-1", T0),
+            negotiation_id: "n1".into(),
+            bundle_id: "b1".into(),
+            leg_id: "leg-flowers".into(),
+            exclude_partner_id: "partner-a".into(),
+            requested_item: "pink flowers".into(),
+            original_price: d("50.00"),
+            min_price: d("40.00"),
+            max_price: d("60.00"),
+            currency: "USD".into(),
+            capabilities: vec!["florist".into()],
+            deadline: T0 + 3_600_000,
+            destination_lat: Some(Degrees(40.7265)),
+            destination_lng: Some(Degrees(-73.9950)),
+            original_arrival_minutes: Some(26),
+        }
+    }
+
+    fn reason(out: ResourcingOutput) -> String {
+        match out {
+            ResourcingOutput::NoAlternativeFound(n) => n.reason,
+            other => panic!("expected nothing found, got {other:?}"),
+        }
+    }
+
+    /// Partner B at 55.00 replaces Partner A, 5 minutes later at the destination.
+    #[test]
+    fn the_demo_finds_partner_b_with_its_delay() {
+        let ResourcingOutput::AlternativeFound(found) = answer(&request(), &demo("55.00", |_| {})) else { panic!("partner B qualifies") };
+        assert_eq!((found.partner_id.as_str(), found.item.as_str(), found.partner_contact.as_str()), ("partner-b", "Pink Flowers", "1234567891"));
+        assert_eq!((found.price, found.delay_minutes, found.preparation_minutes), ("55.00".parse().unwrap(), 5, Some(20)));
+        assert_eq!(found.envelope.causation_id.as_deref(), Some(request().envelope.event_id.as_str()), "the answer derives from the request");
+        assert_eq!(answer(&request(), &demo("55.00", |_| {})), ResourcingOutput::AlternativeFound(found), "the same request and catalog give the same answer");
+    }
+
+    /// What keeps Partner B out, each named in the escalation's reason.
+    #[rstest::rstest]
+    #[case::price_61("61.00", (|_| {}) as fn(&mut PartnerUpserted), "1 outside the price window")]
+    #[case::not_opted_in("55.00", (|b: &mut PartnerUpserted| b.opted_in = false) as fn(&mut PartnerUpserted), "1 not opted in to WhatsApp")]
+    #[case::hard_locked("55.00", (|b: &mut PartnerUpserted| b.lock_type = "hard".into()) as fn(&mut PartnerUpserted), "1 hard-locked")]
+    fn partner_b_is_excluded(#[case] price: &str, #[case] adjust: fn(&mut PartnerUpserted), #[case] why: &str) {
+        let reason = reason(answer(&request(), &demo(price, adjust)));
+        assert!(reason.starts_with("no partner offers pink flowers within 40.00–60.00 USD; excluded: "), "{reason}");
+        assert!(reason.contains(why) && reason.contains("1 the refusing partner"), "{reason}");
+    }
+}
