@@ -73,6 +73,7 @@ pub async fn demo(path: &Path, args: DemoArgs) -> anyhow::Result<()> {
         metrics_addr: "off".into(),
         no_apply: true,
         tick_interval_ms: None,
+        driven_clock: false,
         tenants: dir.join("tenants.toml"),
         http_addr: args.http_addr.clone(),
         index_dir: dir.join("search-index"),

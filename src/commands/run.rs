@@ -33,6 +33,10 @@ pub struct RunArgs {
     /// Override the clock ticker's interval in ms.
     #[arg(long)]
     pub tick_interval_ms: Option<u64>,
+    /// The clock does not tick by itself; `POST /v1/clock/ticks {"at"}` writes ticks at chosen
+    /// times (tests and demos drive stream time through it).
+    #[arg(long, env = "SOUK_DRIVEN_CLOCK")]
+    pub driven_clock: bool,
     /// The tenant registry (WhatsApp numbers, secrets, API keys).
     #[arg(long, default_value = "tenants.toml", env = "SOUK_TENANTS")]
     pub tenants: PathBuf,
@@ -101,6 +105,7 @@ impl RunArgs {
             whatsapp_api_version: self.whatsapp_api_version.clone(),
             llm: self.llm_base_url.clone().map(|url| (url, self.llm_model.clone())),
             tick_interval_ms: self.tick_interval_ms,
+            driven_clock: self.driven_clock,
         }
     }
 }

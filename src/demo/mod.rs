@@ -3,5 +3,6 @@
 //! the same client, so the demo and the tests exercise exactly the public surfaces.
 
 pub mod client;
+pub mod flowers;
 pub mod meta;
 pub mod scenario;

@@ -114,6 +114,9 @@ struct ClockOptions {
     /// Time between ticks (overridden by `souk run --tick-interval-ms`).
     #[serde(default = "ClockOptions::default_interval_ms")]
     interval_ms: u64,
+    /// No ticks of its own: `POST /v1/clock/ticks` produces them (also `souk run --driven-clock`).
+    #[serde(default)]
+    driven: bool,
 }
 
 impl ClockOptions {
@@ -125,6 +128,13 @@ impl ClockOptions {
 fn clock(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
     Box::pin(async move {
         let options: ClockOptions = spec.options()?;
+        if options.driven || cx.deployment.driven_clock {
+            if cx.tenants.iter().next().is_none() {
+                anyhow::bail!("the driven clock authenticates with tenant API keys: run it with a component that loads the tenant registry (e.g. the gateway)");
+            }
+            let producer = souk_runtime::kafka::producer(&cx.engine.bootstrap)?;
+            return Ok(Started::http(souk_producers::clock::driven::surface(producer, cx.codec.clone(), cx.topology.ticked_topics(), cx.tenants.clone())));
+        }
         let interval = Duration::from_millis(cx.deployment.tick_interval_ms.unwrap_or(options.interval_ms));
         let producer = souk_runtime::kafka::producer(&cx.engine.bootstrap)?;
         Ok(Started::task(souk_producers::clock::run(producer, cx.codec.clone(), cx.topology.ticked_topics(), interval, cx.shutdown.clone())))

@@ -71,6 +71,8 @@ pub struct Deployment {
     pub llm: Option<(String, String)>,
     /// Overrides the clock's `interval_ms`.
     pub tick_interval_ms: Option<u64>,
+    /// The clock ticks only when asked over HTTP (tests and demos drive stream time).
+    pub driven_clock: bool,
 }
 
 /// Everything a factory may use to build a component: shared by every component of one `souk run`.

@@ -3,6 +3,7 @@
 //! the broker-free driver.
 #![allow(dead_code)]
 
+pub mod orchestration;
 pub mod textile;
 
 /// The one-call-to-action rule, shared with the processor tests.

@@ -28,6 +28,8 @@ pub struct Textile {
     http_addr: String,
     run: Option<Proc>,
     runs: usize,
+    /// Extra `souk run` arguments (e.g. `--driven-clock`).
+    run_args: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -54,7 +56,17 @@ impl Textile {
         Textile::boot(tag, |_| {}).await
     }
 
+    /// Starts everything with an empty catalog and a clock that ticks only when the test says
+    /// (`POST /v1/clock/ticks`, see [`Textile::tick_at`]).
+    pub async fn start_driven(tag: &str) -> Textile {
+        Textile::boot_with(tag, |_| {}, &["--driven-clock"]).await
+    }
+
     async fn boot(tag: &str, configure: impl FnOnce(&mut DemoTenant)) -> Textile {
+        Textile::boot_with(tag, configure, &["--tick-interval-ms", "500"]).await
+    }
+
+    async fn boot_with(tag: &str, configure: impl FnOnce(&mut DemoTenant), run_args: &[&str]) -> Textile {
         let pipeline = Pipeline::new(tag).await;
         let tenant_id = format!("t{}", pipeline.prefix.trim_end_matches('.').replace(['.', '_'], "-").to_lowercase());
         let mut tenant = DemoTenant::derived(&tenant_id, "Bharat Textiles (test)");
@@ -70,7 +82,8 @@ impl Textile {
         let start_s = chrono::Utc::now().timestamp();
         let client = SoukClient::new(&format!("http://{http_addr}"), tenant, start_s);
         let quiet = std::env::var("SOUK_TEST_TRANSCRIPT").is_err();
-        let mut t = Textile { pipeline, client, whatsapp, transcript: Transcript::new(quiet), dir, http_addr, run: None, runs: 0 };
+        let run_args = run_args.iter().map(|a| a.to_string()).collect();
+        let mut t = Textile { pipeline, client, whatsapp, transcript: Transcript::new(quiet), dir, http_addr, run: None, runs: 0, run_args };
         t.spawn();
         t.client.wait("the gateway to answer", || async { Ok(t.client.get("/v1/stock").await.ok()) }).await.expect("souk run came up");
         t
@@ -81,7 +94,8 @@ impl Textile {
         let name = format!("souk-run-{}", self.runs);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(format!("{name}.log"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_souk"))
-            .args(["--topology", concat!(env!("CARGO_MANIFEST_DIR"), "/topology.toml"), "run", "--no-apply", "--metrics-addr", "off", "--tick-interval-ms", "500"])
+            .args(["--topology", concat!(env!("CARGO_MANIFEST_DIR"), "/topology.toml"), "run", "--no-apply", "--metrics-addr", "off"])
+            .args(&self.run_args)
             .env("SOUK_TOPIC_PREFIX", &self.pipeline.prefix)
             .env("SOUK_TENANTS", self.dir.join("tenants.toml"))
             .env("SOUK_HTTP_ADDR", &self.http_addr)
@@ -217,6 +231,13 @@ impl Textile {
             }
         }
         out
+    }
+
+    /// Stream time reaches `at` (epoch ms) on every timer-driven partition (driven clock only).
+    pub async fn tick_at(&self, at: i64) {
+        let when = chrono::DateTime::from_timestamp_millis(at).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let (status, answer) = self.client.owner(reqwest::Method::POST, "/v1/clock/ticks", Some(serde_json::json!({ "at": when }))).await.unwrap();
+        assert_eq!(status, 202, "{answer}");
     }
 
     /// Gives the system time to (not) do something, for negative assertions.
