@@ -2,6 +2,7 @@
 //! (its HTTP client and story), the intent stage, and the seeded inventory workload of `souk bench`.
 
 pub mod demo;
+pub mod escalations;
 pub mod http;
 pub mod intent;
 pub mod model;

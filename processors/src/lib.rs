@@ -3,6 +3,7 @@
 //! (`geo`, `resourcing`, `trust`, `time_chain`).
 #![warn(missing_docs)]
 
+pub mod escalation;
 pub mod geo;
 pub mod inventory_pool;
 pub mod invoicing;

@@ -101,6 +101,12 @@ impl NegotiationRoutes {
         Ok(NegotiationRoutes { table: GlobalTable::load(bootstrap, codec, &topic.topic, topic.partitions, fold, LOAD).await? })
     }
 
+    /// The bundle negotiation `negotiation_id` of `tenant` belongs to, if it exists.
+    pub async fn bundle_of(&self, tenant: &str, negotiation_id: &str) -> anyhow::Result<Option<String>> {
+        self.table.catch_up(CATCH_UP).await?;
+        Ok(self.table.read(|rows| rows.get(&souk_schemas::key::NegotiationKey::of(tenant, negotiation_id)).map(|(_, r)| r.bundle_id.clone())))
+    }
+
     /// The negotiation a message from `contact` answers: the newest open one, else the newest
     /// (its processor then records that nobody waits); `None` if the number never negotiated.
     pub async fn route(&self, tenant: &str, contact: &str) -> anyhow::Result<Option<NegotiationRoute>> {

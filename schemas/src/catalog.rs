@@ -65,6 +65,12 @@ const BUILTIN: &[(&str, &str)] = &[
     ("bundle_updated.avsc", include_str!("../avro/bundle_updated.avsc")),
     ("chat_message_received.avsc", include_str!("../avro/chat_message_received.avsc")),
     ("chat_intent_resolved.avsc", include_str!("../avro/chat_intent_resolved.avsc")),
+    ("escalation_assigned.avsc", include_str!("../avro/escalation_assigned.avsc")),
+    ("escalation_work_started.avsc", include_str!("../avro/escalation_work_started.avsc")),
+    ("escalation_resolved.avsc", include_str!("../avro/escalation_resolved.avsc")),
+    ("escalation_updated.avsc", include_str!("../avro/escalation_updated.avsc")),
+    ("escalation_command_rejected.avsc", include_str!("../avro/escalation_command_rejected.avsc")),
+    ("human_intervened.avsc", include_str!("../avro/human_intervened.avsc")),
 ];
 
 /// Why a schema could not be loaded or composed.

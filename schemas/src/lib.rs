@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod clock;
 pub mod decimal;
 pub mod envelope;
+pub mod escalations;
 pub mod inventory;
 pub mod key;
 pub mod orchestration;

@@ -176,6 +176,17 @@ pub struct LegReplaced {
     pub delay_minutes: i64,
 }
 
+/// An admin writes to a negotiation's partner as a human (rules B7, intervene).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HumanIntervened {
+    pub envelope: Envelope,
+    pub command_id: String,
+    pub bundle_id: String,
+    pub negotiation_id: String,
+    pub actor: String,
+    pub text: String,
+}
+
 /// `negotiation.inputs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NegotiationInput {
@@ -186,6 +197,7 @@ pub enum NegotiationInput {
     NoAlternativeFound(NoAlternativeFound),
     BundleRequested(BundleRequested),
     ChatIntentResolved(ChatIntentResolved),
+    HumanIntervened(HumanIntervened),
     Tick(Tick),
 }
 
@@ -200,7 +212,7 @@ pub enum NegotiationEvent {
     BundleUpdated(BundleUpdated),
 }
 
-crate::stream_event!(NegotiationInput { NegotiationRequested, PartnerReplied, UserDecided, AlternativeFound, NoAlternativeFound, BundleRequested, ChatIntentResolved, Tick } tick Tick);
+crate::stream_event!(NegotiationInput { NegotiationRequested, PartnerReplied, UserDecided, AlternativeFound, NoAlternativeFound, BundleRequested, ChatIntentResolved, HumanIntervened, Tick } tick Tick);
 crate::stream_event!(NegotiationEvent { NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified, LegReplaced, BundleUpdated });
 
 #[cfg(test)]
@@ -209,7 +221,7 @@ mod tests {
     use crate::bundles::BundleLeg;
     use crate::orders::tests::round_trip;
 
-    const INPUTS: [&str; 8] = [
+    const INPUTS: [&str; 9] = [
         "souk.orchestration.NegotiationRequested",
         "souk.orchestration.PartnerReplied",
         "souk.orchestration.UserDecided",
@@ -217,6 +229,7 @@ mod tests {
         "souk.orchestration.NoAlternativeFound",
         "souk.orchestration.BundleRequested",
         "souk.orchestration.ChatIntentResolved",
+        "souk.orchestration.HumanIntervened",
         "souk.clock.Tick",
     ];
     const EVENTS: [&str; 6] = [
@@ -363,6 +376,14 @@ mod tests {
                 requested_item: Some("pink flowers".into()),
                 original_item: Some("red".into()),
                 parser: "chat-offline-1".into(),
+            }),
+            NegotiationInput::HumanIntervened(HumanIntervened {
+                envelope: envelope.clone(),
+                command_id: "c1".into(),
+                bundle_id: "b1".into(),
+                negotiation_id: "n1".into(),
+                actor: "maya".into(),
+                text: "Hi, this is Maya from souk".into(),
             }),
             NegotiationInput::NoAlternativeFound(NoAlternativeFound { envelope: envelope.clone(), bundle_id: "b1".into(), negotiation_id: "n1".into(), reason: "none".into() }),
         ];

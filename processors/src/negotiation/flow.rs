@@ -6,7 +6,7 @@ use super::{texts, timer, NegotiationOutput as Out, APPROVAL_MINUTES, DEADLOCK_A
 use rust_decimal::{Decimal, RoundingStrategy};
 use souk_runtime::{Ctx, Rejection};
 use souk_schemas::orchestration::{
-    AlternativeFound, LegReplaced, NegotiationRequested, NegotiationUpdated, NoAlternativeFound, PartnerReplied, PartnerReplyClassified, ResourcingRequested, UserDecided, UserNotified,
+    AlternativeFound, HumanIntervened, LegReplaced, NegotiationRequested, NegotiationUpdated, NoAlternativeFound, PartnerReplied, PartnerReplyClassified, ResourcingRequested, UserDecided, UserNotified,
 };
 use souk_schemas::key::NegotiationKey;
 use souk_schemas::orders::EscalationRaised;
@@ -223,6 +223,15 @@ pub fn user_decided(state: &mut NegotiationState, d: &UserDecided, ctx: &mut Ctx
         (status, ..) => return Err(Rejection::new("NOTHING_TO_DECIDE", format!("negotiation {} is {} and proposes nothing", d.negotiation_id, status.name()))),
     }
     snapshot(ctx, n);
+    Ok(())
+}
+
+/// An admin writes to the partner as a human (rules B7): sent as written, whatever the machine's
+/// state — also while it is paused, which is when a human has the conversation.
+pub fn intervened(state: &mut NegotiationState, h: &HumanIntervened, ctx: &mut Ctx<Out>) -> Result<(), Rejection> {
+    let n = state.negotiations.get(&h.negotiation_id).ok_or_else(|| Rejection::new("UNKNOWN_NEGOTIATION", format!("no negotiation {} in bundle {}", h.negotiation_id, h.bundle_id)))?;
+    let contact = n.current_contact().to_string();
+    send_partner(ctx, n, &contact, "human_message", h.text.clone(), false);
     Ok(())
 }
 

@@ -113,6 +113,7 @@ impl Processor for NegotiationProcessor {
             NegotiationInput::NoAlternativeFound(e) => &e.bundle_id,
             NegotiationInput::BundleRequested(e) => &e.bundle_id,
             NegotiationInput::ChatIntentResolved(e) => &e.bundle_id,
+            NegotiationInput::HumanIntervened(e) => &e.bundle_id,
             NegotiationInput::Tick(_) => return Ok(()),
         };
         if bundle != key.bundle_id {
@@ -126,6 +127,7 @@ impl Processor for NegotiationProcessor {
             NegotiationInput::NoAlternativeFound(e) => flow::no_alternative(state, e, ctx),
             NegotiationInput::BundleRequested(e) => bundle::requested(state, e, ctx),
             NegotiationInput::ChatIntentResolved(e) => bundle::chat(state, e, ctx),
+            NegotiationInput::HumanIntervened(e) => flow::intervened(state, e, ctx),
             NegotiationInput::Tick(_) => Ok(()),
         }
     }

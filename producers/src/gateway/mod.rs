@@ -14,6 +14,7 @@ mod commands;
 mod config;
 mod directory;
 mod error;
+mod escalations;
 mod openapi;
 mod orchestration;
 mod payload;

@@ -155,6 +155,7 @@ pub fn fragment() -> Fragment {
     );
     f.operation("/v1/settings", "put", command("Change the tenant's GST rate and reminder cadence", vec![], settings, true, false));
     orchestration(&mut f);
+    escalation_commands(&mut f);
     f.security_schemes.insert("bearer".into(), json!({ "type": "http", "scheme": "bearer", "description": "the tenant's owner API key" }));
     f
 }
@@ -255,4 +256,21 @@ fn orchestration(f: &mut Fragment) {
     let chat = body(&[("bundle_id", ident("the bundle")), ("user_id", ident("who writes")), ("text", s("the message, e.g. 'I want pink flowers instead of red' or 'Yes, proceed'")), ("message_id", opt_ident("a retry with the same id is the same message"))], &["bundle_id", "user_id", "text"]);
     let answer = [("message_id", id.clone()), ("bundle_id", id)];
     f.operation("/v1/chat", "post", orchestration_command("A user's (or AI agent's) message in a bundle's thread", vec![], chat, &answer, None));
+}
+
+/// The escalation lifecycle's commands (rules B7).
+fn escalation_commands(f: &mut Fragment) {
+    let param = || vec![path_param("escalation_id", "the escalation (URL-encode its `/`)")];
+    let text = |d: &str| json!({ "type": "string", "minLength": 1, "maxLength": 4096, "description": d });
+    let assign = body(&[("assignee", ident("who takes it")), ("actor", opt_ident("who assigns (default the assignee)")), ("command_id", command_id())], &["assignee"]);
+    f.operation("/v1/escalations/{escalation_id}/assign", "post", command("Assign an escalation (pending or assigned → assigned)", param(), assign, true, false));
+    let start = body(&[("actor", opt_ident("who starts")), ("command_id", command_id())], &[]);
+    f.operation("/v1/escalations/{escalation_id}/start", "post", command("Start work on an assigned escalation (→ in_progress; body optional)", param(), start, false, false));
+    let resolve = body(&[("notes", text("what was done")), ("actor", opt_ident("who resolves")), ("command_id", command_id())], &["notes"]);
+    f.operation("/v1/escalations/{escalation_id}/resolve", "post", command("Resolve an assigned or in-progress escalation with notes", param(), resolve, true, false));
+    let intervene = body(&[("text", text("the message, sent as written")), ("actor", opt_ident("who writes")), ("command_id", command_id())], &["text"]);
+    let mut op = command("Write to an escalated negotiation's partner as a human (sent even while the machine is paused)", param(), intervene, true, false);
+    op["responses"]["404"] = error_response("the escalation is not about a negotiation of this tenant");
+    op["responses"]["503"] = error_response("the broker or the negotiations directory is unavailable; retry with the same command_id");
+    f.operation("/v1/escalations/{escalation_id}/intervene", "post", op);
 }

@@ -10,7 +10,8 @@ use souk_runtime::kafka::{send_all, OutRecord};
 use souk_runtime::topology::{Role, Topology};
 use souk_schemas::billing::{PaymentRecorded, TenantSettingsChanged};
 use souk_schemas::bundles::{BundleRequested, ChatMessageReceived, PartnerUpserted, ProductUpserted};
-use souk_schemas::orchestration::PartnerReplied;
+use souk_schemas::escalations::{EscalationAssigned, EscalationResolved, EscalationWorkStarted};
+use souk_schemas::orchestration::{HumanIntervened, PartnerReplied};
 use souk_schemas::inventory::{BatchReceived, CatalogItemUpserted};
 use souk_schemas::orders::OwnerDecision;
 use souk_schemas::whatsapp::{DeliveryStatus, InboundMessage};
@@ -46,6 +47,14 @@ pub enum GatewayEvent {
     PartnerReply(PartnerReplied),
     /// A user's message in a bundle's thread → `chat.inbound`.
     Chat(ChatMessageReceived),
+    /// An escalation assigned → `escalation.inputs`.
+    EscalationAssigned(EscalationAssigned),
+    /// Work on an escalation started → `escalation.inputs`.
+    EscalationStarted(EscalationWorkStarted),
+    /// An escalation resolved → `escalation.inputs`.
+    EscalationResolved(EscalationResolved),
+    /// An admin writes to a negotiation's partner → `negotiation.inputs`.
+    Intervened(HumanIntervened),
 }
 
 impl GatewayEvent {
@@ -63,6 +72,8 @@ impl GatewayEvent {
             GatewayEvent::Product(_) => "products",
             GatewayEvent::Bundle(_) | GatewayEvent::PartnerReply(_) => "negotiations",
             GatewayEvent::Chat(_) => "chat",
+            GatewayEvent::EscalationAssigned(_) | GatewayEvent::EscalationStarted(_) | GatewayEvent::EscalationResolved(_) => "escalations",
+            GatewayEvent::Intervened(_) => "negotiations",
         }
     }
 
@@ -81,6 +92,10 @@ impl GatewayEvent {
             GatewayEvent::Bundle(_) => "BundleRequested",
             GatewayEvent::PartnerReply(_) => "PartnerReplied",
             GatewayEvent::Chat(_) => "ChatMessageReceived",
+            GatewayEvent::EscalationAssigned(_) => "EscalationAssigned",
+            GatewayEvent::EscalationStarted(_) => "EscalationWorkStarted",
+            GatewayEvent::EscalationResolved(_) => "EscalationResolved",
+            GatewayEvent::Intervened(_) => "HumanIntervened",
         }
     }
 
@@ -99,6 +114,10 @@ impl GatewayEvent {
             GatewayEvent::Bundle(e) => &e.envelope,
             GatewayEvent::PartnerReply(e) => &e.envelope,
             GatewayEvent::Chat(e) => &e.envelope,
+            GatewayEvent::EscalationAssigned(e) => &e.envelope,
+            GatewayEvent::EscalationStarted(e) => &e.envelope,
+            GatewayEvent::EscalationResolved(e) => &e.envelope,
+            GatewayEvent::Intervened(e) => &e.envelope,
         }
     }
 
@@ -118,6 +137,10 @@ impl GatewayEvent {
             GatewayEvent::Bundle(e) => serde_json::to_value(e)?,
             GatewayEvent::PartnerReply(e) => serde_json::to_value(e)?,
             GatewayEvent::Chat(e) => serde_json::to_value(e)?,
+            GatewayEvent::EscalationAssigned(e) => serde_json::to_value(e)?,
+            GatewayEvent::EscalationStarted(e) => serde_json::to_value(e)?,
+            GatewayEvent::EscalationResolved(e) => serde_json::to_value(e)?,
+            GatewayEvent::Intervened(e) => serde_json::to_value(e)?,
         };
         Ok(json!({ self.record_name(): record }))
     }

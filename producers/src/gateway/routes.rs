@@ -1,7 +1,7 @@
 //! The gateway's URL map. Kept apart from the handlers so the whole HTTP surface reads in one place;
 //! `openapi.rs` documents exactly these routes (a test compares the two).
 
-use super::{commands, orchestration, whatsapp, GatewayState};
+use super::{commands, escalations, orchestration, whatsapp, GatewayState};
 use axum::extract::DefaultBodyLimit;
 use souk_runtime::http::{Routes, Surface};
 
@@ -22,6 +22,10 @@ pub fn router(state: GatewayState) -> Routes {
         .put("/v1/products/{product_id}", orchestration::product)
         .post("/v1/bundles", orchestration::bundle)
         .post("/v1/chat", orchestration::chat)
+        .post("/v1/escalations/{escalation_id}/assign", escalations::assign)
+        .post("/v1/escalations/{escalation_id}/start", escalations::start)
+        .post("/v1/escalations/{escalation_id}/resolve", escalations::resolve)
+        .post("/v1/escalations/{escalation_id}/intervene", escalations::intervene)
         .map_router(|r| r.layer(DefaultBodyLimit::max(limit)))
         .with_state(state)
 }
