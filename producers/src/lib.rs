@@ -8,3 +8,5 @@
 pub mod catalog;
 pub mod clock;
 pub mod gateway;
+pub mod meta;
+pub mod simulator;

@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod key;
 pub mod orchestration;
 pub mod orders;
+pub mod simulator;
 pub mod whatsapp;
 
 pub use avro_json::{avro_to_json, json_to_avro, ConvertError};

@@ -424,7 +424,7 @@ async fn assert_second_half(s: &Setup) {
     assert_eq!(ledger.payments.len(), 1);
     assert_eq!(ledger.payments[0].amount, d("1000.00"), "the first record of a payment id wins");
     assert_eq!(queries::payment_reminders(&s.pool, &s.tenant, ASHA).await.expect("reminders").len(), 1);
-    let escalations = queries::escalations(&s.pool, &s.tenant, Some("pending")).await.expect("escalations");
+    let escalations = queries::escalations(&s.pool, &s.tenant, &queries::EscalationFilter { status: Some("pending"), ..Default::default() }).await.expect("escalations");
     assert_eq!(escalations.iter().map(|e| e.escalation_id.as_str()).collect::<Vec<_>>(), ["esc-1"]);
     let log = queries::messages(&s.pool, &s.tenant, &MessageFilter { order_id: Some("ord-1".into()), ..Default::default() }).await.expect("messages");
     assert_eq!(log.len(), 4, "two inbound and two outbound messages about ord-1: {log:#?}");

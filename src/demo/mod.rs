@@ -4,5 +4,7 @@
 
 pub mod client;
 pub mod flowers;
-pub mod meta;
 pub mod scenario;
+
+/// Meta-shaped webhook deliveries (kept beside the gateway and the partner simulator, which posts them too).
+pub use souk_producers::meta;

@@ -7,7 +7,7 @@ use crate::intent::IntentStage;
 use crate::model::ModelConfig;
 use futures::future::BoxFuture;
 use serde::Deserialize;
-use souk_processors::{invoicing::Invoicing, ledger::Ledger, negotiation::NegotiationProcessor, order_session::OrderSession, InventoryPool};
+use souk_processors::{escalation::EscalationProcessor, invoicing::Invoicing, ledger::Ledger, negotiation::NegotiationProcessor, order_session::OrderSession, InventoryPool};
 use crate::orchestration::{chat::ChatIntentStage, resourcing::ResourcingStage};
 use souk_producers::catalog::{NegotiationRoutes, PartnerCatalog};
 use souk_producers::gateway::{GatewayConfig, GatewayState, KafkaPublisher, LogOrderDirectory, OrchestrationTables};
@@ -15,7 +15,7 @@ use souk_runtime::engine::ProcessorEngine;
 use souk_runtime::processor::Processor;
 use souk_runtime::stage::{Stage, StageRunner};
 use souk_runtime::topology::{ComponentSpec, Role};
-use souk_sinks::postgres::{CommerceProjection, InventoryProjection, Projection};
+use souk_sinks::postgres::{CommerceProjection, InventoryProjection, OrchestrationProjection, Projection};
 use souk_sinks::whatsapp::DispatcherOptions;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,15 +28,19 @@ pub fn builtin() -> Registry {
         .register(Role::Processor, "invoicing", Kind::new::<NoOptions>(Needs::NOTHING, processor::<Invoicing>))
         .register(Role::Processor, "ledger", Kind::new::<NoOptions>(Needs::NOTHING, processor::<Ledger>))
         .register(Role::Processor, "negotiation", Kind::new::<NoOptions>(Needs::NOTHING, processor::<NegotiationProcessor>))
+        .register(Role::Processor, "escalation", Kind::new::<NoOptions>(Needs::NOTHING, processor::<EscalationProcessor>))
         .register(Role::Stage, "intent", Kind::new::<NoOptions>(Needs::TENANTS, intent_stage))
         .register(Role::Stage, "chat-intent", Kind::new::<NoOptions>(Needs::NOTHING, chat_intent_stage))
         .register(Role::Stage, "resourcing", Kind::new::<NoOptions>(Needs::NOTHING, resourcing_stage))
+        .register(Role::Stage, "escalation-intake", Kind::new::<NoOptions>(Needs::NOTHING, escalation_intake))
         .register(Role::Sink, "inventory-postgres", Kind::new::<NoOptions>(Needs::DATABASE, postgres_sink::<InventoryProjection>))
         .register(Role::Sink, "commerce-postgres", Kind::new::<NoOptions>(Needs::DATABASE, postgres_sink::<CommerceProjection>))
+        .register(Role::Sink, "orchestration-postgres", Kind::new::<NoOptions>(Needs::DATABASE, postgres_sink::<OrchestrationProjection>))
         .register(Role::Sink, "search-index", Kind::new::<NoOptions>(Needs::NOTHING, search_index))
         .register(Role::Sink, "whatsapp-dispatcher", Kind::new::<DispatcherOptions>(Needs::DATABASE_AND_TENANTS, whatsapp_dispatcher))
         .register(Role::Producer, "clock", Kind::new::<ClockOptions>(Needs::NOTHING, clock))
         .register(Role::Producer, souk_producers::gateway::GATEWAY_KIND, Kind::new::<GatewayConfig>(Needs::TENANTS, http_gateway))
+        .register(Role::Producer, "partner-simulator", Kind::new::<NoOptions>(Needs::TENANTS, partner_simulator))
         .register(Role::Api, "read-api", Kind::new::<NoOptions>(Needs::DATABASE_AND_TENANTS, read_api))
         .register(Role::Api, "search-api", Kind::new::<NoOptions>(Needs::TENANTS, search_api));
     r
@@ -72,6 +76,11 @@ fn run_stage<S: Stage>(cx: &BuildContext, stage: S, spec: ComponentSpec) -> anyh
 /// Reads bundle chat messages once (offline parser).
 fn chat_intent_stage(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
     Box::pin(async move { run_stage(&cx, ChatIntentStage, spec) })
+}
+
+/// Re-keys raised escalations by their id.
+fn escalation_intake(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
+    Box::pin(async move { run_stage(&cx, crate::escalations::EscalationIntake, spec) })
 }
 
 /// Answers re-sourcing requests from the partners and products tables.
@@ -156,6 +165,14 @@ fn http_gateway(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static
             state = state.with_orchestration(Arc::new(OrchestrationTables { catalog, routes }));
         }
         Ok(Started::http(souk_producers::gateway::surface(state)))
+    })
+}
+
+/// The partner simulator; it answers souk's webhook on this process's own HTTP address.
+fn partner_simulator(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
+    Box::pin(async move {
+        let souk_url = format!("http://{}", cx.deployment.http_addr);
+        Ok(Started::http(souk_producers::simulator::start(&spec, &cx.engine.bootstrap, cx.codec.clone(), cx.tenants.clone(), &souk_url).await?))
     })
 }
 

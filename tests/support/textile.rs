@@ -233,6 +233,12 @@ impl Textile {
         out
     }
 
+    /// The local Cloud API hands every accepted message to the partner simulator of this `souk
+    /// run`, whose simulated partners answer through the webhook.
+    pub fn hand_over_to_simulator(&self) {
+        self.whatsapp.hand_over_to(&format!("http://{}/v1/simulator/inbox", self.http_addr), &self.client.tenant.app_secret);
+    }
+
     /// Stream time reaches `at` (epoch ms) on every timer-driven partition (driven clock only).
     pub async fn tick_at(&self, at: i64) {
         let when = chrono::DateTime::from_timestamp_millis(at).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);

@@ -1,14 +1,15 @@
 //! The owner dashboard's read API (rules S003.10): JSON over HTTP (axum), every route scoped to the
 //! tenant whose owner API key is presented as `Authorization: Bearer <key>`. Reads only — owner
 //! commands go through the gateway as events; `GET /v1/commands/{id}` lets a UI poll the outcome.
+//! Besides commerce it serves system 2's partners, products, bundles and negotiations.
 //! Decimals are JSON strings, times RFC 3339. [`fragment`] is its part of the OpenAPI document the
 //! CLI serves at `GET /openapi.json`.
 
 mod openapi;
 
-pub use openapi::{fragment, ESCALATION_STATUSES};
+pub use openapi::{fragment, ESCALATION_PRIORITIES, ESCALATION_STATUSES, NEGOTIATION_STATUSES};
 
-use crate::queries::{self, MessageFilter, OrderFilter, MAX_LIMIT};
+use crate::queries::{self, MessageFilter, NegotiationFilter, OrderFilter, ProductFilter, MAX_LIMIT};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -46,6 +47,12 @@ pub fn router(pool: PgPool, tenants: Arc<Tenants>) -> Routes {
         .get("/v1/escalations", escalations)
         .get("/v1/messages", messages)
         .get("/v1/commands/{command_id}", command_outcome)
+        .get("/v1/partners", partners)
+        .get("/v1/partners/{partner_id}", partner_detail)
+        .get("/v1/products", products)
+        .get("/v1/bundles/{bundle_id}", bundle_detail)
+        .get("/v1/negotiations", negotiations)
+        .get("/v1/negotiations/{negotiation_id}", negotiation_detail)
         .with_state(ApiState { pool, tenants })
 }
 
@@ -114,8 +121,11 @@ async fn invoice(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(num
 
 /// Query of `GET /v1/escalations`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct EscalationsQuery {
     status: Option<String>,
+    kind: Option<String>,
+    priority: Option<String>,
 }
 
 async fn escalations(State(s): State<ApiState>, TenantId(tenant): TenantId, q: Result<Query<EscalationsQuery>, QueryRejection>) -> ApiResult {
@@ -123,7 +133,11 @@ async fn escalations(State(s): State<ApiState>, TenantId(tenant): TenantId, q: R
     if let Some(status) = q.status.as_deref().filter(|s| !ESCALATION_STATUSES.contains(s)) {
         return Err(ApiError::bad_request("BAD_QUERY", format!("status must be one of {}, not {status:?}", ESCALATION_STATUSES.join(", "))));
     }
-    let escalations = queries::escalations(&s.pool, &tenant, q.status.as_deref()).await?;
+    if let Some(priority) = q.priority.as_deref().filter(|p| !ESCALATION_PRIORITIES.contains(p)) {
+        return Err(ApiError::bad_request("BAD_QUERY", format!("priority must be one of {}, not {priority:?}", ESCALATION_PRIORITIES.join(", "))));
+    }
+    let filter = queries::EscalationFilter { status: q.status.as_deref(), kind: q.kind.as_deref(), priority: q.priority.as_deref() };
+    let escalations = queries::escalations(&s.pool, &tenant, &filter).await?;
     Ok(Json(json!({ "escalations": escalations })).into_response())
 }
 
@@ -144,4 +158,52 @@ async fn messages(State(s): State<ApiState>, TenantId(tenant): TenantId, q: Resu
 
 async fn command_outcome(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(command_id): Path<String>) -> ApiResult {
     found(queries::command_outcome(&s.pool, &tenant, &command_id).await?, || format!("no outcome for command {command_id} yet"))
+}
+
+async fn partners(State(s): State<ApiState>, TenantId(tenant): TenantId) -> ApiResult {
+    let partners = queries::partners(&s.pool, &tenant).await?;
+    Ok(Json(json!({ "partners": partners })).into_response())
+}
+
+async fn partner_detail(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(partner_id): Path<String>) -> ApiResult {
+    found(queries::partner_detail(&s.pool, &tenant, &partner_id).await?, || format!("no partner {partner_id}"))
+}
+
+/// Query of `GET /v1/products`.
+#[derive(Debug, Deserialize)]
+struct ProductsQuery {
+    partner_id: Option<String>,
+    capability: Option<String>,
+}
+
+async fn products(State(s): State<ApiState>, TenantId(tenant): TenantId, q: Result<Query<ProductsQuery>, QueryRejection>) -> ApiResult {
+    let Query(q) = q?;
+    let products = queries::products(&s.pool, &tenant, &ProductFilter { partner_id: q.partner_id, capability: q.capability }).await?;
+    Ok(Json(json!({ "products": products })).into_response())
+}
+
+async fn bundle_detail(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(bundle_id): Path<String>) -> ApiResult {
+    found(queries::bundle_detail(&s.pool, &tenant, &bundle_id).await?, || format!("no bundle {bundle_id}"))
+}
+
+/// Query of `GET /v1/negotiations`.
+#[derive(Debug, Deserialize)]
+struct NegotiationsQuery {
+    bundle_id: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn negotiations(State(s): State<ApiState>, TenantId(tenant): TenantId, q: Result<Query<NegotiationsQuery>, QueryRejection>) -> ApiResult {
+    let Query(q) = q?;
+    if let Some(status) = q.status.as_deref().filter(|s| !NEGOTIATION_STATUSES.contains(s)) {
+        return Err(ApiError::bad_request("BAD_QUERY", format!("status must be one of {}, not {status:?}", NEGOTIATION_STATUSES.join(", "))));
+    }
+    let filter = NegotiationFilter { bundle_id: q.bundle_id, status: q.status, limit: page_limit(q.limit)? };
+    let negotiations = queries::negotiations(&s.pool, &tenant, &filter).await?;
+    Ok(Json(json!({ "negotiations": negotiations })).into_response())
+}
+
+async fn negotiation_detail(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(negotiation_id): Path<String>) -> ApiResult {
+    found(queries::negotiation_detail(&s.pool, &tenant, &negotiation_id).await?, || format!("no negotiation {negotiation_id}"))
 }

@@ -9,6 +9,24 @@ use souk_runtime::openapi::{array_of, error_response as error, int, nullable, ob
 /// The escalation statuses `GET /v1/escalations?status=` filters by (anything else is a 400).
 pub const ESCALATION_STATUSES: [&str; 4] = ["pending", "assigned", "in_progress", "resolved"];
 
+/// The escalation priorities `GET /v1/escalations?priority=` filters by (rules B7: a breach raises
+/// medium to high and high to critical).
+pub const ESCALATION_PRIORITIES: [&str; 3] = ["medium", "high", "critical"];
+
+/// The negotiation statuses (rules N1) `GET /v1/negotiations?status=` filters by (anything else is a 400).
+pub const NEGOTIATION_STATUSES: [&str; 10] = [
+    "awaiting_partner_reply",
+    "awaiting_user_approval",
+    "resourcing",
+    "awaiting_recovery_approval",
+    "ordering_alternative",
+    "accepted",
+    "rejected",
+    "rejected_by_user",
+    "recovered_autonomously",
+    "escalated",
+];
+
 fn decimal() -> Value {
     json!({ "type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$", "description": "exact decimal" })
 }
@@ -17,6 +35,75 @@ fn decimal_or_null() -> Value {
 }
 fn json_value() -> Value {
     json!({ "description": "JSON (decimals as strings)" })
+}
+fn boolean() -> Value {
+    json!({ "type": "boolean" })
+}
+fn number() -> Value {
+    json!({ "type": "number" })
+}
+fn strings() -> Value {
+    json!({ "type": "array", "items": string() })
+}
+fn time_or_null() -> Value {
+    json!({ "oneOf": [time(), { "type": "null" }] })
+}
+
+/// Partners, products, bundles and negotiations (migrations/0008_orchestration.sql).
+fn orchestration_schemas() -> Value {
+    json!({
+        "Location": object(&[("lat", number()), ("lng", number())]),
+        "Partner": object(&[
+            ("partner_id", string()), ("name", string()), ("business_type", string()), ("location", reference("Location")),
+            ("capabilities", strings()), ("channel_id", string()), ("opted_in", boolean()),
+            ("lock_type", json!({ "enum": ["none", "soft", "hard"] })), ("preparation_minutes", int()),
+            ("trust_score", json!({ "type": "integer", "minimum": 0, "maximum": 100, "description": "rules T1" })),
+            ("white_glove", json!({ "type": "boolean", "description": "trust score of 70 or more" })), ("active", boolean()), ("updated_at", time()),
+        ]),
+        "Product": object(&[
+            ("product_id", string()), ("partner_id", string()), ("name", string()), ("description", string()), ("price", decimal()),
+            ("currency", string()), ("capabilities", strings()),
+            ("inventory_count", json!({ "type": "integer", "minimum": -1, "description": "-1 unlimited, 0 out of stock" })),
+            ("active", boolean()), ("updated_at", time()),
+        ]),
+        "PartnerDetail": object(&[("partner", reference("Partner")), ("products", array_of("Product"))]),
+        "BundleLeg": object(&[
+            ("leg_id", string()), ("name", string()), ("partner_id", string()), ("partner_name", string()), ("partner_contact", string()),
+            ("partner_lat", number()), ("partner_lng", number()), ("preparation_minutes", int()), ("hard_locked", boolean()),
+            ("product_id", string()), ("item", string()), ("price", decimal()), ("currency", string()), ("capabilities", strings()),
+            ("is_jit", boolean()), ("starts_at", time()), ("deadline", time()), ("destination_lat", number()), ("destination_lng", number()),
+            ("arrives_at", time_or_null()),
+        ]),
+        "Bundle": object(&[
+            ("bundle_id", string()), ("user_id", string()), ("thread_id", string()), ("status", string()), ("starts_at", time()),
+            ("total_minutes", int()), ("legs", array_of("BundleLeg")), ("updated_at", time()),
+        ]),
+        "Negotiation": object(&[
+            ("negotiation_id", string()), ("bundle_id", string()), ("leg_id", string()), ("negotiation_type", string()),
+            ("status", json!({ "enum": NEGOTIATION_STATUSES })), ("partner_id", string()), ("counter_offer_count", int()),
+            ("unclear_replies", int()), ("paused", boolean()), ("proposal", nullable("string")), ("proposal_price", decimal_or_null()),
+            ("reason", nullable("string")), ("updated_at", time()),
+        ]),
+        "ThreadMessage": object(&[
+            ("event_id", string()), ("negotiation_id", json!({ "type": ["string", "null"], "description": "null for a note about the bundle" })),
+            ("kind", string()), ("text", string()), ("at", time()),
+        ]),
+        "Recovery": object(&[
+            ("negotiation_id", string()), ("leg_id", string()), ("old_partner_id", string()), ("new_partner_id", string()),
+            ("product_id", string()), ("item", string()), ("price", decimal()), ("delay_minutes", int()), ("at", time()),
+        ]),
+        "BundleDetail": object(&[
+            ("bundle", reference("Bundle")), ("negotiations", array_of("Negotiation")), ("messages", array_of("ThreadMessage")),
+            ("recoveries", array_of("Recovery")),
+        ]),
+        "PartnerReply": object(&[
+            ("event_id", string()), ("partner_id", string()), ("text", nullable("string")), ("button_id", nullable("string")),
+            ("classification", json!({ "enum": ["accept", "reject", "counter_offer", "frustrated", "unclear"] })),
+            ("offered_item", nullable("string")), ("offered_price", decimal_or_null()), ("offered_change_percent", decimal_or_null()),
+            ("classifier", string()), ("at", time()),
+        ]),
+        "NegotiationDetail": object(&[("negotiation", reference("Negotiation")), ("replies", array_of("PartnerReply"))]),
+    })
 }
 
 fn schemas() -> Value {
@@ -78,6 +165,8 @@ fn schemas() -> Value {
         "Escalation": object(&[
             ("escalation_id", string()), ("customer", nullable("string")), ("order_id", nullable("string")), ("kind", string()),
             ("priority", string()), ("detail", string()), ("status", string()), ("raised_at", time()),
+            ("assignee", nullable("string")), ("assign_due_at", json!({ "type": ["string", "null"], "format": "date-time" })), ("sla_breached", json!({ "type": "boolean" })),
+            ("resolved_at", json!({ "type": ["string", "null"], "format": "date-time" })), ("notes", nullable("string")),
         ]),
         "Message": object(&[
             ("message_id", string()), ("direction", json!({ "enum": ["in", "out"] })), ("customer", string()),
@@ -86,7 +175,7 @@ fn schemas() -> Value {
             ("wamid", nullable("string")), ("error", json_value()), ("occurred_at", time()), ("updated_at", time()),
         ]),
         "CommandOutcome": object(&[
-            ("command_id", string()), ("order_id", string()), ("command", string()), ("accepted", json!({ "type": "boolean" })),
+            ("command_id", string()), ("order_id", nullable("string")), ("escalation_id", nullable("string")), ("command", string()), ("accepted", json!({ "type": "boolean" })),
             ("code", nullable("string")), ("detail", string()), ("occurred_at", time()),
         ]),
     })
@@ -99,6 +188,13 @@ fn param(name: &str, location: &str, description: &str) -> Value {
         _ => json!({ "type": "string", "pattern": "^[^\\u0000]*$" }),
     };
     json!({ "name": name, "in": location, "required": location == "path", "description": description, "schema": schema })
+}
+
+/// `?status=` of `GET /v1/negotiations`.
+fn negotiation_status_param() -> Value {
+    let mut p = param("status", "query", "only negotiations in this status (rules N1)");
+    p["schema"] = json!({ "type": "string", "enum": NEGOTIATION_STATUSES });
+    p
 }
 
 /// A GET operation answering `schema`, with the shared 401 (and 404 when `may_miss`).
@@ -147,7 +243,9 @@ pub fn fragment() -> Fragment {
     add(stock, get("Stock pools and batches", vec![], reference("Stock"), false));
     add(ledger, get("A customer's balance, ledger entries and payments", vec![param("customer", "path", "customer wa_id")], reference("Ledger"), true));
     add(invoice, get("One invoice by number", vec![param("invoice_number", "path", "e.g. INV-000123")], reference("Invoice"), true));
-    add(escalations, get("Escalations, oldest first", vec![param("status", "query", "pending, assigned, in_progress or resolved")], list("escalations", "Escalation"), false));
+    let kind = param("kind", "query", "only this kind (TIMEOUT, SENTIMENT, DEADLOCK, URGENCY, STALLED, ...)");
+    let priority = json!({ "name": "priority", "in": "query", "required": false, "description": "only this priority", "schema": { "type": "string", "enum": ESCALATION_PRIORITIES } });
+    add(escalations, get("Escalations, highest priority first, then oldest (rules B7)", vec![param("status", "query", "pending, assigned, in_progress or resolved"), kind, priority], list("escalations", "Escalation"), false));
     add(
         messages,
         get(
@@ -162,7 +260,42 @@ pub fn fragment() -> Fragment {
         ),
     );
     add(command, get("The outcome of an owner command (poll after the gateway's 202)", vec![param("command_id", "path", "the command")], reference("CommandOutcome"), true));
+    orchestration(&mut add);
     f.schemas = schemas().as_object().cloned().unwrap_or_default();
+    f.schemas.extend(orchestration_schemas().as_object().cloned().unwrap_or_default());
     f.security_schemes.insert("bearer".into(), json!({ "type": "http", "scheme": "bearer", "description": "the tenant's owner API key" }));
     f
+}
+
+/// System 2's read operations (their writes are the gateway's `PUT /v1/partners/{partner_id}`,
+/// `PUT /v1/products/{product_id}`, `POST /v1/bundles` and `POST /v1/chat`).
+fn orchestration(add: &mut impl FnMut(&str, Value)) {
+    add("/v1/partners", get("Every partner with its trust score, by id", vec![], list("partners", "Partner"), false));
+    add("/v1/partners/{partner_id}", get("One partner with its products", vec![param("partner_id", "path", "the partner")], reference("PartnerDetail"), true));
+    add(
+        "/v1/products",
+        get(
+            "Partner products, by id",
+            vec![param("partner_id", "query", "only this partner's products"), param("capability", "query", "only products with this capability (case-insensitive)")],
+            list("products", "Product"),
+            false,
+        ),
+    );
+    add(
+        "/v1/bundles/{bundle_id}",
+        get("One bundle with its timeline, negotiations, the user's thread (log order) and recoveries", vec![param("bundle_id", "path", "the bundle")], reference("BundleDetail"), true),
+    );
+    add(
+        "/v1/negotiations",
+        get(
+            "Negotiations, most recently changed first",
+            vec![param("bundle_id", "query", "only this bundle's negotiations"), negotiation_status_param(), param("limit", "query", "page size, default 50, at most 500")],
+            list("negotiations", "Negotiation"),
+            false,
+        ),
+    );
+    add(
+        "/v1/negotiations/{negotiation_id}",
+        get("One negotiation with every partner reply as it was read", vec![param("negotiation_id", "path", "the negotiation")], reference("NegotiationDetail"), true),
+    );
 }

@@ -57,7 +57,7 @@ pub struct EscalationRow {
     pub order_id: Option<String>,
     /// Kind.
     pub kind: String,
-    /// `high` or `medium`.
+    /// `medium`, `high` or `critical` (a breached assign SLA raises it once).
     pub priority: String,
     /// What happened.
     pub detail: String,
@@ -65,6 +65,27 @@ pub struct EscalationRow {
     pub status: String,
     /// When it was raised.
     pub raised_at: DateTime<Utc>,
+    /// Who has it.
+    pub assignee: Option<String>,
+    /// When it must be assigned by (rules B7).
+    pub assign_due_at: Option<DateTime<Utc>>,
+    /// The assign SLA ran out while it was pending.
+    pub sla_breached: bool,
+    /// When it was resolved.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// What was done.
+    pub notes: Option<String>,
+}
+
+/// Filters of `GET /v1/escalations`.
+#[derive(Debug, Clone, Default)]
+pub struct EscalationFilter<'a> {
+    /// Only this status.
+    pub status: Option<&'a str>,
+    /// Only this kind.
+    pub kind: Option<&'a str>,
+    /// Only this priority.
+    pub priority: Option<&'a str>,
 }
 
 /// The answer to an owner command.
@@ -72,8 +93,10 @@ pub struct EscalationRow {
 pub struct CommandOutcomeRow {
     /// The command.
     pub command_id: String,
-    /// The order.
-    pub order_id: String,
+    /// The order (owner decisions).
+    pub order_id: Option<String>,
+    /// The escalation (escalation lifecycle commands).
+    pub escalation_id: Option<String>,
     /// APPROVE or REJECT.
     pub command: String,
     /// Applied?
@@ -119,13 +142,16 @@ pub async fn messages(pool: &PgPool, tenant: &str, filter: &MessageFilter) -> an
 }
 
 /// Escalations, optionally in one status, oldest first.
-pub async fn escalations(pool: &PgPool, tenant: &str, status: Option<&str>) -> anyhow::Result<Vec<EscalationRow>> {
+pub async fn escalations(pool: &PgPool, tenant: &str, filter: &EscalationFilter<'_>) -> anyhow::Result<Vec<EscalationRow>> {
     sqlx::query_as(
-        "SELECT escalation_id, customer, order_id, kind, priority, detail, status, raised_at FROM escalations \
-         WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) ORDER BY raised_at, escalation_id",
+        "SELECT escalation_id, customer, order_id, kind, priority, detail, status, raised_at, assignee, assign_due_at, sla_breached, resolved_at, notes FROM escalations \
+         WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR kind = $3) AND ($4::text IS NULL OR priority = $4) \
+         ORDER BY CASE priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, raised_at, escalation_id",
     )
     .bind(tenant)
-    .bind(status)
+    .bind(filter.status)
+    .bind(filter.kind)
+    .bind(filter.priority)
     .fetch_all(pool)
     .await
     .with_context(|| format!("reading escalations of tenant {tenant}"))
@@ -134,7 +160,7 @@ pub async fn escalations(pool: &PgPool, tenant: &str, status: Option<&str>) -> a
 /// The latest answer to one owner command; `None` while it is still being processed.
 pub async fn command_outcome(pool: &PgPool, tenant: &str, command_id: &str) -> anyhow::Result<Option<CommandOutcomeRow>> {
     sqlx::query_as(
-        "SELECT command_id, order_id, command, accepted, code, detail, occurred_at FROM command_outcomes \
+        "SELECT command_id, order_id, escalation_id, command, accepted, code, detail, occurred_at FROM command_outcomes \
          WHERE tenant_id = $1 AND command_id = $2",
     )
     .bind(tenant)

@@ -7,6 +7,7 @@
 //! inbound message and the order it caused) are correct in whichever order the topics are read.
 
 mod billing;
+mod escalations;
 mod messages;
 mod orders;
 
@@ -15,12 +16,13 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use souk_schemas::billing::{InvoiceIssued, LedgerEntryAppended, PaymentRecorded, PaymentReminderDue};
 use souk_schemas::clock::Tick;
+use souk_schemas::escalations::{EscalationCommandRejected, EscalationUpdated};
 use souk_schemas::orders::{CommandOutcome, EscalationRaised, OrderUpdated};
 use souk_schemas::whatsapp::{DeliveryStatus, InboundMessage, OutboundDispatched, OutboundFailed, OutboundMessageRequested};
 use souk_schemas::{Envelope, StreamEvent};
 use sqlx::PgConnection;
 
-/// Every record of the sink's seven input topics, as one type (the runner decodes one event type;
+/// Every record of the sink's eight input topics, as one type (the runner decodes one event type;
 /// the codec presents single-record topics in their union form, so no record is told apart by its
 /// fields).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -38,9 +40,11 @@ pub enum CommerceEvent {
     Tick(Tick),
     LedgerEntryAppended(LedgerEntryAppended),
     PaymentReminderDue(PaymentReminderDue),
+    EscalationUpdated(EscalationUpdated),
+    EscalationCommandRejected(EscalationCommandRejected),
 }
 
-souk_schemas::stream_event!(CommerceEvent { InboundMessage, DeliveryStatus, OutboundDispatched, OutboundFailed, OutboundMessageRequested, OrderUpdated, CommandOutcome, EscalationRaised, InvoiceIssued, PaymentRecorded, Tick, LedgerEntryAppended, PaymentReminderDue } tick Tick);
+souk_schemas::stream_event!(CommerceEvent { InboundMessage, DeliveryStatus, OutboundDispatched, OutboundFailed, OutboundMessageRequested, OrderUpdated, CommandOutcome, EscalationRaised, InvoiceIssued, PaymentRecorded, Tick, LedgerEntryAppended, PaymentReminderDue, EscalationUpdated, EscalationCommandRejected } tick Tick);
 
 /// Projects the commerce topics into the dashboard's read models.
 #[derive(Debug, Clone, Copy, Default)]
@@ -77,6 +81,7 @@ fn extra_times(event: &CommerceEvent) -> Vec<(i64, &'static str)> {
         CommerceEvent::DeliveryStatus(e) => vec![(e.status_at, "status_at")],
         CommerceEvent::OrderUpdated(e) => vec![(e.opened_at, "opened_at")],
         CommerceEvent::InvoiceIssued(e) => vec![(e.issued_at, "issued_at")],
+        CommerceEvent::EscalationUpdated(e) => [(e.raised_at, "raised_at"), (e.assign_due_at, "assign_due_at")].into_iter().chain(e.resolved_at.map(|t| (t, "resolved_at"))).collect(),
         _ => vec![],
     }
 }
@@ -124,6 +129,8 @@ impl Projection for CommerceProjection {
             CommerceEvent::PaymentRecorded(e) => billing::payment(tx, &meta, e).await,
             CommerceEvent::LedgerEntryAppended(e) => billing::ledger_entry(tx, &meta, e).await,
             CommerceEvent::PaymentReminderDue(e) => billing::reminder(tx, &meta, e).await,
+            CommerceEvent::EscalationUpdated(e) => escalations::updated(tx, &meta, e).await,
+            CommerceEvent::EscalationCommandRejected(e) => escalations::rejected(tx, &meta, e).await,
             CommerceEvent::Tick(_) => Ok(()),
         }
     }

@@ -11,10 +11,12 @@
 pub mod commerce;
 pub mod inventory;
 pub mod offsets;
+pub mod orchestration;
 pub mod runner;
 
 pub use commerce::{CommerceEvent, CommerceProjection};
 pub use inventory::InventoryProjection;
+pub use orchestration::{OrchestrationEvent, OrchestrationProjection};
 pub use runner::{sink_settings, Deferred, PostgresSink, Projection, SinkRecord};
 
 use anyhow::Context;

@@ -181,6 +181,8 @@ struct Recorder {
     down: bool,
     webhook: Option<StatusWebhook>,
     reported: u64,
+    /// Where accepted messages are handed over (the partner simulator's inbox).
+    handover: Option<StatusWebhook>,
 }
 
 #[derive(Clone)]
@@ -267,6 +269,15 @@ impl RecordingWhatsApp {
         self.requests().into_iter().filter(|r| r.answered == 200).collect()
     }
 
+    /// Hands every accepted message over to `url` (the partner simulator's
+    /// `POST /v1/simulator/inbox`): `{phone_number_id, wamid, message}` signed with `app_secret`,
+    /// as the recipient's phone would receive it. Simulated partners answer from there.
+    pub fn hand_over_to(&self, url: &str, app_secret: &str) {
+        if let Ok(mut s) = self.state.lock() {
+            s.handover = Some(StatusWebhook { url: url.to_string(), app_secret: app_secret.to_string() });
+        }
+    }
+
     /// Reports now, as Meta would, that message `wamid` (accepted earlier, e.g. before the sender
     /// crashed) was sent to `to`, echoing `callback_data`; waits until the webhook took it.
     pub async fn report_status(&self, phone_number_id: &str, wamid: &str, to: &str, callback_data: Option<&str>) -> anyhow::Result<()> {
@@ -332,6 +343,10 @@ async fn handle(State(shared): State<Shared>, Path((version, phone_number_id)): 
             if report_status {
                 report = s.webhook.clone().map(|w| (w, status_delivery(&phone_number_id, &wamid, &to, record.callback_data())));
             }
+            if let Some(h) = s.handover.clone() {
+                let handover = json!({ "phone_number_id": phone_number_id, "wamid": wamid, "message": record.body });
+                tokio::spawn(post_signed(shared.clone(), h, handover));
+            }
             Json(json!({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": wamid}]})).into_response()
         } else {
             let (status, response) = failure.as_ref().map(ScriptedFailure::respond).unwrap_or_else(|| (500, StatusCode::INTERNAL_SERVER_ERROR.into_response()));
@@ -382,10 +397,20 @@ fn status_delivery(phone_number_id: &str, wamid: &str, to: &str, callback_data: 
 /// POSTs a status delivery like Meta: signed, retried until the webhook answers 2xx (Meta keeps
 /// retrying for days; here for two minutes, so a gateway restarting after a crash still gets it).
 async fn report_status(shared: Shared, webhook: StatusWebhook, delivery: Value) {
+    if post_signed(shared.clone(), webhook, delivery).await {
+        if let Ok(mut s) = shared.state.lock() {
+            s.reported += 1;
+        }
+    }
+}
+
+/// Posts `delivery` signed with the webhook's app secret until it is taken (2xx) or two minutes
+/// pass; whether it was taken.
+async fn post_signed(shared: Shared, webhook: StatusWebhook, delivery: Value) -> bool {
     use hmac::{Hmac, Mac};
     let body = delivery.to_string().into_bytes();
     let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(webhook.app_secret.as_bytes()) else {
-        return;
+        return false;
     };
     mac.update(&body);
     let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
@@ -393,16 +418,12 @@ async fn report_status(shared: Shared, webhook: StatusWebhook, delivery: Value) 
     while std::time::Instant::now() < give_up {
         let sent = shared.client.post(&webhook.url).header("content-type", "application/json").header("x-hub-signature-256", &signature).body(body.clone()).send().await;
         match sent {
-            Ok(r) if r.status().is_success() => {
-                if let Ok(mut s) = shared.state.lock() {
-                    s.reported += 1;
-                }
-                return;
-            }
-            Ok(r) => tracing::warn!(status = r.status().as_u16(), "status webhook refused; retrying"),
-            Err(e) => tracing::warn!(error = %e, "status webhook unreachable; retrying"),
+            Ok(r) if r.status().is_success() => return true,
+            Ok(r) => tracing::warn!(url = %webhook.url, status = r.status().as_u16(), "webhook refused; retrying"),
+            Err(e) => tracing::warn!(url = %webhook.url, error = %e, "webhook unreachable; retrying"),
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
     }
+    false
 }

@@ -1,6 +1,6 @@
 //! Webhook deliveries shaped exactly as Meta's WhatsApp Cloud API sends them
 //! (`object: whatsapp_business_account`, `entry[].changes[].value` with `metadata`, `contacts`,
-//! `messages` or `statuses`), for the demo and the end-to-end tests. Signing is the gateway's own
+//! `messages` or `statuses`), for the demo, the partner simulator and the end-to-end tests. Signing is the gateway's own
 //! function, so both sides agree on `X-Hub-Signature-256`.
 
 use serde_json::{json, Value};

@@ -1,0 +1,190 @@
+//! The orchestration projection (`orchestration-postgres` in topology.toml): partners, their
+//! products, bundles with their timeline, negotiations, partner replies as read, the user's bundle
+//! thread and replaced legs → the tables of `projections/migrations/0008_orchestration.sql`, read by
+//! the read API (`GET /v1/partners`, `/v1/bundles/{id}`, `/v1/negotiations`, …).
+//!
+//! Snapshots (partners, products, bundles, negotiations) are upserts that only move forward: the
+//! stored `(updated_at, source_offset)` must be below the record's, so a replay, a redelivery or an
+//! older snapshot never moves a row back. Replies, thread messages and recoveries are appended once
+//! per event id. `ResourcingRequested` is a request to the resourcing stage: nothing to project.
+
+mod catalog;
+mod negotiations;
+
+use super::runner::{Projection, SinkRecord};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use souk_schemas::bundles::{BundleUpdated, PartnerUpserted, ProductUpserted};
+use souk_schemas::key::{BundleKey, CatalogKey};
+use souk_schemas::orchestration::{LegReplaced, NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified};
+use souk_schemas::{Envelope, StreamEvent};
+use sqlx::PgConnection;
+
+/// Every record of the sink's three input topics as one type: `partners` and `partner.products`
+/// carry one record each (the codec presents them in union form), `negotiation.events` the rest.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub enum OrchestrationEvent {
+    PartnerUpserted(PartnerUpserted),
+    ProductUpserted(ProductUpserted),
+    NegotiationUpdated(NegotiationUpdated),
+    PartnerReplyClassified(PartnerReplyClassified),
+    ResourcingRequested(ResourcingRequested),
+    UserNotified(UserNotified),
+    LegReplaced(LegReplaced),
+    BundleUpdated(BundleUpdated),
+}
+
+souk_schemas::stream_event!(OrchestrationEvent { PartnerUpserted, ProductUpserted, NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified, LegReplaced, BundleUpdated });
+
+/// Projects the orchestration topics into the read models of system 2.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OrchestrationProjection;
+
+/// What every write of one record shares: its tenant, event id, source time and source offset.
+pub(crate) struct Meta<'a> {
+    tenant: &'a str,
+    event_id: &'a str,
+    at: DateTime<Utc>,
+    /// Offset of the source record: one entity's records share a key (a partition), so the offset
+    /// orders snapshots with the same `at` and is the log order of a bundle's thread.
+    offset: i64,
+}
+
+impl<'a> Meta<'a> {
+    fn of(envelope: &'a Envelope, offset: i64) -> Result<Meta<'a>, String> {
+        Ok(Meta { tenant: &envelope.tenant_id, event_id: &envelope.event_id, at: ts(envelope.occurred_at, "occurred_at")?, offset })
+    }
+}
+
+fn ts(ms: i64, what: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| format!("{what} {ms} is not a representable time"))
+}
+
+/// The key a record must have (topology.toml: `tenant|partner`, `tenant|product`, `tenant|bundle`):
+/// the event's own tenant and entity, so a row is written for the tenant the key says and one
+/// entity's records are ordered by their offsets.
+fn expected_key(event: &OrchestrationEvent) -> String {
+    let tenant = &event.envelope().tenant_id;
+    match event {
+        OrchestrationEvent::PartnerUpserted(e) => CatalogKey::of(tenant, &e.partner_id),
+        OrchestrationEvent::ProductUpserted(e) => CatalogKey::of(tenant, &e.product_id),
+        OrchestrationEvent::NegotiationUpdated(e) => BundleKey::of(tenant, &e.bundle_id),
+        OrchestrationEvent::PartnerReplyClassified(e) => BundleKey::of(tenant, &e.bundle_id),
+        OrchestrationEvent::ResourcingRequested(e) => BundleKey::of(tenant, &e.bundle_id),
+        OrchestrationEvent::UserNotified(e) => BundleKey::of(tenant, &e.bundle_id),
+        OrchestrationEvent::LegReplaced(e) => BundleKey::of(tenant, &e.bundle_id),
+        OrchestrationEvent::BundleUpdated(e) => BundleKey::of(tenant, &e.bundle_id),
+    }
+}
+
+impl Projection for OrchestrationProjection {
+    type Event = OrchestrationEvent;
+
+    fn check(&self, record: &SinkRecord<OrchestrationEvent>) -> Result<(), String> {
+        let key = record.key.as_deref().ok_or("record has no key")?;
+        let expected = expected_key(&record.event);
+        if key != expected {
+            return Err(format!("key {key:?} is not {expected:?} (the event's tenant and entity)"));
+        }
+        Meta::of(record.event.envelope(), record.offset)?;
+        if let OrchestrationEvent::BundleUpdated(e) = &record.event {
+            ts(e.starts_at, "starts_at")?;
+            negotiations::legs_json(&e.legs)?;
+        }
+        Ok(())
+    }
+
+    async fn apply(&self, tx: &mut PgConnection, record: &SinkRecord<OrchestrationEvent>) -> anyhow::Result<()> {
+        let meta = Meta::of(record.event.envelope(), record.offset).map_err(anyhow::Error::msg)?;
+        match &record.event {
+            OrchestrationEvent::PartnerUpserted(e) => catalog::partner(tx, &meta, e).await,
+            OrchestrationEvent::ProductUpserted(e) => catalog::product(tx, &meta, e).await,
+            OrchestrationEvent::BundleUpdated(e) => negotiations::bundle(tx, &meta, e).await,
+            OrchestrationEvent::NegotiationUpdated(e) => negotiations::negotiation(tx, &meta, e).await,
+            OrchestrationEvent::PartnerReplyClassified(e) => negotiations::reply(tx, &meta, e).await,
+            OrchestrationEvent::UserNotified(e) => negotiations::thread_message(tx, &meta, e).await,
+            OrchestrationEvent::LegReplaced(e) => negotiations::recovery(tx, &meta, e).await,
+            OrchestrationEvent::ResourcingRequested(_) => Ok(()),
+        }
+    }
+}
+
+/// `INSERT` of `columns` (the table's key columns first, then the rest; `last_event_id`,
+/// `updated_at` and `source_offset` among them) that replaces the stored row only when the new one
+/// is newer by `(updated_at, source_offset)`.
+fn snapshot_upsert(table: &str, keys: &[&str], columns: &[&str]) -> String {
+    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+    let set: Vec<String> = columns.iter().filter(|c| !keys.contains(c)).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {} \
+         WHERE ({table}.updated_at, {table}.source_offset) < (EXCLUDED.updated_at, EXCLUDED.source_offset)",
+        columns.join(", "),
+        placeholders.join(", "),
+        keys.join(", "),
+        set.join(", ")
+    )
+}
+
+/// `INSERT` of `columns` into an append-only table keyed by `(tenant_id, event_id)`: once per event.
+fn append_once(table: &str, columns: &[&str]) -> String {
+    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+    format!("INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT (tenant_id, event_id) DO NOTHING", columns.join(", "), placeholders.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> serde_json::Value {
+        serde_json::json!({"event_id": "e1", "tenant_id": "acme", "occurred_at": 1, "causation_id": null, "correlation_id": "e1"})
+    }
+
+    fn record(key: &str, event: serde_json::Value) -> SinkRecord<OrchestrationEvent> {
+        SinkRecord { topic: "t".into(), partition: 0, offset: 3, key: Some(key.into()), event: serde_json::from_value(event).unwrap() }
+    }
+
+    fn notified(bundle: &str) -> serde_json::Value {
+        serde_json::json!({"UserNotified": {"envelope": env(), "negotiation_id": "", "bundle_id": bundle, "thread_id": "t1", "kind": "note", "text": "hi"}})
+    }
+
+    /// Through the codec, the catalog topics' bare records and a union branch of
+    /// `negotiation.events` decode as their `OrchestrationEvent` variant.
+    #[tokio::test]
+    async fn every_input_topic_decodes_through_the_codec() {
+        let catalog = souk_schemas::Catalog::builtin().unwrap();
+        let topics = vec![
+            ("partner.products".to_string(), vec!["souk.orchestration.ProductUpserted".to_string()]),
+            ("negotiation.events".to_string(), vec!["souk.orchestration.UserNotified".to_string(), "souk.orchestration.LegReplaced".to_string()]),
+        ];
+        let codec = souk_runtime::codec::Codec::in_memory(&topics, &catalog).unwrap();
+        let product = serde_json::json!({"envelope": env(), "product_id": "p1", "partner_id": "pa", "name": "Red Flowers", "description": "",
+            "price": "50.00", "currency": "USD", "capabilities": ["florist"], "inventory_count": -1, "active": true});
+        let bytes = codec.encode_json("partner.products", &product).await.unwrap();
+        assert!(matches!(codec.decode::<OrchestrationEvent>(&bytes).await.unwrap(), OrchestrationEvent::ProductUpserted(p) if p.price.to_string() == "50.00"));
+        let bytes = codec.encode_json("negotiation.events", &notified("b1")).await.unwrap();
+        assert!(matches!(codec.decode::<OrchestrationEvent>(&bytes).await.unwrap(), OrchestrationEvent::UserNotified(n) if n.negotiation_id.is_empty()));
+    }
+
+    /// A record must be keyed by its own tenant and entity; its times must be representable.
+    #[test]
+    fn keys_name_the_events_tenant_and_entity() {
+        let p = OrchestrationProjection;
+        assert_eq!(p.check(&record("acme|b1", notified("b1"))), Ok(()));
+        assert!(p.check(&record("other|b1", notified("b1"))).unwrap_err().contains("tenant"));
+        assert!(p.check(&record("acme|b2", notified("b1"))).is_err());
+        let mut none = record("acme|b1", notified("b1"));
+        none.key = None;
+        assert!(p.check(&none).is_err());
+        let mut late = notified("b1");
+        late["UserNotified"]["envelope"]["occurred_at"] = serde_json::json!(i64::MAX);
+        assert!(p.check(&record("acme|b1", late)).unwrap_err().contains("occurred_at"));
+    }
+
+    #[test]
+    fn snapshot_upserts_only_move_forward() {
+        let sql = snapshot_upsert("bundles", &["tenant_id", "bundle_id"], &["tenant_id", "bundle_id", "status", "updated_at", "source_offset"]);
+        assert!(sql.contains("VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, bundle_id) DO UPDATE SET status = EXCLUDED.status, updated_at"), "{sql}");
+        assert!(sql.ends_with("WHERE (bundles.updated_at, bundles.source_offset) < (EXCLUDED.updated_at, EXCLUDED.source_offset)"), "{sql}");
+        assert!(append_once("recoveries", &["tenant_id", "event_id"]).ends_with("ON CONFLICT (tenant_id, event_id) DO NOTHING"));
+    }
+}
