@@ -35,6 +35,11 @@ impl<'t> Story<'t> {
     /// Partner A has the request.
     pub async fn change_requested(t: &'t Textile, bundle: &str, price: &str, now: i64, leg_in: i64, is_jit: bool) -> Story<'t> {
         flowers::declare_partners(&t.client, price).await.unwrap();
+        Story::order_and_ask(t, bundle, now, leg_in, is_jit).await
+    }
+
+    /// Like [`Story::change_requested`] with the partners already declared.
+    pub async fn order_and_ask(t: &'t Textile, bundle: &str, now: i64, leg_in: i64, is_jit: bool) -> Story<'t> {
         let before = t.sends_to(PARTNER_A).len();
         flowers::order_bundle(&t.client, bundle, &rfc(now), &rfc(now + leg_in), &rfc(now + leg_in + 2 * HOUR), is_jit).await.unwrap();
         flowers::chat(&t.client, bundle, &format!("{bundle}-msg-1"), "I want pink flowers instead of red").await.unwrap();
