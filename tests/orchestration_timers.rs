@@ -76,3 +76,29 @@ async fn a_user_silent_for_24_hours_on_a_counter_offer_escalates() {
     assert_eq!((e["kind"].as_str(), e["priority"].as_str()), (Some("TIMEOUT"), Some("medium")));
     assert!(e["detail"].as_str().unwrap().ends_with("No user approval within 24 hours"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unassigned_escalation_breaches_its_sla_and_its_priority_rises_once() {
+    let t = Textile::start_driven("timer-sla").await;
+    let (story, x) = opened(&t, 24 * HOUR, true).await;
+    // The just-in-time timeout raises a high escalation at x + 15 min; 15 minutes to assign it.
+    let e = fires_at(&story, x + 15 * MINUTE - 1_000, x + 15 * MINUTE, "awaiting_partner_reply").await;
+    assert_eq!((e["priority"].as_str(), e["sla_breached"].as_bool()), (Some("high"), Some(false)));
+    t.tick_at(x + 30 * MINUTE - 1_000).await;
+    story.settled().await;
+    t.caught_up("escalation", "escalation.inputs").await;
+    t.caught_up("commerce-postgres", "escalation.events").await;
+    assert_eq!(story.escalations().await[0]["sla_breached"], false, "a second early: no breach");
+    t.tick_at(x + 30 * MINUTE).await;
+    let breached = t.client.wait("the SLA breach", || async {
+        let e = story.escalations().await;
+        Ok(e.first().filter(|e| e["sla_breached"] == true).cloned())
+    });
+    let breached = breached.await.unwrap_or_else(|e| panic!("{e:#}\n{}", t.log_tail()));
+    assert_eq!((breached["priority"].as_str(), breached["status"].as_str()), (Some("critical"), Some("pending")));
+    t.tick_at(x + 5 * HOUR).await;
+    t.caught_up("escalation", "escalation.inputs").await;
+    t.caught_up("commerce-postgres", "escalation.events").await;
+    assert_eq!(story.escalations().await[0]["priority"], "critical", "raised once, never again");
+    assert_eq!(t.client.get("/v1/escalations?priority=critical").await.unwrap()["escalations"].as_array().unwrap().len(), 1);
+}
