@@ -10,6 +10,8 @@
 mod support;
 
 use chrono::{Duration, Utc};
+use reqwest::Method;
+use serde_json::json;
 use souk::demo::flowers::{self, PARTNER_A, PARTNER_B};
 use support::textile::Textile;
 
@@ -95,4 +97,31 @@ async fn a_partner_b_at_61_is_outside_the_window_and_the_change_escalates() {
     t.settle().await;
     assert!(t.sends_to(PARTNER_B).is_empty(), "Partner B at 61.00 is never asked");
     assert_eq!(t.sends_to(PARTNER_A).len(), 1, "and Partner A is not told anything is cancelled");
+}
+
+/// seed-000 §6.3 on the demo's map through HTTP: adding Partner B's chocolates to the flowers leg
+/// brings it at 47 minutes instead of 26; with the deadline at 32 minutes that is 15 minutes late
+/// (the separate-delivery suggestion with the courier's price), at 37 exactly 10 (the conflict is
+/// recorded, no suggestion).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn adding_an_item_over_ten_minutes_late_suggests_a_separate_delivery_and_exactly_ten_does_not() {
+    let t = Textile::start_unseeded("flowers-conflict").await;
+    flowers::declare_partners(&t.client, "55.00").await.unwrap();
+    let chocolates = json!({ "partner_id": "partner-b", "name": "Custom Chocolates", "price": "12.00", "currency": "USD", "capabilities": ["chocolatier"] });
+    t.client.command(Method::PUT, "/v1/products/chocolates-b", chocolates).await.unwrap();
+    let start = Utc::now();
+    for (bundle, deadline_min) in [("bundle-late-15", 32), ("bundle-late-10", 37)] {
+        flowers::order_bundle(&t.client, bundle, &rfc(start), &rfc(start), &rfc(start + Duration::minutes(deadline_min)), false).await.unwrap();
+        t.client.command(Method::POST, &format!("/v1/bundles/{bundle}/items"), json!({ "leg_id": "leg-flowers", "product_id": "chocolates-b", "command_id": format!("add-{bundle}") })).await.unwrap();
+    }
+    let late15 = flowers::bundle_when(&t.client, "bundle-late-15", "the conflict", |b| b["conflicts"].as_array().is_some_and(|c| !c.is_empty())).await.unwrap();
+    let c = &late15["conflicts"][0];
+    assert_eq!((c["has_conflict"].as_bool(), c["delay_minutes"].as_i64(), c["time_impact_minutes"].as_i64()), (Some(true), Some(15), Some(21)), "{c}");
+    assert_eq!((c["suggestion"].as_str(), c["courier_cost"].as_str()), (Some("separate_delivery"), Some("8.99")));
+    assert!(flowers::thread(&late15).contains(&"Adding Custom Chocolates will make you 15 minutes late for Flowers. Should I proceed, or would you like me to courier it separately?".to_string()));
+    let late10 = flowers::bundle_when(&t.client, "bundle-late-10", "the conflict", |b| b["conflicts"].as_array().is_some_and(|c| !c.is_empty())).await.unwrap();
+    let c = &late10["conflicts"][0];
+    assert_eq!((c["has_conflict"].as_bool(), c["delay_minutes"].as_i64()), (Some(true), Some(10)), "{c}");
+    assert!(c["suggestion"].is_null() && c["courier_cost"].is_null(), "exactly 10 minutes: no suggestion: {c}");
+    assert!(flowers::thread(&late10).contains(&"Adding Custom Chocolates will make you 10 minutes late for Flowers.".to_string()));
 }

@@ -230,3 +230,39 @@ fn an_ambiguous_change_names_no_leg() {
     assert_eq!(leg_for_change(&legs, None, "pink flowers"), None);
     assert_eq!(leg_for_change(&legs, Some("white"), "pink flowers").map(|l| l.leg_id.as_str()), Some("leg-2"));
 }
+
+fn add_item(t: i64) -> NegotiationInput {
+    NegotiationInput::ItemAddRequested(souk_schemas::bundles::ItemAddRequested {
+        envelope: at(&format!("add-{t}"), t),
+        command_id: "add-1".into(),
+        bundle_id: "b1".into(),
+        leg_id: "leg-flowers".into(),
+        item: "Custom Chocolates".into(),
+        product_id: "choc-b".into(),
+        partner_id: "partner-b".into(),
+        partner_name: "Flower Shop B".into(),
+        partner_lat: Degrees(SHOP_B.0),
+        partner_lng: Degrees(SHOP_B.1),
+        preparation_minutes: PREP,
+        price: dec!(12.00),
+        currency: "USD".into(),
+    })
+}
+
+/// seed-000 §6.3 on the demo's map: the courier collects the flowers at 20 min, rides 16 min to
+/// the chocolates (ready at 20), then 11 to the destination — arrival 47 instead of 26. Against a
+/// deadline at 32 that is 15 minutes late (separate delivery, 4.99 + 4 started km = 8.99); at 37,
+/// exactly 10 (a conflict, no suggestion); at 60, none.
+#[rstest]
+#[case::over_ten(32, true, 15, Some("separate_delivery"), Some(dec!(8.99)), "Adding Custom Chocolates will make you 15 minutes late for Flowers. Should I proceed, or would you like me to courier it separately?")]
+#[case::exactly_ten(37, true, 10, None, None, "Adding Custom Chocolates will make you 10 minutes late for Flowers.")]
+#[case::on_time(60, false, 0, None, None, "Adding Custom Chocolates keeps Flowers on time.")]
+fn adding_an_item_computes_the_conflict(#[case] deadline_min: i64, #[case] conflict: bool, #[case] delay: i64, #[case] suggestion: Option<&str>, #[case] cost: Option<rust_decimal::Decimal>, #[case] text: &str) {
+    let mut run = Run::new();
+    run.feed(bundle(vec![BundleLeg { starts_at: T0, deadline: T0 + deadline_min * MINUTE_MS, ..demo_leg() }]));
+    let out = run.feed(add_item(T0 + MINUTE_MS));
+    let c = out.iter().find_map(|o| if let Out::ConflictSimulated(c) = &o.emitted.event { Some(c.clone()) } else { None }).expect("simulated");
+    assert_eq!((c.has_conflict, c.delay_minutes, c.time_impact_minutes, c.new_arrival), (conflict, delay, 21, T0 + 47 * MINUTE_MS));
+    assert_eq!((c.suggestion.as_deref(), c.courier_cost), (suggestion, cost));
+    assert_eq!(notes(&out), vec![("conflict".to_string(), text.to_string())]);
+}

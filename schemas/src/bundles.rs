@@ -165,6 +165,45 @@ pub struct ChatIntentResolved {
     pub parser: String,
 }
 
+/// The user wants an item added to a leg's delivery, with the item's partner as of now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemAddRequested {
+    pub envelope: Envelope,
+    pub command_id: String,
+    pub bundle_id: String,
+    pub leg_id: String,
+    pub item: String,
+    pub product_id: String,
+    pub partner_id: String,
+    pub partner_name: String,
+    pub partner_lat: Degrees,
+    pub partner_lng: Degrees,
+    pub preparation_minutes: i64,
+    pub price: Decimal,
+    pub currency: String,
+}
+
+/// What adding the item does to the leg's deadline (rules TC2, TC3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictSimulated {
+    pub envelope: Envelope,
+    pub command_id: String,
+    pub bundle_id: String,
+    pub leg_id: String,
+    pub leg_name: String,
+    pub item: String,
+    pub has_conflict: bool,
+    pub time_impact_minutes: i64,
+    pub new_arrival: i64,
+    pub deadline: i64,
+    /// New arrival − deadline when late, else 0.
+    pub delay_minutes: i64,
+    /// `separate_delivery` when the delay is over 10 minutes.
+    pub suggestion: Option<String>,
+    pub suggestion_message: Option<String>,
+    pub courier_cost: Option<Decimal>,
+}
+
 /// `chat.inbound`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChatEvent {

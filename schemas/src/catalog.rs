@@ -71,6 +71,8 @@ const BUILTIN: &[(&str, &str)] = &[
     ("escalation_updated.avsc", include_str!("../avro/escalation_updated.avsc")),
     ("escalation_command_rejected.avsc", include_str!("../avro/escalation_command_rejected.avsc")),
     ("human_intervened.avsc", include_str!("../avro/human_intervened.avsc")),
+    ("item_add_requested.avsc", include_str!("../avro/item_add_requested.avsc")),
+    ("conflict_simulated.avsc", include_str!("../avro/conflict_simulated.avsc")),
     ("simulated_partner_upserted.avsc", include_str!("../avro/simulated_partner_upserted.avsc")),
     ("simulator_answered.avsc", include_str!("../avro/simulator_answered.avsc")),
     ("simulator_queue_item.avsc", include_str!("../avro/simulator_queue_item.avsc")),

@@ -3,7 +3,7 @@
 //! messages to the user's bundle thread. Key: `<tenant>|<bundle id>` — a negotiation is
 //! co-partitioned with its bundle, so everything about one bundle is decided in order.
 
-use crate::bundles::{BundleRequested, BundleUpdated, ChatIntentResolved, Degrees};
+use crate::bundles::{BundleRequested, BundleUpdated, ChatIntentResolved, ConflictSimulated, Degrees, ItemAddRequested};
 use crate::clock::Tick;
 use crate::envelope::Envelope;
 use rust_decimal::Decimal;
@@ -198,6 +198,7 @@ pub enum NegotiationInput {
     BundleRequested(BundleRequested),
     ChatIntentResolved(ChatIntentResolved),
     HumanIntervened(HumanIntervened),
+    ItemAddRequested(ItemAddRequested),
     Tick(Tick),
 }
 
@@ -210,10 +211,11 @@ pub enum NegotiationEvent {
     UserNotified(UserNotified),
     LegReplaced(LegReplaced),
     BundleUpdated(BundleUpdated),
+    ConflictSimulated(ConflictSimulated),
 }
 
-crate::stream_event!(NegotiationInput { NegotiationRequested, PartnerReplied, UserDecided, AlternativeFound, NoAlternativeFound, BundleRequested, ChatIntentResolved, HumanIntervened, Tick } tick Tick);
-crate::stream_event!(NegotiationEvent { NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified, LegReplaced, BundleUpdated });
+crate::stream_event!(NegotiationInput { NegotiationRequested, PartnerReplied, UserDecided, AlternativeFound, NoAlternativeFound, BundleRequested, ChatIntentResolved, HumanIntervened, ItemAddRequested, Tick } tick Tick);
+crate::stream_event!(NegotiationEvent { NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified, LegReplaced, BundleUpdated, ConflictSimulated });
 
 #[cfg(test)]
 mod tests {
@@ -221,7 +223,7 @@ mod tests {
     use crate::bundles::BundleLeg;
     use crate::orders::tests::round_trip;
 
-    const INPUTS: [&str; 9] = [
+    const INPUTS: [&str; 10] = [
         "souk.orchestration.NegotiationRequested",
         "souk.orchestration.PartnerReplied",
         "souk.orchestration.UserDecided",
@@ -230,15 +232,17 @@ mod tests {
         "souk.orchestration.BundleRequested",
         "souk.orchestration.ChatIntentResolved",
         "souk.orchestration.HumanIntervened",
+        "souk.orchestration.ItemAddRequested",
         "souk.clock.Tick",
     ];
-    const EVENTS: [&str; 6] = [
+    const EVENTS: [&str; 7] = [
         "souk.orchestration.NegotiationUpdated",
         "souk.orchestration.PartnerReplyClassified",
         "souk.orchestration.ResourcingRequested",
         "souk.orchestration.UserNotified",
         "souk.orchestration.LegReplaced",
         "souk.orchestration.BundleUpdated",
+        "souk.orchestration.ConflictSimulated",
     ];
 
     fn leg() -> BundleLeg {
@@ -385,6 +389,21 @@ mod tests {
                 actor: "maya".into(),
                 text: "Hi, this is Maya from souk".into(),
             }),
+            NegotiationInput::ItemAddRequested(ItemAddRequested {
+                envelope: envelope.clone(),
+                command_id: "c2".into(),
+                bundle_id: "b1".into(),
+                leg_id: "l1".into(),
+                item: "Custom Chocolates".into(),
+                product_id: "choc".into(),
+                partner_id: "pc".into(),
+                partner_name: "Chocolatier".into(),
+                partner_lat: Degrees(40.688),
+                partner_lng: Degrees(-73.9855),
+                preparation_minutes: 30,
+                price: d("12.00"),
+                currency: "USD".into(),
+            }),
             NegotiationInput::NoAlternativeFound(NoAlternativeFound { envelope: envelope.clone(), bundle_id: "b1".into(), negotiation_id: "n1".into(), reason: "none".into() }),
         ];
         for input in &inputs {
@@ -458,7 +477,7 @@ mod tests {
                 delay_minutes: 5,
             }),
             NegotiationEvent::BundleUpdated(BundleUpdated {
-                envelope,
+                envelope: envelope.clone(),
                 bundle_id: "b1".into(),
                 user_id: "u1".into(),
                 thread_id: "t1".into(),
@@ -466,6 +485,22 @@ mod tests {
                 starts_at: 1_000,
                 total_minutes: 35,
                 legs: vec![BundleLeg { arrives_at: Some(2_101_000), ..leg() }],
+            }),
+            NegotiationEvent::ConflictSimulated(ConflictSimulated {
+                envelope: envelope.clone(),
+                command_id: "c2".into(),
+                bundle_id: "b1".into(),
+                leg_id: "l1".into(),
+                leg_name: "Dinner Reservation".into(),
+                item: "Custom Chocolates".into(),
+                has_conflict: true,
+                time_impact_minutes: 15,
+                new_arrival: 5,
+                deadline: 4,
+                delay_minutes: 15,
+                suggestion: Some("separate_delivery".into()),
+                suggestion_message: Some("Adding …".into()),
+                courier_cost: Some("12.99".parse().unwrap()),
             }),
         ];
         for event in &events {

@@ -8,10 +8,10 @@ use super::flow;
 use super::state::{Bundle, NegotiationState, Status};
 use super::NegotiationOutput as Out;
 use crate::geo::Location;
-use crate::time_chain::{self, Leg};
+use crate::time_chain::{self, Addition, Leg};
 use rust_decimal::Decimal;
 use souk_runtime::{Ctx, Rejection};
-use souk_schemas::bundles::{BundleLeg, BundleRequested, BundleUpdated, ChatIntentResolved};
+use souk_schemas::bundles::{BundleLeg, BundleRequested, BundleUpdated, ChatIntentResolved, ConflictSimulated, ItemAddRequested};
 use souk_schemas::orchestration::{AlternativeFound, NegotiationRequested, UserDecided, UserNotified};
 
 /// Most legs one bundle may have.
@@ -198,4 +198,51 @@ fn tell(ctx: &mut Ctx<Out>, b: &Bundle, kind: &str, text: String) {
     let r = &b.request;
     let note = UserNotified { envelope: ctx.envelope(), negotiation_id: String::new(), bundle_id: r.bundle_id.clone(), thread_id: r.thread_id.clone(), kind: kind.to_string(), text };
     ctx.emit(ctx.key().to_string(), Out::UserNotified(note));
+}
+
+/// What adding an item to a leg does to its deadline (rules TC2, TC3), told to the user: the
+/// separate-delivery suggestion over 10 minutes late, the plain conflict at 10 or less.
+pub fn item_added(state: &mut NegotiationState, a: &ItemAddRequested, ctx: &mut Ctx<Out>) -> Result<(), Rejection> {
+    let Some(bundle) = state.bundle.as_ref() else {
+        return Err(Rejection::new("UNKNOWN_BUNDLE", format!("no bundle {} was requested", a.bundle_id)));
+    };
+    let Some(on) = bundle.legs.iter().position(|l| l.leg_id == a.leg_id) else {
+        return Err(Rejection::new("UNKNOWN_LEG", format!("bundle {} has no leg {}", a.bundle_id, a.leg_id)));
+    };
+    if a.preparation_minutes < 0 {
+        return Err(Rejection::new("BAD_ITEM", format!("negative preparation time {}", a.preparation_minutes)));
+    }
+    let legs = chain(&bundle.legs);
+    let addition = Addition { item: a.item.clone(), pickup: Location { lat: a.partner_lat.0, lng: a.partner_lng.0 }, prep_minutes: a.preparation_minutes };
+    let analysis = time_chain::simulate_addition(&legs, on, &addition, bundle.request.starts_at);
+    let leg = &legs[on];
+    let conflict = analysis.conflicts.first();
+    let suggestion = analysis.suggestions.first();
+    let new_arrival = conflict.map_or_else(|| time_chain::arrival(leg, bundle.request.starts_at) + analysis.time_impact_minutes * 60_000, |c| c.new_arrival);
+    let delay_minutes = conflict.map_or(0, |c| c.delay_minutes);
+    let text = match (suggestion, conflict) {
+        (Some(s), _) => s.message.clone(),
+        (None, Some(c)) => format!("Adding {} will make you {} minutes late for {}.", a.item, c.delay_minutes, leg.name),
+        (None, None) => format!("Adding {} keeps {} on time.", a.item, leg.name),
+    };
+    let simulated = ConflictSimulated {
+        envelope: ctx.envelope(),
+        command_id: a.command_id.clone(),
+        bundle_id: a.bundle_id.clone(),
+        leg_id: a.leg_id.clone(),
+        leg_name: leg.name.clone(),
+        item: a.item.clone(),
+        has_conflict: analysis.has_conflict,
+        time_impact_minutes: analysis.time_impact_minutes,
+        new_arrival,
+        deadline: leg.deadline,
+        delay_minutes,
+        suggestion: suggestion.map(|s| s.kind.to_string()),
+        suggestion_message: suggestion.map(|s| s.message.clone()),
+        courier_cost: suggestion.map(|s| s.estimated_cost),
+    };
+    ctx.emit(ctx.key().to_string(), Out::ConflictSimulated(simulated));
+    let bundle = bundle.clone();
+    tell(ctx, &bundle, "conflict", text);
+    Ok(())
 }

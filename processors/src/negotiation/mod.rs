@@ -16,7 +16,7 @@ mod texts;
 
 use serde::{Deserialize, Serialize};
 use souk_runtime::{Ctx, Processor, Rejection};
-use souk_schemas::bundles::BundleUpdated;
+use souk_schemas::bundles::{BundleUpdated, ConflictSimulated};
 use souk_schemas::key::BundleKey;
 use souk_schemas::orchestration::{LegReplaced, NegotiationInput, NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified};
 use souk_schemas::orders::EscalationRaised;
@@ -63,13 +63,15 @@ pub enum NegotiationOutput {
     LegReplaced(LegReplaced),
     /// The bundle's snapshot with its timeline → `events`.
     BundleUpdated(BundleUpdated),
+    /// What adding an item does to a leg's deadline → `events`.
+    ConflictSimulated(ConflictSimulated),
     /// A message to a partner → `outbound` (`whatsapp.outbound`).
     OutboundMessageRequested(OutboundMessageRequested),
     /// A human must take over → `escalations`.
     EscalationRaised(EscalationRaised),
 }
 
-souk_schemas::stream_event!(NegotiationOutput { NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified, LegReplaced, BundleUpdated, OutboundMessageRequested, EscalationRaised });
+souk_schemas::stream_event!(NegotiationOutput { NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified, LegReplaced, BundleUpdated, ConflictSimulated, OutboundMessageRequested, EscalationRaised });
 
 /// Timer ids: `<kind>/<negotiation id>`.
 pub mod timer {
@@ -114,6 +116,7 @@ impl Processor for NegotiationProcessor {
             NegotiationInput::BundleRequested(e) => &e.bundle_id,
             NegotiationInput::ChatIntentResolved(e) => &e.bundle_id,
             NegotiationInput::HumanIntervened(e) => &e.bundle_id,
+            NegotiationInput::ItemAddRequested(e) => &e.bundle_id,
             NegotiationInput::Tick(_) => return Ok(()),
         };
         if bundle != key.bundle_id {
@@ -128,6 +131,7 @@ impl Processor for NegotiationProcessor {
             NegotiationInput::BundleRequested(e) => bundle::requested(state, e, ctx),
             NegotiationInput::ChatIntentResolved(e) => bundle::chat(state, e, ctx),
             NegotiationInput::HumanIntervened(e) => flow::intervened(state, e, ctx),
+            NegotiationInput::ItemAddRequested(e) => bundle::item_added(state, e, ctx),
             NegotiationInput::Tick(_) => Ok(()),
         }
     }

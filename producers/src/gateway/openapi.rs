@@ -253,6 +253,13 @@ fn orchestration(f: &mut Fragment) {
     );
     let answer = [("command_id", id.clone()), ("bundle_id", id.clone()), ("thread_id", id.clone())];
     f.operation("/v1/bundles", "post", orchestration_command("Order a bundle of legs from several partners", vec![], bundle, &answer, Some("a product or its partner is unknown or inactive")));
+    let item = body(&[("leg_id", ident("the leg whose delivery takes the item")), ("product_id", ident("the product to add; its partner's place and preparation time are snapshotted")), ("command_id", command_id())], &["leg_id", "product_id"]);
+    let answer = [("command_id", id.clone()), ("bundle_id", id.clone())];
+    f.operation(
+        "/v1/bundles/{bundle_id}/items",
+        "post",
+        orchestration_command("What adding an item to a leg does to its deadline (the conflict and, over 10 minutes late, the separate-delivery suggestion)", vec![path_param("bundle_id", "the bundle")], item, &answer, Some("the product or its partner is unknown or inactive")),
+    );
     let chat = body(&[("bundle_id", ident("the bundle")), ("user_id", ident("who writes")), ("text", s("the message, e.g. 'I want pink flowers instead of red' or 'Yes, proceed'")), ("message_id", opt_ident("a retry with the same id is the same message"))], &["bundle_id", "user_id", "text"]);
     let answer = [("message_id", id.clone()), ("bundle_id", id)];
     f.operation("/v1/chat", "post", orchestration_command("A user's (or AI agent's) message in a bundle's thread", vec![], chat, &answer, None));

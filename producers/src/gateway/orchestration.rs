@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Value as Json_};
 use souk_processors::trust::{self, TrustFacts};
-use souk_schemas::bundles::{BundleLeg, BundleRequested, ChatMessageReceived, Degrees, PartnerUpserted, ProductUpserted};
+use souk_schemas::bundles::{BundleLeg, BundleRequested, ChatMessageReceived, Degrees, ItemAddRequested, PartnerUpserted, ProductUpserted};
 use souk_schemas::envelope::SOUK_ID_NAMESPACE;
 use souk_schemas::key::{BundleKey, CatalogKey};
 use souk_schemas::orchestration::PartnerReplied;
@@ -380,6 +380,47 @@ pub async fn bundle(State(state): State<GatewayState>, headers: HeaderMap, body:
         let event = BundleRequested { envelope: envelope(tenant, &command_id, now), bundle_id: bundle_id.clone(), user_id: ident("user_id", &b.user_id)?, thread_id: thread_id.clone(), starts_at: time("starts_at", &b.starts_at)?, legs };
         let answer = json!({ "command_id": command_id, "status": "accepted", "bundle_id": bundle_id, "thread_id": thread_id });
         Ok((vec![Publish::new(BundleKey::of(tenant, &bundle_id), GatewayEvent::Bundle(event))], answer))
+    })
+    .await
+}
+
+/// Body of `POST /v1/bundles/{bundle_id}/items`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemBody {
+    leg_id: String,
+    product_id: String,
+    command_id: Option<String>,
+}
+
+/// `POST /v1/bundles/{bundle_id}/items`: what adding a product to a leg's delivery does to its
+/// deadline (rules TC2, TC3); the product and its partner are snapshotted as for a bundle.
+pub async fn add_item(State(state): State<GatewayState>, Path(bundle_id): Path<String>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    run(&state, &headers, async |tenant, now| {
+        let b: ItemBody = parse(body, false)?;
+        let t = tables(&state)?;
+        let (bundle_id, leg_id, product_id) = (ident("bundle_id", &bundle_id)?, ident("leg_id", &b.leg_id)?, ident("product_id", &b.product_id)?);
+        let command_id = command_id(b.command_id.as_deref(), fresh)?;
+        caught_up(t).await?;
+        let product = t.catalog.product(tenant, &product_id).filter(|p| p.active).ok_or_else(|| ApiError::not_found("UNKNOWN_PRODUCT", format!("no active product {product_id}")))?;
+        let partner = t.catalog.partner(tenant, &product.partner_id).filter(|p| p.active).ok_or_else(|| ApiError::not_found("UNKNOWN_PARTNER", format!("product {product_id}'s partner {} is not active", product.partner_id)))?;
+        let event = ItemAddRequested {
+            envelope: envelope(tenant, &command_id, now),
+            command_id: command_id.clone(),
+            bundle_id: bundle_id.clone(),
+            leg_id,
+            item: product.name,
+            product_id,
+            partner_id: partner.partner_id,
+            partner_name: partner.name,
+            partner_lat: partner.lat,
+            partner_lng: partner.lng,
+            preparation_minutes: partner.preparation_minutes,
+            price: product.price,
+            currency: product.currency,
+        };
+        let answer = json!({ "command_id": command_id, "status": "accepted", "bundle_id": bundle_id });
+        Ok((vec![Publish::new(BundleKey::of(tenant, &bundle_id), GatewayEvent::ItemAdd(event))], answer))
     })
     .await
 }

@@ -9,7 +9,7 @@ use souk_runtime::codec::{Codec, CodecError};
 use souk_runtime::kafka::{send_all, OutRecord};
 use souk_runtime::topology::{Role, Topology};
 use souk_schemas::billing::{PaymentRecorded, TenantSettingsChanged};
-use souk_schemas::bundles::{BundleRequested, ChatMessageReceived, PartnerUpserted, ProductUpserted};
+use souk_schemas::bundles::{BundleRequested, ChatMessageReceived, ItemAddRequested, PartnerUpserted, ProductUpserted};
 use souk_schemas::escalations::{EscalationAssigned, EscalationResolved, EscalationWorkStarted};
 use souk_schemas::orchestration::{HumanIntervened, PartnerReplied};
 use souk_schemas::inventory::{BatchReceived, CatalogItemUpserted};
@@ -55,6 +55,8 @@ pub enum GatewayEvent {
     EscalationResolved(EscalationResolved),
     /// An admin writes to a negotiation's partner → `negotiation.inputs`.
     Intervened(HumanIntervened),
+    /// An item to add to a leg → `negotiation.inputs`.
+    ItemAdd(ItemAddRequested),
 }
 
 impl GatewayEvent {
@@ -73,7 +75,7 @@ impl GatewayEvent {
             GatewayEvent::Bundle(_) | GatewayEvent::PartnerReply(_) => "negotiations",
             GatewayEvent::Chat(_) => "chat",
             GatewayEvent::EscalationAssigned(_) | GatewayEvent::EscalationStarted(_) | GatewayEvent::EscalationResolved(_) => "escalations",
-            GatewayEvent::Intervened(_) => "negotiations",
+            GatewayEvent::Intervened(_) | GatewayEvent::ItemAdd(_) => "negotiations",
         }
     }
 
@@ -96,6 +98,7 @@ impl GatewayEvent {
             GatewayEvent::EscalationStarted(_) => "EscalationWorkStarted",
             GatewayEvent::EscalationResolved(_) => "EscalationResolved",
             GatewayEvent::Intervened(_) => "HumanIntervened",
+            GatewayEvent::ItemAdd(_) => "ItemAddRequested",
         }
     }
 
@@ -118,6 +121,7 @@ impl GatewayEvent {
             GatewayEvent::EscalationStarted(e) => &e.envelope,
             GatewayEvent::EscalationResolved(e) => &e.envelope,
             GatewayEvent::Intervened(e) => &e.envelope,
+            GatewayEvent::ItemAdd(e) => &e.envelope,
         }
     }
 
@@ -141,6 +145,7 @@ impl GatewayEvent {
             GatewayEvent::EscalationStarted(e) => serde_json::to_value(e)?,
             GatewayEvent::EscalationResolved(e) => serde_json::to_value(e)?,
             GatewayEvent::Intervened(e) => serde_json::to_value(e)?,
+            GatewayEvent::ItemAdd(e) => serde_json::to_value(e)?,
         };
         Ok(json!({ self.record_name(): record }))
     }

@@ -21,6 +21,7 @@ pub fn router(state: GatewayState) -> Routes {
         .put("/v1/partners/{partner_id}", orchestration::partner)
         .put("/v1/products/{product_id}", orchestration::product)
         .post("/v1/bundles", orchestration::bundle)
+        .post("/v1/bundles/{bundle_id}/items", orchestration::add_item)
         .post("/v1/chat", orchestration::chat)
         .post("/v1/escalations/{escalation_id}/assign", escalations::assign)
         .post("/v1/escalations/{escalation_id}/start", escalations::start)

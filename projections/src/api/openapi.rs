@@ -92,9 +92,14 @@ fn orchestration_schemas() -> Value {
             ("negotiation_id", string()), ("leg_id", string()), ("old_partner_id", string()), ("new_partner_id", string()),
             ("product_id", string()), ("item", string()), ("price", decimal()), ("delay_minutes", int()), ("at", time()),
         ]),
+        "Conflict": object(&[
+            ("command_id", string()), ("leg_id", string()), ("leg_name", string()), ("item", string()), ("has_conflict", json!({ "type": "boolean" })),
+            ("time_impact_minutes", int()), ("new_arrival", time()), ("deadline", time()), ("delay_minutes", int()),
+            ("suggestion", nullable("string")), ("suggestion_message", nullable("string")), ("courier_cost", decimal_or_null()), ("at", time()),
+        ]),
         "BundleDetail": object(&[
             ("bundle", reference("Bundle")), ("negotiations", array_of("Negotiation")), ("messages", array_of("ThreadMessage")),
-            ("recoveries", array_of("Recovery")),
+            ("recoveries", array_of("Recovery")), ("conflicts", array_of("Conflict")),
         ]),
         "PartnerReply": object(&[
             ("event_id", string()), ("partner_id", string()), ("text", nullable("string")), ("button_id", nullable("string")),

@@ -189,6 +189,37 @@ pub struct RecoveryRow {
     pub at: DateTime<Utc>,
 }
 
+/// What adding an item did to a leg's deadline (rules TC2, TC3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ConflictRow {
+    /// The add-item command.
+    pub command_id: String,
+    /// The leg.
+    pub leg_id: String,
+    /// Its name.
+    pub leg_name: String,
+    /// The item added.
+    pub item: String,
+    /// The leg would be late.
+    pub has_conflict: bool,
+    /// New arrival − old, in minutes.
+    pub time_impact_minutes: i64,
+    /// When the leg would arrive with the item.
+    pub new_arrival: DateTime<Utc>,
+    /// The leg's deadline.
+    pub deadline: DateTime<Utc>,
+    /// New arrival − deadline when late, else 0.
+    pub delay_minutes: i64,
+    /// `separate_delivery` when over 10 minutes late.
+    pub suggestion: Option<String>,
+    /// What the user is asked.
+    pub suggestion_message: Option<String>,
+    /// The courier's price for the separate delivery.
+    pub courier_cost: Option<Decimal>,
+    /// Source time.
+    pub at: DateTime<Utc>,
+}
+
 /// A partner with its products.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PartnerDetail {
@@ -209,6 +240,8 @@ pub struct BundleDetail {
     pub messages: Vec<ThreadMessageRow>,
     /// Legs moved to another partner, in log order.
     pub recoveries: Vec<RecoveryRow>,
+    /// Items added to legs and what they did to the deadlines, in log order.
+    pub conflicts: Vec<ConflictRow>,
 }
 
 /// A negotiation with the partner's replies.
@@ -319,7 +352,16 @@ pub async fn bundle_detail(pool: &PgPool, tenant: &str, bundle_id: &str) -> anyh
     .fetch_all(pool)
     .await
     .with_context(|| format!("reading the recoveries of bundle {bundle_id}"))?;
-    Ok(Some(BundleDetail { bundle, negotiations, messages, recoveries }))
+    let conflicts = sqlx::query_as(
+        "SELECT command_id, leg_id, leg_name, item, has_conflict, time_impact_minutes, new_arrival, deadline, delay_minutes, suggestion, suggestion_message, courier_cost, at \
+         FROM bundle_conflicts WHERE tenant_id = $1 AND bundle_id = $2 ORDER BY source_offset, event_id",
+    )
+    .bind(tenant)
+    .bind(bundle_id)
+    .fetch_all(pool)
+    .await
+    .with_context(|| format!("reading the conflicts of bundle {bundle_id}"))?;
+    Ok(Some(BundleDetail { bundle, negotiations, messages, recoveries, conflicts }))
 }
 
 /// Negotiations of `tenant`, most recently changed first.

@@ -1,6 +1,6 @@
 //! The orchestration projection (`orchestration-postgres` in topology.toml): partners, their
 //! products, bundles with their timeline, negotiations, partner replies as read, the user's bundle
-//! thread and replaced legs → the tables of `projections/migrations/0008_orchestration.sql`, read by
+//! thread, replaced legs and the conflicts of added items → the tables of `projections/migrations/0008_orchestration.sql`, read by
 //! the read API (`GET /v1/partners`, `/v1/bundles/{id}`, `/v1/negotiations`, …).
 //!
 //! Snapshots (partners, products, bundles, negotiations) are upserts that only move forward: the
@@ -14,7 +14,7 @@ mod negotiations;
 use super::runner::{Projection, SinkRecord};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use souk_schemas::bundles::{BundleUpdated, PartnerUpserted, ProductUpserted};
+use souk_schemas::bundles::{BundleUpdated, ConflictSimulated, PartnerUpserted, ProductUpserted};
 use souk_schemas::key::{BundleKey, CatalogKey};
 use souk_schemas::orchestration::{LegReplaced, NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified};
 use souk_schemas::{Envelope, StreamEvent};
@@ -32,9 +32,10 @@ pub enum OrchestrationEvent {
     UserNotified(UserNotified),
     LegReplaced(LegReplaced),
     BundleUpdated(BundleUpdated),
+    ConflictSimulated(ConflictSimulated),
 }
 
-souk_schemas::stream_event!(OrchestrationEvent { PartnerUpserted, ProductUpserted, NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified, LegReplaced, BundleUpdated });
+souk_schemas::stream_event!(OrchestrationEvent { PartnerUpserted, ProductUpserted, NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified, LegReplaced, BundleUpdated, ConflictSimulated });
 
 /// Projects the orchestration topics into the read models of system 2.
 #[derive(Debug, Clone, Copy, Default)]
@@ -74,6 +75,7 @@ fn expected_key(event: &OrchestrationEvent) -> String {
         OrchestrationEvent::UserNotified(e) => BundleKey::of(tenant, &e.bundle_id),
         OrchestrationEvent::LegReplaced(e) => BundleKey::of(tenant, &e.bundle_id),
         OrchestrationEvent::BundleUpdated(e) => BundleKey::of(tenant, &e.bundle_id),
+        OrchestrationEvent::ConflictSimulated(e) => BundleKey::of(tenant, &e.bundle_id),
     }
 }
 
@@ -91,6 +93,10 @@ impl Projection for OrchestrationProjection {
             ts(e.starts_at, "starts_at")?;
             negotiations::legs_json(&e.legs)?;
         }
+        if let OrchestrationEvent::ConflictSimulated(e) = &record.event {
+            ts(e.new_arrival, "new_arrival")?;
+            ts(e.deadline, "deadline")?;
+        }
         Ok(())
     }
 
@@ -104,6 +110,7 @@ impl Projection for OrchestrationProjection {
             OrchestrationEvent::PartnerReplyClassified(e) => negotiations::reply(tx, &meta, e).await,
             OrchestrationEvent::UserNotified(e) => negotiations::thread_message(tx, &meta, e).await,
             OrchestrationEvent::LegReplaced(e) => negotiations::recovery(tx, &meta, e).await,
+            OrchestrationEvent::ConflictSimulated(e) => negotiations::conflict(tx, &meta, e).await,
             OrchestrationEvent::ResourcingRequested(_) => Ok(()),
         }
     }

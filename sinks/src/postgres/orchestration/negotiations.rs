@@ -6,7 +6,7 @@ use super::{append_once, snapshot_upsert, ts, Meta};
 use anyhow::Context;
 use chrono::SecondsFormat;
 use serde_json::Value;
-use souk_schemas::bundles::{BundleLeg, BundleUpdated};
+use souk_schemas::bundles::{BundleLeg, BundleUpdated, ConflictSimulated};
 use souk_schemas::orchestration::{LegReplaced, NegotiationUpdated, PartnerReplyClassified, UserNotified};
 use sqlx::PgConnection;
 
@@ -184,6 +184,38 @@ pub(super) async fn recovery(tx: &mut PgConnection, meta: &Meta<'_>, e: &LegRepl
         .execute(&mut *tx)
         .await
         .with_context(|| format!("appending the recovery of leg {} of bundle {}", e.leg_id, e.bundle_id))?;
+    Ok(())
+}
+
+const CONFLICT_COLUMNS: [&str; 17] = [
+    "tenant_id", "event_id", "command_id", "bundle_id", "leg_id", "leg_name", "item", "has_conflict", "time_impact_minutes", "new_arrival", "deadline", "delay_minutes",
+    "suggestion", "suggestion_message", "courier_cost", "at", "source_offset",
+];
+
+/// What adding an item did to a leg's deadline, once per event.
+pub(super) async fn conflict(tx: &mut PgConnection, meta: &Meta<'_>, e: &ConflictSimulated) -> anyhow::Result<()> {
+    let time = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).context("a time out of range");
+    sqlx::query(&append_once("bundle_conflicts", &CONFLICT_COLUMNS))
+        .bind(meta.tenant)
+        .bind(meta.event_id)
+        .bind(&e.command_id)
+        .bind(&e.bundle_id)
+        .bind(&e.leg_id)
+        .bind(&e.leg_name)
+        .bind(&e.item)
+        .bind(e.has_conflict)
+        .bind(e.time_impact_minutes)
+        .bind(time(e.new_arrival)?)
+        .bind(time(e.deadline)?)
+        .bind(e.delay_minutes)
+        .bind(&e.suggestion)
+        .bind(&e.suggestion_message)
+        .bind(e.courier_cost)
+        .bind(meta.at)
+        .bind(meta.offset)
+        .execute(&mut *tx)
+        .await
+        .with_context(|| format!("appending the conflict of {} on leg {} of bundle {}", e.item, e.leg_id, e.bundle_id))?;
     Ok(())
 }
 
