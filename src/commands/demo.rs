@@ -2,7 +2,9 @@
 //! every component in this process under a fresh topic prefix, seeds a demo tenant (a textile
 //! wholesaler's catalog and stock), plays real signed webhook deliveries for a handful of customers,
 //! prints the transcript and the final projections, then leaves the gateway, read API and search
-//! API running for a UI until Ctrl-C. Outbound WhatsApp calls go to a local recording Cloud API
+//! API running for a UI until Ctrl-C. `souk demo flowers` plays system 2's live demo instead
+//! (seed-000 §6.1: Partner A refuses pink, re-sourcing finds Partner B, the user approves, then
+//! the 61.00 variant that escalates), with the partner simulator answering for the florists. Outbound WhatsApp calls go to a local recording Cloud API
 //! unless `--whatsapp-base-url` points at the real one.
 
 use super::run::{self, RunArgs};
@@ -16,9 +18,22 @@ use souk_sinks::whatsapp::RecordingWhatsApp;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Which story `souk demo` plays.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Story {
+    /// WhatsApp textile ordering (system 1).
+    #[default]
+    Textile,
+    /// The live demo of autonomous recovery (system 2, seed-000 §6.1) with simulated partners.
+    Flowers,
+}
+
 /// Options of `souk demo`.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
+    /// The story: `textile` (default) or `flowers`.
+    #[arg(value_enum, default_value_t = Story::Textile)]
+    pub story: Story,
     /// Where the gateway, read API and search API listen.
     #[arg(long, default_value = "127.0.0.1:8080", env = "SOUK_HTTP_ADDR")]
     pub http_addr: String,
@@ -89,6 +104,8 @@ pub async fn demo(path: &Path, args: DemoArgs) -> anyhow::Result<()> {
     if let Some(r) = &recorder {
         // Like Meta, the local Cloud API reports each accepted message's status to the webhook.
         r.report_statuses_to(&format!("http://{addr}/webhooks/whatsapp"), &tenant.app_secret);
+        // The recipients of the flowers story are simulated partners: their phones are the simulator.
+        r.hand_over_to(&format!("http://{addr}/v1/simulator/inbox"), &tenant.app_secret);
     }
     println!("souk demo — topics under {prefix}, tenant {} ({}), gateway http://{addr}", tenant.id, tenant.name);
     println!("outbound WhatsApp → {base_url}{}", if recorder.is_some() { " (local recording Cloud API)" } else { "" });
@@ -96,9 +113,14 @@ pub async fn demo(path: &Path, args: DemoArgs) -> anyhow::Result<()> {
     let client = SoukClient::new(&format!("http://{addr}"), tenant.clone(), stamp);
     let transcript = Transcript::new(false);
     let story = async {
-        scenario::seed(&client, &transcript).await?;
-        scenario::play(&client, &transcript).await?;
-        print_projections(&client).await
+        match args.story {
+            Story::Textile => {
+                scenario::seed(&client, &transcript).await?;
+                scenario::play(&client, &transcript).await?;
+                print_projections(&client).await
+            }
+            Story::Flowers => souk::demo::flowers::play(&client, &transcript).await,
+        }
     };
     let outcome = tokio::select! {
         r = story => r,
@@ -110,8 +132,16 @@ pub async fn demo(path: &Path, args: DemoArgs) -> anyhow::Result<()> {
     if let Some(r) = &recorder {
         println!("\nthe recording Cloud API received {} send requests", r.requests().len());
     }
-    println!("\nread API: curl -H 'Authorization: Bearer {}' http://{addr}/v1/orders/pending-approval", tenant.api_key);
-    println!("OpenAPI: http://{addr}/openapi.json · search: http://{addr}/v1/search?q=cotton");
+    match args.story {
+        Story::Textile => {
+            println!("\nread API: curl -H 'Authorization: Bearer {}' http://{addr}/v1/orders/pending-approval", tenant.api_key);
+            println!("OpenAPI: http://{addr}/openapi.json · search: http://{addr}/v1/search?q=cotton");
+        }
+        Story::Flowers => {
+            println!("\nread API: curl -H 'Authorization: Bearer {}' http://{addr}/v1/bundles/bundle-pink", tenant.api_key);
+            println!("OpenAPI: http://{addr}/openapi.json · escalations: http://{addr}/v1/escalations");
+        }
+    }
     if args.exit {
         return run::supervise(running, async {}).await;
     }

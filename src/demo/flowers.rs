@@ -4,38 +4,24 @@
 //! flowers` run the same steps.
 
 use super::client::SoukClient;
+use super::scenario::Transcript;
 use anyhow::{anyhow, bail};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-/// Partner A's WhatsApp number.
-pub const PARTNER_A: &str = "1234567890";
-/// Partner B's WhatsApp number.
-pub const PARTNER_B: &str = "1234567891";
+pub use souk_producers::simulator::live_demo::{PARTNER_A, PARTNER_B};
 /// The flowers leg's delivery point: 6 minutes' ride from Partner A and 11 from Partner B (both
 /// prepare in 20 minutes), so Partner B makes the bundle 5 minutes later (rules TC1).
 pub const DESTINATION: (f64, f64) = (40.7265, -73.9950);
 /// The user who orders.
 pub const USER: &str = "user-1";
 
-/// A florist of the demo.
-fn florist(name: &str, at: (f64, f64), number: &str) -> Value {
-    json!({
-        "name": name, "business_type": "florist", "location": { "lat": at.0, "lng": at.1 }, "capabilities": ["florist"],
-        "channel": "whatsapp", "channel_id": format!("+{number}"), "opted_in": true, "preparation_minutes": 20,
-        "verification": { "licence": true, "insurance": true, "tax_id": true }, "positive_reviews": 2, "on_time_percent": 95,
-    })
-}
-
 /// Declares Partner A (Red Flowers 50.00) and Partner B (Pink Flowers at `partner_b_price`), 10
 /// of each in stock.
 pub async fn declare_partners(client: &SoukClient, partner_b_price: &str) -> anyhow::Result<()> {
-    client.command(Method::PUT, "/v1/partners/partner-a", florist("Flower Shop A", (40.7128, -74.0060), PARTNER_A)).await?;
-    client.command(Method::PUT, "/v1/partners/partner-b", florist("Flower Shop B", (40.7580, -73.9855), PARTNER_B)).await?;
-    let product = |partner: &str, name: &str, price: &str| json!({ "partner_id": partner, "name": name, "price": price, "currency": "USD", "capabilities": ["florist"], "inventory_count": 10 });
     // The gateway finds each product's partner in its table, caught up with the partner just declared.
-    for (id, body) in [("red-flowers-a", product("partner-a", "Red Flowers", "50.00")), ("pink-flowers-b", product("partner-b", "Pink Flowers", partner_b_price))] {
-        client.command(Method::PUT, &format!("/v1/products/{id}"), body).await?;
+    for (path, body) in souk_producers::simulator::live_demo::souk_commands(partner_b_price, true) {
+        client.command(Method::PUT, &path, body).await?;
     }
     Ok(())
 }
@@ -83,4 +69,86 @@ pub fn thread(bundle: &Value) -> Vec<String> {
 /// Waits until the bundle's thread has a message of `kind`; returns the bundle.
 pub async fn thread_has(client: &SoukClient, bundle_id: &str, kind: &str) -> anyhow::Result<Value> {
     bundle_when(client, bundle_id, &format!("a {kind} message in bundle {bundle_id}'s thread"), |b| b["messages"].as_array().is_some_and(|m| m.iter().any(|m| m["kind"] == kind))).await
+}
+
+/// Prints the thread messages of `kind` of the bundle (as the user reads them).
+fn print_thread(t: &Transcript, bundle: &Value, kinds: &[&str]) {
+    for m in bundle["messages"].as_array().into_iter().flatten().filter(|m| m["kind"].as_str().is_some_and(|k| kinds.contains(&k))) {
+        t.souk("user", m["text"].as_str().unwrap_or_default());
+    }
+}
+
+/// Prints the partners' replies to the bundle's first negotiation from `from` on; returns how many
+/// there are.
+async fn print_replies(client: &SoukClient, t: &Transcript, bundle: &Value, from: usize) -> anyhow::Result<usize> {
+    let Some(nid) = bundle["negotiations"][0]["negotiation_id"].as_str() else { return Ok(0) };
+    let n = client.get(&format!("/v1/negotiations/{nid}")).await?;
+    let replies = n["replies"].as_array().cloned().unwrap_or_default();
+    for r in replies.iter().skip(from) {
+        let who = if r["partner_id"] == "partner-a" { "Shop A" } else { "Shop B" };
+        t.customer(who, &format!("{}   (read as {})", r["text"].as_str().unwrap_or_default(), r["classification"].as_str().unwrap_or("?")));
+    }
+    Ok(replies.len())
+}
+
+/// `souk demo flowers`: seed-000 §6.1 with its exact data and texts, the simulated partners
+/// answering by themselves, then the 61.00 variant that escalates. Needs the partner simulator and
+/// the local Cloud API handing it souk's messages.
+pub async fn play(client: &SoukClient, t: &Transcript) -> anyhow::Result<()> {
+    use super::scenario::outbound_messages;
+    t.scene("live demo of autonomous recovery (seed-000 §6.1): setup");
+    let (status, ready) = client.owner(Method::POST, "/v1/simulator/live-demo/setup", Some(json!({}))).await?;
+    anyhow::ensure!(status == reqwest::StatusCode::OK, "live-demo setup answered {status}: {ready}");
+    for p in ["partner_a", "partner_b"] {
+        let p = &ready[p];
+        t.owner(&format!("{} ({}, trust {}): {} at {}", p["name"].as_str().unwrap_or("?"), p["whatsapp"].as_str().unwrap_or("?"), p["trust_score"], p["product"]["name"].as_str().unwrap_or("?"), p["product"]["price"].as_str().unwrap_or("?")));
+    }
+    let now = chrono::Utc::now();
+    let at = |d: chrono::Duration| (now + d).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let bundle = order_bundle(client, "bundle-pink", &at(chrono::Duration::zero()), &at(chrono::Duration::days(1)), &at(chrono::Duration::days(1) + chrono::Duration::hours(2)), false).await?;
+    let b = bundle_when(client, &bundle, "the bundle", |b| !b["bundle"].is_null()).await?;
+    t.owner(&format!("bundle {bundle}: Red Flowers from Flower Shop A, arriving in {} minutes", b["bundle"]["total_minutes"]));
+
+    t.scene("the user changes the flowers; Partner A refuses; re-sourcing finds Partner B");
+    t.customer("user", "I want pink flowers instead of red");
+    chat(client, &bundle, "demo-1", "I want pink flowers instead of red").await?;
+    t.replies(client, (PARTNER_A, "Shop A"), 1).await?;
+    let b = thread_has(client, &bundle, "recovery_proposal").await?;
+    let seen = print_replies(client, t, &b, 0).await?;
+    print_thread(t, &b, &["recovery_proposal"]);
+
+    t.scene("the user approves; A's leg is cancelled only now, B confirms the new order");
+    t.customer("user", "Yes, proceed");
+    chat(client, &bundle, "demo-2", "Yes, proceed").await?;
+    t.replies(client, (PARTNER_A, "Shop A"), 1).await?;
+    t.replies(client, (PARTNER_B, "Shop B"), 1).await?;
+    let b = thread_has(client, &bundle, "recovered").await?;
+    print_replies(client, t, &b, seen).await?;
+    print_thread(t, &b, &["recovered"]);
+    let b = bundle_when(client, &bundle, "the updated bundle", |b| b["bundle"]["legs"][0]["partner_id"] == "partner-b").await?;
+    let leg = &b["bundle"]["legs"][0];
+    t.owner(&format!(
+        "bundle updated: {} from {} at {}, {} minutes in all; negotiation {}",
+        leg["item"].as_str().unwrap_or("?"),
+        leg["partner_name"].as_str().unwrap_or("?"),
+        leg["price"].as_str().unwrap_or("?"),
+        b["bundle"]["total_minutes"],
+        b["negotiations"][0]["status"].as_str().unwrap_or("?")
+    ));
+    t.owner("Full autonomous recovery demonstrated without human intervention");
+
+    t.scene("variant: Partner B asks 61.00, outside 40.00–60.00");
+    let (status, answer) = client.owner(Method::POST, "/v1/simulator/live-demo/setup", Some(json!({ "partner_b_price": "61.00" }))).await?;
+    anyhow::ensure!(status == reqwest::StatusCode::OK, "live-demo setup answered {status}: {answer}");
+    let bundle = order_bundle(client, "bundle-pink-61", &at(chrono::Duration::zero()), &at(chrono::Duration::days(1)), &at(chrono::Duration::days(1) + chrono::Duration::hours(2)), false).await?;
+    t.customer("user", "I want pink flowers instead of red");
+    chat(client, &bundle, "demo-3", "I want pink flowers instead of red").await?;
+    t.replies(client, (PARTNER_A, "Shop A"), 1).await?;
+    let b = thread_has(client, &bundle, "escalated").await?;
+    print_replies(client, t, &b, 0).await?;
+    print_thread(t, &b, &["escalated"]);
+    t.owner(&format!("escalated: {}", b["negotiations"][0]["reason"].as_str().unwrap_or("?")));
+    let to_b = outbound_messages(client, PARTNER_B).await?.len();
+    t.owner(&format!("Partner B was asked {to_b} time(s) in all: only for the first bundle"));
+    Ok(())
 }

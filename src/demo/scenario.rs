@@ -60,6 +60,11 @@ impl Transcript {
         self.print(format!("  {who:>7} → {text}"));
     }
 
+    /// souk said something that is not a WhatsApp message (e.g. in a bundle's thread).
+    pub fn souk(&self, to: &str, text: &str) {
+        self.print(format!("     souk → {to}: {text}"));
+    }
+
     /// Waits until `customer` has received `count` more replies than already printed, then prints
     /// them (text and buttons). Returns the new replies.
     pub async fn replies(&self, client: &SoukClient, (wa_id, name): (&str, &str), count: usize) -> anyhow::Result<Vec<Value>> {
