@@ -50,6 +50,7 @@ fn leg(id: &str, item: &str, partner: &str, at: (f64, f64)) -> BundleLeg {
         destination_lat: Degrees(DESTINATION.0),
         destination_lng: Degrees(DESTINATION.1),
         arrives_at: None,
+        partner_opted_in: true,
     }
 }
 
@@ -265,4 +266,19 @@ fn adding_an_item_computes_the_conflict(#[case] deadline_min: i64, #[case] confl
     assert_eq!((c.has_conflict, c.delay_minutes, c.time_impact_minutes, c.new_arrival), (conflict, delay, 21, T0 + 47 * MINUTE_MS));
     assert_eq!((c.suggestion.as_deref(), c.courier_cost), (suggestion, cost));
     assert_eq!(notes(&out), vec![("conflict".to_string(), text.to_string())]);
+}
+
+/// Rules N9: a partner without WhatsApp opt-in is never messaged; the reason is recorded and a
+/// person takes over.
+#[test]
+fn a_partner_without_opt_in_is_never_messaged() {
+    let mut run = Run::new();
+    run.feed(bundle(vec![BundleLeg { partner_opted_in: false, ..demo_leg() }]));
+    let out = run.feed(chat("c1", "change_item", Some("pink flowers"), Some("red"), T0));
+    assert!(sends(&out).is_empty(), "no opt-in, no message");
+    let e = out.iter().find_map(|o| if let Out::EscalationRaised(e) = &o.emitted.event { Some(e.clone()) } else { None }).expect("escalated");
+    assert!(e.detail.ends_with("NO_OPT_IN: Flower Shop A has not agreed to receive WhatsApp messages from us; nothing was sent"), "{}", e.detail);
+    let n = run.0.state(KEY).negotiations.values().next().cloned().unwrap();
+    assert_eq!(n.status, Status::Escalated);
+    assert_eq!(notes(&out).first().map(|(k, _)| k.as_str()), Some("escalated"));
 }

@@ -113,6 +113,13 @@ pub struct BundleLeg {
     pub destination_lng: Degrees,
     /// Epoch ms, from the time chain; absent in a request.
     pub arrives_at: Option<i64>,
+    /// The partner agreed to receive WhatsApp messages (absent in older records: true).
+    #[serde(default = "opted_in_by_default")]
+    pub partner_opted_in: bool,
+}
+
+fn opted_in_by_default() -> bool {
+    true
 }
 
 /// A user orders a bundle of legs from several partners.

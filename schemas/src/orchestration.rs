@@ -267,6 +267,7 @@ mod tests {
             destination_lat: Degrees(40.75),
             destination_lng: Degrees(-73.99),
             arrives_at: None,
+            partner_opted_in: true,
         }
     }
 

@@ -191,6 +191,7 @@ fn leg() -> BundleLeg {
         destination_lat: Degrees(40.75),
         destination_lng: Degrees(-73.99),
         arrives_at: Some(T0 + 5_700_000),
+        partner_opted_in: true,
     }
 }
 

@@ -175,7 +175,11 @@ fn change_item(state: &mut NegotiationState, bundle: &Bundle, c: &ChatIntentReso
         hard_locked: leg.hard_locked,
         thread_id: bundle.request.thread_id.clone(),
     };
-    flow::requested(state, &request, ctx)?;
+    if leg.partner_opted_in {
+        flow::requested(state, &request, ctx)?;
+    } else {
+        flow::without_opt_in(state, &request, ctx);
+    }
     if let Some(n) = state.negotiations.get_mut(&request.negotiation_id) {
         n.leg = Some(leg);
     }

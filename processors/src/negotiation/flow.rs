@@ -48,6 +48,15 @@ pub fn requested(state: &mut NegotiationState, r: &NegotiationRequested, ctx: &m
     Ok(())
 }
 
+/// A partner who has not opted in to WhatsApp messages is never messaged (rules N9): the
+/// negotiation is recorded escalated with the reason, and a person takes over.
+pub fn without_opt_in(state: &mut NegotiationState, r: &NegotiationRequested, ctx: &mut Ctx<Out>) {
+    let mut n = Negotiation::opened(r.clone());
+    escalate(ctx, &mut n, kind::STALLED, format!("NO_OPT_IN: {} has not agreed to receive WhatsApp messages from us; nothing was sent", r.partner_name));
+    snapshot(ctx, &n);
+    state.negotiations.insert(r.negotiation_id.clone(), n);
+}
+
 /// Reads a partner's reply and acts on it.
 pub fn partner_replied(state: &mut NegotiationState, reply: &PartnerReplied, ctx: &mut Ctx<Out>) -> Result<(), Rejection> {
     let concerns = |n: &Negotiation| n.waits_for_partner(&reply.partner_id) || answers_proposal(n, &reply.partner_id) || (n.paused && n.request.partner_id == reply.partner_id);

@@ -374,6 +374,7 @@ pub async fn bundle(State(state): State<GatewayState>, headers: HeaderMap, body:
                 destination_lat,
                 destination_lng,
                 arrives_at: None,
+                partner_opted_in: partner.opted_in,
             });
         }
         let thread_id = format!("thread-{bundle_id}");
