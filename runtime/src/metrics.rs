@@ -31,6 +31,14 @@ pub struct Metrics {
     pub stalls: IntCounterVec,
     /// Batch failures (the batch was retried from durable state).
     pub batch_failures: IntCounterVec,
+    /// Negotiations that reached a final status, by status (counted when projected).
+    pub negotiation_outcomes: IntCounterVec,
+    /// Escalations raised, by kind and priority (counted when projected).
+    pub escalations_raised: IntCounterVec,
+    /// Re-sourcing outcomes: `recovered` (the leg replaced) or `escalated` (counted when projected).
+    pub recoveries: IntCounterVec,
+    /// Seconds from a negotiation's opening to its leg replaced, by outcome.
+    pub recovery_seconds: HistogramVec,
     healthy: AtomicBool,
 }
 
@@ -47,7 +55,17 @@ impl Metrics {
         registry.register(Box::new(consumer_lag.clone())).expect("unique metric");
         let restore_seconds = HistogramVec::new(HistogramOpts::new("souk_restore_seconds", "time to rebuild a partition's store from its changelog"), &["processor"]).expect("metric");
         registry.register(Box::new(restore_seconds.clone())).expect("unique metric");
+        let recovery_seconds = HistogramVec::new(
+            HistogramOpts::new("souk_recovery_seconds", "seconds from a negotiation's opening to its leg replaced by re-sourcing").buckets(vec![30.0, 60.0, 300.0, 900.0, 3600.0, 14_400.0, 86_400.0]),
+            &["outcome"],
+        )
+        .expect("metric");
+        registry.register(Box::new(recovery_seconds.clone())).expect("unique metric");
         Metrics {
+            negotiation_outcomes: counter(&registry, "souk_negotiation_outcomes_total", "negotiations that reached a final status", &["status"]),
+            escalations_raised: counter(&registry, "souk_escalations_raised_total", "escalations raised", &["kind", "priority"]),
+            recoveries: counter(&registry, "souk_recoveries_total", "re-sourcing outcomes (recovered or escalated)", &["outcome"]),
+            recovery_seconds,
             records_in: counter(&registry, "souk_records_in_total", "input records handled", &["component", "topic", "partition"]),
             records_out: counter(&registry, "souk_records_out_total", "output records produced", &["component", "topic"]),
             records_skipped: counter(&registry, "souk_records_skipped_total", "input records skipped as replays or duplicates", &["component", "reason"]),

@@ -174,6 +174,8 @@ pub struct LegReplaced {
     pub item: String,
     pub price: Decimal,
     pub delay_minutes: i64,
+    /// When the negotiation was opened (absent in older records).
+    pub started_at: Option<i64>,
 }
 
 /// An admin writes to a negotiation's partner as a human (rules B7, intervene).
@@ -476,6 +478,7 @@ mod tests {
                 item: "Pink Flowers".into(),
                 price: d("55.00"),
                 delay_minutes: 5,
+                started_at: Some(1),
             }),
             NegotiationEvent::BundleUpdated(BundleUpdated {
                 envelope: envelope.clone(),

@@ -265,6 +265,7 @@ async fn records(s: &Setup) -> Vec<Out> {
         item: "Pink Flowers".into(),
         price: d("55"),
         delay_minutes: -5,
+        started_at: None,
     });
     let resourcing = NegotiationEvent::ResourcingRequested(ResourcingRequested {
         envelope: env(a, "resourcing-1", 13),

@@ -189,6 +189,7 @@ fn alternative_answered(n: &mut Negotiation, reading: Reading, ctx: &mut Ctx<Out
             item: alt.item.clone(),
             price: alt.price,
             delay_minutes: alt.delay_minutes,
+            started_at: Some(r.envelope.occurred_at),
         };
         ctx.emit(ctx.key().to_string(), Out::LegReplaced(replaced));
         notify(ctx, n, "recovered", texts::user_recovered(&alt));

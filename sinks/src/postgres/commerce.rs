@@ -124,7 +124,10 @@ impl Projection for CommerceProjection {
             CommerceEvent::DeliveryStatus(e) => messages::delivery_status(tx, &meta, e).await,
             CommerceEvent::OrderUpdated(e) => orders::order_updated(tx, &meta, e).await,
             CommerceEvent::CommandOutcome(e) => orders::command_outcome(tx, &meta, e).await,
-            CommerceEvent::EscalationRaised(e) => orders::escalation(tx, &meta, e).await,
+            CommerceEvent::EscalationRaised(e) => {
+                souk_runtime::metrics::Metrics::global().escalations_raised.with_label_values(&[e.kind.as_str(), e.priority.as_str()]).inc();
+                orders::escalation(tx, &meta, e).await
+            }
             CommerceEvent::InvoiceIssued(e) => billing::invoice(tx, &meta, e).await,
             CommerceEvent::PaymentRecorded(e) => billing::payment(tx, &meta, e).await,
             CommerceEvent::LedgerEntryAppended(e) => billing::ledger_entry(tx, &meta, e).await,

@@ -102,6 +102,7 @@ impl Projection for OrchestrationProjection {
 
     async fn apply(&self, tx: &mut PgConnection, record: &SinkRecord<OrchestrationEvent>) -> anyhow::Result<()> {
         let meta = Meta::of(record.event.envelope(), record.offset).map_err(anyhow::Error::msg)?;
+        count(&record.event);
         match &record.event {
             OrchestrationEvent::PartnerUpserted(e) => catalog::partner(tx, &meta, e).await,
             OrchestrationEvent::ProductUpserted(e) => catalog::product(tx, &meta, e).await,
@@ -115,6 +116,30 @@ impl Projection for OrchestrationProjection {
         }
     }
 }
+
+/// The business counters of system 2 (negotiation outcomes, re-sourcing outcomes and duration),
+/// counted as records are projected.
+fn count(event: &OrchestrationEvent) {
+    let m = souk_runtime::metrics::Metrics::global();
+    match event {
+        OrchestrationEvent::NegotiationUpdated(n) if FINAL_STATUSES.contains(&n.status.as_str()) => {
+            m.negotiation_outcomes.with_label_values(&[n.status.as_str()]).inc();
+            if n.status == "escalated" && n.reason.as_deref().is_some_and(|r| r.starts_with("No alternative")) {
+                m.recoveries.with_label_values(&["escalated"]).inc();
+            }
+        }
+        OrchestrationEvent::LegReplaced(l) => {
+            m.recoveries.with_label_values(&["recovered"]).inc();
+            if let Some(started) = l.started_at {
+                m.recovery_seconds.with_label_values(&["recovered"]).observe((l.envelope.occurred_at - started).max(0) as f64 / 1000.0);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Final statuses of a negotiation (rules N1).
+const FINAL_STATUSES: [&str; 5] = ["accepted", "rejected", "rejected_by_user", "recovered_autonomously", "escalated"];
 
 /// `INSERT` of `columns` (the table's key columns first, then the rest; `last_event_id`,
 /// `updated_at` and `source_offset` among them) that replaces the stored row only when the new one
@@ -185,6 +210,26 @@ mod tests {
         let mut late = notified("b1");
         late["UserNotified"]["envelope"]["occurred_at"] = serde_json::json!(i64::MAX);
         assert!(p.check(&record("acme|b1", late)).unwrap_err().contains("occurred_at"));
+    }
+
+    /// Negotiation outcomes, re-sourcing outcomes and their duration are counted from what is
+    /// projected: a final snapshot once, a replaced leg with its time since the negotiation opened.
+    #[test]
+    fn business_counters_follow_the_projected_records() {
+        let m = souk_runtime::metrics::Metrics::global();
+        let recovered = || m.recoveries.with_label_values(&["recovered"]).get();
+        let (before, outcomes_before) = (recovered(), m.negotiation_outcomes.with_label_values(&["recovered_autonomously"]).get());
+        let secs_before = m.recovery_seconds.with_label_values(&["recovered"]).get_sample_sum();
+        let replaced = serde_json::json!({"LegReplaced": {"envelope": env(), "negotiation_id": "n1", "bundle_id": "b1", "leg_id": "l1", "old_partner_id": "pa", "new_partner_id": "pb",
+            "product_id": "p", "item": "Pink Flowers", "price": "55.00", "delay_minutes": 5, "started_at": -299_999}});
+        count(&serde_json::from_value(replaced).unwrap());
+        let updated = |status: &str| serde_json::json!({"NegotiationUpdated": {"envelope": env(), "negotiation_id": "n1", "bundle_id": "b1", "leg_id": "l1", "negotiation_type": "product_change",
+            "status": status, "partner_id": "pb", "counter_offer_count": 0, "unclear_replies": 0, "paused": false, "proposal": null, "proposal_price": null, "reason": null, "partner_contact": null}});
+        count(&serde_json::from_value(updated("awaiting_partner_reply")).unwrap());
+        count(&serde_json::from_value(updated("recovered_autonomously")).unwrap());
+        assert_eq!(recovered(), before + 1);
+        assert_eq!(m.negotiation_outcomes.with_label_values(&["recovered_autonomously"]).get(), outcomes_before + 1, "only final statuses are outcomes");
+        assert!((m.recovery_seconds.with_label_values(&["recovered"]).get_sample_sum() - secs_before - 300.0).abs() < 1e-6, "5 minutes from opening to the replaced leg");
     }
 
     #[test]
