@@ -42,10 +42,7 @@ async fn live_demo_partner_a_refuses_and_partner_b_replaces_the_leg() {
     t.client.say(PARTNER_A, "wamid.partner-a.1", "No, we don't have pink flowers available").await.unwrap();
 
     let b = flowers::thread_has(&t.client, &bundle, "recovery_proposal").await.unwrap_or_else(|e| panic!("{e:#}\n{}", t.log_tail()));
-    assert!(
-        flowers::thread(&b).contains(&"I've found pink flowers from a different vendor to replace red flowers. The new timeline shows a 5-minute delay. Should I proceed?".to_string()),
-        "{b}"
-    );
+    assert!(flowers::thread(&b).contains(&"I've found pink flowers from a different vendor to replace red flowers. The new timeline shows a 5-minute delay. Should I proceed?".to_string()), "{b}");
     assert_eq!(b["negotiations"][0]["status"], "awaiting_recovery_approval");
     assert_eq!(b["negotiations"][0]["proposal_price"], "55.00");
     assert_eq!(t.sends_to(PARTNER_A).len(), 1, "nothing is cancelled before the user approves the alternative");

@@ -67,7 +67,8 @@ async fn frustration_escalates_and_pauses_the_machine_until_a_human_writes() {
     assert_eq!(t.sends_to(PARTNER_A).len(), 1, "the paused machine sent the partner nothing");
     // A human writes through the escalation.
     let id = e[0]["escalation_id"].as_str().unwrap().replace('/', "%2F");
-    let cmd = t.client.command(Method::POST, &format!("/v1/escalations/{id}/intervene"), json!({ "text": "Hi, this is Maya from souk. Sorry for the repeated question!", "actor": "maya" })).await.unwrap();
+    let cmd =
+        t.client.command(Method::POST, &format!("/v1/escalations/{id}/intervene"), json!({ "text": "Hi, this is Maya from souk. Sorry for the repeated question!", "actor": "maya" })).await.unwrap();
     assert!(!cmd.is_empty());
     let sent = t.wait_sent(PARTNER_A, 2).await;
     assert_eq!(sent[1].text(), Some("Hi, this is Maya from souk. Sorry for the repeated question!"));

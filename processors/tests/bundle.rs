@@ -4,6 +4,9 @@
 //! replaced and the timeline recomputed), the directory the gateway routes partner replies by, and
 //! what a chat message that fits nothing gets.
 
+mod negotiation_support;
+
+use negotiation_support::{at, reply};
 use rstest::rstest;
 use rust_decimal_macros::dec;
 use souk_processors::negotiation::bundle::leg_for_change;
@@ -12,7 +15,6 @@ use souk_runtime::driver::DriverOutput;
 use souk_runtime::TestDriver;
 use souk_schemas::bundles::{BundleLeg, BundleRequested, ChatIntentResolved, Degrees};
 use souk_schemas::orchestration::*;
-use souk_schemas::Envelope;
 
 const TOPIC: &str = "negotiation.inputs";
 const KEY: &str = "acme|b1";
@@ -23,10 +25,6 @@ const SHOP_A: (f64, f64) = (40.7128, -74.0060);
 const SHOP_B: (f64, f64) = (40.7580, -73.9855);
 const DESTINATION: (f64, f64) = (40.7265, -73.9950);
 const PREP: i64 = 20;
-
-fn at(id: &str, t: i64) -> Envelope {
-    Envelope::external("acme", id, t)
-}
 
 fn leg(id: &str, item: &str, partner: &str, at: (f64, f64)) -> BundleLeg {
     BundleLeg {
@@ -73,10 +71,6 @@ fn chat(id: &str, intent: &str, requested: Option<&str>, original: Option<&str>,
         original_item: original.map(str::to_string),
         parser: "chat-offline-1".into(),
     })
-}
-
-fn reply(partner: &str, text: &str, t: i64) -> NegotiationInput {
-    NegotiationInput::PartnerReplied(PartnerReplied { envelope: at(&format!("reply-{partner}-{t}"), t), bundle_id: "b1".into(), partner_id: partner.into(), negotiation_id: None, text: Some(text.into()), button_id: None })
 }
 
 /// Re-sourcing's answer, as the stage writes it (its own delay estimate is deliberately wrong: the
@@ -137,7 +131,8 @@ fn a_requested_bundle_is_told_with_its_timeline() {
     assert_eq!((b.status.as_str(), b.total_minutes), ("open", 45 + 11));
     assert_eq!(b.legs.iter().map(|l| l.arrives_at).collect::<Vec<_>>(), vec![Some(T0 + 26 * MINUTE_MS), Some(T0 + 56 * MINUTE_MS)]);
     assert!(run.feed(bundle(vec![demo_leg()])).is_empty(), "a redelivered request changes nothing");
-    let other = NegotiationInput::BundleRequested(BundleRequested { envelope: at("bundle-2", T0), bundle_id: "b1".into(), user_id: "u1".into(), thread_id: "t".into(), starts_at: T0, legs: vec![demo_leg()] });
+    let other =
+        NegotiationInput::BundleRequested(BundleRequested { envelope: at("bundle-2", T0), bundle_id: "b1".into(), user_id: "u1".into(), thread_id: "t".into(), starts_at: T0, legs: vec![demo_leg()] });
     run.feed(other);
     assert_eq!(run.0.rejections.last().map(|r| r.3.code.as_str()), Some("BUNDLE_EXISTS"));
 }
@@ -167,7 +162,10 @@ fn the_live_demo_runs_from_the_chat_to_the_replaced_leg() {
     assert!(sends(&out).is_empty(), "nothing is cancelled before an alternative is found");
 
     let out = run.feed(partner_b(&nid, T0 + 4 * MINUTE_MS));
-    assert_eq!(notes(&out), vec![("recovery_proposal".to_string(), "I've found pink flowers from a different vendor to replace red flowers. The new timeline shows a 5-minute delay. Should I proceed?".to_string())]);
+    assert_eq!(
+        notes(&out),
+        vec![("recovery_proposal".to_string(), "I've found pink flowers from a different vendor to replace red flowers. The new timeline shows a 5-minute delay. Should I proceed?".to_string())]
+    );
 
     let out = run.feed(chat("chat-2", "approve", None, None, T0 + 5 * MINUTE_MS));
     assert_eq!(sends(&out), vec![("1234567890".into(), "negotiation_cancel".into(), 0), ("1234567891".into(), "negotiation_order".into(), 3)]);
@@ -258,7 +256,14 @@ fn add_item(t: i64) -> NegotiationInput {
 #[case::over_ten(32, true, 15, Some("separate_delivery"), Some(dec!(8.99)), "Adding Custom Chocolates will make you 15 minutes late for Flowers. Should I proceed, or would you like me to courier it separately?")]
 #[case::exactly_ten(37, true, 10, None, None, "Adding Custom Chocolates will make you 10 minutes late for Flowers.")]
 #[case::on_time(60, false, 0, None, None, "Adding Custom Chocolates keeps Flowers on time.")]
-fn adding_an_item_computes_the_conflict(#[case] deadline_min: i64, #[case] conflict: bool, #[case] delay: i64, #[case] suggestion: Option<&str>, #[case] cost: Option<rust_decimal::Decimal>, #[case] text: &str) {
+fn adding_an_item_computes_the_conflict(
+    #[case] deadline_min: i64,
+    #[case] conflict: bool,
+    #[case] delay: i64,
+    #[case] suggestion: Option<&str>,
+    #[case] cost: Option<rust_decimal::Decimal>,
+    #[case] text: &str,
+) {
     let mut run = Run::new();
     run.feed(bundle(vec![BundleLeg { starts_at: T0, deadline: T0 + deadline_min * MINUTE_MS, ..demo_leg() }]));
     let out = run.feed(add_item(T0 + MINUTE_MS));

@@ -22,11 +22,25 @@ fn at(id: &str, t: i64) -> Envelope {
 }
 
 fn raise(priority: &str) -> EscalationInput {
-    EscalationInput::EscalationRaised(EscalationRaised { envelope: at("raise", T0), escalation_id: "n1/timeout".into(), customer: None, order_id: None, kind: "TIMEOUT".into(), priority: priority.into(), detail: "No reply within 15 minutes".into() })
+    EscalationInput::EscalationRaised(EscalationRaised {
+        envelope: at("raise", T0),
+        escalation_id: "n1/timeout".into(),
+        customer: None,
+        order_id: None,
+        kind: "TIMEOUT".into(),
+        priority: priority.into(),
+        detail: "No reply within 15 minutes".into(),
+    })
 }
 
 fn assign(who: &str) -> EscalationInput {
-    EscalationInput::EscalationAssigned(EscalationAssigned { envelope: at(&format!("assign-{who}"), T0 + MINUTE), command_id: format!("assign-{who}"), escalation_id: "n1/timeout".into(), assignee: who.into(), actor: "admin".into() })
+    EscalationInput::EscalationAssigned(EscalationAssigned {
+        envelope: at(&format!("assign-{who}"), T0 + MINUTE),
+        command_id: format!("assign-{who}"),
+        escalation_id: "n1/timeout".into(),
+        assignee: who.into(),
+        actor: "admin".into(),
+    })
 }
 
 fn start() -> EscalationInput {
@@ -43,7 +57,13 @@ fn resolve() -> EscalationInput {
 }
 
 fn resolve_as(id: &str) -> EscalationInput {
-    EscalationInput::EscalationResolved(EscalationResolved { envelope: at(id, T0 + 3 * MINUTE), command_id: id.into(), escalation_id: "n1/timeout".into(), actor: "maya".into(), notes: "Called the florist; pink is fine".into() })
+    EscalationInput::EscalationResolved(EscalationResolved {
+        envelope: at(id, T0 + 3 * MINUTE),
+        command_id: id.into(),
+        escalation_id: "n1/timeout".into(),
+        actor: "maya".into(),
+        notes: "Called the florist; pink is fine".into(),
+    })
 }
 
 struct Run(TestDriver<EscalationProcessor>);

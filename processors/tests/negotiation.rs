@@ -4,6 +4,9 @@
 //! processor from topology.toml through the real codec.
 
 use proptest::prelude::*;
+mod negotiation_support;
+
+use negotiation_support::{at, reply};
 use rstest::rstest;
 use rust_decimal_macros::dec;
 use souk_processors::negotiation::{classify::ACCEPT_BUTTON, timer, NegotiationOutput as Out, NegotiationProcessor, Status, MINUTE_MS};
@@ -19,10 +22,6 @@ const PARTITIONS: i32 = 4;
 const KEY: &str = "acme|b1";
 const T0: i64 = 1_705_320_000_000;
 const HOUR: i64 = 60 * MINUTE_MS;
-
-fn at(id: &str, t: i64) -> Envelope {
-    Envelope::external("acme", id, t)
-}
 
 /// Partner A's Red Flowers leg of bundle b1 (seed-000 §6.1), asked to become pink.
 fn request(is_jit: bool, leg_in: i64, hard_locked: bool) -> NegotiationRequested {
@@ -46,17 +45,6 @@ fn request(is_jit: bool, leg_in: i64, hard_locked: bool) -> NegotiationRequested
         hard_locked,
         thread_id: "thread-1".into(),
     }
-}
-
-fn reply(partner: &str, text: &str, t: i64) -> NegotiationInput {
-    NegotiationInput::PartnerReplied(PartnerReplied {
-        envelope: at(&format!("reply-{partner}-{t}"), t),
-        bundle_id: "b1".into(),
-        partner_id: partner.into(),
-        negotiation_id: None,
-        text: Some(text.into()),
-        button_id: None,
-    })
 }
 
 fn decide(approved: bool, t: i64) -> NegotiationInput {

@@ -102,10 +102,30 @@ mod tests {
     fn escalation_records_round_trip_through_avro() {
         let envelope = Envelope::external("acme", "e1", 5);
         let inputs = [
-            EscalationInput::EscalationRaised(EscalationRaised { envelope: envelope.clone(), escalation_id: "n1/timeout".into(), customer: None, order_id: None, kind: "TIMEOUT".into(), priority: "high".into(), detail: "No reply within 15 minutes".into() }),
-            EscalationInput::EscalationAssigned(EscalationAssigned { envelope: envelope.clone(), command_id: "c1".into(), escalation_id: "n1/timeout".into(), assignee: "maya".into(), actor: "admin".into() }),
+            EscalationInput::EscalationRaised(EscalationRaised {
+                envelope: envelope.clone(),
+                escalation_id: "n1/timeout".into(),
+                customer: None,
+                order_id: None,
+                kind: "TIMEOUT".into(),
+                priority: "high".into(),
+                detail: "No reply within 15 minutes".into(),
+            }),
+            EscalationInput::EscalationAssigned(EscalationAssigned {
+                envelope: envelope.clone(),
+                command_id: "c1".into(),
+                escalation_id: "n1/timeout".into(),
+                assignee: "maya".into(),
+                actor: "admin".into(),
+            }),
             EscalationInput::EscalationWorkStarted(EscalationWorkStarted { envelope: envelope.clone(), command_id: "c2".into(), escalation_id: "n1/timeout".into(), actor: "maya".into() }),
-            EscalationInput::EscalationResolved(EscalationResolved { envelope: envelope.clone(), command_id: "c3".into(), escalation_id: "n1/timeout".into(), actor: "maya".into(), notes: "called the florist".into() }),
+            EscalationInput::EscalationResolved(EscalationResolved {
+                envelope: envelope.clone(),
+                command_id: "c3".into(),
+                escalation_id: "n1/timeout".into(),
+                actor: "maya".into(),
+                notes: "called the florist".into(),
+            }),
         ];
         let names = ["souk.orders.EscalationRaised", "souk.escalations.EscalationAssigned", "souk.escalations.EscalationWorkStarted", "souk.escalations.EscalationResolved", "souk.clock.Tick"];
         for input in &inputs {
@@ -129,7 +149,14 @@ mod tests {
                 notes: Some("done".into()),
                 command_id: Some("c3".into()),
             }),
-            EscalationEvent::EscalationCommandRejected(EscalationCommandRejected { envelope, command_id: "c4".into(), escalation_id: "n1/timeout".into(), command: "resolve".into(), code: "ALREADY_RESOLVED".into(), detail: "d".into() }),
+            EscalationEvent::EscalationCommandRejected(EscalationCommandRejected {
+                envelope,
+                command_id: "c4".into(),
+                escalation_id: "n1/timeout".into(),
+                command: "resolve".into(),
+                code: "ALREADY_RESOLVED".into(),
+                detail: "d".into(),
+            }),
         ];
         for event in &events {
             round_trip(&["souk.escalations.EscalationUpdated", "souk.escalations.EscalationCommandRejected"], event);

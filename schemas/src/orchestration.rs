@@ -373,7 +373,14 @@ mod tests {
                 preparation_minutes: Some(20),
                 capabilities: vec!["florist".into()],
             }),
-            NegotiationInput::BundleRequested(BundleRequested { envelope: envelope.clone(), bundle_id: "b1".into(), user_id: "u1".into(), thread_id: "t1".into(), starts_at: 1_000, legs: vec![leg()] }),
+            NegotiationInput::BundleRequested(BundleRequested {
+                envelope: envelope.clone(),
+                bundle_id: "b1".into(),
+                user_id: "u1".into(),
+                thread_id: "t1".into(),
+                starts_at: 1_000,
+                legs: vec![leg()],
+            }),
             NegotiationInput::ChatIntentResolved(ChatIntentResolved {
                 envelope: envelope.clone(),
                 bundle_id: "b1".into(),

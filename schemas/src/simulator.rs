@@ -70,10 +70,22 @@ mod tests {
     #[test]
     fn simulator_records_round_trip_through_avro() {
         let envelope = Envelope::external("acme", "s1", 5);
-        round_trip(&["souk.simulator.SimulatedPartnerUpserted"], &SimulatedPartnerUpserted { envelope: envelope.clone(), number: "1234567890".into(), name: "Flower Shop A".into(), manual: false, profile_json: "{}".into(), active: true });
+        round_trip(
+            &["souk.simulator.SimulatedPartnerUpserted"],
+            &SimulatedPartnerUpserted { envelope: envelope.clone(), number: "1234567890".into(), name: "Flower Shop A".into(), manual: false, profile_json: "{}".into(), active: true },
+        );
         round_trip(
             &["souk.simulator.SimulatorAnswered"],
-            &SimulatorAnswered { envelope: envelope.clone(), number: "1".into(), message_id: "w".into(), request_kind: "product_change".into(), product: "pink".into(), scenario: "scenario 1".into(), text: "No".into(), delay_seconds: 0 },
+            &SimulatorAnswered {
+                envelope: envelope.clone(),
+                number: "1".into(),
+                message_id: "w".into(),
+                request_kind: "product_change".into(),
+                product: "pink".into(),
+                scenario: "scenario 1".into(),
+                text: "No".into(),
+                delay_seconds: 0,
+            },
         );
         round_trip(
             &["souk.simulator.SimulatorQueueItem"],

@@ -101,7 +101,14 @@ pub async fn play(client: &SoukClient, t: &Transcript) -> anyhow::Result<()> {
     anyhow::ensure!(status == reqwest::StatusCode::OK, "live-demo setup answered {status}: {ready}");
     for p in ["partner_a", "partner_b"] {
         let p = &ready[p];
-        t.owner(&format!("{} ({}, trust {}): {} at {}", p["name"].as_str().unwrap_or("?"), p["whatsapp"].as_str().unwrap_or("?"), p["trust_score"], p["product"]["name"].as_str().unwrap_or("?"), p["product"]["price"].as_str().unwrap_or("?")));
+        t.owner(&format!(
+            "{} ({}, trust {}): {} at {}",
+            p["name"].as_str().unwrap_or("?"),
+            p["whatsapp"].as_str().unwrap_or("?"),
+            p["trust_score"],
+            p["product"]["name"].as_str().unwrap_or("?"),
+            p["product"]["price"].as_str().unwrap_or("?")
+        ));
     }
     let now = chrono::Utc::now();
     let at = |d: chrono::Duration| (now + d).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

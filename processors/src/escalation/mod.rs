@@ -192,7 +192,8 @@ fn command(state: &mut EscalationState, ctx: &mut Ctx<EscalationOutput>, command
             }
         }
         Err((code, detail)) => {
-            let rejected = EscalationCommandRejected { envelope: ctx.envelope(), command_id: command_id.to_string(), escalation_id: id.to_string(), command: name.to_string(), code: code.to_string(), detail };
+            let rejected =
+                EscalationCommandRejected { envelope: ctx.envelope(), command_id: command_id.to_string(), escalation_id: id.to_string(), command: name.to_string(), code: code.to_string(), detail };
             ctx.emit(ctx.key().to_string(), EscalationOutput::EscalationCommandRejected(rejected));
         }
     }

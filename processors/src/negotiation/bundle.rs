@@ -187,7 +187,8 @@ fn change_item(state: &mut NegotiationState, bundle: &Bundle, c: &ChatIntentReso
 }
 
 fn decide(state: &mut NegotiationState, bundle: &Bundle, c: &ChatIntentResolved, ctx: &mut Ctx<Out>) -> Result<(), Rejection> {
-    let waiting: Vec<String> = state.negotiations.values().filter(|n| matches!(n.status, Status::AwaitingUserApproval | Status::AwaitingRecoveryApproval)).map(|n| n.request.negotiation_id.clone()).collect();
+    let waiting: Vec<String> =
+        state.negotiations.values().filter(|n| matches!(n.status, Status::AwaitingUserApproval | Status::AwaitingRecoveryApproval)).map(|n| n.request.negotiation_id.clone()).collect();
     let [negotiation_id] = waiting.as_slice() else {
         let text = if waiting.is_empty() { "There is nothing waiting for your answer right now." } else { "Several proposals are waiting for you; please answer one of them by its id." };
         tell(ctx, bundle, "clarify", text.into());

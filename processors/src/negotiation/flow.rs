@@ -5,10 +5,11 @@ use super::state::{Negotiation, NegotiationState, Proposal, Status};
 use super::{texts, timer, NegotiationOutput as Out, APPROVAL_MINUTES, DEADLOCK_AT, JIT_REPLY_MINUTES, MINUTE_MS, REPLY_MINUTES, UNCLEAR_LIMIT, URGENCY_MINUTES};
 use rust_decimal::{Decimal, RoundingStrategy};
 use souk_runtime::{Ctx, Rejection};
-use souk_schemas::orchestration::{
-    AlternativeFound, HumanIntervened, LegReplaced, NegotiationRequested, NegotiationUpdated, NoAlternativeFound, PartnerReplied, PartnerReplyClassified, ResourcingRequested, UserDecided, UserNotified,
-};
 use souk_schemas::key::NegotiationKey;
+use souk_schemas::orchestration::{
+    AlternativeFound, HumanIntervened, LegReplaced, NegotiationRequested, NegotiationUpdated, NoAlternativeFound, PartnerReplied, PartnerReplyClassified, ResourcingRequested, UserDecided,
+    UserNotified,
+};
 use souk_schemas::orders::EscalationRaised;
 use souk_schemas::whatsapp::{OutboundMessageRequested, ReplyButton};
 

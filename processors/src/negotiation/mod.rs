@@ -71,7 +71,17 @@ pub enum NegotiationOutput {
     EscalationRaised(EscalationRaised),
 }
 
-souk_schemas::stream_event!(NegotiationOutput { NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified, LegReplaced, BundleUpdated, ConflictSimulated, OutboundMessageRequested, EscalationRaised });
+souk_schemas::stream_event!(NegotiationOutput {
+    NegotiationUpdated,
+    PartnerReplyClassified,
+    ResourcingRequested,
+    UserNotified,
+    LegReplaced,
+    BundleUpdated,
+    ConflictSimulated,
+    OutboundMessageRequested,
+    EscalationRaised
+});
 
 /// Timer ids: `<kind>/<negotiation id>`.
 pub mod timer {

@@ -95,7 +95,18 @@ pub struct Negotiation {
 impl Negotiation {
     /// A negotiation just sent to its partner.
     pub fn opened(request: NegotiationRequested) -> Negotiation {
-        Negotiation { request, status: Status::AwaitingPartnerReply, counter_offers: 0, unclear_replies: 0, partner_replied: false, paused: false, proposal: None, alternative: None, reason: None, leg: None }
+        Negotiation {
+            request,
+            status: Status::AwaitingPartnerReply,
+            counter_offers: 0,
+            unclear_replies: 0,
+            partner_replied: false,
+            paused: false,
+            proposal: None,
+            alternative: None,
+            reason: None,
+            leg: None,
+        }
     }
 
     /// The partner the negotiation is with now (the replacement's once it is being ordered).

@@ -171,7 +171,8 @@ fn orchestration_command(summary: &str, params: Vec<Value>, schema: Value, answe
         required.push(json!(name));
     }
     props.insert("status".into(), json!({ "const": "accepted" }));
-    op["responses"]["202"] = json!({ "description": "accepted: the event is on its topic", "content": { "application/json": { "schema": { "type": "object", "required": required, "properties": props } } } });
+    op["responses"]["202"] =
+        json!({ "description": "accepted: the event is on its topic", "content": { "application/json": { "schema": { "type": "object", "required": required, "properties": props } } } });
     if let Some(missing) = missing {
         op["responses"]["404"] = error_response(missing);
     }
@@ -202,13 +203,19 @@ fn orchestration(f: &mut Fragment) {
             ("channel", json!({ "const": "whatsapp" })),
             ("channel_id", ident("the partner's WhatsApp number (a leading + is dropped)")),
             ("opted_in", json!({ "type": "boolean", "description": "agreed to receive WhatsApp messages; without it nothing is sent" })),
-            ("business_hours", json!({ "type": ["object", "null"], "additionalProperties": false, "required": ["open", "close", "days"],
+            (
+                "business_hours",
+                json!({ "type": ["object", "null"], "additionalProperties": false, "required": ["open", "close", "days"],
                 "properties": { "open": { "type": "string", "pattern": "^[0-9]{2}:[0-9]{2}$" }, "close": { "type": "string", "pattern": "^[0-9]{2}:[0-9]{2}$" },
-                                "days": { "type": "array", "items": { "type": "integer", "minimum": 1, "maximum": 7 } } }, "description": "default 09:00-17:00 Monday to Friday" })),
+                                "days": { "type": "array", "items": { "type": "integer", "minimum": 1, "maximum": 7 } } }, "description": "default 09:00-17:00 Monday to Friday" }),
+            ),
             ("lock_type", json!({ "enum": ["none", "soft", "hard"], "description": "hard: never swapped by re-sourcing" })),
             ("preparation_minutes", json!({ "type": "integer", "minimum": 0, "maximum": 1440 })),
-            ("verification", json!({ "type": "object", "additionalProperties": false,
-                "properties": { "licence": { "type": "boolean" }, "insurance": { "type": "boolean" }, "tax_id": { "type": "boolean" } }, "description": "verified documents (trust +20/+15/+10)" })),
+            (
+                "verification",
+                json!({ "type": "object", "additionalProperties": false,
+                "properties": { "licence": { "type": "boolean" }, "insurance": { "type": "boolean" }, "tax_id": { "type": "boolean" } }, "description": "verified documents (trust +20/+15/+10)" }),
+            ),
             ("positive_reviews", json!({ "type": "integer", "minimum": 0, "description": "trust +5 each" })),
             ("on_time_percent", json!({ "type": ["integer", "null"], "minimum": 0, "maximum": 100, "description": "trust +1 per point" })),
             ("active", json!({ "type": "boolean", "description": "false removes the partner (default true)" })),
@@ -217,7 +224,11 @@ fn orchestration(f: &mut Fragment) {
         &["name", "location", "channel_id", "opted_in"],
     );
     let trust = [("command_id", id.clone()), ("partner_id", id.clone()), ("trust_score", json!({ "type": "integer", "minimum": 0, "maximum": 100 })), ("white_glove", json!({ "type": "boolean" }))];
-    f.operation("/v1/partners/{partner_id}", "put", orchestration_command("Declare or replace a partner; answers its trust score (rules T1)", vec![path_param("partner_id", "the partner")], partner, &trust, None));
+    f.operation(
+        "/v1/partners/{partner_id}",
+        "put",
+        orchestration_command("Declare or replace a partner; answers its trust score (rules T1)", vec![path_param("partner_id", "the partner")], partner, &trust, None),
+    );
     let product = body(
         &[
             ("partner_id", ident("the partner selling it (must be declared)")),
@@ -233,7 +244,11 @@ fn orchestration(f: &mut Fragment) {
         &["partner_id", "name", "price", "currency"],
     );
     let answer = [("command_id", id.clone()), ("product_id", id.clone())];
-    f.operation("/v1/products/{product_id}", "put", orchestration_command("Declare or replace a partner's product", vec![path_param("product_id", "the product")], product, &answer, Some("the partner is not declared")));
+    f.operation(
+        "/v1/products/{product_id}",
+        "put",
+        orchestration_command("Declare or replace a partner's product", vec![path_param("product_id", "the product")], product, &answer, Some("the partner is not declared")),
+    );
     let leg = body(
         &[
             ("leg_id", opt_ident("default leg-<n>")),
@@ -248,19 +263,46 @@ fn orchestration(f: &mut Fragment) {
         &["name", "product_id", "starts_at", "deadline", "destination"],
     );
     let bundle = body(
-        &[("bundle_id", opt_ident("default derived from command_id")), ("user_id", ident("who orders")), ("starts_at", time("when the bundle starts (the time chain's origin)")), ("legs", json!({ "type": "array", "minItems": 1, "maxItems": 20, "items": leg })), ("command_id", command_id())],
+        &[
+            ("bundle_id", opt_ident("default derived from command_id")),
+            ("user_id", ident("who orders")),
+            ("starts_at", time("when the bundle starts (the time chain's origin)")),
+            ("legs", json!({ "type": "array", "minItems": 1, "maxItems": 20, "items": leg })),
+            ("command_id", command_id()),
+        ],
         &["user_id", "starts_at", "legs"],
     );
     let answer = [("command_id", id.clone()), ("bundle_id", id.clone()), ("thread_id", id.clone())];
     f.operation("/v1/bundles", "post", orchestration_command("Order a bundle of legs from several partners", vec![], bundle, &answer, Some("a product or its partner is unknown or inactive")));
-    let item = body(&[("leg_id", ident("the leg whose delivery takes the item")), ("product_id", ident("the product to add; its partner's place and preparation time are snapshotted")), ("command_id", command_id())], &["leg_id", "product_id"]);
+    let item = body(
+        &[
+            ("leg_id", ident("the leg whose delivery takes the item")),
+            ("product_id", ident("the product to add; its partner's place and preparation time are snapshotted")),
+            ("command_id", command_id()),
+        ],
+        &["leg_id", "product_id"],
+    );
     let answer = [("command_id", id.clone()), ("bundle_id", id.clone())];
     f.operation(
         "/v1/bundles/{bundle_id}/items",
         "post",
-        orchestration_command("What adding an item to a leg does to its deadline (the conflict and, over 10 minutes late, the separate-delivery suggestion)", vec![path_param("bundle_id", "the bundle")], item, &answer, Some("the product or its partner is unknown or inactive")),
+        orchestration_command(
+            "What adding an item to a leg does to its deadline (the conflict and, over 10 minutes late, the separate-delivery suggestion)",
+            vec![path_param("bundle_id", "the bundle")],
+            item,
+            &answer,
+            Some("the product or its partner is unknown or inactive"),
+        ),
     );
-    let chat = body(&[("bundle_id", ident("the bundle")), ("user_id", ident("who writes")), ("text", s("the message, e.g. 'I want pink flowers instead of red' or 'Yes, proceed'")), ("message_id", opt_ident("a retry with the same id is the same message"))], &["bundle_id", "user_id", "text"]);
+    let chat = body(
+        &[
+            ("bundle_id", ident("the bundle")),
+            ("user_id", ident("who writes")),
+            ("text", s("the message, e.g. 'I want pink flowers instead of red' or 'Yes, proceed'")),
+            ("message_id", opt_ident("a retry with the same id is the same message")),
+        ],
+        &["bundle_id", "user_id", "text"],
+    );
     let answer = [("message_id", id.clone()), ("bundle_id", id)];
     f.operation("/v1/chat", "post", orchestration_command("A user's (or AI agent's) message in a bundle's thread", vec![], chat, &answer, None));
 }

@@ -340,7 +340,11 @@ pub async fn bundle(State(state): State<GatewayState>, headers: HeaderMap, body:
             let field = |f: &str| format!("legs[{i}].{f}");
             let product_id = ident(&field("product_id"), &leg.product_id)?;
             let product = t.catalog.product(tenant, &product_id).filter(|p| p.active).ok_or_else(|| ApiError::not_found("UNKNOWN_PRODUCT", format!("no active product {product_id}")))?;
-            let partner = t.catalog.partner(tenant, &product.partner_id).filter(|p| p.active).ok_or_else(|| ApiError::not_found("UNKNOWN_PARTNER", format!("product {product_id}'s partner {} is not active", product.partner_id)))?;
+            let partner = t
+                .catalog
+                .partner(tenant, &product.partner_id)
+                .filter(|p| p.active)
+                .ok_or_else(|| ApiError::not_found("UNKNOWN_PARTNER", format!("product {product_id}'s partner {} is not active", product.partner_id)))?;
             let (destination_lat, destination_lng) = point(&field("destination"), &leg.destination)?;
             let (starts_at, deadline) = (time(&field("starts_at"), &leg.starts_at)?, time(&field("deadline"), &leg.deadline)?);
             if deadline < starts_at {
@@ -378,7 +382,14 @@ pub async fn bundle(State(state): State<GatewayState>, headers: HeaderMap, body:
             });
         }
         let thread_id = format!("thread-{bundle_id}");
-        let event = BundleRequested { envelope: envelope(tenant, &command_id, now), bundle_id: bundle_id.clone(), user_id: ident("user_id", &b.user_id)?, thread_id: thread_id.clone(), starts_at: time("starts_at", &b.starts_at)?, legs };
+        let event = BundleRequested {
+            envelope: envelope(tenant, &command_id, now),
+            bundle_id: bundle_id.clone(),
+            user_id: ident("user_id", &b.user_id)?,
+            thread_id: thread_id.clone(),
+            starts_at: time("starts_at", &b.starts_at)?,
+            legs,
+        };
         let answer = json!({ "command_id": command_id, "status": "accepted", "bundle_id": bundle_id, "thread_id": thread_id });
         Ok((vec![Publish::new(BundleKey::of(tenant, &bundle_id), GatewayEvent::Bundle(event))], answer))
     })
@@ -404,7 +415,11 @@ pub async fn add_item(State(state): State<GatewayState>, Path(bundle_id): Path<S
         let command_id = command_id(b.command_id.as_deref(), fresh)?;
         caught_up(t).await?;
         let product = t.catalog.product(tenant, &product_id).filter(|p| p.active).ok_or_else(|| ApiError::not_found("UNKNOWN_PRODUCT", format!("no active product {product_id}")))?;
-        let partner = t.catalog.partner(tenant, &product.partner_id).filter(|p| p.active).ok_or_else(|| ApiError::not_found("UNKNOWN_PARTNER", format!("product {product_id}'s partner {} is not active", product.partner_id)))?;
+        let partner = t
+            .catalog
+            .partner(tenant, &product.partner_id)
+            .filter(|p| p.active)
+            .ok_or_else(|| ApiError::not_found("UNKNOWN_PARTNER", format!("product {product_id}'s partner {} is not active", product.partner_id)))?;
         let event = ItemAddRequested {
             envelope: envelope(tenant, &command_id, now),
             command_id: command_id.clone(),
@@ -432,7 +447,12 @@ pub async fn chat(State(state): State<GatewayState>, headers: HeaderMap, body: R
         let b: ChatBody = parse(body, false)?;
         let bundle_id = ident("bundle_id", &b.bundle_id)?;
         let message_id = command_id(b.message_id.as_deref(), fresh)?;
-        let event = ChatMessageReceived { envelope: Envelope_::external(tenant, &format!("chat/{bundle_id}/{message_id}"), now), bundle_id: bundle_id.clone(), user_id: ident("user_id", &b.user_id)?, text: text("text", &b.text)? };
+        let event = ChatMessageReceived {
+            envelope: Envelope_::external(tenant, &format!("chat/{bundle_id}/{message_id}"), now),
+            bundle_id: bundle_id.clone(),
+            user_id: ident("user_id", &b.user_id)?,
+            text: text("text", &b.text)?,
+        };
         let answer = json!({ "message_id": message_id, "status": "accepted", "bundle_id": bundle_id });
         Ok((vec![Publish::new(BundleKey::of(tenant, &bundle_id), GatewayEvent::Chat(event))], answer))
     })

@@ -26,13 +26,27 @@ use std::time::Duration;
 pub async fn start(spec: &ComponentSpec, bootstrap: &str, codec: Arc<Codec>, tenants: Arc<Tenants>, souk_url: &str) -> anyhow::Result<Surface> {
     let load = Duration::from_secs(60);
     let (p, q) = (spec.table("simulator.partners")?, spec.table("simulator.queue")?);
-    let partners = GlobalTable::load(bootstrap, codec.clone(), &p.topic, p.partitions, Box::new(|rows, key, souk_schemas::simulator::SimulatedPartnerEvent::SimulatedPartnerUpserted(e)| {
-        rows.insert(key.to_string(), e);
-    }), load)
+    let partners = GlobalTable::load(
+        bootstrap,
+        codec.clone(),
+        &p.topic,
+        p.partitions,
+        Box::new(|rows, key, souk_schemas::simulator::SimulatedPartnerEvent::SimulatedPartnerUpserted(e)| {
+            rows.insert(key.to_string(), e);
+        }),
+        load,
+    )
     .await?;
-    let queue = GlobalTable::load(bootstrap, codec.clone(), &q.topic, q.partitions, Box::new(|rows, key, souk_schemas::simulator::SimulatorQueueEvent::SimulatorQueueItem(e)| {
-        rows.insert(key.to_string(), e);
-    }), load)
+    let queue = GlobalTable::load(
+        bootstrap,
+        codec.clone(),
+        &q.topic,
+        q.partitions,
+        Box::new(|rows, key, souk_schemas::simulator::SimulatorQueueEvent::SimulatorQueueItem(e)| {
+            rows.insert(key.to_string(), e);
+        }),
+        load,
+    )
     .await?;
     let state = Simulator {
         tenants,
@@ -87,7 +101,10 @@ fn doc() -> Fragment {
     let demo = |summary: &str, with_body: bool| {
         let mut op = json!({ "summary": summary, "responses": { "200": ok("done", json!({ "type": "object", "required": ["demo_ready"], "properties": { "demo_ready": { "type": "boolean" }, "partner_a": { "type": "object" }, "partner_b": { "type": "object" } } })), "400": error_response("malformed body"), "401": unauthorized.clone(), "503": error_response("souk or the broker is unavailable") }, "security": bearer.clone() });
         if with_body {
-            op["requestBody"] = body(json!({ "type": "object", "additionalProperties": false, "properties": { "partner_b_price": { "type": "string", "description": "default 55.00 (61.00 is outside the re-sourcing window)" } } }), false);
+            op["requestBody"] = body(
+                json!({ "type": "object", "additionalProperties": false, "properties": { "partner_b_price": { "type": "string", "description": "default 55.00 (61.00 is outside the re-sourcing window)" } } }),
+                false,
+            );
         }
         op
     };

@@ -64,11 +64,19 @@ impl Simulator {
     /// retried while souk answers 5xx or is unreachable (Meta redelivers too).
     pub(super) async fn deliver(&self, tenant: &str, number: &str, wamid: &str, text: &str) -> anyhow::Result<()> {
         let t = self.tenants.get(tenant).ok_or_else(|| anyhow::anyhow!("unknown tenant {tenant}"))?;
-        let spec = InboundSpec { phone_number_id: t.phone_number_id.clone(), from: number.into(), profile_name: number.into(), wamid: wamid.into(), timestamp_s: chrono::Utc::now().timestamp(), action: CustomerAction::Text(text.into()) };
+        let spec = InboundSpec {
+            phone_number_id: t.phone_number_id.clone(),
+            from: number.into(),
+            profile_name: number.into(),
+            wamid: wamid.into(),
+            timestamp_s: chrono::Utc::now().timestamp(),
+            action: CustomerAction::Text(text.into()),
+        };
         let body = serde_json::to_vec(&messages_delivery(&[spec]))?;
         let signature = sign(t.app_secret.expose(), &body);
         for attempt in 0..60 {
-            let sent = self.http.post(format!("{}/webhooks/whatsapp", self.souk_url)).header("content-type", "application/json").header("x-hub-signature-256", &signature).body(body.clone()).send().await;
+            let sent =
+                self.http.post(format!("{}/webhooks/whatsapp", self.souk_url)).header("content-type", "application/json").header("x-hub-signature-256", &signature).body(body.clone()).send().await;
             match sent {
                 Ok(r) if r.status().is_success() => return Ok(()),
                 Ok(r) if r.status().is_client_error() => anyhow::bail!("souk refused the partner's message: {}", r.status()),
@@ -132,7 +140,14 @@ pub async fn put_partner(State(s): State<Simulator>, Path(number): Path<String>,
         };
         let profile = Profile { manual, scenarios: b.scenarios, stock: b.stock };
         let envelope = Envelope::external(&tenant, &format!("simulator/partner/{number}/{}", uuid::Uuid::new_v4()), chrono::Utc::now().timestamp_millis());
-        let event = SimulatedPartnerUpserted { envelope: envelope.clone(), number: number.clone(), name: b.name.trim().to_string(), manual, profile_json: serde_json::to_string(&profile).expect("a profile serializes"), active: b.active };
+        let event = SimulatedPartnerUpserted {
+            envelope: envelope.clone(),
+            number: number.clone(),
+            name: b.name.trim().to_string(),
+            manual,
+            profile_json: serde_json::to_string(&profile).expect("a profile serializes"),
+            active: b.active,
+        };
         s.publish("partners", &format!("{tenant}|{number}"), "SimulatedPartnerUpserted", serde_json::to_value(&event).expect("serializes"), &envelope).await?;
         Ok(json!({ "status": "accepted", "number": number }))
     }
@@ -287,7 +302,8 @@ pub async fn respond(State(s): State<Simulator>, Path(queue_id): Path<String>, h
         s.deliver(&tenant, &item.number, &format!("wamid.sim.{}", item.message_id), &text).await.map_err(unavailable)?;
         let now = chrono::Utc::now().timestamp_millis();
         let envelope = Envelope::external(&tenant, &format!("simulator/respond/{queue_id}"), now);
-        let answered = SimulatorQueueItem { envelope: envelope.clone(), status: "responded".into(), response: Some(text), responded_by: Some(b.responded_by.trim().to_string()), responded_at: Some(now), ..item };
+        let answered =
+            SimulatorQueueItem { envelope: envelope.clone(), status: "responded".into(), response: Some(text), responded_by: Some(b.responded_by.trim().to_string()), responded_at: Some(now), ..item };
         s.publish("queue", &key, "SimulatorQueueItem", serde_json::to_value(&answered).expect("serializes"), &envelope).await?;
         Ok(json!({ "status": "responded", "queue_id": queue_id }))
     }

@@ -250,7 +250,15 @@ pub fn fragment() -> Fragment {
     add(invoice, get("One invoice by number", vec![param("invoice_number", "path", "e.g. INV-000123")], reference("Invoice"), true));
     let kind = param("kind", "query", "only this kind (TIMEOUT, SENTIMENT, DEADLOCK, URGENCY, STALLED, ...)");
     let priority = json!({ "name": "priority", "in": "query", "required": false, "description": "only this priority", "schema": { "type": "string", "enum": ESCALATION_PRIORITIES } });
-    add(escalations, get("Escalations, highest priority first, then oldest (rules B7)", vec![param("status", "query", "pending, assigned, in_progress or resolved"), kind, priority], list("escalations", "Escalation"), false));
+    add(
+        escalations,
+        get(
+            "Escalations, highest priority first, then oldest (rules B7)",
+            vec![param("status", "query", "pending, assigned, in_progress or resolved"), kind, priority],
+            list("escalations", "Escalation"),
+            false,
+        ),
+    );
     add(
         messages,
         get(

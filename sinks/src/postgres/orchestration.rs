@@ -35,7 +35,17 @@ pub enum OrchestrationEvent {
     ConflictSimulated(ConflictSimulated),
 }
 
-souk_schemas::stream_event!(OrchestrationEvent { PartnerUpserted, ProductUpserted, NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified, LegReplaced, BundleUpdated, ConflictSimulated });
+souk_schemas::stream_event!(OrchestrationEvent {
+    PartnerUpserted,
+    ProductUpserted,
+    NegotiationUpdated,
+    PartnerReplyClassified,
+    ResourcingRequested,
+    UserNotified,
+    LegReplaced,
+    BundleUpdated,
+    ConflictSimulated
+});
 
 /// Projects the orchestration topics into the read models of system 2.
 #[derive(Debug, Clone, Copy, Default)]
@@ -223,8 +233,10 @@ mod tests {
         let replaced = serde_json::json!({"LegReplaced": {"envelope": env(), "negotiation_id": "n1", "bundle_id": "b1", "leg_id": "l1", "old_partner_id": "pa", "new_partner_id": "pb",
             "product_id": "p", "item": "Pink Flowers", "price": "55.00", "delay_minutes": 5, "started_at": -299_999}});
         count(&serde_json::from_value(replaced).unwrap());
-        let updated = |status: &str| serde_json::json!({"NegotiationUpdated": {"envelope": env(), "negotiation_id": "n1", "bundle_id": "b1", "leg_id": "l1", "negotiation_type": "product_change",
-            "status": status, "partner_id": "pb", "counter_offer_count": 0, "unclear_replies": 0, "paused": false, "proposal": null, "proposal_price": null, "reason": null, "partner_contact": null}});
+        let updated = |status: &str| {
+            serde_json::json!({"NegotiationUpdated": {"envelope": env(), "negotiation_id": "n1", "bundle_id": "b1", "leg_id": "l1", "negotiation_type": "product_change",
+            "status": status, "partner_id": "pb", "counter_offer_count": 0, "unclear_replies": 0, "paused": false, "proposal": null, "proposal_price": null, "reason": null, "partner_contact": null}})
+        };
         count(&serde_json::from_value(updated("awaiting_partner_reply")).unwrap());
         count(&serde_json::from_value(updated("recovered_autonomously")).unwrap());
         assert_eq!(recovered(), before + 1);

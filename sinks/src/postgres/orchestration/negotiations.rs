@@ -188,8 +188,23 @@ pub(super) async fn recovery(tx: &mut PgConnection, meta: &Meta<'_>, e: &LegRepl
 }
 
 const CONFLICT_COLUMNS: [&str; 17] = [
-    "tenant_id", "event_id", "command_id", "bundle_id", "leg_id", "leg_name", "item", "has_conflict", "time_impact_minutes", "new_arrival", "deadline", "delay_minutes",
-    "suggestion", "suggestion_message", "courier_cost", "at", "source_offset",
+    "tenant_id",
+    "event_id",
+    "command_id",
+    "bundle_id",
+    "leg_id",
+    "leg_name",
+    "item",
+    "has_conflict",
+    "time_impact_minutes",
+    "new_arrival",
+    "deadline",
+    "delay_minutes",
+    "suggestion",
+    "suggestion_message",
+    "courier_cost",
+    "at",
+    "source_offset",
 ];
 
 /// What adding an item did to a leg's deadline, once per event.
