@@ -101,6 +101,10 @@ pub(super) fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>, op
     let body = body.map_err(ApiError::from_body)?;
     let text: &[u8] = if optional && body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &body };
     let json: serde_json::Value = serde_json::from_slice(text).map_err(|e| ApiError::bad_request("MALFORMED_BODY", e.to_string()))?;
+    if !json.is_object() {
+        // serde would read a struct from an array too; every command body is a JSON object.
+        return Err(ApiError::bad_request("MALFORMED_BODY", "the body must be a JSON object"));
+    }
     refuse_nul(&json)?;
     serde_path_to_error::deserialize(json).map_err(|e| {
         let path = e.path().to_string();

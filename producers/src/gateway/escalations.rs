@@ -7,7 +7,7 @@
 use super::commands::{begin, command_id, envelope, fresh, parse};
 use super::error::ApiError;
 use super::publisher::{GatewayEvent, Publish};
-use super::validate::{ident, invalid};
+use super::validate::{ident, opt_ident, text};
 use super::GatewayState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -56,17 +56,6 @@ struct InterveneBody {
     command_id: Option<String>,
 }
 
-/// Longest notes or message.
-const MAX_TEXT: usize = 4096;
-
-fn text(field: &str, value: &str) -> Result<String, ApiError> {
-    let v = value.trim();
-    if v.is_empty() || v.len() > MAX_TEXT || v.contains('\0') {
-        return Err(invalid(field, format!("must be 1 to {MAX_TEXT} bytes of text")));
-    }
-    Ok(v.to_string())
-}
-
 /// `<tenant>|<escalation id>`, the lifecycle's key.
 fn key(tenant: &str, escalation_id: &str) -> String {
     format!("{tenant}|{escalation_id}")
@@ -96,7 +85,7 @@ pub async fn assign(State(state): State<GatewayState>, Path(id): Path<String>, h
         let b: AssignBody = parse(body, false)?;
         let (escalation_id, command_id) = (ident("escalation_id", &id)?, command_id(b.command_id.as_deref(), fresh)?);
         let assignee = ident("assignee", &b.assignee)?;
-        let actor = ident("actor", b.actor.as_deref().unwrap_or(&assignee))?;
+        let actor = opt_ident("actor", b.actor.as_deref())?.unwrap_or_else(|| assignee.clone());
         let e = EscalationAssigned { envelope: envelope(tenant, &command_id, now), command_id: command_id.clone(), escalation_id: escalation_id.clone(), assignee, actor };
         Ok((command_id, Publish::new(key(tenant, &escalation_id), GatewayEvent::EscalationAssigned(e))))
     })
@@ -108,7 +97,7 @@ pub async fn start(State(state): State<GatewayState>, Path(id): Path<String>, he
     run(&state, &headers, async |tenant, now| {
         let b: StartBody = parse(body, true)?;
         let (escalation_id, command_id) = (ident("escalation_id", &id)?, command_id(b.command_id.as_deref(), fresh)?);
-        let actor = ident("actor", b.actor.as_deref().unwrap_or("owner"))?;
+        let actor = opt_ident("actor", b.actor.as_deref())?.unwrap_or_else(|| "owner".into());
         let e = EscalationWorkStarted { envelope: envelope(tenant, &command_id, now), command_id: command_id.clone(), escalation_id: escalation_id.clone(), actor };
         Ok((command_id, Publish::new(key(tenant, &escalation_id), GatewayEvent::EscalationStarted(e))))
     })
@@ -120,7 +109,7 @@ pub async fn resolve(State(state): State<GatewayState>, Path(id): Path<String>, 
     run(&state, &headers, async |tenant, now| {
         let b: ResolveBody = parse(body, false)?;
         let (escalation_id, command_id) = (ident("escalation_id", &id)?, command_id(b.command_id.as_deref(), fresh)?);
-        let actor = ident("actor", b.actor.as_deref().unwrap_or("owner"))?;
+        let actor = opt_ident("actor", b.actor.as_deref())?.unwrap_or_else(|| "owner".into());
         let e = EscalationResolved { envelope: envelope(tenant, &command_id, now), command_id: command_id.clone(), escalation_id: escalation_id.clone(), actor, notes: text("notes", &b.notes)? };
         Ok((command_id, Publish::new(key(tenant, &escalation_id), GatewayEvent::EscalationResolved(e))))
     })
@@ -142,7 +131,7 @@ pub async fn intervene(State(state): State<GatewayState>, Path(id): Path<String>
             .await
             .map_err(|e| ApiError::unavailable(format!("negotiation lookup failed: {e:#}")))?
             .ok_or_else(|| ApiError::not_found("NOT_A_NEGOTIATION", format!("escalation {escalation_id} is not about a negotiation this tenant has")))?;
-        let actor = ident("actor", b.actor.as_deref().unwrap_or("owner"))?;
+        let actor = opt_ident("actor", b.actor.as_deref())?.unwrap_or_else(|| "owner".into());
         let e = HumanIntervened { envelope: envelope(tenant, &command_id, now), command_id: command_id.clone(), bundle_id: bundle_id.clone(), negotiation_id, actor, text: text("text", &b.text)? };
         Ok((command_id, Publish::new(BundleKey::of(tenant, &bundle_id), GatewayEvent::Intervened(e))))
     })

@@ -31,6 +31,7 @@ pub use openapi::fragment as openapi_fragment;
 pub use publisher::{EventPublisher, GatewayEvent, KafkaPublisher, Publish, PublishError, GATEWAY_KIND};
 pub use routes::{router, surface};
 pub use signature::{sign, verify, AppSecrets};
+pub use validate::{text, TEXT_PATTERN};
 pub use whatsapp::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 use souk_runtime::tenants::Tenants;

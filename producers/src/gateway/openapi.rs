@@ -191,7 +191,7 @@ fn tags(description: &str) -> Value {
 
 /// Partners, products, bundles and the bundle chat (docs/rules/orchestration.md).
 fn orchestration(f: &mut Fragment) {
-    let s = |d: &str| json!({ "type": "string", "minLength": 1, "maxLength": 4096, "description": d });
+    let s = |d: &str| json!({ "type": "string", "minLength": 1, "maxLength": 4096, "pattern": super::TEXT_PATTERN, "description": d });
     let time = |d: &str| json!({ "type": "string", "format": "date-time", "description": format!("{d} (RFC 3339)") });
     let id = json!({ "type": "string" });
     let partner = body(
@@ -201,12 +201,12 @@ fn orchestration(f: &mut Fragment) {
             ("location", point("where the partner prepares orders")),
             ("capabilities", tags("what the partner can do (re-sourcing requires the leg's)")),
             ("channel", json!({ "const": "whatsapp" })),
-            ("channel_id", ident("the partner's WhatsApp number (a leading + is dropped)")),
+            ("channel_id", json!({ "type": "string", "pattern": "^\\+?[0-9]{5,20}$", "description": "the partner's WhatsApp number (a leading + is dropped)" })),
             ("opted_in", json!({ "type": "boolean", "description": "agreed to receive WhatsApp messages; without it nothing is sent" })),
             (
                 "business_hours",
                 json!({ "type": ["object", "null"], "additionalProperties": false, "required": ["open", "close", "days"],
-                "properties": { "open": { "type": "string", "pattern": "^[0-9]{2}:[0-9]{2}$" }, "close": { "type": "string", "pattern": "^[0-9]{2}:[0-9]{2}$" },
+                "properties": { "open": { "type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$" }, "close": { "type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$" },
                                 "days": { "type": "array", "items": { "type": "integer", "minimum": 1, "maximum": 7 } } }, "description": "default 09:00-17:00 Monday to Friday" }),
             ),
             ("lock_type", json!({ "enum": ["none", "soft", "hard"], "description": "hard: never swapped by re-sourcing" })),
@@ -216,7 +216,7 @@ fn orchestration(f: &mut Fragment) {
                 json!({ "type": "object", "additionalProperties": false,
                 "properties": { "licence": { "type": "boolean" }, "insurance": { "type": "boolean" }, "tax_id": { "type": "boolean" } }, "description": "verified documents (trust +20/+15/+10)" }),
             ),
-            ("positive_reviews", json!({ "type": "integer", "minimum": 0, "description": "trust +5 each" })),
+            ("positive_reviews", json!({ "type": "integer", "minimum": 0, "maximum": super::orchestration::MAX_REVIEWS, "description": "trust +5 each" })),
             ("on_time_percent", json!({ "type": ["integer", "null"], "minimum": 0, "maximum": 100, "description": "trust +1 per point" })),
             ("active", json!({ "type": "boolean", "description": "false removes the partner (default true)" })),
             ("command_id", command_id()),
@@ -237,7 +237,7 @@ fn orchestration(f: &mut Fragment) {
             ("price", decimal("0 or more, at most 2 decimal places")),
             ("currency", json!({ "type": "string", "pattern": "^[A-Za-z]{3}$" })),
             ("capabilities", tags("what the product needs of a replacement")),
-            ("inventory_count", json!({ "type": "integer", "minimum": -1, "description": "-1 unlimited, 0 out of stock; default 999" })),
+            ("inventory_count", json!({ "type": "integer", "minimum": -1, "maximum": super::orchestration::MAX_INVENTORY, "description": "-1 unlimited, 0 out of stock; default 999" })),
             ("active", json!({ "type": "boolean" })),
             ("command_id", command_id()),
         ],
@@ -310,7 +310,7 @@ fn orchestration(f: &mut Fragment) {
 /// The escalation lifecycle's commands (rules B7).
 fn escalation_commands(f: &mut Fragment) {
     let param = || vec![path_param("escalation_id", "the escalation (URL-encode its `/`)")];
-    let text = |d: &str| json!({ "type": "string", "minLength": 1, "maxLength": 4096, "description": d });
+    let text = |d: &str| json!({ "type": "string", "minLength": 1, "maxLength": 4096, "pattern": super::TEXT_PATTERN, "description": d });
     let assign = body(&[("assignee", ident("who takes it")), ("actor", opt_ident("who assigns (default the assignee)")), ("command_id", command_id())], &["assignee"]);
     f.operation("/v1/escalations/{escalation_id}/assign", "post", command("Assign an escalation (pending or assigned → assigned)", param(), assign, true, false));
     let start = body(&[("actor", opt_ident("who starts")), ("command_id", command_id())], &[]);

@@ -7,7 +7,7 @@
 use super::commands::{begin, command_id, envelope, fresh, parse};
 use super::error::ApiError;
 use super::publisher::{GatewayEvent, Publish};
-use super::validate::{amount, decimal, ident, invalid, MONEY_SCALE};
+use super::validate::{amount, decimal, ident, invalid, opt_ident, opt_whole, text, whole, MONEY_SCALE};
 use super::{GatewayState, OrchestrationTables};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -73,13 +73,14 @@ struct PartnerBody {
     business_hours: Option<Hours>,
     #[serde(default = "no_lock")]
     lock_type: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole")]
     preparation_minutes: i64,
     #[serde(default)]
     verification: Verification,
-    #[serde(default)]
-    positive_reviews: i32,
-    on_time_percent: Option<i32>,
+    #[serde(default, deserialize_with = "whole")]
+    positive_reviews: i64,
+    #[serde(default, deserialize_with = "opt_whole")]
+    on_time_percent: Option<i64>,
     #[serde(default = "yes")]
     active: bool,
     command_id: Option<String>,
@@ -99,7 +100,7 @@ struct ProductBody {
     #[serde(default)]
     capabilities: Vec<String>,
     /// The source's default stock.
-    #[serde(default = "default_inventory")]
+    #[serde(default = "default_inventory", deserialize_with = "whole")]
     inventory_count: i64,
     #[serde(default = "yes")]
     active: bool,
@@ -144,6 +145,11 @@ struct ChatBody {
     message_id: Option<String>,
 }
 
+/// Most positive reviews a partner can be declared with.
+pub const MAX_REVIEWS: i64 = 1_000_000;
+/// Most units of stock a product can be declared with (−1 is unlimited).
+pub const MAX_INVENTORY: i64 = 1_000_000_000;
+
 fn whatsapp() -> String {
     "whatsapp".into()
 }
@@ -157,15 +163,13 @@ fn default_inventory() -> i64 {
     999
 }
 
-/// Longest free text (names, descriptions, chat messages).
-const MAX_TEXT: usize = 4096;
-
-fn text(field: &str, value: &str) -> Result<String, ApiError> {
-    let v = value.trim();
-    if v.is_empty() || v.len() > MAX_TEXT || v.chars().any(char::is_control) {
-        return Err(invalid(field, format!("must be 1 to {MAX_TEXT} bytes of text without control characters")));
+/// A WhatsApp number: 5 to 20 digits, a leading `+` dropped.
+fn whatsapp_number(value: &str) -> Result<String, ApiError> {
+    let digits = value.strip_prefix('+').unwrap_or(value);
+    if !(5..=20).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(invalid("channel_id", "a WhatsApp number: 5 to 20 digits, optionally after a +"));
     }
-    Ok(v.to_string())
+    Ok(digits.to_string())
 }
 
 fn point(field: &str, p: &Point) -> Result<(Degrees, Degrees), ApiError> {
@@ -239,8 +243,11 @@ pub async fn partner(State(state): State<GatewayState>, Path(partner_id): Path<S
             return Err(invalid("preparation_minutes", "must be 0 to 1440"));
         }
         let on_time = b.on_time_percent.unwrap_or(0);
-        if !(0..=100).contains(&on_time) || b.positive_reviews < 0 {
-            return Err(invalid("on_time_percent", "on_time_percent must be 0 to 100 and positive_reviews not negative"));
+        if !(0..=100).contains(&on_time) {
+            return Err(invalid("on_time_percent", "must be 0 to 100"));
+        }
+        if !(0..=MAX_REVIEWS).contains(&b.positive_reviews) {
+            return Err(invalid("positive_reviews", format!("must be 0 to {MAX_REVIEWS}")));
         }
         let hours = b.business_hours.unwrap_or(Hours { open: "09:00".into(), close: "17:00".into(), days: vec![1, 2, 3, 4, 5] });
         if hours.days.iter().any(|d| !(1..=7).contains(d)) {
@@ -263,7 +270,7 @@ pub async fn partner(State(state): State<GatewayState>, Path(partner_id): Path<S
             lng,
             capabilities: tags("capabilities", &b.capabilities)?,
             channel: b.channel,
-            channel_id: ident("channel_id", b.channel_id.trim_start_matches('+'))?,
+            channel_id: whatsapp_number(&b.channel_id)?,
             opted_in: b.opted_in,
             opens_at: hhmm("business_hours.open", &hours.open)?,
             closes_at: hhmm("business_hours.close", &hours.close)?,
@@ -273,8 +280,8 @@ pub async fn partner(State(state): State<GatewayState>, Path(partner_id): Path<S
             licence_verified: facts.licence,
             insurance_verified: facts.insurance,
             tax_id_verified: facts.tax_id,
-            positive_reviews: b.positive_reviews,
-            on_time_percent: on_time,
+            positive_reviews: b.positive_reviews as i32,
+            on_time_percent: on_time as i32,
             active: b.active,
         };
         let answer = json!({ "command_id": command_id, "status": "accepted", "partner_id": partner_id, "trust_score": trust::score(&facts), "white_glove": trust::is_white_glove(&facts) });
@@ -290,8 +297,8 @@ pub async fn product(State(state): State<GatewayState>, Path(product_id): Path<S
         let t = tables(&state)?;
         let product_id = ident("product_id", &product_id)?;
         let partner_id = ident("partner_id", &b.partner_id)?;
-        if b.inventory_count < -1 {
-            return Err(invalid("inventory_count", "-1 (unlimited), 0 (out of stock) or more"));
+        if !(-1..=MAX_INVENTORY).contains(&b.inventory_count) {
+            return Err(invalid("inventory_count", format!("-1 (unlimited), 0 (out of stock) or up to {MAX_INVENTORY}")));
         }
         let currency = b.currency.trim().to_uppercase();
         if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
@@ -327,8 +334,8 @@ pub async fn bundle(State(state): State<GatewayState>, headers: HeaderMap, body:
         let b: BundleBody = parse(body, false)?;
         let t = tables(&state)?;
         let command_id = command_id(b.command_id.as_deref(), fresh)?;
-        let bundle_id = match b.bundle_id.as_deref() {
-            Some(id) => ident("bundle_id", id)?,
+        let bundle_id = match opt_ident("bundle_id", b.bundle_id.as_deref())? {
+            Some(id) => id,
             None => format!("bundle-{}", Uuid::new_v5(&SOUK_ID_NAMESPACE, format!("{tenant}/bundle/{command_id}").as_bytes())),
         };
         if b.legs.is_empty() || b.legs.len() > 20 {
@@ -350,10 +357,7 @@ pub async fn bundle(State(state): State<GatewayState>, headers: HeaderMap, body:
             if deadline < starts_at {
                 return Err(invalid(&field("deadline"), "must not be before starts_at"));
             }
-            let leg_id = match leg.leg_id.as_deref() {
-                Some(id) => ident(&field("leg_id"), id)?,
-                None => format!("leg-{}", i + 1),
-            };
+            let leg_id = opt_ident(&field("leg_id"), leg.leg_id.as_deref())?.unwrap_or_else(|| format!("leg-{}", i + 1));
             if legs.iter().any(|l: &BundleLeg| l.leg_id == leg_id) {
                 return Err(invalid(&field("leg_id"), format!("{leg_id} appears twice")));
             }

@@ -82,6 +82,9 @@ pub enum Behaviour {
     SlowResponse,
 }
 
+/// The longest a simulated partner waits before answering (a day).
+pub const MAX_DELAY_SECONDS: u64 = 86_400;
+
 /// A scenario: when, what, how late.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

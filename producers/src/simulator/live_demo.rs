@@ -102,8 +102,12 @@ fn authorization(headers: &HeaderMap, s: &Simulator) -> Result<String, ApiError>
 pub async fn setup(State(s): State<Simulator>, headers: HeaderMap, body: Bytes) -> Response {
     let result = async {
         let auth = authorization(&headers, &s)?;
-        let b: SetupBody = if body.iter().all(u8::is_ascii_whitespace) { SetupBody::default() } else { serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("MALFORMED_BODY", e.to_string()))? };
+        let b: SetupBody = if body.iter().all(u8::is_ascii_whitespace) { SetupBody::default() } else { super::service::strict(&body)? };
         let price = b.partner_b_price.unwrap_or_else(|| "55.00".into());
+        let valid = price.parse::<rust_decimal::Decimal>().ok().filter(|p| p.scale() <= 2 && !p.is_sign_negative() && price.chars().all(|c| c.is_ascii_digit() || c == '.'));
+        if valid.is_none() {
+            return Err(ApiError::bad_request("INVALID_FIELD", format!("partner_b_price: {price:?} is not a price like 55.00")));
+        }
         let answers = s.apply(&auth, &price, true).await?;
         Ok::<_, ApiError>(json!({
             "partner_a": { "partner_id": "partner-a", "name": "Flower Shop A", "whatsapp": format!("+{PARTNER_A}"), "trust_score": answers[0]["trust_score"], "product": { "product_id": "red-flowers-a", "name": "Red Flowers", "price": "50.00" } },

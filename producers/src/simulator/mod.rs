@@ -80,11 +80,14 @@ fn doc() -> Fragment {
     let obj = |props: serde_json::Value, required: &[&str]| json!({ "type": "object", "properties": props, "required": required });
     let ok = |d: &str, schema: serde_json::Value| json!({ "description": d, "content": { "application/json": { "schema": schema } } });
     let body = |schema: serde_json::Value, required: bool| json!({ "required": required, "content": { "application/json": { "schema": schema } } });
-    let param = |name: &str| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } });
+    let param = |name: &str| {
+        let schema = if name == "number" { json!({ "type": "string", "pattern": "^\\+?[0-9]{5,20}$" }) } else { json!({ "type": "string" }) };
+        json!({ "name": name, "in": "path", "required": true, "schema": schema })
+    };
     let unauthorized = error_response("missing or unknown API key");
     let partner_body = json!({ "type": "object", "additionalProperties": false, "required": ["name"], "properties": {
         "name": { "type": "string" }, "mode": { "enum": ["automated", "manual"] }, "active": { "type": "boolean" },
-        "stock": { "type": "array", "items": { "type": "object", "required": ["item", "inventory_count"], "properties": { "item": { "type": "string" }, "inventory_count": { "type": "integer", "minimum": -1 } } } },
+        "stock": { "type": "array", "items": { "type": "object", "additionalProperties": false, "required": ["item", "inventory_count"], "properties": { "item": { "type": "string", "minLength": 1 }, "inventory_count": { "type": "integer", "minimum": -1 } } } },
         "scenarios": { "type": "array", "description": "tried in order: {trigger, behaviour, delay_seconds}; trigger \"always\" | {product_contains} | {request_type} | {order_value_over} | {after_hour} | {all: [...]} | {any: [...]}; behaviour {type: rejection|acceptance|counter_offer|price_change|conditional|random|slow_response, ...}", "items": { "type": "object" } } } });
     f.operation("/v1/simulator/partners/{number}", "put", json!({ "summary": "Declare how the simulated partner at a WhatsApp number answers", "parameters": [param("number")], "requestBody": body(partner_body, true),
         "responses": { "202": ok("accepted", obj(json!({ "status": { "const": "accepted" }, "number": { "type": "string" } }), &["status", "number"])), "400": error_response("malformed body or an invalid number, mode or scenario"), "401": unauthorized.clone(), "503": error_response("the broker is unavailable") }, "security": bearer }));
@@ -96,13 +99,13 @@ fn doc() -> Fragment {
     f.operation("/v1/simulator/queue", "get", json!({ "summary": "The manual queue, oldest first", "parameters": [{ "name": "status", "in": "query", "required": false, "schema": { "enum": ["pending", "responded"] } }],
         "responses": { "200": ok("the queue", obj(json!({ "queue": { "type": "array", "items": { "type": "object" } } }), &["queue"])), "400": error_response("unknown query parameter"), "401": unauthorized.clone(), "503": error_response("the table is not caught up") }, "security": bearer }));
     f.operation("/v1/simulator/queue/{queue_id}/respond", "post", json!({ "summary": "An admin answers a queued request for the partner (sent to souk like any partner message)", "parameters": [param("queue_id")],
-        "requestBody": body(json!({ "type": "object", "additionalProperties": false, "required": ["text", "responded_by"], "properties": { "text": { "type": "string", "minLength": 1 }, "responded_by": { "type": "string" } } }), true),
+        "requestBody": body(json!({ "type": "object", "additionalProperties": false, "required": ["text", "responded_by"], "properties": { "text": { "type": "string", "minLength": 1, "maxLength": 4096, "pattern": crate::gateway::TEXT_PATTERN }, "responded_by": { "type": "string" } } }), true),
         "responses": { "202": ok("sent", obj(json!({ "status": { "const": "responded" }, "queue_id": { "type": "string" } }), &["status", "queue_id"])), "400": error_response("malformed body"), "401": unauthorized.clone(), "404": error_response("no such queue item"), "409": error_response("already answered"), "503": error_response("souk or the broker is unavailable") }, "security": bearer }));
     let demo = |summary: &str, with_body: bool| {
         let mut op = json!({ "summary": summary, "responses": { "200": ok("done", json!({ "type": "object", "required": ["demo_ready"], "properties": { "demo_ready": { "type": "boolean" }, "partner_a": { "type": "object" }, "partner_b": { "type": "object" } } })), "400": error_response("malformed body"), "401": unauthorized.clone(), "503": error_response("souk or the broker is unavailable") }, "security": bearer.clone() });
         if with_body {
             op["requestBody"] = body(
-                json!({ "type": "object", "additionalProperties": false, "properties": { "partner_b_price": { "type": "string", "description": "default 55.00 (61.00 is outside the re-sourcing window)" } } }),
+                json!({ "type": "object", "additionalProperties": false, "properties": { "partner_b_price": { "type": ["string", "null"], "pattern": "^[0-9]{1,12}(\\.[0-9]{1,2})?$", "description": "default 55.00 (61.00 is outside the re-sourcing window)" } } }),
                 false,
             );
         }

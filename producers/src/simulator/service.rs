@@ -8,6 +8,7 @@ use super::engine::{self, Answer, Profile, Scenario, Stock};
 use crate::gateway::{sign, ApiError};
 use crate::meta::{messages_delivery, CustomerAction, InboundSpec};
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -97,8 +98,12 @@ fn answer(result: Result<Value, ApiError>, ok: StatusCode) -> Response {
     }
 }
 
-fn strict<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+/// Parses a JSON object body strictly (the type's `deny_unknown_fields`), naming the field at fault.
+pub(super) fn strict<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     let json: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request("MALFORMED_BODY", e.to_string()))?;
+    if !json.is_object() {
+        return Err(ApiError::bad_request("MALFORMED_BODY", "the body must be a JSON object"));
+    }
     serde_path_to_error::deserialize(json).map_err(|e| ApiError::bad_request("MALFORMED_BODY", format!("{}: {}", e.path(), e.inner())))
 }
 
@@ -130,7 +135,7 @@ pub async fn put_partner(State(s): State<Simulator>, Path(number): Path<String>,
         let tenant = authenticate(&s.tenants, &headers)?.id.clone();
         let b: PartnerBody = strict(&body)?;
         let number = number.trim().trim_start_matches('+').to_string();
-        if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit()) {
+        if !(5..=20).contains(&number.len()) || !number.chars().all(|c| c.is_ascii_digit()) {
             return Err(ApiError::bad_request("INVALID_FIELD", "number: digits of a WhatsApp number"));
         }
         let manual = match b.mode.as_str() {
@@ -138,6 +143,12 @@ pub async fn put_partner(State(s): State<Simulator>, Path(number): Path<String>,
             "manual" => true,
             _ => return Err(ApiError::bad_request("INVALID_FIELD", "mode: automated or manual")),
         };
+        if let Some(bad) = b.stock.iter().find(|st| st.inventory_count < -1 || st.item.trim().is_empty()) {
+            return Err(ApiError::bad_request("INVALID_FIELD", format!("stock: {:?} needs an item name and an inventory_count of -1 or more", bad.item)));
+        }
+        if b.scenarios.iter().any(|sc| sc.delay_seconds > engine::MAX_DELAY_SECONDS) {
+            return Err(ApiError::bad_request("INVALID_FIELD", format!("scenarios: delay_seconds is at most {}", engine::MAX_DELAY_SECONDS)));
+        }
         let profile = Profile { manual, scenarios: b.scenarios, stock: b.stock };
         let envelope = Envelope::external(&tenant, &format!("simulator/partner/{number}/{}", uuid::Uuid::new_v4()), chrono::Utc::now().timestamp_millis());
         let event = SimulatedPartnerUpserted {
@@ -188,9 +199,9 @@ pub struct Handover {
 /// signed with the tenant's app secret. A message to a number nobody simulates is ignored.
 pub async fn inbox(State(s): State<Simulator>, headers: HeaderMap, body: Bytes) -> Response {
     let result = async {
+        let signature = headers.get(crate::gateway::SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).ok_or_else(|| ApiError::unauthorized("MISSING_SIGNATURE", "X-Hub-Signature-256 is required"))?;
         let h: Handover = strict(&body)?;
         let t = s.tenants.by_phone_number_id(&h.phone_number_id).ok_or_else(|| ApiError::not_found("UNKNOWN_PHONE_NUMBER", format!("no tenant owns {}", h.phone_number_id)))?;
-        let signature = headers.get(crate::gateway::SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
         if !crate::gateway::verify(t.app_secret.expose(), &body, signature) {
             return Err(ApiError::unauthorized("BAD_SIGNATURE", "the hand-over is not signed with the tenant's app secret"));
         }
@@ -258,10 +269,17 @@ pub struct QueueQuery {
     status: Option<String>,
 }
 
+/// The statuses of a queue item.
+pub const QUEUE_STATUSES: [&str; 2] = ["pending", "responded"];
+
 /// `GET /v1/simulator/queue?status=`: the manual queue, oldest first.
-pub async fn list_queue(State(s): State<Simulator>, headers: HeaderMap, Query(q): Query<QueueQuery>) -> Response {
+pub async fn list_queue(State(s): State<Simulator>, headers: HeaderMap, q: Result<Query<QueueQuery>, QueryRejection>) -> Response {
     let result = async {
         let tenant = authenticate(&s.tenants, &headers)?.id.clone();
+        let Query(q) = q.map_err(|e| ApiError::bad_request("BAD_QUERY", e.body_text()))?;
+        if let Some(status) = q.status.as_deref().filter(|st| !QUEUE_STATUSES.contains(st)) {
+            return Err(ApiError::bad_request("BAD_QUERY", format!("status must be pending or responded, not {status:?}")));
+        }
         s.queue.catch_up(CATCH_UP).await.map_err(unavailable)?;
         let mut items: Vec<SimulatorQueueItem> = s.queue.read(|rows| rows.values().filter(|i| i.envelope.tenant_id == tenant && q.status.as_ref().is_none_or(|st| &i.status == st)).cloned().collect());
         items.sort_by(|a, b| (a.envelope.occurred_at, &a.queue_id).cmp(&(b.envelope.occurred_at, &b.queue_id)));
@@ -289,10 +307,7 @@ pub async fn respond(State(s): State<Simulator>, Path(queue_id): Path<String>, h
     let result = async {
         let tenant = authenticate(&s.tenants, &headers)?.id.clone();
         let b: RespondBody = strict(&body)?;
-        let text = b.text.trim().to_string();
-        if text.is_empty() {
-            return Err(ApiError::bad_request("INVALID_FIELD", "text: the answer must not be blank"));
-        }
+        let text = crate::gateway::text("text", &b.text)?;
         s.queue.catch_up(CATCH_UP).await.map_err(unavailable)?;
         let key = format!("{tenant}|{queue_id}");
         let item = s.queue.read(|rows| rows.get(&key).cloned()).ok_or_else(|| ApiError::not_found("UNKNOWN_QUEUE_ITEM", format!("no queue item {queue_id}")))?;
