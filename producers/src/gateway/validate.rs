@@ -142,6 +142,43 @@ fn check_text(field: &str, v: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A whole number as JSON Schema's `integer` has it: `5` or `5.0` (JSON does not tell them apart),
+/// never `5.5`, within `i64`.
+pub fn whole<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
+        _ => Err(serde::de::Error::custom(format!("{n} is not a whole number"))),
+    }
+}
+
+/// [`whole`] for optional fields (absent or null ⇒ `None`).
+pub fn opt_whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Whole(#[serde(deserialize_with = "whole")] i64);
+    Ok(Option::<Whole>::deserialize(d)?.map(|w| w.0))
+}
+
+/// Free text (names, notes, messages): 1–4096 characters, not blank, without control characters
+/// other than tab, line feed and carriage return; trimmed. [`TEXT_PATTERN`] says the same.
+pub fn text(field: &str, value: &str) -> Result<String, ApiError> {
+    let v = value.trim();
+    if v.is_empty() || value.chars().count() > MAX_TEXT || value.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+        return Err(invalid(field, format!("must be 1 to {MAX_TEXT} characters, not blank, without control characters")));
+    }
+    Ok(v.to_string())
+}
+
+/// Longest free text.
+pub const MAX_TEXT: usize = 4096;
+
+/// The JSON Schema pattern of [`text`]: some character that is not white space, and no control
+/// characters but tab, line feed and carriage return.
+pub const TEXT_PATTERN: &str = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,40 +236,3 @@ mod tests {
         assert!(serde_json::from_str::<T>(r#"{"a": true}"#).is_err());
     }
 }
-
-/// A whole number as JSON Schema's `integer` has it: `5` or `5.0` (JSON does not tell them apart),
-/// never `5.5`, within `i64`.
-pub fn whole<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    let n = serde_json::Number::deserialize(d)?;
-    if let Some(i) = n.as_i64() {
-        return Ok(i);
-    }
-    match n.as_f64() {
-        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
-        _ => Err(serde::de::Error::custom(format!("{n} is not a whole number"))),
-    }
-}
-
-/// [`whole`] for optional fields (absent or null ⇒ `None`).
-pub fn opt_whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    #[derive(Deserialize)]
-    struct Whole(#[serde(deserialize_with = "whole")] i64);
-    Ok(Option::<Whole>::deserialize(d)?.map(|w| w.0))
-}
-
-/// Free text (names, notes, messages): 1–4096 characters, not blank, without control characters
-/// other than tab, line feed and carriage return; trimmed. [`TEXT_PATTERN`] says the same.
-pub fn text(field: &str, value: &str) -> Result<String, ApiError> {
-    let v = value.trim();
-    if v.is_empty() || value.chars().count() > MAX_TEXT || value.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
-        return Err(invalid(field, format!("must be 1 to {MAX_TEXT} characters, not blank, without control characters")));
-    }
-    Ok(v.to_string())
-}
-
-/// Longest free text.
-pub const MAX_TEXT: usize = 4096;
-
-/// The JSON Schema pattern of [`text`]: some character that is not white space, and no control
-/// characters but tab, line feed and carriage return.
-pub const TEXT_PATTERN: &str = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$";
