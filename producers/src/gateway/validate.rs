@@ -235,4 +235,25 @@ mod tests {
         assert!(serde_json::from_str::<T>(r#"{"a": "seven"}"#).is_err());
         assert!(serde_json::from_str::<T>(r#"{"a": true}"#).is_err());
     }
+
+    /// JSON Schema's integers: `5` and `5.0` are the same number; `5.5` is not whole.
+    #[test]
+    fn whole_numbers_as_json_schema_has_them() {
+        #[derive(Debug, Deserialize)]
+        struct W(#[serde(deserialize_with = "super::whole")] i64);
+        assert_eq!(serde_json::from_str::<W>("5").unwrap().0, 5);
+        assert_eq!(serde_json::from_str::<W>("1585.0").unwrap().0, 1585);
+        assert!(serde_json::from_str::<W>("5.5").is_err());
+        assert!(serde_json::from_str::<W>("\"5\"").is_err());
+    }
+
+    /// Free text: tabs and new lines are fine, other control characters and blank text are not.
+    #[test]
+    fn free_text_is_trimmed_and_refuses_control_characters() {
+        assert_eq!(super::text("t", "  Yes, proceed\n").unwrap(), "Yes, proceed");
+        assert!(super::text("t", "a\u{5}b").is_err());
+        assert!(super::text("t", " \t ").is_err());
+        assert!(super::text("t", &"é".repeat(super::MAX_TEXT)).is_ok(), "characters are counted, not bytes");
+        assert!(super::text("t", &"a".repeat(super::MAX_TEXT + 1)).is_err());
+    }
 }
