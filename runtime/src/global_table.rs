@@ -21,6 +21,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+/// How long a barrier waits for a just-committed transaction's markers to land (see
+/// [`GlobalTable::end_offsets`]).
+const MARKER_GRACE: Duration = Duration::from_millis(300);
+
 /// Folds one record of the topic into the table's rows.
 pub type Fold<E, V> = Box<dyn Fn(&mut HashMap<String, V>, &str, E) + Send + Sync>;
 
@@ -35,8 +39,10 @@ pub struct GlobalTable<E, V> {
     rows: RwLock<HashMap<String, V>>,
     reader: tokio::sync::Mutex<Reader<E, V>>,
     codec: Arc<Codec>,
-    /// For the barrier's end offsets.
+    /// For the barrier's end offsets (`read_committed`: the last stable offsets).
     probe: Arc<StreamConsumer>,
+    /// The high watermarks (`read_uncommitted`), to see a commit whose markers are still landing.
+    probe_written: Arc<StreamConsumer>,
     topic: String,
     partitions: i32,
 }
@@ -55,7 +61,8 @@ impl<E: DeserializeOwned + Send, V: Send + Sync> GlobalTable<E, V> {
         }
         consumer.assign(&tpl).with_context(|| format!("assigning {topic}"))?;
         let probe: Arc<StreamConsumer> = Arc::new(config.create().context("table probe")?);
-        let table = GlobalTable { rows: RwLock::new(HashMap::new()), reader: tokio::sync::Mutex::new(Reader { consumer, fold }), codec, probe, topic: topic.to_string(), partitions };
+        let probe_written: Arc<StreamConsumer> = Arc::new(config.clone().set("isolation.level", "read_uncommitted").create().context("table probe")?);
+        let table = GlobalTable { rows: RwLock::new(HashMap::new()), reader: tokio::sync::Mutex::new(Reader { consumer, fold }), codec, probe, probe_written, topic: topic.to_string(), partitions };
         table.catch_up(deadline).await.with_context(|| format!("loading the table of {topic}"))?;
         Ok(table)
     }
@@ -88,12 +95,30 @@ impl<E: DeserializeOwned + Send, V: Send + Sync> GlobalTable<E, V> {
         }
     }
 
-    /// Every partition's end offset now; a broker that cannot say yet (a leader being elected
-    /// right after the topic was created, a restart) is asked again until `deadline`.
+    /// Every partition's last stable offset now. A transaction its producer has just committed can
+    /// still sit above it for a few milliseconds — the commit returns before its markers are
+    /// written — so while records are written above the stable offset, the stable offset is asked
+    /// again for up to [`MARKER_GRACE`] until it reaches them; a transaction that is really still
+    /// open is not waited for longer.
     async fn end_offsets(&self, started: Instant, deadline: Duration) -> anyhow::Result<Vec<i64>> {
+        let stable = self.watermarks(self.probe.clone(), started, deadline).await?;
+        let written = self.watermarks(self.probe_written.clone(), started, deadline).await?;
+        let mut now = stable;
+        let grace = Instant::now();
+        while now.iter().zip(&written).any(|(s, w)| s < w) && grace.elapsed() < MARKER_GRACE {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            now = self.watermarks(self.probe.clone(), started, deadline).await?;
+        }
+        Ok(now)
+    }
+
+    /// Every partition's high watermark as `probe` sees it (the last stable offset for a
+    /// `read_committed` probe); a broker that cannot say yet (a leader being elected right after
+    /// the topic was created, a restart) is asked again until `deadline`.
+    async fn watermarks(&self, probe: Arc<StreamConsumer>, started: Instant, deadline: Duration) -> anyhow::Result<Vec<i64>> {
         let mut backoff = crate::batch_loop::Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
         loop {
-            let (probe, name, partitions) = (self.probe.clone(), self.topic.clone(), self.partitions);
+            let (probe, name, partitions) = (probe.clone(), self.topic.clone(), self.partitions);
             let ends =
                 tokio::task::spawn_blocking(move || (0..partitions).map(|p| probe.fetch_watermarks(&name, p, Duration::from_secs(5)).map(|(_, high)| high)).collect::<Result<Vec<_>, _>>()).await?;
             match ends {
