@@ -67,6 +67,9 @@ pub struct ProductUpserted {
     pub inventory_count: i64,
     /// `false` = removed.
     pub active: bool,
+    /// The platform's commission, percent of the price (discovery's margin signal); `None` = 0.
+    #[serde(default)]
+    pub margin_percent: Option<Decimal>,
 }
 
 /// `partners`.

@@ -76,6 +76,8 @@ const BUILTIN: &[(&str, &str)] = &[
     ("simulated_partner_upserted.avsc", include_str!("../avro/simulated_partner_upserted.avsc")),
     ("simulator_answered.avsc", include_str!("../avro/simulator_answered.avsc")),
     ("simulator_queue_item.avsc", include_str!("../avro/simulator_queue_item.avsc")),
+    ("ranking_weights_set.avsc", include_str!("../avro/ranking_weights_set.avsc")),
+    ("partner_promoted.avsc", include_str!("../avro/partner_promoted.avsc")),
 ];
 
 /// Why a schema could not be loaded or composed.

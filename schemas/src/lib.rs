@@ -11,6 +11,7 @@ pub mod bundles;
 pub mod catalog;
 pub mod clock;
 pub mod decimal;
+pub mod discovery;
 pub mod envelope;
 pub mod escalations;
 pub mod inventory;

@@ -317,6 +317,7 @@ mod tests {
                 capabilities: vec!["florist".into()],
                 inventory_count: -1,
                 active: true,
+                margin_percent: Some("12.50".parse().unwrap()),
             },
         );
         round_trip(&["souk.orchestration.ChatMessageReceived"], &ChatMessageReceived { envelope, bundle_id: "b1".into(), user_id: "u1".into(), text: "Yes, proceed".into() });

@@ -166,6 +166,7 @@ fn product(tenant: &str, id: &str, at: i64, product_id: &str, partner_id: &str, 
         capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
         inventory_count: -1,
         active: true,
+        margin_percent: None,
     }
 }
 

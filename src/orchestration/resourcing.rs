@@ -214,6 +214,7 @@ mod tests {
             capabilities: vec!["florist".into()],
             inventory_count: 10,
             active: true,
+            margin_percent: None,
         }
     }
 

@@ -13,6 +13,7 @@
 mod commands;
 mod config;
 mod directory;
+mod discovery;
 mod error;
 mod escalations;
 mod openapi;

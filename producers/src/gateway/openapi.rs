@@ -155,6 +155,7 @@ pub fn fragment() -> Fragment {
     );
     f.operation("/v1/settings", "put", command("Change the tenant's GST rate and reminder cadence", vec![], settings, true, false));
     orchestration(&mut f);
+    ranking(&mut f);
     escalation_commands(&mut f);
     f.security_schemes.insert("bearer".into(), json!({ "type": "http", "scheme": "bearer", "description": "the tenant's owner API key" }));
     f
@@ -239,6 +240,10 @@ fn orchestration(f: &mut Fragment) {
             ("capabilities", tags("what the product needs of a replacement")),
             ("inventory_count", json!({ "type": "integer", "minimum": -1, "maximum": super::orchestration::MAX_INVENTORY, "description": "-1 unlimited, 0 out of stock; default 999" })),
             ("active", json!({ "type": "boolean" })),
+            (
+                "margin_percent",
+                json!({ "type": ["string", "number", "null"], "pattern": "^[0-9]+(\\.[0-9]+)?$", "minimum": 0, "maximum": 100, "description": "the platform's commission, percent of the price (discovery's margin signal), at most 2 decimal places" }),
+            ),
             ("command_id", command_id()),
         ],
         &["partner_id", "name", "price", "currency"],
@@ -305,6 +310,42 @@ fn orchestration(f: &mut Fragment) {
     );
     let answer = [("message_id", id.clone()), ("bundle_id", id)];
     f.operation("/v1/chat", "post", orchestration_command("A user's (or AI agent's) message in a bundle's thread", vec![], chat, &answer, None));
+}
+
+/// Discovery's ranking weights and partner promotions (docs/rules/discovery.md).
+fn ranking(f: &mut Fragment) {
+    let w = |d: &str| json!({ "anyOf": [{ "type": "string", "pattern": "^(0(\\.[0-9]{1,2})?|1(\\.0{1,2})?)$" }, { "type": "number", "minimum": 0, "maximum": 1 }], "description": d });
+    let weights = body(
+        &[
+            ("relevance", w("weight of text relevance (default 0.40)")),
+            ("boost", w("weight of promotions (default 0.30)")),
+            ("quality", w("weight of the partner's trust (default 0.20)")),
+            ("margin", w("weight of the platform's margin (default 0.10)")),
+            ("command_id", command_id()),
+        ],
+        &["relevance", "boost", "quality", "margin"],
+    );
+    let id = json!({ "type": "string" });
+    let answer = [("command_id", id.clone()), ("relevance", id.clone()), ("boost", id.clone()), ("quality", id.clone()), ("margin", id.clone())];
+    f.operation("/v1/ranking/config", "put", orchestration_command("Set how discovery weighs its signals; the four weights sum to 1 (rules D2)", vec![], weights, &answer, None));
+    let time = |d: &str| json!({ "type": ["string", "null"], "format": "date-time", "description": format!("{d} (RFC 3339)") });
+    let boost = body(
+        &[
+            ("promotion_type", json!({ "enum": super::discovery::PROMOTION_TYPES })),
+            ("weight", decimal("multiplier of the type's boost, over 0 and at most 999.99, 2 decimal places (default 1)")),
+            ("starts_at", time("when it starts (default: now)")),
+            ("ends_at", time("when it ends (default: never)")),
+            ("active", json!({ "type": "boolean", "description": "false withdraws it" })),
+            ("command_id", command_id()),
+        ],
+        &["promotion_type"],
+    );
+    let answer = [("command_id", id.clone()), ("partner_id", id)];
+    f.operation(
+        "/v1/ranking/boosts/{partner_id}",
+        "put",
+        orchestration_command("Promote (or withdraw) a partner's products in discovery (rules D3)", vec![path_param("partner_id", "the partner")], boost, &answer, Some("the partner is not declared")),
+    );
 }
 
 /// The escalation lifecycle's commands (rules B7).

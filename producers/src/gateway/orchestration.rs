@@ -7,7 +7,7 @@
 use super::commands::{begin, command_id, envelope, fresh, parse};
 use super::error::ApiError;
 use super::publisher::{GatewayEvent, Publish};
-use super::validate::{amount, decimal, ident, invalid, opt_ident, opt_whole, text, whole, MONEY_SCALE};
+use super::validate::{amount, decimal, ident, invalid, opt_decimal, opt_ident, opt_whole, percent, text, whole, MONEY_SCALE};
 use super::{GatewayState, OrchestrationTables};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -104,6 +104,9 @@ struct ProductBody {
     inventory_count: i64,
     #[serde(default = "yes")]
     active: bool,
+    /// The platform's commission on it, percent of the price (discovery's margin signal).
+    #[serde(default, deserialize_with = "opt_decimal")]
+    margin_percent: Option<Decimal>,
     command_id: Option<String>,
 }
 
@@ -190,7 +193,7 @@ fn tags(field: &str, values: &[String]) -> Result<Vec<String>, ApiError> {
     Ok(out)
 }
 
-fn time(field: &str, value: &str) -> Result<i64, ApiError> {
+pub(super) fn time(field: &str, value: &str) -> Result<i64, ApiError> {
     Ok(chrono::DateTime::parse_from_rfc3339(value.trim()).map_err(|e| invalid(field, format!("not RFC 3339: {e}")))?.timestamp_millis())
 }
 
@@ -199,16 +202,16 @@ fn hhmm(field: &str, value: &str) -> Result<String, ApiError> {
     Ok(value.trim().to_string())
 }
 
-fn tables(state: &GatewayState) -> Result<&OrchestrationTables, ApiError> {
+pub(super) fn tables(state: &GatewayState) -> Result<&OrchestrationTables, ApiError> {
     state.orchestration.as_deref().ok_or_else(|| ApiError::unavailable("this gateway runs without the orchestration tables (partners, partner.products, negotiations.directory)"))
 }
 
-async fn caught_up(t: &OrchestrationTables) -> Result<(), ApiError> {
+pub(super) async fn caught_up(t: &OrchestrationTables) -> Result<(), ApiError> {
     t.catalog.catch_up().await.map_err(|e| ApiError::unavailable(format!("catalog lookup failed: {e:#}")))
 }
 
 /// Authenticates, builds the command's event(s), publishes them and answers 202 with `answer`.
-async fn run(state: &GatewayState, headers: &HeaderMap, build: impl AsyncFnOnce(&str, i64) -> Result<(Vec<Publish>, Json_), ApiError>) -> Response {
+pub(super) async fn run(state: &GatewayState, headers: &HeaderMap, build: impl AsyncFnOnce(&str, i64) -> Result<(Vec<Publish>, Json_), ApiError>) -> Response {
     let result = async {
         let (tenant, now) = begin(state, headers)?;
         let (records, answer) = build(tenant, now).await?;
@@ -320,6 +323,7 @@ pub async fn product(State(state): State<GatewayState>, Path(product_id): Path<S
             capabilities: tags("capabilities", &b.capabilities)?,
             inventory_count: b.inventory_count,
             active: b.active,
+            margin_percent: b.margin_percent.map(|m| percent("margin_percent", m)).transpose()?,
         };
         let answer = json!({ "command_id": command_id, "status": "accepted", "product_id": product_id });
         Ok((vec![Publish::new(CatalogKey::of(tenant, &product_id), GatewayEvent::Product(event))], answer))

@@ -10,6 +10,7 @@ use souk_runtime::kafka::{send_all, OutRecord};
 use souk_runtime::topology::{Role, Topology};
 use souk_schemas::billing::{PaymentRecorded, TenantSettingsChanged};
 use souk_schemas::bundles::{BundleRequested, ChatMessageReceived, ItemAddRequested, PartnerUpserted, ProductUpserted};
+use souk_schemas::discovery::{PartnerPromoted, RankingWeightsSet};
 use souk_schemas::escalations::{EscalationAssigned, EscalationResolved, EscalationWorkStarted};
 use souk_schemas::inventory::{BatchReceived, CatalogItemUpserted};
 use souk_schemas::orchestration::{HumanIntervened, PartnerReplied};
@@ -57,6 +58,10 @@ pub enum GatewayEvent {
     Intervened(HumanIntervened),
     /// An item to add to a leg → `negotiation.inputs`.
     ItemAdd(ItemAddRequested),
+    /// Discovery's ranking weights → `discovery.ranking`.
+    RankingWeights(RankingWeightsSet),
+    /// A partner promotion → `discovery.ranking`.
+    Promotion(PartnerPromoted),
 }
 
 impl GatewayEvent {
@@ -76,6 +81,7 @@ impl GatewayEvent {
             GatewayEvent::Chat(_) => "chat",
             GatewayEvent::EscalationAssigned(_) | GatewayEvent::EscalationStarted(_) | GatewayEvent::EscalationResolved(_) => "escalations",
             GatewayEvent::Intervened(_) | GatewayEvent::ItemAdd(_) => "negotiations",
+            GatewayEvent::RankingWeights(_) | GatewayEvent::Promotion(_) => "ranking",
         }
     }
 
@@ -99,6 +105,8 @@ impl GatewayEvent {
             GatewayEvent::EscalationResolved(_) => "EscalationResolved",
             GatewayEvent::Intervened(_) => "HumanIntervened",
             GatewayEvent::ItemAdd(_) => "ItemAddRequested",
+            GatewayEvent::RankingWeights(_) => "RankingWeightsSet",
+            GatewayEvent::Promotion(_) => "PartnerPromoted",
         }
     }
 
@@ -122,6 +130,8 @@ impl GatewayEvent {
             GatewayEvent::EscalationResolved(e) => &e.envelope,
             GatewayEvent::Intervened(e) => &e.envelope,
             GatewayEvent::ItemAdd(e) => &e.envelope,
+            GatewayEvent::RankingWeights(e) => &e.envelope,
+            GatewayEvent::Promotion(e) => &e.envelope,
         }
     }
 
@@ -146,6 +156,8 @@ impl GatewayEvent {
             GatewayEvent::EscalationResolved(e) => serde_json::to_value(e)?,
             GatewayEvent::Intervened(e) => serde_json::to_value(e)?,
             GatewayEvent::ItemAdd(e) => serde_json::to_value(e)?,
+            GatewayEvent::RankingWeights(e) => serde_json::to_value(e)?,
+            GatewayEvent::Promotion(e) => serde_json::to_value(e)?,
         };
         Ok(json!({ self.record_name(): record }))
     }

@@ -1,7 +1,7 @@
 //! The gateway's URL map. Kept apart from the handlers so the whole HTTP surface reads in one place;
 //! `openapi.rs` documents exactly these routes (a test compares the two).
 
-use super::{commands, escalations, orchestration, whatsapp, GatewayState};
+use super::{commands, discovery, escalations, orchestration, whatsapp, GatewayState};
 use axum::extract::DefaultBodyLimit;
 use souk_runtime::http::{Routes, Surface};
 
@@ -23,6 +23,8 @@ pub fn router(state: GatewayState) -> Routes {
         .post("/v1/bundles", orchestration::bundle)
         .post("/v1/bundles/{bundle_id}/items", orchestration::add_item)
         .post("/v1/chat", orchestration::chat)
+        .put("/v1/ranking/config", discovery::weights)
+        .put("/v1/ranking/boosts/{partner_id}", discovery::boost)
         .post("/v1/escalations/{escalation_id}/assign", escalations::assign)
         .post("/v1/escalations/{escalation_id}/start", escalations::start)
         .post("/v1/escalations/{escalation_id}/resolve", escalations::resolve)

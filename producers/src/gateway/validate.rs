@@ -61,6 +61,15 @@ pub fn amount(field: &str, value: Decimal, scale: u32, positive: bool) -> Result
     Ok(normalized)
 }
 
+/// A percentage 0 to 100 with at most 2 decimals (Avro decimal(5,2)).
+pub fn percent(field: &str, value: Decimal) -> Result<Decimal, ApiError> {
+    let value = amount(field, value, MONEY_SCALE, false)?;
+    if value > Decimal::ONE_HUNDRED {
+        return Err(invalid(field, "must be 0 to 100"));
+    }
+    Ok(value)
+}
+
 /// A catalog name (material, color, alias): at most 128 characters without `|` (the key
 /// separator) or control characters, then trimmed (must not be blank) and lowercased.
 pub fn name(field: &str, value: &str) -> Result<String, ApiError> {

@@ -3,6 +3,7 @@
 //! sees their own documents. The index is opened read-only, lazily (the sink may create it after
 //! the API starts: until then results are empty), with a reader that reloads on every commit.
 
+use super::discover_api;
 use super::query::{search, SearchError, MAX_LIMIT};
 use super::schema::{open_existing, DocKind};
 use axum::extract::rejection::QueryRejection;
@@ -23,15 +24,16 @@ use tantivy::{IndexReader, ReloadPolicy};
 /// Results per page when `limit` is absent.
 pub const DEFAULT_LIMIT: usize = 20;
 
-struct SearchState {
+/// What the search routes share: where the index is, the tenants' keys, and one reader.
+pub(super) struct SearchState {
     index_dir: PathBuf,
-    tenants: Arc<Tenants>,
+    pub(super) tenants: Arc<Tenants>,
     reader: Mutex<Option<IndexReader>>,
 }
 
 impl SearchState {
     /// The shared reader, opened on first use once the index exists.
-    fn reader(&self) -> anyhow::Result<Option<IndexReader>> {
+    pub(super) fn reader(&self) -> anyhow::Result<Option<IndexReader>> {
         let mut slot = self.reader.lock().map_err(|_| anyhow::anyhow!("search reader lock poisoned"))?;
         if slot.is_none() {
             if let Some(index) = open_existing(&self.index_dir)? {
@@ -54,7 +56,7 @@ struct Params {
 /// keys to tenants.
 pub fn search_router(index_dir: PathBuf, tenants: Arc<Tenants>) -> Routes {
     let state = Arc::new(SearchState { index_dir, tenants, reader: Mutex::new(None) });
-    Routes::new().get("/v1/search", handle).with_state(state)
+    Routes::new().get("/v1/search", handle).get("/v1/discover", discover_api::handle_discover).get("/v1/ranking/config", discover_api::handle_weights).with_state(state)
 }
 
 /// The search API's share of the HTTP API (the `search-api` component).
@@ -66,16 +68,16 @@ pub fn search_surface(index_dir: PathBuf, tenants: Arc<Tenants>) -> Surface {
 pub fn search_fragment() -> Fragment {
     let q = |name: &str, schema: serde_json::Value, description: &str| json!({ "name": name, "in": "query", "required": false, "schema": schema, "description": description });
     let hit = json!({ "type": "object", "required": ["kind", "doc_id", "score"], "properties": {
-        "kind": { "enum": ["catalog", "message"] }, "doc_id": { "type": "string" }, "score": { "type": "number" } } });
+        "kind": { "enum": ["catalog", "message", "partner", "product"] }, "doc_id": { "type": "string" }, "score": { "type": "number" } } });
     let mut f = Fragment::default();
     f.operation(
         "/v1/search",
         "get",
         json!({
-            "summary": "Search the tenant's catalog and WhatsApp conversations (tantivy query syntax)",
+            "summary": "Search the tenant's catalog, partners, products and conversations (WhatsApp, bundle chats, negotiations; tantivy query syntax)",
             "parameters": [
                 q("q", json!({ "type": "string", "pattern": "^[^\\u0000]*$" }), "query text; empty lists the most recent documents"),
-                q("kind", json!({ "type": "string", "enum": ["catalog", "message", ""] }), "only catalog items or only messages"),
+                q("kind", json!({ "type": "string", "enum": ["catalog", "message", "partner", "product", ""] }), "only one kind of document"),
                 q("limit", json!({ "type": "integer", "minimum": 1, "maximum": MAX_LIMIT }), "results, default 20"),
             ],
             "responses": {
@@ -87,6 +89,7 @@ pub fn search_fragment() -> Fragment {
             "security": [{ "bearer": [] }],
         }),
     );
+    discover_api::document(&mut f);
     f
 }
 
@@ -95,7 +98,9 @@ async fn handle(State(state): State<Arc<SearchState>>, headers: HeaderMap, param
     let tenant = authenticate(&state.tenants, &headers)?.id.clone();
     let kind = match params.kind.as_deref().filter(|k| !k.is_empty()) {
         None => None,
-        Some(k) => Some(DocKind::parse(k).ok_or_else(|| ApiError::bad_request("BAD_QUERY", format!("kind must be catalog or message, not {k:?}")))?),
+        Some(k) => Some(
+            DocKind::parse(k).filter(|k| DocKind::SEARCHABLE.contains(k)).ok_or_else(|| ApiError::bad_request("BAD_QUERY", format!("kind must be catalog, message, partner or product, not {k:?}")))?,
+        ),
     };
     let limit = match params.limit.as_deref() {
         None => DEFAULT_LIMIT,

@@ -55,9 +55,24 @@ pub struct Hit {
     /// `in` / `out` (message).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direction: Option<String>,
-    /// Customer wa_id (message).
+    /// Who the message is with (message): customer wa_id, bundle user or partner.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer: Option<String>,
+    /// The order or bundle a message is about (message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread: Option<String>,
+    /// Partner or product name (partner, product).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The partner (partner, product).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partner_id: Option<String>,
+    /// Price as a decimal string (product).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    /// Capability tags (partner, product).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
     /// Source time, epoch ms.
     pub occurred_at: i64,
 }
@@ -79,10 +94,11 @@ pub fn search(reader: &IndexReader, tenant: &str, q: &str, kind: Option<DocKind>
         let parser = QueryParser::for_index(searcher.index(), s.text_fields());
         parser.parse_query(q).map_err(|e| SearchError::BadQuery(e.to_string()))?
     };
-    let mut clauses = vec![(Occur::Must, exact(s.tenant, tenant)), (Occur::Must, user)];
-    if let Some(k) = kind {
-        clauses.push((Occur::Must, exact(s.kind, k.as_str())));
-    }
+    let kinds: Vec<(Occur, Box<dyn Query>)> = match kind {
+        Some(k) => vec![(Occur::Should, exact(s.kind, k.as_str()))],
+        None => DocKind::SEARCHABLE.iter().map(|k| (Occur::Should, exact(s.kind, k.as_str()))).collect(),
+    };
+    let clauses = vec![(Occur::Must, exact(s.tenant, tenant)), (Occur::Must, user), (Occur::Must, Box::new(BooleanQuery::new(kinds)) as Box<dyn Query>)];
     let query = BooleanQuery::new(clauses);
     let top = searcher.search(&query, &TopDocs::with_limit(limit.clamp(1, MAX_LIMIT)))?;
     let mut hits = Vec::with_capacity(top.len());
@@ -98,11 +114,16 @@ pub fn search(reader: &IndexReader, tenant: &str, q: &str, kind: Option<DocKind>
             color: text(s.color),
             dye_lots: text(s.dye_lots).filter(|v| !v.is_empty()),
             aliases: text(s.aliases).filter(|v| !v.is_empty()),
-            price_per_meter: text(s.price),
+            price_per_meter: text(s.price).filter(|_| kind == DocKind::Catalog),
             available_meters: text(s.available_meters),
             text: text(s.text),
             direction: text(s.direction),
             customer: text(s.customer),
+            thread: text(s.thread),
+            name: text(s.name),
+            partner_id: text(s.partner_id),
+            price: text(s.price).filter(|_| kind == DocKind::Product),
+            capabilities: doc.get_all(s.capability).filter_map(|v| v.as_str().map(str::to_string)).collect(),
             occurred_at: doc.get_first(s.occurred_at).and_then(|v| v.as_i64()).unwrap_or_default(),
         });
     }
@@ -146,7 +167,8 @@ mod tests {
                 occurred_at: 1,
             };
             w.add_document(c.to_document(&s)).expect("add");
-            let m = MessageDoc { tenant: tenant.into(), message_id: "w1".into(), direction: Direction::In, customer: "91".into(), text: "bhaiya LAAL kapda chahiye".into(), occurred_at: 2 };
+            let m =
+                MessageDoc { tenant: tenant.into(), message_id: "w1".into(), direction: Direction::In, customer: "91".into(), text: "bhaiya LAAL kapda chahiye".into(), thread: None, occurred_at: 2 };
             w.add_document(m.to_document(&s)).expect("add");
         }
         w.commit().expect("commit");

@@ -20,26 +20,38 @@ pub const TEXT_TOKENIZER: &str = "souk_text";
 pub enum DocKind {
     /// One (material, color) pool of a tenant's catalog.
     Catalog,
-    /// One WhatsApp message, in or out.
+    /// One message, in or out: WhatsApp, a bundle's chat, a negotiation's partner reply, a note to
+    /// the user.
     Message,
+    /// A partner (vendor) of the orchestration system.
+    Partner,
+    /// A partner's product.
+    Product,
+    /// The tenant's discovery ranking weights (not searchable).
+    Ranking,
+    /// A partner promotion (not searchable).
+    Promotion,
 }
 
 impl DocKind {
+    /// The kinds `GET /v1/search` finds (the others are discovery's settings).
+    pub const SEARCHABLE: [DocKind; 4] = [DocKind::Catalog, DocKind::Message, DocKind::Partner, DocKind::Product];
+
     /// The stored/indexed value of the `kind` field.
     pub fn as_str(self) -> &'static str {
         match self {
             DocKind::Catalog => "catalog",
             DocKind::Message => "message",
+            DocKind::Partner => "partner",
+            DocKind::Product => "product",
+            DocKind::Ranking => "ranking",
+            DocKind::Promotion => "promotion",
         }
     }
 
-    /// Parses `catalog` / `message` (the API's `kind` parameter).
+    /// Parses a stored `kind` (also the API's `kind` parameter, restricted to [`Self::SEARCHABLE`]).
     pub fn parse(s: &str) -> Option<DocKind> {
-        match s {
-            "catalog" => Some(DocKind::Catalog),
-            "message" => Some(DocKind::Message),
-            _ => None,
-        }
+        [DocKind::Catalog, DocKind::Message, DocKind::Partner, DocKind::Product, DocKind::Ranking, DocKind::Promotion].into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -74,6 +86,20 @@ pub struct SearchSchema {
     pub customer: Field,
     /// Source time of the event that wrote the document, epoch ms.
     pub occurred_at: Field,
+    /// Partner or product name (partner, product).
+    pub name: Field,
+    /// The partner a product, promotion or partner document belongs to, exact.
+    pub partner_id: Field,
+    /// Capability tags, exact and lowercased, one value each (partner, product: the filter).
+    pub capability: Field,
+    /// Capability tags as text (partner, product: found by free text).
+    pub tags: Field,
+    /// Price in ten-thousandths of the currency unit (product: the price-range filter).
+    pub price_e4: Field,
+    /// The conversation a message belongs to: order id (textile) or bundle id (orchestration).
+    pub thread: Field,
+    /// The document's whole record as JSON (partner, product, ranking, promotion).
+    pub payload: Field,
 }
 
 impl Default for SearchSchema {
@@ -86,7 +112,7 @@ impl SearchSchema {
     /// Builds the schema.
     pub fn new() -> SearchSchema {
         let mut b = Schema::builder();
-        let text = TextOptions::default().set_indexing_options(TextFieldIndexing::default().set_tokenizer(TEXT_TOKENIZER).set_index_option(IndexRecordOption::WithFreqsAndPositions)).set_stored();
+        let text = text_options();
         let doc_id = b.add_text_field("doc_id", STRING | STORED);
         let tenant = b.add_text_field("tenant", STRING | STORED);
         let kind = b.add_text_field("kind", STRING | STORED);
@@ -100,13 +126,47 @@ impl SearchSchema {
         let direction = b.add_text_field("direction", STRING | STORED);
         let customer = b.add_text_field("customer", STRING | STORED);
         let occurred_at = b.add_i64_field("occurred_at", NumericOptions::default().set_stored().set_fast());
-        SearchSchema { schema: b.build(), doc_id, tenant, kind, material, color, dye_lots, aliases, text: body, price, available_meters, direction, customer, occurred_at }
+        let name = b.add_text_field("name", text_options());
+        let partner_id = b.add_text_field("partner_id", STRING | STORED);
+        let capability = b.add_text_field("capability", STRING | STORED);
+        let tags = b.add_text_field("tags", text_options());
+        let price_e4 = b.add_i64_field("price_e4", NumericOptions::default().set_indexed().set_fast().set_stored());
+        let thread = b.add_text_field("thread", STRING | STORED);
+        let payload = b.add_text_field("payload", STORED);
+        SearchSchema {
+            schema: b.build(),
+            doc_id,
+            tenant,
+            kind,
+            material,
+            color,
+            dye_lots,
+            aliases,
+            text: body,
+            price,
+            available_meters,
+            direction,
+            customer,
+            occurred_at,
+            name,
+            partner_id,
+            capability,
+            tags,
+            price_e4,
+            thread,
+            payload,
+        }
     }
 
     /// The fields a user query searches.
     pub fn text_fields(&self) -> Vec<Field> {
-        vec![self.material, self.color, self.dye_lots, self.aliases, self.text]
+        vec![self.material, self.color, self.dye_lots, self.aliases, self.text, self.name, self.tags]
     }
+}
+
+/// A stored full-text field analyzed with [`TEXT_TOKENIZER`].
+fn text_options() -> TextOptions {
+    TextOptions::default().set_indexing_options(TextFieldIndexing::default().set_tokenizer(TEXT_TOKENIZER).set_index_option(IndexRecordOption::WithFreqsAndPositions)).set_stored()
 }
 
 /// Registers [`TEXT_TOKENIZER`] on an index; needed by every writer and reader of it.
@@ -116,7 +176,14 @@ pub fn register_tokenizers(index: &Index) {
 }
 
 /// Opens the index in `dir`, creating the directory and an empty index when missing (the writer).
+/// An index written with another schema (an older souk) is derived data: it is removed and built
+/// again from the log (its commit payload, the input positions, goes with it).
 pub fn open_or_create(dir: &Path) -> anyhow::Result<Index> {
+    if let Some(stale) = open_existing_any(dir)?.filter(|index| index.schema() != SearchSchema::new().schema) {
+        drop(stale);
+        tracing::warn!(dir = %dir.display(), "the search index has an older schema: rebuilding it from the log");
+        std::fs::remove_dir_all(dir).map_err(|e| anyhow::anyhow!("removing the stale index {}: {e}", dir.display()))?;
+    }
     std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
     let mmap = MmapDirectory::open(dir).map_err(|e| anyhow::anyhow!("opening {}: {e}", dir.display()))?;
     let index = Index::open_or_create(mmap, SearchSchema::new().schema).map_err(|e| anyhow::anyhow!("opening the search index in {}: {e}", dir.display()))?;
@@ -124,8 +191,13 @@ pub fn open_or_create(dir: &Path) -> anyhow::Result<Index> {
     Ok(index)
 }
 
-/// Opens an existing index in `dir` for reading; `None` while no writer has created it yet.
+/// Opens an existing index in `dir` for reading; `None` while no writer has created it yet, or while
+/// it still has an older schema (its writer rebuilds it on start).
 pub fn open_existing(dir: &Path) -> anyhow::Result<Option<Index>> {
+    Ok(open_existing_any(dir)?.filter(|index| index.schema() == SearchSchema::new().schema))
+}
+
+fn open_existing_any(dir: &Path) -> anyhow::Result<Option<Index>> {
     if !dir.join("meta.json").exists() {
         return Ok(None);
     }
@@ -209,10 +281,12 @@ pub struct MessageDoc {
     pub message_id: String,
     /// In or out.
     pub direction: Direction,
-    /// Customer wa_id.
+    /// Who the message is with: the customer's wa_id, a bundle's user or a partner.
     pub customer: String,
     /// Text (empty for unsupported message types).
     pub text: String,
+    /// The order (textile) or bundle (orchestration) it is about, when known.
+    pub thread: Option<String>,
     /// Source time.
     pub occurred_at: i64,
 }
@@ -232,6 +306,9 @@ impl MessageDoc {
         d.add_text(s.text, &self.text);
         d.add_text(s.direction, self.direction.as_str());
         d.add_text(s.customer, &self.customer);
+        if let Some(thread) = &self.thread {
+            d.add_text(s.thread, thread);
+        }
         d.add_i64(s.occurred_at, self.occurred_at);
         d
     }

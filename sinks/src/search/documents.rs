@@ -1,8 +1,12 @@
-//! What each input record does to the index: a pure mapping from decoded events to upserts, kept
-//! apart from the consumer loop so it is tested without a broker.
+//! What each input record does to the index: a pure mapping from decoded events to upserts and
+//! deletions, kept apart from the consumer loop so it is tested without a broker.
 
-use souk_projections::search::{CatalogDoc, Direction, MessageDoc, SearchSchema};
+use souk_processors::trust::{self, TrustFacts};
+use souk_projections::search::{CatalogDoc, Direction, MessageDoc, PartnerDoc, ProductDoc, PromotionDoc, RankingDoc, SearchSchema, Weights};
+use souk_schemas::bundles::{ChatEvent, PartnerEvent, PartnerUpserted, ProductEvent, ProductUpserted};
+use souk_schemas::discovery::RankingEvent;
 use souk_schemas::inventory::InventoryEvent;
+use souk_schemas::orchestration::{NegotiationEvent, NegotiationInput};
 use souk_schemas::whatsapp::{InboundEvent, OutboundEvent};
 use tantivy::TantivyDocument;
 
@@ -15,6 +19,18 @@ pub enum Input {
     Inbound(InboundEvent),
     /// `whatsapp.outbound`.
     Outbound(OutboundEvent),
+    /// `partners`.
+    Partner(PartnerEvent),
+    /// `partner.products`.
+    Product(ProductEvent),
+    /// `discovery.ranking`.
+    Ranking(RankingEvent),
+    /// `chat.inbound`.
+    Chat(ChatEvent),
+    /// `negotiation.inputs`.
+    NegotiationIn(NegotiationInput),
+    /// `negotiation.events`.
+    NegotiationOut(NegotiationEvent),
 }
 
 /// Which of the sink's inputs a topic is (decides the Avro union it decodes to).
@@ -26,6 +42,18 @@ pub enum InputTopic {
     Inbound,
     /// `whatsapp.outbound`.
     Outbound,
+    /// `partners`.
+    Partners,
+    /// `partner.products`.
+    Products,
+    /// `discovery.ranking`.
+    Ranking,
+    /// `chat.inbound`.
+    Chat,
+    /// `negotiation.inputs`.
+    NegotiationInputs,
+    /// `negotiation.events`.
+    NegotiationEvents,
 }
 
 impl InputTopic {
@@ -35,21 +63,71 @@ impl InputTopic {
             "inventory.events" => Some(InputTopic::Inventory),
             "whatsapp.inbound" => Some(InputTopic::Inbound),
             "whatsapp.outbound" => Some(InputTopic::Outbound),
+            "partners" => Some(InputTopic::Partners),
+            "partner.products" => Some(InputTopic::Products),
+            "discovery.ranking" => Some(InputTopic::Ranking),
+            "chat.inbound" => Some(InputTopic::Chat),
+            "negotiation.inputs" => Some(InputTopic::NegotiationInputs),
+            "negotiation.events" => Some(InputTopic::NegotiationEvents),
             _ => None,
         }
     }
 }
 
-/// One index change: replace whatever document has `doc_id` with `doc`.
+/// One index change: whatever document has `doc_id` is replaced by `doc`, or removed when `doc` is
+/// `None` (a removed partner or product, a withdrawn promotion).
 #[derive(Debug, Clone)]
 pub struct Upsert {
     /// The document's key.
     pub doc_id: String,
     /// The new document.
-    pub doc: TantivyDocument,
+    pub doc: Option<TantivyDocument>,
 }
 
-/// The upsert a record causes, if any (holds, reservations and the like change nothing here).
+fn message(schema: &SearchSchema, doc: MessageDoc) -> Option<Upsert> {
+    Some(Upsert { doc_id: doc.doc_id(), doc: Some(doc.to_document(schema)) })
+}
+
+fn partner_doc(p: &PartnerUpserted) -> PartnerDoc {
+    let facts = TrustFacts {
+        licence: p.licence_verified,
+        insurance: p.insurance_verified,
+        tax_id: p.tax_id_verified,
+        positive_reviews: u32::try_from(p.positive_reviews).unwrap_or(0),
+        on_time_percent: u8::try_from(p.on_time_percent).ok(),
+    };
+    PartnerDoc {
+        tenant: p.envelope.tenant_id.clone(),
+        partner_id: p.partner_id.clone(),
+        name: p.name.clone(),
+        business_type: p.business_type.clone(),
+        lat: p.lat.0,
+        lng: p.lng.0,
+        capabilities: p.capabilities.clone(),
+        trust_score: trust::score(&facts),
+        white_glove: trust::is_white_glove(&facts),
+        preparation_minutes: p.preparation_minutes,
+        occurred_at: p.envelope.occurred_at,
+    }
+}
+
+fn product_doc(p: &ProductUpserted) -> ProductDoc {
+    ProductDoc {
+        tenant: p.envelope.tenant_id.clone(),
+        product_id: p.product_id.clone(),
+        partner_id: p.partner_id.clone(),
+        name: p.name.clone(),
+        description: p.description.clone(),
+        price: p.price,
+        currency: p.currency.clone(),
+        capabilities: p.capabilities.clone(),
+        inventory_count: p.inventory_count,
+        margin_percent: p.margin_percent,
+        occurred_at: p.envelope.occurred_at,
+    }
+}
+
+/// The change a record causes, if any (holds, reservations, ticks and the like change nothing here).
 pub fn upsert_for(schema: &SearchSchema, input: &Input) -> Option<Upsert> {
     match input {
         Input::Inventory(InventoryEvent::StockLevelChanged(e)) => {
@@ -66,31 +144,103 @@ pub fn upsert_for(schema: &SearchSchema, input: &Input) -> Option<Upsert> {
                 available_meters: e.available_meters,
                 occurred_at: e.envelope.occurred_at,
             };
-            Some(Upsert { doc_id: doc.doc_id(), doc: doc.to_document(schema) })
+            Some(Upsert { doc_id: doc.doc_id(), doc: Some(doc.to_document(schema)) })
         }
         Input::Inventory(_) => None,
-        Input::Inbound(InboundEvent::InboundMessage(m)) => {
-            let doc = MessageDoc {
+        Input::Inbound(InboundEvent::InboundMessage(m)) => message(
+            schema,
+            MessageDoc {
                 tenant: m.envelope.tenant_id.clone(),
                 message_id: m.wamid.clone(),
                 direction: Direction::In,
                 customer: m.wa_id.clone(),
                 text: m.text.clone().unwrap_or_default(),
+                thread: None,
                 occurred_at: m.envelope.occurred_at,
-            };
-            Some(Upsert { doc_id: doc.doc_id(), doc: doc.to_document(schema) })
-        }
-        Input::Outbound(OutboundEvent::OutboundMessageRequested(m)) => {
-            let doc = MessageDoc {
+            },
+        ),
+        Input::Outbound(OutboundEvent::OutboundMessageRequested(m)) => message(
+            schema,
+            MessageDoc {
                 tenant: m.envelope.tenant_id.clone(),
                 message_id: m.envelope.event_id.clone(),
                 direction: Direction::Out,
                 customer: m.to.clone(),
                 text: m.text.clone(),
+                thread: m.order_id.clone(),
                 occurred_at: m.envelope.occurred_at,
-            };
-            Some(Upsert { doc_id: doc.doc_id(), doc: doc.to_document(schema) })
+            },
+        ),
+        Input::Partner(PartnerEvent::PartnerUpserted(p)) => {
+            let doc_id = PartnerDoc::doc_id_of(&p.envelope.tenant_id, &p.partner_id);
+            Some(Upsert { doc_id, doc: p.active.then(|| partner_doc(p).to_document(schema)) })
         }
+        Input::Product(ProductEvent::ProductUpserted(p)) => {
+            let doc_id = ProductDoc::doc_id_of(&p.envelope.tenant_id, &p.product_id);
+            Some(Upsert { doc_id, doc: p.active.then(|| product_doc(p).to_document(schema)) })
+        }
+        Input::Ranking(RankingEvent::RankingWeightsSet(w)) => {
+            let doc = RankingDoc {
+                tenant: w.envelope.tenant_id.clone(),
+                weights: Weights { relevance: w.relevance, boost: w.boost, quality: w.quality, margin: w.margin },
+                occurred_at: w.envelope.occurred_at,
+            };
+            Some(Upsert { doc_id: RankingDoc::doc_id_of(&doc.tenant), doc: Some(doc.to_document(schema)) })
+        }
+        Input::Ranking(RankingEvent::PartnerPromoted(p)) => {
+            let tenant = p.envelope.tenant_id.clone();
+            let doc = PromotionDoc {
+                tenant: tenant.clone(),
+                partner_id: p.partner_id.clone(),
+                promotion_type: p.promotion_type.clone(),
+                weight: p.weight,
+                starts_at: p.starts_at,
+                ends_at: p.ends_at,
+                occurred_at: p.envelope.occurred_at,
+            };
+            Some(Upsert { doc_id: PromotionDoc::doc_id_of(&tenant, &p.partner_id), doc: p.active.then(|| doc.to_document(schema)) })
+        }
+        Input::Chat(ChatEvent::ChatMessageReceived(m)) => message(
+            schema,
+            MessageDoc {
+                tenant: m.envelope.tenant_id.clone(),
+                message_id: m.envelope.event_id.clone(),
+                direction: Direction::In,
+                customer: m.user_id.clone(),
+                text: m.text.clone(),
+                thread: Some(m.bundle_id.clone()),
+                occurred_at: m.envelope.occurred_at,
+            },
+        ),
+        Input::NegotiationIn(NegotiationInput::PartnerReplied(r)) => {
+            let text = r.text.clone().or_else(|| r.button_id.clone())?;
+            message(
+                schema,
+                MessageDoc {
+                    tenant: r.envelope.tenant_id.clone(),
+                    message_id: r.envelope.event_id.clone(),
+                    direction: Direction::In,
+                    customer: r.partner_id.clone(),
+                    text,
+                    thread: Some(r.bundle_id.clone()),
+                    occurred_at: r.envelope.occurred_at,
+                },
+            )
+        }
+        Input::NegotiationIn(_) => None,
+        Input::NegotiationOut(NegotiationEvent::UserNotified(n)) => message(
+            schema,
+            MessageDoc {
+                tenant: n.envelope.tenant_id.clone(),
+                message_id: n.envelope.event_id.clone(),
+                direction: Direction::Out,
+                customer: n.thread_id.clone(),
+                text: n.text.clone(),
+                thread: Some(n.bundle_id.clone()),
+                occurred_at: n.envelope.occurred_at,
+            },
+        ),
+        Input::NegotiationOut(_) => None,
     }
 }
 
@@ -129,7 +279,8 @@ mod tests {
         let u = upsert_for(&s, &Input::Inventory(InventoryEvent::StockLevelChanged(e))).expect("upsert");
         assert_eq!(u.doc_id, "catalog:acme|cotton|laal");
         use tantivy::schema::Value;
-        assert_eq!(u.doc.get_first(s.dye_lots).and_then(|v| v.as_str()), Some("LOT-9"));
-        assert_eq!(u.doc.get_first(s.price).and_then(|v| v.as_str()), Some("120.50"));
+        let doc = u.doc.expect("a document");
+        assert_eq!(doc.get_first(s.dye_lots).and_then(|v| v.as_str()), Some("LOT-9"));
+        assert_eq!(doc.get_first(s.price).and_then(|v| v.as_str()), Some("120.50"));
     }
 }

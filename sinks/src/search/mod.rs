@@ -1,7 +1,9 @@
 //! The `search-index` sink (kind `search-index`): keeps a tantivy index of each tenant's catalog (one
 //! document per material+color from `StockLevelChanged`: dye lots, aliases, price, available
-//! meters) and of every WhatsApp message in and out, for the owner's search
-//! (`souk_projections::search`, which also defines the schema).
+//! meters), of every message in and out (WhatsApp, bundle chats, partners' negotiation replies,
+//! notes to the user), and of the orchestration marketplace (partners with their trust, products,
+//! ranking weights and promotions) for the owner's search and discovery (`souk_projections::search`,
+//! which also defines the schema and ranks).
 //!
 //! Exactly-once in effect: each record is an upsert keyed by `doc_id`, and the next offset of every
 //! input partition is the payload of the tantivy commit that contains its documents; on start the

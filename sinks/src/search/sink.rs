@@ -177,7 +177,9 @@ impl SearchSink {
             let mut w = writer.lock().map_err(|_| anyhow!("writer lock poisoned"))?;
             for u in upserts {
                 w.delete_term(Term::from_field_text(schema.doc_id, &u.doc_id));
-                w.add_document(u.doc).with_context(|| format!("indexing {}", u.doc_id))?;
+                if let Some(doc) = u.doc {
+                    w.add_document(doc).with_context(|| format!("indexing {}", u.doc_id))?;
+                }
             }
             let mut prepared = w.prepare_commit().context("preparing the index commit")?;
             prepared.set_payload(&payload);
@@ -213,6 +215,12 @@ impl SearchSink {
             InputTopic::Inventory => self.codec.decode(payload).await.map(Input::Inventory),
             InputTopic::Inbound => self.codec.decode::<InboundEvent>(payload).await.map(Input::Inbound),
             InputTopic::Outbound => self.codec.decode::<OutboundEvent>(payload).await.map(Input::Outbound),
+            InputTopic::Partners => self.codec.decode(payload).await.map(Input::Partner),
+            InputTopic::Products => self.codec.decode(payload).await.map(Input::Product),
+            InputTopic::Ranking => self.codec.decode(payload).await.map(Input::Ranking),
+            InputTopic::Chat => self.codec.decode(payload).await.map(Input::Chat),
+            InputTopic::NegotiationInputs => self.codec.decode(payload).await.map(Input::NegotiationIn),
+            InputTopic::NegotiationEvents => self.codec.decode(payload).await.map(Input::NegotiationOut),
         };
         match input {
             Ok(input) => Ok(Decoded::Apply(upsert_for(&self.schema, &input))),
