@@ -79,11 +79,12 @@ async fn every_documented_operation_reaches_its_handler_and_other_methods_are_40
 
 #[tokio::test]
 async fn one_surface_alone_serves_and_documents_only_its_routes() {
-    // What `souk run --only search-api` serves: search and the document, nothing of the gateway.
+    // What `souk run --only search-api` serves: search, discovery and the document, nothing of the
+    // gateway (setting the weights is a gateway command).
     let tenants = Arc::new(Tenants::from_list(Vec::new()).expect("tenants"));
     let app = souk::http::app(vec![souk_projections::search::search_surface(std::env::temp_dir().join("souk-openapi-test-index"), tenants)]);
     let documented: Vec<String> = documented_routes(&app.openapi).iter().map(Route::to_string).collect();
-    assert_eq!(documented, ["GET /openapi.json", "GET /v1/search"]);
+    assert_eq!(documented, ["GET /openapi.json", "GET /v1/discover", "GET /v1/ranking/config", "GET /v1/search"]);
     let (status, body) = call(&app.router, "GET", "/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(serde_json::from_str::<serde_json::Value>(&body).expect("json"), app.openapi, "the served document is the app's");

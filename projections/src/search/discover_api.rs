@@ -26,6 +26,9 @@ pub const DEFAULT_LIMIT: usize = 10;
 /// The largest page.
 pub const MAX_LIMIT: usize = 50;
 
+/// `lat,lng` in degrees, each within its range (or empty: no location).
+const LOCATION_PATTERN: &str = "^(-?(90(\\.0+)?|[1-8]?[0-9](\\.[0-9]+)?),-?(180(\\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\\.[0-9]+)?))?$";
+
 #[derive(Debug, Deserialize)]
 pub(super) struct DiscoverParams {
     q: Option<String>,
@@ -41,15 +44,33 @@ fn bad(reason: String) -> ApiError {
     ApiError::bad_request("BAD_QUERY", reason)
 }
 
+/// A coordinate as [`LOCATION_PATTERN`] has it: an optional `-`, a whole part without leading
+/// zeros up to `max` (then only zero decimals), optional decimals.
+fn coordinate(text: &str, max: u32) -> Option<f64> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (digits, None),
+    };
+    let plain = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    if !plain(whole) || (whole.len() > 1 && whole.starts_with('0')) || fraction.is_some_and(|f| !plain(f)) {
+        return None;
+    }
+    let value: u32 = whole.parse().ok()?;
+    if value > max || (value == max && fraction.is_some_and(|f| f.bytes().any(|b| b != b'0'))) {
+        return None;
+    }
+    text.parse().ok()
+}
+
 /// `lat,lng` in degrees.
 fn location(text: &str) -> Result<Location, ApiError> {
     let refuse = || bad(format!("location must be \"lat,lng\" in degrees (lat within ±90, lng within ±180), not {text:?}"));
     let (lat, lng) = text.split_once(',').ok_or_else(refuse)?;
-    let (lat, lng) = (lat.trim().parse::<f64>().map_err(|_| refuse())?, lng.trim().parse::<f64>().map_err(|_| refuse())?);
-    if !lat.is_finite() || !lng.is_finite() || lat.abs() > 90.0 || lng.abs() > 180.0 {
-        return Err(refuse());
+    match (coordinate(lat, 90), coordinate(lng, 180)) {
+        (Some(lat), Some(lng)) => Ok(Location { lat, lng }),
+        _ => Err(refuse()),
     }
-    Ok(Location { lat, lng })
 }
 
 fn price(field: &str, text: &str) -> Result<Decimal, ApiError> {
@@ -224,7 +245,7 @@ pub(super) fn document(f: &mut Fragment) {
             "summary": "Discover the tenant's products: free text and filters, ranked relevance·0.4 + boost·0.3 + quality·0.2 + margin·0.1 by default (chat-first envelope)",
             "parameters": [
                 q("q", json!({ "type": "string", "maxLength": 1000, "pattern": "^[^\\u0000]*$" }), "what the user wants, in their words; empty lists every product"),
-                q("location", json!({ "type": "string", "pattern": "^(-?[0-9]+(\\.[0-9]+)?,-?[0-9]+(\\.[0-9]+)?)?$" }), "lat,lng of the user: distance and arrival per result"),
+                q("location", json!({ "type": "string", "pattern": LOCATION_PATTERN }), "lat,lng of the user: distance and arrival per result"),
                 q("exclude_vendor", json!({ "type": "string" }), "a partner id whose products are left out"),
                 q("min_price", price.clone(), "lowest price, inclusive"),
                 q("max_price", price, "highest price, inclusive"),
@@ -252,4 +273,28 @@ pub(super) fn document(f: &mut Fragment) {
             "security": [{ "bearer": [] }],
         }),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("40.7484,-73.9857", true)]
+    #[case("90,180", true)]
+    #[case("-90.000,-180.0", true)]
+    #[case("0,0", true)]
+    #[case("90.1,0", false)]
+    #[case("0,180.5", false)]
+    #[case("69.51,64841130492", false)]
+    #[case("05,1", false)]
+    #[case("1e1,5", false)]
+    #[case(" 1,5", false)]
+    #[case("1.,5", false)]
+    #[case("north", false)]
+    #[case("1,2,3", false)]
+    fn locations_are_read_exactly_as_documented(#[case] text: &str, #[case] ok: bool) {
+        assert_eq!(location(text).is_ok(), ok, "{text}");
+    }
 }
