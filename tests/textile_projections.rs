@@ -1,7 +1,8 @@
 //! rules F3.18, F3.21, F3.22 and F3.23 plus the search API, end to end on the real stack: a Hinglish
 //! multi-item order whose recorded intent replays through the order session without any NLU, the
 //! message log, the pending-approval projection, the negotiation bound with its one escalation and
-//! one call to action per reply, and tenant-scoped search over the catalog and Hinglish messages.
+//! one call to action per reply, tenant-scoped search over the catalog and Hinglish messages, and
+//! the WhatsApp opt-in gate (STOP / START).
 
 mod support;
 
@@ -361,4 +362,39 @@ async fn search_is_tenant_scoped_over_catalog_and_hinglish_messages() {
     // Filtering by kind.
     let only_catalog = t.client.get("/v1/search?q=cotton&kind=catalog&limit=100").await.unwrap();
     assert!(only_catalog["hits"].as_array().unwrap().iter().all(|h| h["kind"] == "catalog"), "{only_catalog:#}");
+}
+
+/// No opt-in, no message (the source's WhatsApp module): a customer who writes STOP receives
+/// nothing more — the reply to their confirm is logged as failed with the reason and escalated
+/// `NO_OPT_IN` — until they write START; the owner's approval then reaches them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_customer_who_writes_stop_receives_nothing_until_start() {
+    const C: &str = "919821219001";
+    let t = Textile::start("opt-out").await;
+    t.say(C, "wamid.opt.1", "20m blue cotton", 1).await;
+    t.say(C, "wamid.opt.2", "STOP", 0).await;
+    t.press(C, "wamid.opt.3", "confirm", 0).await;
+    let id = order_id(&t.order_in(C, "WAITING_OWNER_CONFIRMATION").await);
+    let refused = t.client.wait("the reply to the confirm logged as refused", || async {
+        let list = t.client.get(&format!("/v1/messages?customer={C}")).await?;
+        let all = list["messages"].as_array().cloned().unwrap_or_default();
+        Ok(all.into_iter().find(|m| m["direction"] == "out" && m["status"] == "failed"))
+    });
+    let refused = refused.await.unwrap_or_else(|e| panic!("{e:#}\n{}", t.log_tail()));
+    let reason = refused.to_string();
+    assert!(reason.contains(&format!("NO_OPT_IN: {C} opted out of WhatsApp messages; nothing was sent")), "{refused:#}");
+    let escalated = t.client.wait("the NO_OPT_IN escalation", || async {
+        let list = t.client.get("/v1/escalations").await?;
+        Ok(list["escalations"].as_array().and_then(|e| e.iter().find(|e| e["kind"] == "NO_OPT_IN").cloned()))
+    });
+    escalated.await.unwrap();
+    t.settle().await;
+    assert_eq!(t.sends_to(C).len(), 1, "nothing after STOP: {:?}", t.sent_to(C));
+
+    t.say(C, "wamid.opt.4", "START", 0).await;
+    let cmd = t.client.approve(&id, "approve-opt").await.unwrap();
+    assert_eq!(t.client.wait_command(&cmd).await.unwrap()["accepted"], true);
+    t.order_in(C, "ORDER_COMPLETED").await;
+    let sends = t.wait_sent(C, 2).await;
+    assert!(sends.len() >= 2, "after START the approval reaches the customer: {:?}", t.sent_to(C));
 }

@@ -65,7 +65,8 @@ async fn signatures_are_checked_on_the_raw_body() {
 
     let (status, ok) = gw.post_webhook(&body, &[("X-Hub-Signature-256", sign(BHARAT.app_secret, &body))]).await;
     assert_eq!((status, ok["events"].as_u64()), (200, Some(1)));
-    assert_eq!(gw.published().await.len(), 1);
+    let outputs: Vec<&str> = gw.published().await.iter().map(|p| p.output).collect();
+    assert_eq!(outputs, ["inbound", "consent"], "the message and its sender's consent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,7 +80,7 @@ async fn timestamp_skew_of_exactly_300_seconds_passes() {
     }
     let (status, err) = gw.post_webhook(&body, &signed("yesterday".into())).await;
     assert_eq!((status, err["error"].as_str()), (401, Some("BAD_TIMESTAMP")));
-    assert_eq!(gw.published().await.len(), 3, "only the three accepted deliveries published");
+    assert_eq!(gw.published().await.len(), 6, "only the three accepted deliveries published (each a message and its consent)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,7 +96,16 @@ async fn a_batched_delivery_is_one_event_per_message_and_status() {
     assert_eq!((status, ok["events"].as_u64()), (200, Some(3)), "{ok}");
     let events = gw.published().await;
     let keys: Vec<_> = events.iter().map(|p| (p.output, p.key.as_str())).collect();
-    assert_eq!(keys, [("inbound", "bharat|919800000001"), ("inbound", "bharat|919800000002"), ("status", "bharat|919800000003")]);
+    assert_eq!(
+        keys,
+        [
+            ("inbound", "bharat|919800000001"),
+            ("inbound", "bharat|919800000002"),
+            ("status", "bharat|919800000003"),
+            ("consent", "bharat|919800000001|message"),
+            ("consent", "bharat|919800000002|message")
+        ]
+    );
 
     let GatewayEvent::Inbound(m1) = &events[0].event else { panic!("{:?}", events[0]) };
     assert_eq!(m1.envelope, Envelope::external("bharat", "wa/wamid.M1", (NOW_S - 5) * 1000));
@@ -111,7 +121,7 @@ async fn a_batched_delivery_is_one_event_per_message_and_status() {
     let (status, _) = gw.deliver(BHARAT.app_secret, &payload).await;
     assert_eq!(status, 200);
     // Read back topic by topic: each topic holds its records of both deliveries, byte-identical.
-    let twice: Vec<Publish> = ["inbound", "status"]
+    let twice: Vec<Publish> = ["inbound", "status", "consent"]
         .iter()
         .flat_map(|t| {
             let of_topic: Vec<Publish> = events.iter().filter(|p| p.output == *t).cloned().collect();
@@ -148,8 +158,9 @@ async fn message_types() {
         .published()
         .await
         .into_iter()
-        .map(|p| match p.event {
-            GatewayEvent::Inbound(m) => m,
+        .filter_map(|p| match p.event {
+            GatewayEvent::Inbound(m) => Some(m),
+            GatewayEvent::Consent(_) => None,
             other => panic!("{other:?}"),
         })
         .collect();
@@ -258,4 +269,34 @@ async fn oversized_unknown_number_and_broker_failure() {
     let (status, _) = gw.deliver(SUTRA.app_secret, &ok).await;
     assert_eq!(status, 200);
     assert_eq!(gw.published().await[0].key, "sutra|919800000001");
+}
+
+/// The sender's consent (the source's WhatsApp opt-in): a message is implicit consent, keyed apart
+/// from explicit STOP / START so compaction never lets the one replace the other; ids derive from
+/// the message's, so a redelivery is the same record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_message_records_its_senders_consent_and_stop_withdraws_it() {
+    let gw = Gateway::start().await;
+    let from = "919800000001";
+    let payload = delivery("1001", vec![], vec![text(from, "wamid.C1", NOW_S, "namaste"), text(from, "wamid.C2", NOW_S, " Stop "), text(from, "wamid.C3", NOW_S, "start")], vec![]);
+    let (status, ok) = gw.deliver(BHARAT.app_secret, &payload).await;
+    assert_eq!((status, ok["events"].as_u64()), (200, Some(3)), "{ok}");
+    let consents: Vec<(String, bool, String)> = gw
+        .published()
+        .await
+        .into_iter()
+        .filter_map(|p| match p.event {
+            GatewayEvent::Consent(c) => Some((p.key, c.opted_in, c.source)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        consents,
+        [(format!("bharat|{from}|message"), true, "customer_message".to_string()), (format!("bharat|{from}"), false, "keyword".to_string()), (format!("bharat|{from}"), true, "keyword".to_string())]
+    );
+    let first = gw.published().await;
+    gw.deliver(BHARAT.app_secret, &payload).await;
+    let all = gw.published().await;
+    assert_eq!(all.len(), 2 * first.len());
+    assert!(all.iter().all(|p| first.contains(p)), "a redelivery publishes the same records (same ids)");
 }

@@ -78,6 +78,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("simulator_queue_item.avsc", include_str!("../avro/simulator_queue_item.avsc")),
     ("ranking_weights_set.avsc", include_str!("../avro/ranking_weights_set.avsc")),
     ("partner_promoted.avsc", include_str!("../avro/partner_promoted.avsc")),
+    ("consent_changed.avsc", include_str!("../avro/consent_changed.avsc")),
 ];
 
 /// Why a schema could not be loaded or composed.

@@ -146,3 +146,86 @@ pub enum OutboundEvent {
 crate::stream_event!(InboundEvent { InboundMessage });
 crate::stream_event!(StatusEvent { DeliveryStatus, OutboundDispatched, OutboundFailed });
 crate::stream_event!(OutboundEvent { OutboundMessageRequested });
+
+/// A person's consent to WhatsApp messages from a tenant, given or withdrawn; every outbound
+/// message is gated by it (the dispatcher sends nothing to a person without it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentChanged {
+    pub envelope: Envelope,
+    /// Digits only.
+    pub wa_id: String,
+    pub opted_in: bool,
+    /// One of [`ConsentChanged::CUSTOMER_MESSAGE`], [`ConsentChanged::KEYWORD`],
+    /// [`ConsentChanged::PARTNER_DECLARED`].
+    pub source: String,
+}
+
+impl ConsentChanged {
+    /// They wrote to the tenant: implicit consent, which an explicit opt-out outranks.
+    pub const CUSTOMER_MESSAGE: &'static str = "customer_message";
+    /// They wrote an opt-out or opt-in keyword ([`opt_keyword`]).
+    pub const KEYWORD: &'static str = "keyword";
+    /// The partner's owner or an admin declared the partner's `opted_in`.
+    pub const PARTNER_DECLARED: &'static str = "partner_declared";
+
+    /// Whether it is explicit (a keyword or a declaration) rather than implied by a message.
+    pub fn is_explicit(&self) -> bool {
+        self.source != ConsentChanged::CUSTOMER_MESSAGE
+    }
+
+    /// Its record key on `whatsapp.consent`: explicit consent under `<tenant>|<wa_id>`, implicit
+    /// under `<tenant>|<wa_id>|message`, so compaction keeps the latest of each and an implicit
+    /// record never replaces an explicit opt-out.
+    pub fn key(&self) -> String {
+        let base = crate::key::CustomerKey::of(&self.envelope.tenant_id, &self.wa_id);
+        if self.is_explicit() {
+            base
+        } else {
+            format!("{base}|message")
+        }
+    }
+}
+
+/// What a message's text says about consent: `Some(false)` for STOP, STOPALL, UNSUBSCRIBE (the
+/// usual opt-out words), `Some(true)` for START, UNSTOP, SUBSCRIBE; the whole message, trimmed, any
+/// case; anything else `None`. "Cancel" is not one: it cancels an order.
+pub fn opt_keyword(text: &str) -> Option<bool> {
+    match text.trim().to_uppercase().as_str() {
+        "STOP" | "STOPALL" | "UNSUBSCRIBE" => Some(false),
+        "START" | "UNSTOP" | "SUBSCRIBE" => Some(true),
+        _ => None,
+    }
+}
+
+/// Everything on `whatsapp.consent`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConsentEvent {
+    ConsentChanged(ConsentChanged),
+}
+
+crate::stream_event!(ConsentEvent { ConsentChanged });
+
+#[cfg(test)]
+mod consent_tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("STOP", Some(false))]
+    #[case("  stop ", Some(false))]
+    #[case("Unsubscribe", Some(false))]
+    #[case("start", Some(true))]
+    #[case("please stop the red one", None)]
+    #[case("cancel", None)]
+    fn keywords_are_whole_messages(#[case] text: &str, #[case] expected: Option<bool>) {
+        assert_eq!(opt_keyword(text), expected);
+    }
+
+    #[test]
+    fn implicit_and_explicit_consent_have_their_own_keys() {
+        let c = |source: &str| ConsentChanged { envelope: Envelope::external("acme", "e1", 1), wa_id: "9198".into(), opted_in: true, source: source.into() };
+        assert_eq!(c(ConsentChanged::KEYWORD).key(), "acme|9198");
+        assert_eq!(c(ConsentChanged::CUSTOMER_MESSAGE).key(), "acme|9198|message");
+        crate::orders::tests::round_trip(&["souk.whatsapp.ConsentChanged"], &c(ConsentChanged::PARTNER_DECLARED));
+    }
+}

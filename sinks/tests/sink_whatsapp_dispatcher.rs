@@ -6,7 +6,10 @@
 //!   a replay of already-sent requests sends nothing and re-emits identical results;
 //! - a send whose answer times out after Meta accepted it is settled from the status webhook that
 //!   carries its callback data (no second send), or resent once after the bounded wait when no
-//!   status comes; a restarted dispatcher settles an interrupted send the same way.
+//!   status comes; a restarted dispatcher settles an interrupted send the same way;
+//! - nothing goes to a person without consent (never wrote, opted out with STOP, a partner
+//!   declared without opt-in): OutboundFailed `NO_OPT_IN` with the reason, a `NO_OPT_IN`
+//!   escalation, and after START the next message goes out.
 //!
 //! Outages are in `sink_whatsapp_outage.rs`. Needs `./dev up` (SOUK_KAFKA_BOOTSTRAP,
 //! SOUK_SCHEMA_REGISTRY_URL, SOUK_DATABASE_URL).
@@ -25,7 +28,7 @@ async fn dispatcher_sends_each_request_once_and_reports_the_result() {
     wa.fail_to("9105", [ScriptedFailure::outside_window()]);
     let settings = quick(&wa.base_url());
     let reqs = vec![request(&a, "r1", "9101", 0), request(&a, "r2", "9102", 3), request(&b, "r3", "9201", 0), request(&a, "r4", "9104", 0), request(&a, "r5", "9105", 1)];
-    h.s.produce("whatsapp.outbound", &reqs).await;
+    h.requests(&reqs).await;
     h.until_caught_up(&settings).await;
 
     // HTTP: r1..r4 accepted once each (r4 after one 500), r5 refused once.
@@ -84,7 +87,7 @@ async fn dispatcher_sends_each_request_once_and_reports_the_result() {
     assert_eq!(ledger.iter().filter(|r| r.status == "FAILED").count(), 1);
 
     // A restart sends only what is new.
-    h.s.produce("whatsapp.outbound", &[request(&b, "r6", "9202", 0)]).await;
+    h.requests(&[request(&b, "r6", "9202", 0)]).await;
     h.until_caught_up(&settings).await;
     assert_eq!(wa.requests().len(), 7);
     assert_eq!(wa.requests().last().and_then(|r| r.to().map(str::to_string)).as_deref(), Some("9202"));
@@ -113,7 +116,7 @@ async fn an_unknown_outcome_is_settled_by_its_status_webhook_without_a_resend() 
     let settle_wait = Duration::from_secs(40);
     let settings = DispatcherSettings { request_timeout: Duration::from_secs(1), settle_wait, ..quick(&wa.base_url()) };
     let reqs = vec![request(&h.a, "u1", "9301", 0), request(&h.a, "u2", "9301", 1), request(&h.a, "u3", "9302", 0)];
-    h.s.produce("whatsapp.outbound", &reqs).await;
+    h.requests(&reqs).await;
     let started = Instant::now();
     let running = h.start(&settings);
     h.caught_up(&running, Duration::from_secs(60)).await;
@@ -146,7 +149,7 @@ async fn an_unknown_outcome_without_a_status_is_resent_once_after_the_bounded_wa
     let settle_wait = Duration::from_secs(3);
     let settings = DispatcherSettings { request_timeout: Duration::from_secs(1), settle_wait, ..quick(&wa.base_url()) };
     let reqs = vec![request(&h.a, "w1", "9401", 0), request(&h.a, "w2", "9401", 0)];
-    h.s.produce("whatsapp.outbound", &reqs).await;
+    h.requests(&reqs).await;
     h.until_caught_up(&settings).await;
 
     let sent = wa.requests();
@@ -173,6 +176,7 @@ async fn a_restarted_dispatcher_settles_an_interrupted_send_before_resending() {
     // The interrupted attempt may have lasted up to the request timeout: wait that + settle_wait.
     let settings = DispatcherSettings { settle_wait, request_timeout: Duration::from_secs(1), ..quick(&wa.base_url()) };
     let reqs = vec![request(&h.a, "c1", "9601", 0), request(&h.a, "c2", "9602", 0)];
+    h.consented(&reqs).await;
     for (_, r) in &reqs {
         sqlx::query("INSERT INTO outbound_dispatch (tenant_id, request_event_id, recipient, status, attempts, updated_at) VALUES ($1, $2, $3, 'SENDING', 1, now())")
             .bind(&r.envelope.tenant_id)
@@ -197,4 +201,50 @@ async fn a_restarted_dispatcher_settles_an_interrupted_send_before_resending() {
     assert_eq!(dispatched(&results, &reqs[0].1), ("wamid.before-crash".to_string(), 1));
     assert_eq!(dispatched(&results, &reqs[1].1), (c2[0].wamid.clone().expect("wamid"), 2));
     no_failures(&h).await;
+}
+
+/// No opt-in, no message: a number that never wrote, one that wrote STOP after writing, and a
+/// partner declared without opt-in get nothing; the reason is recorded; START opts back in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nothing_is_sent_to_a_person_without_consent_and_the_reason_is_recorded() {
+    let h = harness("sinkwaoptin").await;
+    let a = h.a.clone();
+    let wa = RecordingWhatsApp::start().await.expect("recording server");
+    let settings = quick(&wa.base_url());
+    h.consent(&a, "9302", true, ConsentChanged::CUSTOMER_MESSAGE).await;
+    h.consent(&a, "9302", false, ConsentChanged::KEYWORD).await;
+    h.consent(&a, "9302", true, ConsentChanged::CUSTOMER_MESSAGE).await;
+    h.consent(&a, "9303", false, ConsentChanged::PARTNER_DECLARED).await;
+    h.consent(&a, "9304", true, ConsentChanged::PARTNER_DECLARED).await;
+    let refused = [request(&a, "n1", "9301", 0), request(&a, "n2", "9302", 0), request(&a, "n3", "9303", 0)];
+    h.s.produce("whatsapp.outbound", &refused).await;
+    h.s.produce("whatsapp.outbound", &[request(&a, "n4", "9304", 0)]).await;
+    h.until_caught_up(&settings).await;
+
+    let recipients: Vec<String> = wa.requests().iter().filter_map(|r| r.to().map(str::to_string)).collect();
+    assert_eq!(recipients, ["9304"], "only the declared partner who opted in is messaged");
+    let failed: Vec<(String, String)> = h
+        .results()
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            StatusEvent::OutboundFailed(f) => Some((f.to, f.reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 3, "{failed:#?}");
+    let reason = |to: &str| failed.iter().find(|(t, _)| t == to).map(|(_, r)| r.clone()).unwrap_or_default();
+    assert_eq!(reason("9301"), "NO_OPT_IN: 9301 has not agreed to receive WhatsApp messages from us; nothing was sent");
+    assert_eq!(reason("9302"), "NO_OPT_IN: 9302 opted out of WhatsApp messages; nothing was sent", "a message after STOP is not START");
+    assert_eq!(reason("9303"), "NO_OPT_IN: 9303 has not agreed to receive WhatsApp messages from us; nothing was sent");
+    let kinds: BTreeSet<String> = h.escalations().await.into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, BTreeSet::from(["NO_OPT_IN".to_string()]));
+    let ledger = souk_projections::outbound::outbound_dispatches(&h.pool, &a).await.expect("ledger");
+    assert_eq!(ledger.iter().filter(|r| r.status == "FAILED").count(), 3);
+
+    // START opts back in: the next message goes out.
+    h.consent(&a, "9302", true, ConsentChanged::KEYWORD).await;
+    h.s.produce("whatsapp.outbound", &[request(&a, "n5", "9302", 0)]).await;
+    h.until_caught_up(&settings).await;
+    assert_eq!(wa.delivered().iter().filter_map(|r| r.to()).collect::<Vec<_>>(), ["9304", "9302"]);
 }

@@ -31,7 +31,7 @@ async fn an_outage_is_retried_in_order_until_the_cloud_api_comes_back() {
     }
     reqs.push(request(&h.a, "p1", "9502", 0));
     reqs.push(request(&h.a, "p2", "9502", 0));
-    h.s.produce("whatsapp.outbound", &reqs).await;
+    h.requests(&reqs).await;
     let stalls = || souk_runtime::metrics::Metrics::global().stalls.with_label_values(&[SINK]).get();
     let stalls_before = stalls();
 
@@ -87,6 +87,7 @@ async fn an_outage_past_the_delivery_window_fails_escalates_and_dead_letters() {
     wa.set_down(true);
     let window = Duration::from_secs(5);
     let settings = DispatcherSettings { delivery_window: window, backoff: Duration::from_millis(100), backoff_max: Duration::from_millis(500), ..quick(&wa.base_url()) };
+    h.consent(&h.a, "9701", true, ConsentChanged::CUSTOMER_MESSAGE).await;
     let reqs = vec![request(&h.a, "x1", "9701", 0)];
     let produced = Instant::now();
     h.s.produce("whatsapp.outbound", &reqs).await;

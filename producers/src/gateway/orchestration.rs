@@ -23,7 +23,7 @@ use souk_schemas::bundles::{BundleLeg, BundleRequested, ChatMessageReceived, Deg
 use souk_schemas::envelope::SOUK_ID_NAMESPACE;
 use souk_schemas::key::{BundleKey, CatalogKey};
 use souk_schemas::orchestration::PartnerReplied;
-use souk_schemas::whatsapp::InboundMessage;
+use souk_schemas::whatsapp::{ConsentChanged, InboundMessage};
 use souk_schemas::Envelope as Envelope_;
 use uuid::Uuid;
 
@@ -288,7 +288,10 @@ pub async fn partner(State(state): State<GatewayState>, Path(partner_id): Path<S
             active: b.active,
         };
         let answer = json!({ "command_id": command_id, "status": "accepted", "partner_id": partner_id, "trust_score": trust::score(&facts), "white_glove": trust::is_white_glove(&facts) });
-        Ok((vec![Publish::new(CatalogKey::of(tenant, &partner_id), GatewayEvent::Partner(event))], answer))
+        // The partner's number gets the declared consent: what the dispatcher gates their messages by.
+        let consent =
+            ConsentChanged { envelope: event.envelope.derive("whatsapp-consent", 0, now), wa_id: event.channel_id.clone(), opted_in: event.opted_in, source: ConsentChanged::PARTNER_DECLARED.into() };
+        Ok((vec![Publish::new(CatalogKey::of(tenant, &partner_id), GatewayEvent::Partner(event)), Publish::new(consent.key(), GatewayEvent::Consent(consent))], answer))
     })
     .await
 }

@@ -15,7 +15,7 @@ use souk_schemas::escalations::{EscalationAssigned, EscalationResolved, Escalati
 use souk_schemas::inventory::{BatchReceived, CatalogItemUpserted};
 use souk_schemas::orchestration::{HumanIntervened, PartnerReplied};
 use souk_schemas::orders::OwnerDecision;
-use souk_schemas::whatsapp::{DeliveryStatus, InboundMessage};
+use souk_schemas::whatsapp::{ConsentChanged, DeliveryStatus, InboundMessage};
 use souk_schemas::Envelope;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -62,6 +62,8 @@ pub enum GatewayEvent {
     RankingWeights(RankingWeightsSet),
     /// A partner promotion → `discovery.ranking`.
     Promotion(PartnerPromoted),
+    /// A person's WhatsApp consent → `whatsapp.consent`.
+    Consent(ConsentChanged),
 }
 
 impl GatewayEvent {
@@ -82,6 +84,7 @@ impl GatewayEvent {
             GatewayEvent::EscalationAssigned(_) | GatewayEvent::EscalationStarted(_) | GatewayEvent::EscalationResolved(_) => "escalations",
             GatewayEvent::Intervened(_) | GatewayEvent::ItemAdd(_) => "negotiations",
             GatewayEvent::RankingWeights(_) | GatewayEvent::Promotion(_) => "ranking",
+            GatewayEvent::Consent(_) => "consent",
         }
     }
 
@@ -107,6 +110,7 @@ impl GatewayEvent {
             GatewayEvent::ItemAdd(_) => "ItemAddRequested",
             GatewayEvent::RankingWeights(_) => "RankingWeightsSet",
             GatewayEvent::Promotion(_) => "PartnerPromoted",
+            GatewayEvent::Consent(_) => "ConsentChanged",
         }
     }
 
@@ -132,6 +136,7 @@ impl GatewayEvent {
             GatewayEvent::ItemAdd(e) => &e.envelope,
             GatewayEvent::RankingWeights(e) => &e.envelope,
             GatewayEvent::Promotion(e) => &e.envelope,
+            GatewayEvent::Consent(e) => &e.envelope,
         }
     }
 
@@ -158,6 +163,7 @@ impl GatewayEvent {
             GatewayEvent::ItemAdd(e) => serde_json::to_value(e)?,
             GatewayEvent::RankingWeights(e) => serde_json::to_value(e)?,
             GatewayEvent::Promotion(e) => serde_json::to_value(e)?,
+            GatewayEvent::Consent(e) => serde_json::to_value(e)?,
         };
         Ok(json!({ self.record_name(): record }))
     }

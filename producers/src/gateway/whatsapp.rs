@@ -5,6 +5,7 @@
 
 use super::error::ApiError;
 use super::payload::parse_delivery;
+use super::publisher::{GatewayEvent, Publish};
 use super::signature::check_timestamp;
 use super::GatewayState;
 use axum::body::Bytes;
@@ -14,6 +15,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
+use souk_schemas::whatsapp::{opt_keyword, ConsentChanged};
 use std::collections::{BTreeSet, HashMap};
 
 /// Header carrying Meta's body signature.
@@ -37,7 +39,23 @@ pub async fn verify_subscription(State(state): State<GatewayState>, Query(params
     }
 }
 
-/// `POST /webhooks/whatsapp`: one delivery of messages and statuses.
+/// What a person's message says about their consent to our messages: STOP / START explicitly, any
+/// other message implicitly (they wrote to us). Its id derives from the message's, so a redelivery
+/// is the same record.
+fn consent_of(record: &Publish) -> Option<Publish> {
+    let GatewayEvent::Inbound(m) = &record.event else { return None };
+    let keyword = m.text.as_deref().and_then(opt_keyword);
+    let consent = ConsentChanged {
+        envelope: m.envelope.derive("whatsapp-consent", 0, m.envelope.occurred_at),
+        wa_id: m.wa_id.clone(),
+        opted_in: keyword.unwrap_or(true),
+        source: if keyword.is_some() { ConsentChanged::KEYWORD } else { ConsentChanged::CUSTOMER_MESSAGE }.to_string(),
+    };
+    Some(Publish::new(consent.key(), GatewayEvent::Consent(consent)))
+}
+
+/// `POST /webhooks/whatsapp`: one delivery of messages and statuses. Each message also records
+/// its sender's consent (`whatsapp.consent`); `events` counts the messages and statuses.
 pub async fn receive(State(state): State<GatewayState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     match handle(&state, &headers, body).await {
         Ok(events) => (StatusCode::OK, Json(json!({ "status": "ok", "events": events }))).into_response(),
@@ -68,12 +86,14 @@ async fn handle(state: &GatewayState, headers: &HeaderMap, body: Result<Bytes, B
         Some(t) if signed_by.contains(&t.id) => Ok(t.id.clone()),
         Some(_) => Err(ApiError::unauthorized("BAD_SIGNATURE", format!("the signature is not from the app of phone_number_id {phone_number_id}"))),
     };
-    let mut records = Vec::new();
+    let (mut records, mut consents) = (Vec::new(), Vec::new());
     for record in parse_delivery(&body, &tenant_of)? {
+        consents.extend(consent_of(&record));
         records.push(super::orchestration::route_partner_reply(state, record).await?);
     }
     let count = records.len();
     if count > 0 {
+        records.extend(consents);
         state.publish(records).await?;
     }
     tracing::info!(events = count, "webhook delivery accepted");

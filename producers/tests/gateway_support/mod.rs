@@ -14,7 +14,7 @@ use souk_runtime::topology::Topology;
 use souk_schemas::billing::{BillingCommand, LedgerInput};
 use souk_schemas::inventory::InventoryCommand;
 use souk_schemas::orders::OrderInput;
-use souk_schemas::whatsapp::{InboundMessage, StatusEvent};
+use souk_schemas::whatsapp::{ConsentEvent, InboundMessage, StatusEvent};
 use souk_schemas::Catalog;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -72,7 +72,7 @@ pub fn gateway_topology(prefix: &str) -> Topology {
 
 /// The topics the gateway writes, in the order [`Gateway::published`] lists them, with the
 /// gateway's logical output of each (its `outputs` in topology.toml).
-pub const TOPICS: [&str; 6] = ["whatsapp.inbound", "whatsapp.status", "orders.inputs", "ledger.inputs", "inventory.commands", "billing.commands"];
+pub const TOPICS: [&str; 7] = ["whatsapp.inbound", "whatsapp.status", "orders.inputs", "ledger.inputs", "inventory.commands", "billing.commands", "whatsapp.consent"];
 
 /// The gateway's output that writes `topic`, as topology.toml declares it.
 pub fn output_of(topology: &Topology, topic: &str) -> String {
@@ -186,6 +186,9 @@ impl Gateway {
                         InventoryCommand::CatalogItemUpserted(c) => GatewayEvent::CatalogItem(c),
                         InventoryCommand::BatchReceived(b) => GatewayEvent::Batch(b),
                         other => panic!("the gateway does not produce {other:?}"),
+                    },
+                    "whatsapp.consent" => match self.codec.decode(bytes).await.expect("decode") {
+                        ConsentEvent::ConsentChanged(c) => GatewayEvent::Consent(c),
                     },
                     _ => match self.codec.decode(bytes).await.expect("decode") {
                         BillingCommand::TenantSettingsChanged(t) => GatewayEvent::Settings(t),

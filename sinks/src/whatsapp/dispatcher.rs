@@ -28,6 +28,7 @@
 //! honest bound there, while nothing is ever skipped.
 
 use super::cloud_api::{self, Delivery, DispatcherSettings, Failure, Outcome};
+use super::consent::{Consents, NO_OPT_IN};
 use super::ledger;
 use super::plan::{self, Next, Progress, State};
 use crate::postgres::{Deferred, Projection, SinkRecord};
@@ -92,6 +93,8 @@ pub struct WhatsAppDispatcher {
     client: reqwest::Client,
     producer: FutureProducer,
     shutdown: watch::Receiver<bool>,
+    /// Who agreed to messages.
+    consents: Consents,
 }
 
 fn now_ms() -> i64 {
@@ -99,9 +102,11 @@ fn now_ms() -> i64 {
 }
 
 impl WhatsAppDispatcher {
-    /// A dispatcher writing to `topics`, keeping its ledger in `pool`; an HTTP attempt in flight
+    /// A dispatcher writing to `topics`, keeping its ledger in `pool`, sending only to people
+    /// `consents` says agreed; an HTTP attempt in flight
     /// is abandoned [`SHUTDOWN_GRACE`] after `shutdown` turns true (its SENDING row is settled on
     /// restart), and no new one starts.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         topics: DispatcherTopics,
         codec: Arc<Codec>,
@@ -109,10 +114,11 @@ impl WhatsAppDispatcher {
         tenants: Arc<Tenants>,
         settings: DispatcherSettings,
         producer: FutureProducer,
+        consents: Consents,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Self> {
         let client = cloud_api::client(&settings).context("HTTP client")?;
-        Ok(WhatsAppDispatcher { topics, codec, pool, tenants, settings, client, producer, shutdown })
+        Ok(WhatsAppDispatcher { topics, codec, pool, tenants, settings, client, producer, shutdown, consents })
     }
 
     /// The outcome of `req` once it is final; `Err(Deferred)` while it must wait.
@@ -161,10 +167,12 @@ impl WhatsAppDispatcher {
         let id = &req.envelope.event_id;
         let unconfirmed = prior.is_some_and(|p| p.unconfirmed);
         let permanent = |reason: String| Outcome::Permanent(Failure::transport(reason));
-        let outcome = match (self.tenants.get(&req.envelope.tenant_id), cloud_api::message_body(req)) {
-            (None, _) => permanent(format!("tenant {} is not configured", req.envelope.tenant_id)),
-            (_, Err(reason)) => permanent(reason),
-            (Some(tenant), Ok(body)) => {
+        let refusal = self.consents.refusal(&req.envelope.tenant_id, &req.to).await?;
+        let outcome = match (self.tenants.get(&req.envelope.tenant_id), cloud_api::message_body(req), refusal) {
+            (None, _, _) => permanent(format!("tenant {} is not configured", req.envelope.tenant_id)),
+            (_, Err(reason), _) => permanent(reason),
+            (_, _, Some(refusal)) => permanent(refusal),
+            (Some(tenant), Ok(body), None) => {
                 if matches!(prior.map(|p| &p.state), Some(State::Sending | State::Unknown)) {
                     tracing::warn!(request = %id, attempt, "no status arrived for an attempt whose answer was lost; sending again with the same callback data (the customer may receive it twice)");
                 }
@@ -236,6 +244,8 @@ impl WhatsAppDispatcher {
                 out.push(self.record(&self.topics.status, &key, &e.envelope, bytes));
                 let kind = if *unconfirmed {
                     DELIVERY_UNCONFIRMED
+                } else if reason.starts_with(NO_OPT_IN) {
+                    NO_OPT_IN
                 } else if delivery.outside_window() {
                     OUTSIDE_WINDOW
                 } else {

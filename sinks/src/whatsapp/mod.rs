@@ -5,10 +5,12 @@
 //! DELIVERY_UNCONFIRMED when it may have been delivered, else DELIVERY_FAILED) on `escalations` —
 //! so the conversation and the owner learn about it (rules C3, B7). It also reads Meta's
 //! statuses from `whatsapp.status`: their callback data settles a send whose answer was lost.
-//! Outages are waited out (backoff, in order) for the request's delivery window.
+//! Outages are waited out (backoff, in order) for the request's delivery window. Nothing is sent
+//! to a person without their consent (`consent.rs`): the request fails `NO_OPT_IN` with the reason.
 //! `recording` is a local Cloud API stand-in for tests and the demo.
 
 pub mod cloud_api;
+pub mod consent;
 pub mod dispatcher;
 pub mod ledger;
 pub mod plan;
@@ -51,7 +53,8 @@ pub async fn run_whatsapp_dispatcher(
     let mut loop_settings = sink_settings(bootstrap);
     loop_settings.batch_size = BATCH_SIZE;
     loop_settings.liveness_after = settings.liveness_after;
-    let dispatcher = WhatsAppDispatcher::new(topics, codec.clone(), pool.clone(), tenants, settings, producer, shutdown.clone())?;
+    let consents = consent::Consents::load(bootstrap, codec.clone(), spec.table("whatsapp.consent")?).await.context("loading whatsapp.consent")?;
+    let dispatcher = WhatsAppDispatcher::new(topics, codec.clone(), pool.clone(), tenants, settings, producer, consents, shutdown.clone())?;
     let sink = PostgresSink::new(dispatcher, spec, codec, pool, loop_settings)?;
     sink.run(shutdown).await.with_context(|| format!("sink {sink_name}"))
 }

@@ -9,7 +9,7 @@ pub use souk_runtime::stack;
 pub use souk_runtime::tenants::{Secret, Tenant, Tenants};
 pub use souk_runtime::testkit::{read_to_end, ReadRecord};
 pub use souk_schemas::orders::{EscalationEvent, EscalationRaised};
-pub use souk_schemas::whatsapp::{OutboundMessageRequested, ReplyButton, StatusEvent};
+pub use souk_schemas::whatsapp::{ConsentChanged, ConsentEvent, OutboundMessageRequested, ReplyButton, StatusEvent};
 pub use souk_schemas::Envelope;
 pub use souk_sinks::whatsapp::{run_whatsapp_dispatcher, DispatcherSettings, RecordedRequest, RecordingWhatsApp, ScriptedFailure};
 pub use sqlx::PgPool;
@@ -102,6 +102,37 @@ impl Harness {
             (self.s.topology.clone(), self.s.codec.clone(), self.s.bootstrap.clone(), self.pool.clone(), self.tenants.clone(), settings.clone());
         let task = tokio::spawn(async move { run_whatsapp_dispatcher(&topology, SINK, &bootstrap, codec, pool, tenants, settings, rx).await });
         Running { stop, task }
+    }
+
+    /// Records that `wa_id` gave (or withdrew) consent to `tenant`'s messages, as the gateway does
+    /// for a customer's message (`source` customer_message) or STOP / START (keyword).
+    pub async fn consent(&self, tenant: &str, wa_id: &str, opted_in: bool, source: &str) {
+        let c = ConsentChanged { envelope: Envelope::external(tenant, &format!("consent-{wa_id}-{source}-{opted_in}"), now_ms()), wa_id: wa_id.into(), opted_in, source: source.into() };
+        self.s.produce("whatsapp.consent", &[(c.key(), ConsentEvent::ConsentChanged(c))]).await;
+    }
+
+    /// Records that every recipient of `reqs` wrote to its tenant (their consent, as the gateway
+    /// records it for a customer's message).
+    pub async fn consented(&self, reqs: &[(String, OutboundMessageRequested)]) {
+        let consents: Vec<(String, ConsentEvent)> = reqs
+            .iter()
+            .map(|(_, r)| {
+                let c = ConsentChanged {
+                    envelope: Envelope::external(&r.envelope.tenant_id, &format!("consent-{}", r.to), now_ms()),
+                    wa_id: r.to.clone(),
+                    opted_in: true,
+                    source: ConsentChanged::CUSTOMER_MESSAGE.into(),
+                };
+                (c.key(), ConsentEvent::ConsentChanged(c))
+            })
+            .collect();
+        self.s.produce("whatsapp.consent", &consents).await;
+    }
+
+    /// Produces `reqs` to whatsapp.outbound, each recipient having written to its tenant first.
+    pub async fn requests(&self, reqs: &[(String, OutboundMessageRequested)]) {
+        self.consented(reqs).await;
+        self.s.produce("whatsapp.outbound", reqs).await;
     }
 
     pub async fn stored(&self) -> i64 {
