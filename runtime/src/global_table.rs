@@ -101,8 +101,7 @@ impl<E: DeserializeOwned + Send, V: Send + Sync> GlobalTable<E, V> {
     /// again for up to [`MARKER_GRACE`] until it reaches them; a transaction that is really still
     /// open is not waited for longer.
     async fn end_offsets(&self, started: Instant, deadline: Duration) -> anyhow::Result<Vec<i64>> {
-        let stable = self.watermarks(self.probe.clone(), started, deadline).await?;
-        let written = self.watermarks(self.probe_written.clone(), started, deadline).await?;
+        let (stable, written) = tokio::try_join!(self.watermarks(self.probe.clone(), started, deadline), self.watermarks(self.probe_written.clone(), started, deadline))?;
         let mut now = stable;
         let grace = Instant::now();
         while now.iter().zip(&written).any(|(s, w)| s < w) && grace.elapsed() < MARKER_GRACE {
@@ -118,9 +117,13 @@ impl<E: DeserializeOwned + Send, V: Send + Sync> GlobalTable<E, V> {
     async fn watermarks(&self, probe: Arc<StreamConsumer>, started: Instant, deadline: Duration) -> anyhow::Result<Vec<i64>> {
         let mut backoff = crate::batch_loop::Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
         loop {
-            let (probe, name, partitions) = (probe.clone(), self.topic.clone(), self.partitions);
-            let ends =
-                tokio::task::spawn_blocking(move || (0..partitions).map(|p| probe.fetch_watermarks(&name, p, Duration::from_secs(5)).map(|(_, high)| high)).collect::<Result<Vec<_>, _>>()).await?;
+            // One request per partition, all in flight at once (a barrier costs one round trip,
+            // not one per partition).
+            let asks = (0..self.partitions).map(|p| {
+                let (probe, name) = (probe.clone(), self.topic.clone());
+                tokio::task::spawn_blocking(move || probe.fetch_watermarks(&name, p, Duration::from_secs(5)).map(|(_, high)| high))
+            });
+            let ends = futures::future::try_join_all(asks).await?.into_iter().collect::<Result<Vec<_>, _>>();
             match ends {
                 Ok(ends) => return Ok(ends),
                 Err(e) if started.elapsed() < deadline => {
