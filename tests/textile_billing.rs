@@ -1,7 +1,8 @@
 //! rules F3.19 and F3.20 end to end on the real stack: invoice money is exact Decimal (meters in gaj
 //! and half meters × 2-dp prices, GST 5 % rounded half-up to 2 dp), and payments are their own flow
 //! (reduce the outstanding, idempotent on payment_id, never part of an approval; a payment without
-//! an invoice is a credit).
+//! an invoice is a credit, whose receipt a customer who never wrote to the shop does not get: no
+//! opt-in, no message, rules W1).
 
 mod support;
 
@@ -157,8 +158,16 @@ async fn f3_20_payments_reduce_outstanding_once_and_never_ride_on_approval() {
     let credit = ledger_where(&t, NO_INVOICE, "a credit of 500", |l| l["balance"]["outstanding"].as_str().is_some_and(|o| d(o) == d("-500"))).await;
     assert_eq!(dec(&credit["balance"]["total_invoiced"]), Decimal::ZERO, "{credit:#}");
     assert_eq!(dec(&credit["balance"]["total_paid"]), d("500"), "{credit:#}");
-    let receipt = t.wait_sent(NO_INVOICE, 1).await;
-    assert!(receipt[0].text().unwrap_or_default().contains("Credit"), "{:?}", receipt[0].text());
+    // The credit receipt is written, but this customer never wrote to the shop: no opt-in, no
+    // message (rules W1). It is logged as refused with the reason, and nothing reaches them.
+    let refused = t.client.wait("the credit receipt logged as refused", || async {
+        let list = t.client.get(&format!("/v1/messages?customer={NO_INVOICE}")).await?;
+        Ok(list["messages"].as_array().and_then(|m| m.iter().find(|m| m["direction"] == "out" && m["status"] == "failed").cloned()))
+    });
+    let refused = refused.await.unwrap_or_else(|e| panic!("{e:#}\n{}", t.log_tail()));
+    assert!(refused["text"].as_str().unwrap_or_default().contains("Credit"), "{refused:#}");
+    assert!(refused.to_string().contains(&format!("NO_OPT_IN: {NO_INVOICE} has not agreed to receive WhatsApp messages from us")), "{refused:#}");
+    assert!(t.sends_to(NO_INVOICE).is_empty(), "{:?}", t.sent_to(NO_INVOICE));
     // …and no order, invoice or stock movement came with it.
     let orders = t.client.get(&format!("/v1/orders?customer={NO_INVOICE}")).await.unwrap();
     assert_eq!(orders["orders"].as_array().unwrap().len(), 0, "{orders}");

@@ -34,8 +34,8 @@ impl PartnerCatalog {
             rows.insert(key.to_string(), p);
         });
         Ok(PartnerCatalog {
-            partners: GlobalTable::load(bootstrap, codec.clone(), &partners.topic, partners.partitions, fold_partner, LOAD).await?,
-            products: GlobalTable::load(bootstrap, codec, &products.topic, products.partitions, fold_product, LOAD).await?,
+            partners: GlobalTable::of(bootstrap, codec.clone(), partners, fold_partner, LOAD).await?,
+            products: GlobalTable::of(bootstrap, codec, products, fold_product, LOAD).await?,
         })
     }
 
@@ -98,7 +98,7 @@ impl NegotiationRoutes {
             let route = NegotiationRoute { bundle_id: n.bundle_id, negotiation_id: n.negotiation_id, partner_id: n.partner_id, open, at: n.envelope.occurred_at };
             rows.insert(key.to_string(), (format!("{}|{contact}", n.envelope.tenant_id), route));
         });
-        Ok(NegotiationRoutes { table: GlobalTable::load(bootstrap, codec, &topic.topic, topic.partitions, fold, LOAD).await? })
+        Ok(NegotiationRoutes { table: GlobalTable::of(bootstrap, codec, topic, fold, LOAD).await? })
     }
 
     /// The bundle negotiation `negotiation_id` of `tenant` belongs to, if it exists.

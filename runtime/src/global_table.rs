@@ -67,6 +67,11 @@ impl<E: DeserializeOwned + Send, V: Send + Sync> GlobalTable<E, V> {
         Ok(table)
     }
 
+    /// [`GlobalTable::load`] of a topic as a component's `tables` declare it.
+    pub async fn of(bootstrap: &str, codec: Arc<Codec>, source: &crate::topology::SourceTopic, fold: Fold<E, V>, deadline: Duration) -> anyhow::Result<GlobalTable<E, V>> {
+        GlobalTable::load(bootstrap, codec, &source.topic, source.partitions, fold, deadline).await
+    }
+
     /// Waits until the table reflects every record committed to the topic before this call.
     pub async fn catch_up(&self, deadline: Duration) -> anyhow::Result<()> {
         let (topic, partitions) = (self.topic.as_str(), self.partitions);

@@ -79,7 +79,7 @@ pub fn fold_level(catalogs: &mut Catalogs, key: &str, event: InventoryEvent) {
 
 /// Loads the catalog table of `topic` (the stage's `tables` entry).
 pub async fn load_catalogs(bootstrap: &str, codec: Arc<Codec>, topic: &SourceTopic) -> anyhow::Result<CatalogTable> {
-    GlobalTable::load(bootstrap, codec, &topic.topic, topic.partitions, Box::new(fold_level), TABLE_DEADLINE).await
+    GlobalTable::of(bootstrap, codec, topic, Box::new(fold_level), TABLE_DEADLINE).await
 }
 
 /// Longest wait for the catalog table to catch up before a batch (then the batch is retried).

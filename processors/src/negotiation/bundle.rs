@@ -107,7 +107,6 @@ pub fn replace_leg(state: &mut NegotiationState, leg_id: &str, a: &AlternativeFo
     if !a.capabilities.is_empty() {
         leg.capabilities = a.capabilities.clone();
     }
-    let b = state.bundle.as_ref().expect("checked above");
     updated(ctx, b, "open");
 }
 

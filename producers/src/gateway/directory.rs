@@ -37,7 +37,7 @@ impl LogOrderDirectory {
                 rows.insert(key.to_string(), order.customer);
             }
         });
-        Ok(LogOrderDirectory { table: GlobalTable::load(bootstrap, codec, &topic.topic, topic.partitions, fold, Duration::from_secs(60)).await? })
+        Ok(LogOrderDirectory { table: GlobalTable::of(bootstrap, codec, topic, fold, Duration::from_secs(60)).await? })
     }
 }
 

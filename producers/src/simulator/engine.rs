@@ -25,6 +25,9 @@ pub struct Request {
     pub expects_answer: bool,
     /// Stable id of the message (its wamid), for seeded randomness.
     pub message_id: String,
+    /// The partner has never answered this tenant before: a new user of the partner (the
+    /// source's "if new user → acceptance"); the simulator knows it from its own log.
+    pub first_contact: bool,
 }
 
 /// A trigger (seed-000 module 25): one condition, or all / any of several.
@@ -41,6 +44,8 @@ pub enum Trigger {
     OrderValueOver(Decimal),
     /// It arrives at or after this hour (UTC).
     AfterHour(u32),
+    /// The partner has never answered this tenant before.
+    NewUser,
     /// Every one holds.
     All(Vec<Trigger>),
     /// At least one holds.
@@ -56,6 +61,7 @@ impl Trigger {
             Trigger::RequestType(t) => r.kind == *t,
             Trigger::OrderValueOver(v) => r.value.is_some_and(|x| x > *v),
             Trigger::AfterHour(h) => r.hour >= *h,
+            Trigger::NewUser => r.first_contact,
             Trigger::All(ts) => ts.iter().all(|t| t.holds(r)),
             Trigger::Any(ts) => ts.iter().any(|t| t.holds(r)),
         }
@@ -203,7 +209,7 @@ pub fn read_request(text: &str, has_buttons: bool, hour: u32, message_id: &str) 
     } else {
         ("other", String::new(), None)
     };
-    Request { kind: kind.into(), product, value, hour, expects_answer: has_buttons, message_id: message_id.into() }
+    Request { kind: kind.into(), product, value, hour, expects_answer: has_buttons, message_id: message_id.into(), first_contact: false }
 }
 
 #[cfg(test)]
@@ -265,6 +271,18 @@ mod tests {
     #[case::other(read_request("Hi there?", true, 9, "w"), "Unable to process request")]
     fn default_answers(#[case] r: Request, #[case] expected: &str) {
         assert_eq!(text(answer(&profile(vec![]), &r)), expected);
+    }
+
+    /// "If new user → acceptance": only the partner's first request from a tenant; later ones get
+    /// the default answer (pink is out of stock here).
+    #[rstest]
+    #[case::new_user(true, "Yes, I have pink flowers available!")]
+    #[case::known_user(false, "Sorry, I don't have pink flowers available")]
+    fn new_users_are_welcomed(#[case] first_contact: bool, #[case] expected: &str) {
+        let p = profile(vec![scenario(Trigger::NewUser, Behaviour::Acceptance { message: None })]);
+        assert_eq!(text(answer(&p, &Request { first_contact, ..change("pink flowers") })), expected);
+        let parsed: Trigger = serde_json::from_value(serde_json::json!("new_user")).expect("the trigger's JSON");
+        assert_eq!(parsed, Trigger::NewUser);
     }
 
     #[test]

@@ -21,33 +21,39 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The simulator as `[producers.partner-simulator]` declares it: its tables (`simulator.partners`,
-/// `simulator.queue`) and outputs (`partners`, `queue`, `log`); `souk_url` is where souk's webhook
+/// `simulator.queue`, and its own `simulator.log` for who it has answered) and outputs (`partners`, `queue`, `log`); `souk_url` is where souk's webhook
 /// and commands are (its own HTTP address when it runs inside `souk run`).
 pub async fn start(spec: &ComponentSpec, bootstrap: &str, codec: Arc<Codec>, tenants: Arc<Tenants>, souk_url: &str) -> anyhow::Result<Surface> {
     let load = Duration::from_secs(60);
-    let (p, q) = (spec.table("simulator.partners")?, spec.table("simulator.queue")?);
-    let partners = GlobalTable::load(
+    let (p, q, l) = (spec.table("simulator.partners")?, spec.table("simulator.queue")?, spec.table("simulator.log")?);
+    let partners = GlobalTable::of(
         bootstrap,
         codec.clone(),
-        &p.topic,
-        p.partitions,
+        p,
         Box::new(|rows, key, souk_schemas::simulator::SimulatedPartnerEvent::SimulatedPartnerUpserted(e)| {
             rows.insert(key.to_string(), e);
         }),
         load,
-    )
-    .await?;
-    let queue = GlobalTable::load(
+    );
+    let queue = GlobalTable::of(
         bootstrap,
         codec.clone(),
-        &q.topic,
-        q.partitions,
+        q,
         Box::new(|rows, key, souk_schemas::simulator::SimulatorQueueEvent::SimulatorQueueItem(e)| {
             rows.insert(key.to_string(), e);
         }),
         load,
-    )
-    .await?;
+    );
+    let answered = GlobalTable::of(
+        bootstrap,
+        codec.clone(),
+        l,
+        Box::new(|rows, key, _: souk_schemas::simulator::SimulatorAnswered| {
+            *rows.entry(key.to_string()).or_insert(0) += 1;
+        }),
+        load,
+    );
+    let (partners, queue, answered) = tokio::try_join!(partners, queue, answered)?;
     let state = Simulator {
         tenants,
         producer: souk_runtime::kafka::producer(bootstrap)?,
@@ -55,6 +61,7 @@ pub async fn start(spec: &ComponentSpec, bootstrap: &str, codec: Arc<Codec>, ten
         topics: Arc::new(spec.outputs.clone()),
         partners: Arc::new(partners),
         queue: Arc::new(queue),
+        answered: Arc::new(answered),
         souk_url: souk_url.trim_end_matches('/').to_string(),
         http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
     };
@@ -88,7 +95,7 @@ fn doc() -> Fragment {
     let partner_body = json!({ "type": "object", "additionalProperties": false, "required": ["name"], "properties": {
         "name": { "type": "string" }, "mode": { "enum": ["automated", "manual"] }, "active": { "type": "boolean" },
         "stock": { "type": "array", "items": { "type": "object", "additionalProperties": false, "required": ["item", "inventory_count"], "properties": { "item": { "type": "string", "minLength": 1 }, "inventory_count": { "type": "integer", "minimum": -1 } } } },
-        "scenarios": { "type": "array", "description": "tried in order: {trigger, behaviour, delay_seconds}; trigger \"always\" | {product_contains} | {request_type} | {order_value_over} | {after_hour} | {all: [...]} | {any: [...]}; behaviour {type: rejection|acceptance|counter_offer|price_change|conditional|random|slow_response, ...}", "items": { "type": "object" } } } });
+        "scenarios": { "type": "array", "description": "tried in order: {trigger, behaviour, delay_seconds}; trigger \"always\" | \"new_user\" (the partner has never answered this tenant) | {product_contains} | {request_type} | {order_value_over} | {after_hour} | {all: [...]} | {any: [...]}; behaviour {type: rejection|acceptance|counter_offer|price_change|conditional|random|slow_response, ...}", "items": { "type": "object" } } } });
     f.operation("/v1/simulator/partners/{number}", "put", json!({ "summary": "Declare how the simulated partner at a WhatsApp number answers", "parameters": [param("number")], "requestBody": body(partner_body, true),
         "responses": { "202": ok("accepted", obj(json!({ "status": { "const": "accepted" }, "number": { "type": "string" } }), &["status", "number"])), "400": error_response("malformed body or an invalid number, mode or scenario"), "401": unauthorized.clone(), "503": error_response("the broker is unavailable") }, "security": bearer }));
     f.operation("/v1/simulator/partners", "get", json!({ "summary": "The tenant's simulated partners", "responses": { "200": ok("the partners", obj(json!({ "partners": { "type": "array", "items": { "type": "object" } } }), &["partners"])), "401": unauthorized.clone(), "503": error_response("the table is not caught up") }, "security": bearer }));

@@ -40,6 +40,9 @@ pub struct Simulator {
     pub(super) topics: Arc<BTreeMap<String, String>>,
     pub(super) partners: Arc<GlobalTable<SimulatedPartnerEvent, SimulatedPartnerUpserted>>,
     pub(super) queue: Arc<GlobalTable<SimulatorQueueEvent, SimulatorQueueItem>>,
+    /// How many requests each simulated partner has answered, by `<tenant>|<number>` (its log):
+    /// none yet ⇒ the request is from a new user.
+    pub(super) answered: Arc<GlobalTable<SimulatorAnswered, u64>>,
     /// souk's HTTP base (its WhatsApp webhook and, for the live demo's setup, its commands).
     pub(super) souk_url: String,
     pub(super) http: reqwest::Client,
@@ -213,7 +216,9 @@ pub async fn inbox(State(s): State<Simulator>, headers: HeaderMap, body: Bytes) 
         let text = h.message.pointer("/text/body").or_else(|| h.message.pointer("/interactive/body/text")).and_then(Value::as_str).unwrap_or_default().to_string();
         let buttons = h.message.pointer("/interactive/action/buttons").and_then(Value::as_array).is_some_and(|b| !b.is_empty());
         let hour = chrono::Timelike::hour(&chrono::Utc::now());
-        let request = engine::read_request(&text, buttons, hour, &h.wamid);
+        s.answered.catch_up(CATCH_UP).await.map_err(unavailable)?;
+        let first_contact = s.answered.read(|rows| rows.get(&format!("{tenant}|{to}")).copied().unwrap_or(0) == 0);
+        let request = engine::Request { first_contact, ..engine::read_request(&text, buttons, hour, &h.wamid) };
         let envelope = Envelope::external(&tenant, &format!("simulator/{}", h.wamid), chrono::Utc::now().timestamp_millis());
         let log = |scenario: &str, reply: &str, delay: u64| SimulatorAnswered {
             envelope: envelope.clone(),

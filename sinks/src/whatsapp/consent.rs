@@ -58,7 +58,7 @@ impl Consents {
             let row = rows.entry(CustomerKey::of(&c.envelope.tenant_id, &c.wa_id)).or_default();
             *row = row.after(&c);
         });
-        Ok(Consents { table: GlobalTable::load(bootstrap, codec, &topic.topic, topic.partitions, fold, DEADLINE).await? })
+        Ok(Consents { table: GlobalTable::of(bootstrap, codec, topic, fold, DEADLINE).await? })
     }
 
     /// Why `to` may not be messaged by `tenant` as of every consent committed before the call,
