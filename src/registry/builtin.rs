@@ -14,7 +14,7 @@ use souk_producers::gateway::{GatewayConfig, GatewayState, KafkaPublisher, LogOr
 use souk_runtime::engine::ProcessorEngine;
 use souk_runtime::processor::Processor;
 use souk_runtime::stage::{Stage, StageRunner};
-use souk_runtime::topology::{ComponentSpec, Role};
+use souk_runtime::topology::{ComponentSpec, Role, SourceTopic};
 use souk_sinks::postgres::{CommerceProjection, InventoryProjection, OrchestrationProjection, Projection};
 use souk_sinks::whatsapp::DispatcherOptions;
 use std::sync::Arc;
@@ -172,7 +172,11 @@ fn http_gateway(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static
 fn partner_simulator(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
     Box::pin(async move {
         let souk_url = format!("http://{}", cx.deployment.http_addr);
-        Ok(Started::http(souk_producers::simulator::start(&spec, &cx.engine.bootstrap, cx.codec.clone(), cx.tenants.clone(), &souk_url).await?))
+        // Its own log, read back whole (not a table of latest records: every answer counts).
+        let declared =
+            cx.topology.producers.get(&spec.name).and_then(|p| p.outputs.get("log")).map(|o| o.get_ref().clone()).ok_or_else(|| anyhow::anyhow!("producer {} declares no `log` output", spec.name))?;
+        let log = SourceTopic { topic: cx.topology.topic(&declared), partitions: cx.topology.partitions(&declared), declared };
+        Ok(Started::http(souk_producers::simulator::start(&spec, &log, &cx.engine.bootstrap, cx.codec.clone(), cx.tenants.clone(), &souk_url).await?))
     })
 }
 

@@ -16,16 +16,17 @@ use souk_runtime::global_table::GlobalTable;
 use souk_runtime::http::{Routes, Surface};
 use souk_runtime::openapi::{error_response, Fragment};
 use souk_runtime::tenants::Tenants;
-use souk_runtime::topology::ComponentSpec;
+use souk_runtime::topology::{ComponentSpec, SourceTopic};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The simulator as `[producers.partner-simulator]` declares it: its tables (`simulator.partners`,
-/// `simulator.queue`, and its own `simulator.log` for who it has answered) and outputs (`partners`, `queue`, `log`); `souk_url` is where souk's webhook
-/// and commands are (its own HTTP address when it runs inside `souk run`).
-pub async fn start(spec: &ComponentSpec, bootstrap: &str, codec: Arc<Codec>, tenants: Arc<Tenants>, souk_url: &str) -> anyhow::Result<Surface> {
+/// `simulator.queue`) and outputs (`partners`, `queue`, `log`); `log` is its `log` output as a
+/// source, read back whole to know whom each partner has answered (the `new_user` trigger);
+/// `souk_url` is where souk's webhook and commands are (its own HTTP address inside `souk run`).
+pub async fn start(spec: &ComponentSpec, log: &SourceTopic, bootstrap: &str, codec: Arc<Codec>, tenants: Arc<Tenants>, souk_url: &str) -> anyhow::Result<Surface> {
     let load = Duration::from_secs(60);
-    let (p, q, l) = (spec.table("simulator.partners")?, spec.table("simulator.queue")?, spec.table("simulator.log")?);
+    let (p, q) = (spec.table("simulator.partners")?, spec.table("simulator.queue")?);
     let partners = GlobalTable::of(
         bootstrap,
         codec.clone(),
@@ -47,7 +48,7 @@ pub async fn start(spec: &ComponentSpec, bootstrap: &str, codec: Arc<Codec>, ten
     let answered = GlobalTable::of(
         bootstrap,
         codec.clone(),
-        l,
+        log,
         Box::new(|rows, key, _: souk_schemas::simulator::SimulatorAnswered| {
             *rows.entry(key.to_string()).or_insert(0) += 1;
         }),
