@@ -99,7 +99,8 @@ fn authenticate<'s>(state: &'s GatewayState, headers: &HeaderMap) -> Result<&'s 
 /// Reads and strictly parses a JSON body; `optional` bodies may be empty.
 pub(super) fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>, optional: bool) -> Result<T, ApiError> {
     let body = body.map_err(ApiError::from_body)?;
-    let text: &[u8] = if optional && body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &body };
+    // An optional body may be absent (no bytes); whitespace alone is not JSON.
+    let text: &[u8] = if optional && body.is_empty() { b"{}" } else { &body };
     let json: serde_json::Value = serde_json::from_slice(text).map_err(|e| ApiError::bad_request("MALFORMED_BODY", e.to_string()))?;
     if !json.is_object() {
         // serde would read a struct from an array too; every command body is a JSON object.

@@ -102,7 +102,8 @@ fn authorization(headers: &HeaderMap, s: &Simulator) -> Result<String, ApiError>
 pub async fn setup(State(s): State<Simulator>, headers: HeaderMap, body: Bytes) -> Response {
     let result = async {
         let auth = authorization(&headers, &s)?;
-        let b: SetupBody = if body.iter().all(u8::is_ascii_whitespace) { SetupBody::default() } else { super::service::strict(&body)? };
+        // No body at all is the defaults; anything else must be a JSON object (whitespace is not).
+        let b: SetupBody = if body.is_empty() { SetupBody::default() } else { super::service::strict(&body)? };
         let price = b.partner_b_price.unwrap_or_else(|| "55.00".into());
         let valid = price.parse::<rust_decimal::Decimal>().ok().filter(|p| p.scale() <= 2 && !p.is_sign_negative() && price.chars().all(|c| c.is_ascii_digit() || c == '.'));
         if valid.is_none() {
