@@ -5,12 +5,14 @@
 
 pub mod escalation;
 pub mod geo;
+pub mod intent_watch;
 pub mod inventory_pool;
 pub mod invoicing;
 pub mod ledger;
 pub mod negotiation;
 pub mod order_session;
 pub mod resourcing;
+pub mod standing_intent;
 pub mod time_chain;
 pub mod trust;
 

@@ -79,6 +79,17 @@ const BUILTIN: &[(&str, &str)] = &[
     ("ranking_weights_set.avsc", include_str!("../avro/ranking_weights_set.avsc")),
     ("partner_promoted.avsc", include_str!("../avro/partner_promoted.avsc")),
     ("consent_changed.avsc", include_str!("../avro/consent_changed.avsc")),
+    ("intent_condition.avsc", include_str!("../avro/intent_condition.avsc")),
+    ("standing_intent_requested.avsc", include_str!("../avro/standing_intent_requested.avsc")),
+    ("observation_recorded.avsc", include_str!("../avro/observation_recorded.avsc")),
+    ("watch_changed.avsc", include_str!("../avro/watch_changed.avsc")),
+    ("condition_observed.avsc", include_str!("../avro/condition_observed.avsc")),
+    ("intent_decided.avsc", include_str!("../avro/intent_decided.avsc")),
+    ("intent_cancel_requested.avsc", include_str!("../avro/intent_cancel_requested.avsc")),
+    ("condition_check.avsc", include_str!("../avro/condition_check.avsc")),
+    ("standing_intent_updated.avsc", include_str!("../avro/standing_intent_updated.avsc")),
+    ("progress_logged.avsc", include_str!("../avro/progress_logged.avsc")),
+    ("narrated.avsc", include_str!("../avro/narrated.avsc")),
 ];
 
 /// Why a schema could not be loaded or composed.

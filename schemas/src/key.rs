@@ -203,3 +203,38 @@ mod tests {
         assert_eq!(tenant_of("|x"), None);
     }
 }
+
+/// `<tenant>|<intent id>`: one standing intent (rules SI1).
+pub struct IntentKey;
+
+impl IntentKey {
+    /// The key of standing intent `intent_id` of `tenant`.
+    pub fn of(tenant: &str, intent_id: &str) -> String {
+        format!("{tenant}{SEPARATOR}{intent_id}")
+    }
+}
+
+/// `<tenant>|<kind>|<subject>`: what observations are about — a place's weather (`weather`) or a
+/// product's stock and price (`product`); the key of the observation join (rules SI3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubjectKey<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// `weather` or `product`.
+    pub kind: &'a str,
+    /// The location or the product id.
+    pub subject: &'a str,
+}
+
+impl<'a> SubjectKey<'a> {
+    /// The key of `kind` subject `subject` of `tenant`.
+    pub fn of(tenant: &str, kind: &str, subject: &str) -> String {
+        format!("{tenant}{SEPARATOR}{kind}{SEPARATOR}{subject}")
+    }
+
+    /// Parses a key of exactly three non-empty parts.
+    pub fn parse(key: &'a str) -> Result<SubjectKey<'a>, KeyError> {
+        let [tenant, kind, subject] = parts(key, "<tenant>|<kind>|<subject>")?;
+        Ok(SubjectKey { tenant, kind, subject })
+    }
+}

@@ -14,6 +14,7 @@ pub mod decimal;
 pub mod discovery;
 pub mod envelope;
 pub mod escalations;
+pub mod intents;
 pub mod inventory;
 pub mod key;
 pub mod orchestration;
