@@ -69,6 +69,11 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
         self.add(Method::POST, MethodFilter::POST, path, handler)
     }
 
+    /// Serves `DELETE path`.
+    pub fn delete<H: Handler<T, S>, T: 'static>(self, path: &str, handler: H) -> Self {
+        self.add(Method::DELETE, MethodFilter::DELETE, path, handler)
+    }
+
     /// Serves `PUT path`.
     pub fn put<H: Handler<T, S>, T: 'static>(self, path: &str, handler: H) -> Self {
         self.add(Method::PUT, MethodFilter::PUT, path, handler)

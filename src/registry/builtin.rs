@@ -5,9 +5,10 @@ use super::{BuildContext, Kind, Needs, NoOptions, Registry, Started};
 use crate::intent::llm::LlmExtractor;
 use crate::intent::IntentStage;
 use crate::model::ModelConfig;
-use crate::orchestration::{chat::ChatIntentStage, resourcing::ResourcingStage};
+use crate::orchestration::{chat::ChatIntentStage, narrator::NarratorStage, resourcing::ResourcingStage};
 use futures::future::BoxFuture;
 use serde::Deserialize;
+use souk_processors::{intent_watch::IntentWatch, standing_intent::StandingIntentProcessor};
 use souk_processors::{escalation::EscalationProcessor, invoicing::Invoicing, ledger::Ledger, negotiation::NegotiationProcessor, order_session::OrderSession, InventoryPool};
 use souk_producers::catalog::{NegotiationRoutes, PartnerCatalog};
 use souk_producers::gateway::{GatewayConfig, GatewayState, KafkaPublisher, LogOrderDirectory, OrchestrationTables};
@@ -29,6 +30,9 @@ pub fn builtin() -> Registry {
         .register(Role::Processor, "ledger", Kind::new::<NoOptions>(Needs::NOTHING, processor::<Ledger>))
         .register(Role::Processor, "negotiation", Kind::new::<NoOptions>(Needs::NOTHING, processor::<NegotiationProcessor>))
         .register(Role::Processor, "escalation", Kind::new::<NoOptions>(Needs::NOTHING, processor::<EscalationProcessor>))
+        .register(Role::Processor, "standing-intent", Kind::new::<NoOptions>(Needs::NOTHING, processor::<StandingIntentProcessor>))
+        .register(Role::Processor, "intent-watch", Kind::new::<NoOptions>(Needs::NOTHING, processor::<IntentWatch>))
+        .register(Role::Stage, "narrator", Kind::new::<NoOptions>(Needs::NOTHING, narrator_stage))
         .register(Role::Stage, "intent", Kind::new::<NoOptions>(Needs::TENANTS, intent_stage))
         .register(Role::Stage, "chat-intent", Kind::new::<NoOptions>(Needs::NOTHING, chat_intent_stage))
         .register(Role::Stage, "resourcing", Kind::new::<NoOptions>(Needs::NOTHING, resourcing_stage))
@@ -76,6 +80,17 @@ fn run_stage<S: Stage>(cx: &BuildContext, stage: S, spec: ComponentSpec) -> anyh
 /// Reads bundle chat messages once (offline parser).
 fn chat_intent_stage(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
     Box::pin(async move { run_stage(&cx, ChatIntentStage, spec) })
+}
+
+/// Renders narrative ledger entries (with the model when `--llm-base-url` is set).
+fn narrator_stage(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
+    Box::pin(async move {
+        let stage = match &cx.deployment.llm {
+            Some((url, model)) => NarratorStage::with_model(crate::model::ModelClient::new(&ModelConfig::from_env(url, model)?)),
+            None => NarratorStage::offline(),
+        };
+        run_stage(&cx, stage, spec)
+    })
 }
 
 /// Re-keys raised escalations by their id.

@@ -20,6 +20,7 @@ mod openapi;
 mod orchestration;
 mod payload;
 mod publisher;
+mod intents;
 mod routes;
 mod signature;
 mod validate;

@@ -155,6 +155,7 @@ pub fn fragment() -> Fragment {
     );
     f.operation("/v1/settings", "put", command("Change the tenant's GST rate and reminder cadence", vec![], settings, true, false));
     orchestration(&mut f);
+    standing_intents(&mut f);
     ranking(&mut f);
     escalation_commands(&mut f);
     f.security_schemes.insert("bearer".into(), json!({ "type": "http", "scheme": "bearer", "description": "the tenant's owner API key" }));
@@ -310,6 +311,83 @@ fn orchestration(f: &mut Fragment) {
     );
     let answer = [("message_id", id.clone()), ("bundle_id", id)];
     f.operation("/v1/chat", "post", orchestration_command("A user's (or AI agent's) message in a bundle's thread", vec![], chat, &answer, None));
+}
+
+/// Standing intents and observations (docs/rules/intents.md).
+fn standing_intents(f: &mut Fragment) {
+    let s = |d: &str| json!({ "type": "string", "minLength": 1, "maxLength": 4096, "pattern": super::TEXT_PATTERN, "description": d });
+    let int = |min: i64, max: i64, d: &str| json!({ "type": "integer", "minimum": min, "maximum": max, "description": d });
+    let id = json!({ "type": "string" });
+    let nullable = |schema: Value| json!({ "anyOf": [schema, { "type": "null" }] });
+    let price_below = body(&[("product_id", ident("the product")), ("amount", decimal("holds at or below this price, over 0, 2 decimal places"))], &["product_id", "amount"]);
+    let conditions = json!({
+        "type": "object", "additionalProperties": false, "minProperties": 1,
+        "description": "ANDed (rules B5); at least one",
+        "properties": {
+            "weather": nullable(ident("the wanted weather of the target day, e.g. sunny (needs location)")),
+            "location": nullable(ident("where the weather is wanted")),
+            "day_of_week": nullable(json!({ "enum": ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] })),
+            "time": nullable(json!({ "type": "string", "pattern": "^(morning|afternoon|evening|night|[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9])$" })),
+            "in_stock": nullable(ident("a product that must be in stock")),
+            "price_below": nullable(price_below),
+        },
+    });
+    let leg = body(
+        &[
+            ("leg_id", opt_ident("default leg-<n>")),
+            ("name", s("what the leg is for people ('Flowers')")),
+            ("product_id", ident("the product ordered; its partner and price are snapshotted")),
+            ("within_minutes", int(1, 10080, "how long after the intent fires the leg must have arrived; preparation and the ride must fit")),
+            ("is_jit", json!({ "type": "boolean" })),
+            ("hard_locked", json!({ "type": "boolean" })),
+            ("destination", point("where the leg is delivered")),
+        ],
+        &["name", "product_id", "within_minutes", "destination"],
+    );
+    let intent = body(
+        &[
+            ("intent_id", opt_ident("default derived from command_id")),
+            ("user_id", ident("whose intent")),
+            ("description", s("what the user asked, e.g. 'Send flowers on the next sunny Thursday'")),
+            ("conditions", conditions),
+            ("legs", json!({ "type": "array", "minItems": 1, "maxItems": 20, "items": leg })),
+            ("requires_approval", json!({ "type": "boolean", "description": "default true; low trust always asks" })),
+            ("trust_level", json!({ "enum": ["high", "medium", "low"], "description": "default medium; on an unanswered approval high proceeds, others cancel" })),
+            ("approval_timeout_hours", int(1, 720, "default 24")),
+            ("max_wait_days", int(1, 365, "default 30; then it is cancelled")),
+            ("check_frequency_minutes", int(1, 1440, "default 60")),
+            ("utc_offset_minutes", int(-720, 840, "the user's time zone for day and time conditions; default 0")),
+            ("command_id", command_id()),
+        ],
+        &["user_id", "description", "conditions", "legs"],
+    );
+    let answer = [("command_id", id.clone()), ("intent_id", id.clone()), ("thread_id", id.clone())];
+    let mut create = orchestration_command("Create a standing intent (feasibility checked against the time chain; 400 INFEASIBLE otherwise)", vec![], intent, &answer, Some("a product or its partner is unknown or inactive"));
+    create["responses"]["400"] = error_response("malformed body, invalid field, or a leg that cannot arrive in time (INFEASIBLE)");
+    f.operation("/v1/standing-intents", "post", create);
+    let param = || vec![path_param("intent_id", "the standing intent")];
+    let answer_body = body(&[("actor", opt_ident("who answers (default user)")), ("command_id", command_id())], &[]);
+    f.operation("/v1/standing-intents/{intent_id}", "delete", command("Cancel a standing intent (body optional)", param(), answer_body.clone(), false, false));
+    f.operation("/v1/standing-intents/{intent_id}/approve", "post", command("Approve an intent waiting for approval: it places its order (body optional)", param(), answer_body.clone(), false, false));
+    f.operation("/v1/standing-intents/{intent_id}/reject", "post", command("Reject an intent waiting for approval: it is cancelled (body optional)", param(), answer_body, false, false));
+    let observation = body(
+        &[
+            ("observation_id", opt_ident("a retry with the same id is the same observation")),
+            ("kind", json!({ "enum": ["weather", "stock", "price"] })),
+            ("location", nullable(ident("weather: where"))),
+            ("date", nullable(json!({ "type": "string", "format": "date", "description": "weather: the day forecast, YYYY-MM-DD" }))),
+            ("value", nullable(ident("weather: the forecast, e.g. sunny"))),
+            ("product_id", nullable(ident("stock, price: the product"))),
+            ("quantity", nullable(int(0, i64::MAX, "stock: units available"))),
+            ("price", nullable(decimal("price: the current price, 2 decimal places"))),
+            ("currency", nullable(json!({ "type": "string", "pattern": "^[A-Za-z]{3}$" }))),
+            ("observed_at", json!({ "type": ["string", "null"], "format": "date-time", "description": "the source's time (RFC 3339); default now" })),
+            ("source", opt_ident("the connector")),
+        ],
+        &["kind"],
+    );
+    let answer = [("observation_id", id)];
+    f.operation("/v1/observations", "post", orchestration_command("Record an observation from a connector (a forecast, a stock level, a price)", vec![], observation, &answer, None));
 }
 
 /// Discovery's ranking weights and partner promotions (docs/rules/discovery.md).

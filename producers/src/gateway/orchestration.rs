@@ -30,7 +30,7 @@ use uuid::Uuid;
 /// A point on the map.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Point {
+pub(super) struct Point {
     lat: f64,
     lng: f64,
 }
@@ -349,48 +349,19 @@ pub async fn bundle(State(state): State<GatewayState>, headers: HeaderMap, body:
             return Err(invalid("legs", "a bundle has 1 to 20 legs"));
         }
         caught_up(t).await?;
-        let mut legs = Vec::with_capacity(b.legs.len());
+        let mut legs: Vec<BundleLeg> = Vec::with_capacity(b.legs.len());
         for (i, leg) in b.legs.iter().enumerate() {
             let field = |f: &str| format!("legs[{i}].{f}");
-            let product_id = ident(&field("product_id"), &leg.product_id)?;
-            let product = t.catalog.product(tenant, &product_id).filter(|p| p.active).ok_or_else(|| ApiError::not_found("UNKNOWN_PRODUCT", format!("no active product {product_id}")))?;
-            let partner = t
-                .catalog
-                .partner(tenant, &product.partner_id)
-                .filter(|p| p.active)
-                .ok_or_else(|| ApiError::not_found("UNKNOWN_PARTNER", format!("product {product_id}'s partner {} is not active", product.partner_id)))?;
-            let (destination_lat, destination_lng) = point(&field("destination"), &leg.destination)?;
             let (starts_at, deadline) = (time(&field("starts_at"), &leg.starts_at)?, time(&field("deadline"), &leg.deadline)?);
             if deadline < starts_at {
                 return Err(invalid(&field("deadline"), "must not be before starts_at"));
             }
-            let leg_id = opt_ident(&field("leg_id"), leg.leg_id.as_deref())?.unwrap_or_else(|| format!("leg-{}", i + 1));
-            if legs.iter().any(|l: &BundleLeg| l.leg_id == leg_id) {
-                return Err(invalid(&field("leg_id"), format!("{leg_id} appears twice")));
+            let order = LegOrder { leg_id: leg.leg_id.as_deref(), name: &leg.name, product_id: &leg.product_id, is_jit: leg.is_jit, hard_locked: leg.hard_locked, destination: &leg.destination };
+            let snapshot = leg_snapshot(t, tenant, i, &order, starts_at, deadline)?;
+            if legs.iter().any(|l| l.leg_id == snapshot.leg_id) {
+                return Err(invalid(&field("leg_id"), format!("{} appears twice", snapshot.leg_id)));
             }
-            legs.push(BundleLeg {
-                leg_id,
-                name: text(&field("name"), &leg.name)?,
-                partner_id: partner.partner_id.clone(),
-                partner_name: partner.name.clone(),
-                partner_contact: partner.channel_id.clone(),
-                partner_lat: partner.lat,
-                partner_lng: partner.lng,
-                preparation_minutes: partner.preparation_minutes,
-                hard_locked: leg.hard_locked || partner.lock_type == "hard",
-                product_id,
-                item: product.name.clone(),
-                price: product.price,
-                currency: product.currency.clone(),
-                capabilities: product.capabilities.clone(),
-                is_jit: leg.is_jit,
-                starts_at,
-                deadline,
-                destination_lat,
-                destination_lng,
-                arrives_at: None,
-                partner_opted_in: partner.opted_in,
-            });
+            legs.push(snapshot);
         }
         let thread_id = format!("thread-{bundle_id}");
         let event = BundleRequested {
@@ -405,6 +376,52 @@ pub async fn bundle(State(state): State<GatewayState>, headers: HeaderMap, body:
         Ok((vec![Publish::new(BundleKey::of(tenant, &bundle_id), GatewayEvent::Bundle(event))], answer))
     })
     .await
+}
+
+/// What one leg orders, as a bundle or a standing intent's body says it.
+pub(super) struct LegOrder<'b> {
+    pub leg_id: Option<&'b str>,
+    pub name: &'b str,
+    pub product_id: &'b str,
+    pub is_jit: bool,
+    pub hard_locked: bool,
+    pub destination: &'b Point,
+}
+
+/// Leg `i` with its product and partner as the catalog says now (rules BU1).
+pub(super) fn leg_snapshot(t: &OrchestrationTables, tenant: &str, i: usize, leg: &LegOrder<'_>, starts_at: i64, deadline: i64) -> Result<BundleLeg, ApiError> {
+    let field = |f: &str| format!("legs[{i}].{f}");
+    let product_id = ident(&field("product_id"), leg.product_id)?;
+    let product = t.catalog.product(tenant, &product_id).filter(|p| p.active).ok_or_else(|| ApiError::not_found("UNKNOWN_PRODUCT", format!("no active product {product_id}")))?;
+    let partner = t
+        .catalog
+        .partner(tenant, &product.partner_id)
+        .filter(|p| p.active)
+        .ok_or_else(|| ApiError::not_found("UNKNOWN_PARTNER", format!("product {product_id}'s partner {} is not active", product.partner_id)))?;
+    let (destination_lat, destination_lng) = point(&field("destination"), leg.destination)?;
+    Ok(BundleLeg {
+        leg_id: opt_ident(&field("leg_id"), leg.leg_id)?.unwrap_or_else(|| format!("leg-{}", i + 1)),
+        name: text(&field("name"), leg.name)?,
+        partner_id: partner.partner_id.clone(),
+        partner_name: partner.name.clone(),
+        partner_contact: partner.channel_id.clone(),
+        partner_lat: partner.lat,
+        partner_lng: partner.lng,
+        preparation_minutes: partner.preparation_minutes,
+        hard_locked: leg.hard_locked || partner.lock_type == "hard",
+        product_id,
+        item: product.name.clone(),
+        price: product.price,
+        currency: product.currency.clone(),
+        capabilities: product.capabilities.clone(),
+        is_jit: leg.is_jit,
+        starts_at,
+        deadline,
+        destination_lat,
+        destination_lng,
+        arrives_at: None,
+        partner_opted_in: partner.opted_in,
+    })
 }
 
 /// Body of `POST /v1/bundles/{bundle_id}/items`.

@@ -12,6 +12,7 @@ use souk_schemas::billing::{PaymentRecorded, TenantSettingsChanged};
 use souk_schemas::bundles::{BundleRequested, ChatMessageReceived, ItemAddRequested, PartnerUpserted, ProductUpserted};
 use souk_schemas::discovery::{PartnerPromoted, RankingWeightsSet};
 use souk_schemas::escalations::{EscalationAssigned, EscalationResolved, EscalationWorkStarted};
+use souk_schemas::intents::{IntentCancelRequested, IntentDecided, ObservationRecorded, StandingIntentRequested};
 use souk_schemas::inventory::{BatchReceived, CatalogItemUpserted};
 use souk_schemas::orchestration::{HumanIntervened, PartnerReplied};
 use souk_schemas::orders::OwnerDecision;
@@ -64,6 +65,14 @@ pub enum GatewayEvent {
     Promotion(PartnerPromoted),
     /// A person's WhatsApp consent → `whatsapp.consent`.
     Consent(ConsentChanged),
+    /// A standing intent created → `intents.inputs`.
+    StandingIntent(StandingIntentRequested),
+    /// The user's answer to an intent's approval → `intents.inputs`.
+    IntentDecided(IntentDecided),
+    /// The user cancels an intent → `intents.inputs`.
+    IntentCancel(IntentCancelRequested),
+    /// A connector's observation → `observations`.
+    Observation(ObservationRecorded),
 }
 
 impl GatewayEvent {
@@ -85,6 +94,8 @@ impl GatewayEvent {
             GatewayEvent::Intervened(_) | GatewayEvent::ItemAdd(_) => "negotiations",
             GatewayEvent::RankingWeights(_) | GatewayEvent::Promotion(_) => "ranking",
             GatewayEvent::Consent(_) => "consent",
+            GatewayEvent::StandingIntent(_) | GatewayEvent::IntentDecided(_) | GatewayEvent::IntentCancel(_) => "intents",
+            GatewayEvent::Observation(_) => "observations",
         }
     }
 
@@ -111,6 +122,10 @@ impl GatewayEvent {
             GatewayEvent::RankingWeights(_) => "RankingWeightsSet",
             GatewayEvent::Promotion(_) => "PartnerPromoted",
             GatewayEvent::Consent(_) => "ConsentChanged",
+            GatewayEvent::StandingIntent(_) => "StandingIntentRequested",
+            GatewayEvent::IntentDecided(_) => "IntentDecided",
+            GatewayEvent::IntentCancel(_) => "IntentCancelRequested",
+            GatewayEvent::Observation(_) => "ObservationRecorded",
         }
     }
 
@@ -137,6 +152,10 @@ impl GatewayEvent {
             GatewayEvent::RankingWeights(e) => &e.envelope,
             GatewayEvent::Promotion(e) => &e.envelope,
             GatewayEvent::Consent(e) => &e.envelope,
+            GatewayEvent::StandingIntent(e) => &e.envelope,
+            GatewayEvent::IntentDecided(e) => &e.envelope,
+            GatewayEvent::IntentCancel(e) => &e.envelope,
+            GatewayEvent::Observation(e) => &e.envelope,
         }
     }
 
@@ -164,6 +183,10 @@ impl GatewayEvent {
             GatewayEvent::RankingWeights(e) => serde_json::to_value(e)?,
             GatewayEvent::Promotion(e) => serde_json::to_value(e)?,
             GatewayEvent::Consent(e) => serde_json::to_value(e)?,
+            GatewayEvent::StandingIntent(e) => serde_json::to_value(e)?,
+            GatewayEvent::IntentDecided(e) => serde_json::to_value(e)?,
+            GatewayEvent::IntentCancel(e) => serde_json::to_value(e)?,
+            GatewayEvent::Observation(e) => serde_json::to_value(e)?,
         };
         Ok(json!({ self.record_name(): record }))
     }

@@ -1,7 +1,7 @@
 //! The gateway's URL map. Kept apart from the handlers so the whole HTTP surface reads in one place;
 //! `openapi.rs` documents exactly these routes (a test compares the two).
 
-use super::{commands, discovery, escalations, orchestration, whatsapp, GatewayState};
+use super::{commands, discovery, escalations, intents, orchestration, whatsapp, GatewayState};
 use axum::extract::DefaultBodyLimit;
 use souk_runtime::http::{Routes, Surface};
 
@@ -23,6 +23,11 @@ pub fn router(state: GatewayState) -> Routes {
         .post("/v1/bundles", orchestration::bundle)
         .post("/v1/bundles/{bundle_id}/items", orchestration::add_item)
         .post("/v1/chat", orchestration::chat)
+        .post("/v1/standing-intents", intents::create)
+        .delete("/v1/standing-intents/{intent_id}", intents::cancel)
+        .post("/v1/standing-intents/{intent_id}/approve", intents::approve)
+        .post("/v1/standing-intents/{intent_id}/reject", intents::reject)
+        .post("/v1/observations", intents::observation)
         .put("/v1/ranking/config", discovery::weights)
         .put("/v1/ranking/boosts/{partner_id}", discovery::boost)
         .post("/v1/escalations/{escalation_id}/assign", escalations::assign)
