@@ -94,6 +94,10 @@ impl Processor for IntentWatch {
         Ok(())
     }
 
+    fn output_name(&self, _output: &WatchOutput) -> &'static str {
+        "intents"
+    }
+
     /// The join sets no timers.
     fn on_timer(&self, _state: &mut WatchState, _timer_id: &str, _ctx: &mut Ctx<WatchOutput>) {}
 }
@@ -131,13 +135,22 @@ mod tests {
     }
 
     fn watch(intent: &str, watching: bool, at: i64) -> ObservationInput {
-        ObservationInput::WatchChanged(WatchChanged { envelope: Envelope::external("t", &format!("{intent}/{watching}/{at}"), at), intent_id: intent.into(), kind: "weather".into(), subject: "ams".into(), watching })
+        ObservationInput::WatchChanged(WatchChanged {
+            envelope: Envelope::external("t", &format!("{intent}/{watching}/{at}"), at),
+            intent_id: intent.into(),
+            kind: "weather".into(),
+            subject: "ams".into(),
+            watching,
+        })
     }
 
     fn forwarded(d: &TestDriver<IntentWatch>) -> Vec<(String, String)> {
-        d.outputs.iter().map(|o| match &o.emitted.event {
-            WatchOutput::ConditionObserved(c) => (c.intent_id.clone(), c.observation.value.clone()),
-        }).collect()
+        d.outputs
+            .iter()
+            .map(|o| match &o.emitted.event {
+                WatchOutput::ConditionObserved(c) => (c.intent_id.clone(), c.observation.value.clone()),
+            })
+            .collect()
     }
 
     #[test]

@@ -125,7 +125,10 @@ fn the_sunny_thursday_intent_waits_through_a_rainy_forecast_and_fires_on_the_sun
     let (state, context) = narratives(&d).last().cloned().unwrap();
     assert_eq!(state, "waiting");
     let reason = &context["waiting_reason"];
-    assert_eq!((reason["condition"].as_str(), reason["day"].as_str(), reason["current_value"].as_str(), reason["previous_value"].as_str()), (Some("weather"), Some("Thursday"), Some("Rainy"), Some("Sunny")));
+    assert_eq!(
+        (reason["condition"].as_str(), reason["day"].as_str(), reason["current_value"].as_str(), reason["previous_value"].as_str()),
+        (Some("weather"), Some("Thursday"), Some("Rainy"), Some("Sunny"))
+    );
     let told = narratives(&d).len();
     for hour in 3..40 {
         tick_at(&mut d, TUESDAY + hour * HOUR_MS);

@@ -60,8 +60,8 @@ pub fn render(entry: &ProgressLogged) -> (String, String) {
         (status, _) => format!("Update on {items}: {}", status.replace('_', " ")),
     };
     let narrative = match (entry.status.as_str(), reasoning.is_empty()) {
-        (_, true) => format!("{base}."),
         ("approval", _) => format!("{base} before proceeding with the booking."),
+        (_, true) => format!("{base}."),
         ("waiting", _) if facts["waiting_reason"]["type"] == "time" => format!("{base}: I'm {reasoning}."),
         _ => format!("{base} {reasoning}."),
     };

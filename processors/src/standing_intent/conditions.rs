@@ -86,7 +86,9 @@ impl Waiting {
                 "previous_value": previous.as_deref().map(title),
             }),
             Waiting::Inventory { product } => json!({ "type": "condition", "condition": "inventory", "current_value": product }),
-            Waiting::Price { product, current, target } => json!({ "type": "condition", "condition": "price", "product": product, "current_value": current.map(|c| c.to_string()), "target_value": target.to_string() }),
+            Waiting::Price { product, current, target } => {
+                json!({ "type": "condition", "condition": "price", "product": product, "current_value": current.map(|c| c.to_string()), "target_value": target.to_string() })
+            }
             Waiting::Time { reason } => json!({ "type": "time", "reason": reason }),
         }
     }

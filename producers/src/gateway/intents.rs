@@ -18,8 +18,8 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::json;
 use souk_processors::negotiation::bundle::arrival_minutes;
-use souk_processors::standing_intent::conditions::{weekday, window};
 use souk_processors::negotiation::MINUTE_MS;
+use souk_processors::standing_intent::conditions::{weekday, window};
 use souk_processors::standing_intent::state as intent_state;
 use souk_schemas::envelope::SOUK_ID_NAMESPACE;
 use souk_schemas::intents::{IntentCancelRequested, IntentCondition, IntentDecided, ObservationRecorded, StandingIntentRequested};
@@ -312,7 +312,17 @@ pub async fn observation(State(state): State<GatewayState>, headers: HeaderMap, 
         let fallback = || format!("{kind}/{subject}/{}/{at}/{value}", date.as_deref().unwrap_or("-"));
         let observation_id = command_id(b.observation_id.as_deref(), fallback)?;
         let source = opt_ident("source", b.source.as_deref())?.unwrap_or_else(|| "api".into());
-        let event = ObservationRecorded { envelope: Envelope::external(tenant, &format!("obs/{observation_id}"), at), observation_id: observation_id.clone(), kind, subject, date, value, quantity, price, source };
+        let event = ObservationRecorded {
+            envelope: Envelope::external(tenant, &format!("obs/{observation_id}"), at),
+            observation_id: observation_id.clone(),
+            kind,
+            subject,
+            date,
+            value,
+            quantity,
+            price,
+            source,
+        };
         let key = SubjectKey::of(tenant, event.subject_kind(), &event.subject);
         let answer = json!({ "observation_id": observation_id, "status": "accepted" });
         Ok((vec![Publish::new(key, GatewayEvent::Observation(event))], answer))

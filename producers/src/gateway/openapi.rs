@@ -362,7 +362,13 @@ fn standing_intents(f: &mut Fragment) {
         &["user_id", "description", "conditions", "legs"],
     );
     let answer = [("command_id", id.clone()), ("intent_id", id.clone()), ("thread_id", id.clone())];
-    let mut create = orchestration_command("Create a standing intent (feasibility checked against the time chain; 400 INFEASIBLE otherwise)", vec![], intent, &answer, Some("a product or its partner is unknown or inactive"));
+    let mut create = orchestration_command(
+        "Create a standing intent (feasibility checked against the time chain; 400 INFEASIBLE otherwise)",
+        vec![],
+        intent,
+        &answer,
+        Some("a product or its partner is unknown or inactive"),
+    );
     create["responses"]["400"] = error_response("malformed body, invalid field, or a leg that cannot arrive in time (INFEASIBLE)");
     f.operation("/v1/standing-intents", "post", create);
     let param = || vec![path_param("intent_id", "the standing intent")];

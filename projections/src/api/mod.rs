@@ -53,6 +53,9 @@ pub fn router(pool: PgPool, tenants: Arc<Tenants>) -> Routes {
         .get("/v1/bundles/{bundle_id}", bundle_detail)
         .get("/v1/negotiations", negotiations)
         .get("/v1/negotiations/{negotiation_id}", negotiation_detail)
+        .get("/v1/standing-intents", standing_intents)
+        .get("/v1/standing-intents/{intent_id}", standing_intent)
+        .get("/v1/standing-intents/{intent_id}/progress", intent_progress)
         .with_state(ApiState { pool, tenants })
 }
 
@@ -206,4 +209,53 @@ async fn negotiations(State(s): State<ApiState>, TenantId(tenant): TenantId, q: 
 
 async fn negotiation_detail(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(negotiation_id): Path<String>) -> ApiResult {
     found(queries::negotiation_detail(&s.pool, &tenant, &negotiation_id).await?, || format!("no negotiation {negotiation_id}"))
+}
+
+/// The statuses of a standing intent (rules SI1).
+pub const INTENT_STATUSES: [&str; 5] = ["active", "waiting_approval", "executing", "completed", "cancelled"];
+
+/// Query of `GET /v1/standing-intents`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IntentsQuery {
+    user_id: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn standing_intents(State(s): State<ApiState>, TenantId(tenant): TenantId, q: Result<Query<IntentsQuery>, QueryRejection>) -> ApiResult {
+    let Query(q) = q?;
+    if let Some(status) = q.status.as_deref().filter(|s| !INTENT_STATUSES.contains(s)) {
+        return Err(ApiError::bad_request("BAD_QUERY", format!("status must be one of {}, not {status:?}", INTENT_STATUSES.join(", "))));
+    }
+    let filter = queries::IntentFilter { user_id: q.user_id, status: q.status, limit: page_limit(q.limit)? };
+    Ok(Json(json!({ "standing_intents": queries::standing_intents(&s.pool, &tenant, &filter).await? })).into_response())
+}
+
+fn unknown_intent(intent_id: &str) -> ApiError {
+    ApiError::not_found("UNKNOWN_STANDING_INTENT", format!("no standing intent {intent_id}"))
+}
+
+async fn standing_intent(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(intent_id): Path<String>) -> ApiResult {
+    let intent = queries::standing_intent(&s.pool, &tenant, &intent_id).await?.ok_or_else(|| unknown_intent(&intent_id))?;
+    Ok(Json(intent).into_response())
+}
+
+/// Query of `GET /v1/standing-intents/{intent_id}/progress`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProgressQuery {
+    log_type: Option<String>,
+}
+
+async fn intent_progress(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(intent_id): Path<String>, q: Result<Query<ProgressQuery>, QueryRejection>) -> ApiResult {
+    let Query(q) = q?;
+    if let Some(t) = q.log_type.as_deref().filter(|t| !queries::LEDGER_LOG_TYPES.contains(t)) {
+        return Err(ApiError::bad_request("BAD_QUERY", format!("log_type must be one of {}, not {t:?}", queries::LEDGER_LOG_TYPES.join(", "))));
+    }
+    let entries = queries::intent_progress(&s.pool, &tenant, &intent_id, q.log_type.as_deref()).await?;
+    if entries.is_empty() && queries::standing_intent(&s.pool, &tenant, &intent_id).await?.is_none() {
+        return Err(unknown_intent(&intent_id));
+    }
+    Ok(Json(json!({ "intent_id": intent_id, "entries": entries })).into_response())
 }

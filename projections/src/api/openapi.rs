@@ -108,7 +108,46 @@ fn orchestration_schemas() -> Value {
             ("classifier", string()), ("at", time()),
         ]),
         "NegotiationDetail": object(&[("negotiation", reference("Negotiation")), ("replies", array_of("PartnerReply"))]),
+        "ConditionCheck": object(&[("kind", string()), ("value", string()), ("met", boolean()), ("observed", nullable("string"))]),
+        "StandingIntent": object(&intent_fields()),
+        "ProgressEntry": object(&[
+            ("event_id", string()), ("step", int()), ("step_name", string()),
+            ("log_type", json!({ "enum": crate::queries::LEDGER_LOG_TYPES })), ("status", string()), ("text", string()),
+            ("reasoning", nullable("string")), ("card", json!({ "type": ["object", "null"], "description": "the Progress Ledger card (Adaptive Card 1.5)" })),
+            ("renderer", nullable("string")), ("if_text", nullable("string")), ("then_text", nullable("string")), ("at", time()),
+        ]),
+        "StandingIntentDetail": object(&{
+            let mut fields = intent_fields();
+            fields.push(("progress", array_of("ProgressEntry")));
+            fields
+        }),
+        "IntentProgress": object(&[("intent_id", string()), ("entries", array_of("ProgressEntry"))]),
     })
+}
+
+/// The fields of a standing intent's snapshot (rules SI1).
+fn intent_fields() -> Vec<(&'static str, Value)> {
+    vec![
+        ("intent_id", string()),
+        ("user_id", string()),
+        ("thread_id", string()),
+        ("description", string()),
+        ("status", json!({ "enum": super::INTENT_STATUSES })),
+        ("trust_level", json!({ "enum": ["high", "medium", "low"] })),
+        ("requires_approval", boolean()),
+        ("if_text", string()),
+        ("then_text", string()),
+        ("checks", array_of("ConditionCheck")),
+        ("checks_count", int()),
+        ("last_checked_at", time()),
+        ("expires_at", time()),
+        ("approval_due_at", time_or_null()),
+        ("bundle_id", nullable("string")),
+        ("reason", nullable("string")),
+        ("vendors_found", int()),
+        ("created_at", time()),
+        ("updated_at", time()),
+    ]
 }
 
 fn schemas() -> Value {
@@ -310,5 +349,29 @@ fn orchestration(add: &mut impl FnMut(&str, Value)) {
     add(
         "/v1/negotiations/{negotiation_id}",
         get("One negotiation with every partner reply as it was read", vec![param("negotiation_id", "path", "the negotiation")], reference("NegotiationDetail"), true),
+    );
+    let intent_status = json!({ "name": "status", "in": "query", "required": false, "description": "only in this status", "schema": { "type": "string", "enum": super::INTENT_STATUSES } });
+    add(
+        "/v1/standing-intents",
+        get(
+            "Standing intents, newest first",
+            vec![param("user_id", "query", "only this user's"), intent_status, param("limit", "query", "page size, default 50, at most 500")],
+            list("standing_intents", "StandingIntent"),
+            false,
+        ),
+    );
+    add(
+        "/v1/standing-intents/{intent_id}",
+        get("One standing intent with its conditions as last checked and its progress ledger", vec![param("intent_id", "path", "the standing intent")], reference("StandingIntentDetail"), true),
+    );
+    let log_type = json!({ "name": "log_type", "in": "query", "required": false, "description": "only this kind of entry", "schema": { "type": "string", "enum": crate::queries::LEDGER_LOG_TYPES } });
+    add(
+        "/v1/standing-intents/{intent_id}/progress",
+        get(
+            "A standing intent's progress ledger in order: thoughts, activities, events and the narratives its user read",
+            vec![param("intent_id", "path", "the standing intent"), log_type],
+            reference("IntentProgress"),
+            true,
+        ),
     );
 }

@@ -5,11 +5,13 @@
 
 mod activity;
 mod billing;
+mod intents;
 mod orchestration;
 mod orders;
 
 pub use activity::*;
 pub use billing::*;
+pub use intents::*;
 pub use orchestration::*;
 pub use orders::*;
 

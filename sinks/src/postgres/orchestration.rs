@@ -3,19 +3,24 @@
 //! thread, replaced legs and the conflicts of added items → the tables of `projections/migrations/0008_orchestration.sql`, read by
 //! the read API (`GET /v1/partners`, `/v1/bundles/{id}`, `/v1/negotiations`, …).
 //!
+//! Standing intents' snapshots and progress ledger (`intents.events`, `narrations`) go to
+//! `standing_intents` and `progress_ledger` (`intents.rs`).
+//!
 //! Snapshots (partners, products, bundles, negotiations) are upserts that only move forward: the
 //! stored `(updated_at, source_offset)` must be below the record's, so a replay, a redelivery or an
 //! older snapshot never moves a row back. Replies, thread messages and recoveries are appended once
 //! per event id. `ResourcingRequested` is a request to the resourcing stage: nothing to project.
 
 mod catalog;
+mod intents;
 mod negotiations;
 
 use super::runner::{Projection, SinkRecord};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use souk_schemas::bundles::{BundleUpdated, ConflictSimulated, PartnerUpserted, ProductUpserted};
-use souk_schemas::key::{BundleKey, CatalogKey};
+use souk_schemas::intents::{Narrated, ProgressLogged, StandingIntentUpdated};
+use souk_schemas::key::{BundleKey, CatalogKey, IntentKey};
 use souk_schemas::orchestration::{LegReplaced, NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified};
 use souk_schemas::{Envelope, StreamEvent};
 use sqlx::PgConnection;
@@ -33,6 +38,9 @@ pub enum OrchestrationEvent {
     LegReplaced(LegReplaced),
     BundleUpdated(BundleUpdated),
     ConflictSimulated(ConflictSimulated),
+    StandingIntentUpdated(StandingIntentUpdated),
+    ProgressLogged(ProgressLogged),
+    Narrated(Narrated),
 }
 
 souk_schemas::stream_event!(OrchestrationEvent {
@@ -44,7 +52,10 @@ souk_schemas::stream_event!(OrchestrationEvent {
     UserNotified,
     LegReplaced,
     BundleUpdated,
-    ConflictSimulated
+    ConflictSimulated,
+    StandingIntentUpdated,
+    ProgressLogged,
+    Narrated
 });
 
 /// Projects the orchestration topics into the read models of system 2.
@@ -86,6 +97,9 @@ fn expected_key(event: &OrchestrationEvent) -> String {
         OrchestrationEvent::LegReplaced(e) => BundleKey::of(tenant, &e.bundle_id),
         OrchestrationEvent::BundleUpdated(e) => BundleKey::of(tenant, &e.bundle_id),
         OrchestrationEvent::ConflictSimulated(e) => BundleKey::of(tenant, &e.bundle_id),
+        OrchestrationEvent::StandingIntentUpdated(e) => IntentKey::of(tenant, &e.intent_id),
+        OrchestrationEvent::ProgressLogged(e) => IntentKey::of(tenant, &e.subject_id),
+        OrchestrationEvent::Narrated(e) => IntentKey::of(tenant, &e.subject_id),
     }
 }
 
@@ -102,6 +116,16 @@ impl Projection for OrchestrationProjection {
         if let OrchestrationEvent::BundleUpdated(e) = &record.event {
             ts(e.starts_at, "starts_at")?;
             negotiations::legs_json(&e.legs)?;
+        }
+        match &record.event {
+            OrchestrationEvent::StandingIntentUpdated(e) => intents::check_intent(e)?,
+            OrchestrationEvent::ProgressLogged(e) => {
+                intents::json(&e.context, "context")?;
+            }
+            OrchestrationEvent::Narrated(e) => {
+                intents::json(&e.card, "card")?;
+            }
+            _ => {}
         }
         if let OrchestrationEvent::ConflictSimulated(e) = &record.event {
             ts(e.new_arrival, "new_arrival")?;
@@ -123,6 +147,9 @@ impl Projection for OrchestrationProjection {
             OrchestrationEvent::LegReplaced(e) => negotiations::recovery(tx, &meta, e).await,
             OrchestrationEvent::ConflictSimulated(e) => negotiations::conflict(tx, &meta, e).await,
             OrchestrationEvent::ResourcingRequested(_) => Ok(()),
+            OrchestrationEvent::StandingIntentUpdated(e) => intents::intent(tx, &meta, e).await,
+            OrchestrationEvent::ProgressLogged(e) => intents::entry(tx, &meta, &record.topic, e).await,
+            OrchestrationEvent::Narrated(e) => intents::narrated(tx, &meta, &record.topic, e).await,
         }
     }
 }
