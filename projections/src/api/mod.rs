@@ -253,9 +253,11 @@ async fn intent_progress(State(s): State<ApiState>, TenantId(tenant): TenantId, 
     if let Some(t) = q.log_type.as_deref().filter(|t| !queries::LEDGER_LOG_TYPES.contains(t)) {
         return Err(ApiError::bad_request("BAD_QUERY", format!("log_type must be one of {}, not {t:?}", queries::LEDGER_LOG_TYPES.join(", "))));
     }
-    let entries = queries::intent_progress(&s.pool, &tenant, &intent_id, q.log_type.as_deref()).await?;
-    if entries.is_empty() && queries::standing_intent(&s.pool, &tenant, &intent_id).await?.is_none() {
+    // Known by its snapshot, as on `GET /v1/standing-intents/{intent_id}`: ledger rows alone
+    // (their snapshot not projected yet) are not an intent.
+    if !queries::standing_intent_exists(&s.pool, &tenant, &intent_id).await? {
         return Err(unknown_intent(&intent_id));
     }
+    let entries = queries::intent_progress(&s.pool, &tenant, &intent_id, q.log_type.as_deref()).await?;
     Ok(Json(json!({ "intent_id": intent_id, "entries": entries })).into_response())
 }

@@ -113,7 +113,9 @@ fn orchestration_schemas() -> Value {
         "ProgressEntry": object(&[
             ("event_id", string()), ("step", int()), ("step_name", string()),
             ("log_type", json!({ "enum": crate::queries::LEDGER_LOG_TYPES })), ("status", string()), ("text", string()),
-            ("reasoning", nullable("string")), ("card", json!({ "type": ["object", "null"], "description": "the Progress Ledger card (Adaptive Card 1.5)" })),
+            ("reasoning", nullable("string")),
+            ("context", json!({ "description": "the facts logged with a thought, activity or event (any JSON); null for a narrative" })),
+            ("card", json!({ "type": ["object", "null"], "description": "the Progress Ledger card (Adaptive Card 1.5)" })),
             ("renderer", nullable("string")), ("if_text", nullable("string")), ("then_text", nullable("string")), ("at", time()),
         ]),
         "StandingIntentDetail": object(&{

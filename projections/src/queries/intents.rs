@@ -70,6 +70,8 @@ pub struct ProgressEntryRow {
     pub text: String,
     /// A narrative's reasoning.
     pub reasoning: Option<String>,
+    /// A thought's, activity's or event's facts as logged (JSON); null for a narrative.
+    pub context: Option<serde_json::Value>,
     /// A narrative's Progress Ledger card (Adaptive Card 1.5).
     pub card: Option<serde_json::Value>,
     /// A narrative's renderer (narrator-offline-1 or llm:<model>).
@@ -124,7 +126,7 @@ pub async fn standing_intents(pool: &PgPool, tenant: &str, filter: &IntentFilter
 /// The ledger of intent `intent_id` (optionally one log type), in order.
 pub async fn intent_progress(pool: &PgPool, tenant: &str, intent_id: &str, log_type: Option<&str>) -> anyhow::Result<Vec<ProgressEntryRow>> {
     sqlx::query_as(
-        "SELECT event_id, step, step_name, log_type, status, text, reasoning, card, renderer, if_text, then_text, at FROM progress_ledger \
+        "SELECT event_id, step, step_name, log_type, status, text, reasoning, context, card, renderer, if_text, then_text, at FROM progress_ledger \
          WHERE tenant_id = $1 AND subject_kind = 'intent' AND subject_id = $2 AND log_type <> 'narrative_request' AND ($3::text IS NULL OR log_type = $3) \
          ORDER BY at, step, source_offset, event_id",
     )
@@ -134,6 +136,16 @@ pub async fn intent_progress(pool: &PgPool, tenant: &str, intent_id: &str, log_t
     .fetch_all(pool)
     .await
     .with_context(|| format!("reading the progress of standing intent {intent_id}"))
+}
+
+/// Whether `tenant` has standing intent `intent_id` (a snapshot was projected).
+pub async fn standing_intent_exists(pool: &PgPool, tenant: &str, intent_id: &str) -> anyhow::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM standing_intents WHERE tenant_id = $1 AND intent_id = $2)")
+        .bind(tenant)
+        .bind(intent_id)
+        .fetch_one(pool)
+        .await
+        .with_context(|| format!("looking up standing intent {intent_id}"))
 }
 
 /// Intent `intent_id` of `tenant` with its ledger, if it exists.

@@ -25,8 +25,9 @@ use souk_schemas::orchestration::{LegReplaced, NegotiationUpdated, PartnerReplyC
 use souk_schemas::{Envelope, StreamEvent};
 use sqlx::PgConnection;
 
-/// Every record of the sink's three input topics as one type: `partners` and `partner.products`
-/// carry one record each (the codec presents them in union form), `negotiation.events` the rest.
+/// Every record of the sink's five input topics as one type: `partners`, `partner.products` and
+/// `narrations` carry one record each (the codec presents them in union form), `negotiation.events`
+/// and `intents.events` the rest.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub enum OrchestrationEvent {
     PartnerUpserted(PartnerUpserted),
@@ -216,6 +217,23 @@ mod tests {
         serde_json::json!({"UserNotified": {"envelope": env(), "negotiation_id": "", "bundle_id": bundle, "thread_id": "t1", "kind": "note", "text": "hi"}})
     }
 
+    fn logged(subject: &str, log_type: &str, context: &str) -> serde_json::Value {
+        serde_json::json!({"ProgressLogged": {"envelope": env(), "subject_kind": "intent", "subject_id": subject, "thread_id": "thread-i1", "step": 2,
+            "step_name": "condition_wait", "log_type": log_type, "status": "waiting", "text": "checked", "context": context, "if_text": null, "then_text": null}})
+    }
+
+    fn narrated(subject: &str, card: &str) -> serde_json::Value {
+        serde_json::json!({"Narrated": {"envelope": env(), "subject_kind": "intent", "subject_id": subject, "thread_id": "thread-i1", "entry_id": "e0", "step": 2,
+            "status": "waiting", "narrative": "Still raining.", "reasoning": "rain", "renderer": "narrator-offline-1", "card": card}})
+    }
+
+    fn intent_updated(intent: &str) -> serde_json::Value {
+        serde_json::json!({"StandingIntentUpdated": {"envelope": env(), "intent_id": intent, "user_id": "u1", "thread_id": "thread-i1", "description": "d",
+            "status": "active", "trust_level": "high", "requires_approval": false, "if_text": "Weather == Sunny", "then_text": "Order Flowers",
+            "checks": [{"kind": "weather", "value": "sunny", "met": false, "observed": "rainy"}], "checks_count": 1, "last_checked_at": 2, "expires_at": 9,
+            "approval_due_at": null, "bundle_id": null, "reason": null, "created_at": 1, "vendors_found": 2}})
+    }
+
     /// Through the codec, the catalog topics' bare records and a union branch of
     /// `negotiation.events` decode as their `OrchestrationEvent` variant.
     #[tokio::test]
@@ -232,6 +250,44 @@ mod tests {
         assert!(matches!(codec.decode::<OrchestrationEvent>(&bytes).await.unwrap(), OrchestrationEvent::ProductUpserted(p) if p.price.to_string() == "50.00"));
         let bytes = codec.encode_json("negotiation.events", &notified("b1")).await.unwrap();
         assert!(matches!(codec.decode::<OrchestrationEvent>(&bytes).await.unwrap(), OrchestrationEvent::UserNotified(n) if n.negotiation_id.is_empty()));
+    }
+
+    /// The standing intents' topics: a union branch of `intents.events` and the bare record of
+    /// `narrations` decode as their variant.
+    #[tokio::test]
+    async fn intent_topics_decode_through_the_codec() {
+        let catalog = souk_schemas::Catalog::builtin().unwrap();
+        let topics = vec![
+            ("intents.events".to_string(), vec!["souk.intents.StandingIntentUpdated".to_string(), "souk.intents.ProgressLogged".to_string()]),
+            ("narrations".to_string(), vec!["souk.intents.Narrated".to_string()]),
+        ];
+        let codec = souk_runtime::codec::Codec::in_memory(&topics, &catalog).unwrap();
+        for value in [intent_updated("i1"), logged("i1", "thought", "{}")] {
+            let bytes = codec.encode_json("intents.events", &value).await.unwrap();
+            assert_eq!(codec.decode::<OrchestrationEvent>(&bytes).await.unwrap(), serde_json::from_value(value).unwrap());
+        }
+        let bytes = codec.encode_json("narrations", &narrated("i1", "{}")["Narrated"]).await.unwrap();
+        assert!(matches!(codec.decode::<OrchestrationEvent>(&bytes).await.unwrap(), OrchestrationEvent::Narrated(n) if n.entry_id == "e0"));
+    }
+
+    /// Intent records are keyed `<tenant>|<intent>` (a ledger entry and a narrative by their
+    /// subject); a context or card that is not JSON, or an unrepresentable time, is refused.
+    #[test]
+    fn intent_records_are_keyed_by_intent_and_checked() {
+        let p = OrchestrationProjection;
+        assert_eq!(p.check(&record("acme|i1", intent_updated("i1"))), Ok(()));
+        assert_eq!(p.check(&record("acme|i1", logged("i1", "narrative", r#"{"weather": "rainy"}"#))), Ok(()));
+        assert_eq!(p.check(&record("acme|i1", narrated("i1", r#"{"type": "AdaptiveCard"}"#))), Ok(()));
+        for wrong in [record("acme|i2", intent_updated("i1")), record("other|i1", logged("i1", "thought", "{}")), record("acme|b1", narrated("i1", "{}"))] {
+            assert!(p.check(&wrong).is_err(), "{:?} is not keyed by its intent", wrong.event);
+        }
+        assert!(p.check(&record("acme|i1", logged("i1", "thought", "not json"))).unwrap_err().contains("context"));
+        assert!(p.check(&record("acme|i1", narrated("i1", "{\"type\":"))).unwrap_err().contains("card"));
+        for field in ["last_checked_at", "expires_at", "created_at", "approval_due_at"] {
+            let mut late = intent_updated("i1");
+            late["StandingIntentUpdated"][field] = serde_json::json!(i64::MAX);
+            assert!(p.check(&record("acme|i1", late)).unwrap_err().contains(field), "{field}");
+        }
     }
 
     /// A record must be keyed by its own tenant and entity; its times must be representable.
