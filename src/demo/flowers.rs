@@ -66,9 +66,17 @@ pub fn thread(bundle: &Value) -> Vec<String> {
     bundle["messages"].as_array().map(|m| m.iter().filter_map(|m| m["text"].as_str().map(str::to_string)).collect()).unwrap_or_default()
 }
 
-/// Waits until the bundle's thread has a message of `kind`; returns the bundle.
+/// Waits until the bundle's thread has a message of `kind` and the snapshot of the negotiation it
+/// is about, from the same step, is projected too (the sink may commit a message before the snapshot emitted with it:
+/// a batch ends between them); returns the bundle.
 pub async fn thread_has(client: &SoukClient, bundle_id: &str, kind: &str) -> anyhow::Result<Value> {
-    bundle_when(client, bundle_id, &format!("a {kind} message in bundle {bundle_id}'s thread"), |b| b["messages"].as_array().is_some_and(|m| m.iter().any(|m| m["kind"] == kind))).await
+    let instant = |v: &Value| v.as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    bundle_when(client, bundle_id, &format!("a {kind} message in bundle {bundle_id}'s thread"), |b| {
+        let Some(told) = b["messages"].as_array().and_then(|m| m.iter().rev().find(|m| m["kind"] == kind)) else { return false };
+        let about = b["negotiations"].as_array().into_iter().flatten().filter(|n| n["negotiation_id"] == told["negotiation_id"]);
+        about.into_iter().all(|n| instant(&n["updated_at"]) >= instant(&told["at"]))
+    })
+    .await
 }
 
 /// Prints the thread messages of `kind` of the bundle (as the user reads them).
