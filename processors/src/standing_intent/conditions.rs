@@ -164,8 +164,7 @@ pub fn if_text(conditions: &[IntentCondition]) -> String {
 pub fn evaluate(conditions: &[IntentCondition], facts: Facts<'_>, now_ms: i64, offset_minutes: i64) -> Evaluation {
     let now = local(now_ms, offset_minutes);
     let target = target_date(conditions, now);
-    let day_name = title(&format!("{:?}", target.weekday()));
-    let day_name = full_day(&day_name);
+    let target_day = day_name(target.weekday()).to_string();
     let latest = |slot: &str| facts.latest.and_then(|l| l.get(slot));
     let mut checks = Vec::with_capacity(conditions.len());
     let (mut reasons, mut timing) = (Vec::new(), false);
@@ -176,14 +175,14 @@ pub fn evaluate(conditions: &[IntentCondition], facts: Facts<'_>, now_ms: i64, o
                 let forecast = latest(&key).map(|o| o.value.clone());
                 let wanted = forecast.as_deref().is_some_and(|f| f.eq_ignore_ascii_case(c.value.trim()));
                 let previous = facts.previous.and_then(|p| p.get(&key)).cloned();
-                let reason = (!wanted).then(|| Waiting::Weather { day: day_name.clone(), date: target, current: forecast.clone(), previous, target: c.value.clone() });
+                let reason = (!wanted).then(|| Waiting::Weather { day: target_day.clone(), date: target, current: forecast.clone(), previous, target: c.value.clone() });
                 timing |= wanted && target != now.date();
                 (wanted && target == now.date(), forecast, reason)
             }
             "day_of_week" => {
                 let met = weekday(&c.value) == Some(now.date().weekday());
                 timing |= !met;
-                (met, Some(full_day(&title(&format!("{:?}", now.date().weekday())))), None)
+                (met, Some(day_name(now.date().weekday()).to_string()), None)
             }
             "time" => {
                 let met = window(&c.value).is_some_and(|w| in_window(now.time(), w));
@@ -211,7 +210,7 @@ pub fn evaluate(conditions: &[IntentCondition], facts: Facts<'_>, now_ms: i64, o
     let waiting = if all_met {
         None
     } else {
-        reasons.into_iter().next().or_else(|| timing.then(|| Waiting::Time { reason: time_reason(conditions, &day_name) })).or(Some(Waiting::Time { reason: "optimizing schedule".into() }))
+        reasons.into_iter().next().or_else(|| timing.then(|| Waiting::Time { reason: time_reason(conditions, &target_day) })).or(Some(Waiting::Time { reason: "optimizing schedule".into() }))
     };
     Evaluation { checks, waiting }
 }
@@ -220,10 +219,9 @@ fn product_name(c: &IntentCondition) -> String {
     c.label.clone().unwrap_or_else(|| c.value.clone())
 }
 
-/// `Thu` → `Thursday`.
-fn full_day(short: &str) -> String {
-    const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
-    DAYS.iter().find(|d| d.starts_with(short)).map_or_else(|| short.to_string(), |d| d.to_string())
+/// The weekday's English name ("Thursday").
+fn day_name(day: Weekday) -> &'static str {
+    ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"][day.num_days_from_monday() as usize]
 }
 
 /// "Thursday afternoon", "Thursday", "the afternoon window".
