@@ -49,6 +49,8 @@ fn leg(id: &str, item: &str, partner: &str, at: (f64, f64)) -> BundleLeg {
         destination_lng: Degrees(DESTINATION.1),
         arrives_at: None,
         partner_opted_in: true,
+        margin_percent: None,
+        payout_account: None,
     }
 }
 
@@ -91,6 +93,8 @@ fn partner_b(negotiation_id: &str, t: i64) -> NegotiationInput {
         partner_lng: Some(Degrees(SHOP_B.1)),
         preparation_minutes: Some(PREP),
         capabilities: vec!["florist".into()],
+        margin_percent: None,
+        payout_account: None,
     })
 }
 

@@ -67,6 +67,8 @@ fn partner_b(price: rust_decimal::Decimal, delay_minutes: i64, t: i64) -> Negoti
         partner_lng: None,
         preparation_minutes: None,
         capabilities: vec!["florist".into()],
+        margin_percent: None,
+        payout_account: None,
     })
 }
 

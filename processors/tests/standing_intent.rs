@@ -44,6 +44,8 @@ fn leg() -> BundleLeg {
         destination_lng: Degrees(4.9),
         arrives_at: None,
         partner_opted_in: true,
+        margin_percent: None,
+        payout_account: None,
     }
 }
 
@@ -64,6 +66,7 @@ fn request(trust: &str, requires_approval: bool) -> IntentInput {
         utc_offset_minutes: 0,
         vendors_found: 2,
         legs: vec![leg()],
+        payment_method: Some("pm_card_visa".into()),
     })
 }
 

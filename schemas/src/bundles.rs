@@ -50,6 +50,9 @@ pub struct PartnerUpserted {
     pub on_time_percent: i32,
     /// `false` = removed.
     pub active: bool,
+    /// Their payout account at the payment provider (Stripe Connect `acct_...`).
+    #[serde(default)]
+    pub payout_account: Option<String>,
 }
 
 /// A partner's product; the latest per product is the truth.
@@ -119,6 +122,12 @@ pub struct BundleLeg {
     /// The partner agreed to receive WhatsApp messages (absent in older records: true).
     #[serde(default = "opted_in_by_default")]
     pub partner_opted_in: bool,
+    /// The platform's commission on the leg's product, percent of its price (`None` = 0).
+    #[serde(default)]
+    pub margin_percent: Option<Decimal>,
+    /// The partner's payout account at the payment provider (Stripe `acct_...`).
+    #[serde(default)]
+    pub payout_account: Option<String>,
 }
 
 fn opted_in_by_default() -> bool {

@@ -90,6 +90,13 @@ const BUILTIN: &[(&str, &str)] = &[
     ("standing_intent_updated.avsc", include_str!("../avro/standing_intent_updated.avsc")),
     ("progress_logged.avsc", include_str!("../avro/progress_logged.avsc")),
     ("narrated.avsc", include_str!("../avro/narrated.avsc")),
+    ("checkout_requested.avsc", include_str!("../avro/checkout_requested.avsc")),
+    ("payment_command.avsc", include_str!("../avro/payment_command.avsc")),
+    ("payment_result.avsc", include_str!("../avro/payment_result.avsc")),
+    ("leg_delivered.avsc", include_str!("../avro/leg_delivered.avsc")),
+    ("checkout_leg.avsc", include_str!("../avro/checkout_leg.avsc")),
+    ("checkout_updated.avsc", include_str!("../avro/checkout_updated.avsc")),
+    ("checkout_finished.avsc", include_str!("../avro/checkout_finished.avsc")),
 ];
 
 /// Why a schema could not be loaded or composed.

@@ -8,6 +8,7 @@
 use crate::bundles::BundleLeg;
 use crate::clock::Tick;
 use crate::envelope::Envelope;
+use crate::payments::CheckoutFinished;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +47,9 @@ pub struct StandingIntentRequested {
     pub utc_offset_minutes: i64,
     pub vendors_found: i32,
     pub legs: Vec<BundleLeg>,
+    /// What the intent checks out with when it fires.
+    #[serde(default)]
+    pub payment_method: Option<String>,
 }
 
 /// An observation from a connector.
@@ -189,6 +193,7 @@ pub enum IntentInput {
     ConditionObserved(ConditionObserved),
     IntentDecided(IntentDecided),
     IntentCancelRequested(IntentCancelRequested),
+    CheckoutFinished(CheckoutFinished),
     Tick(Tick),
 }
 
@@ -212,7 +217,7 @@ pub enum NarrationEvent {
     Narrated(Narrated),
 }
 
-crate::stream_event!(IntentInput { StandingIntentRequested, ConditionObserved, IntentDecided, IntentCancelRequested, Tick } tick Tick);
+crate::stream_event!(IntentInput { StandingIntentRequested, ConditionObserved, IntentDecided, IntentCancelRequested, CheckoutFinished, Tick } tick Tick);
 crate::stream_event!(IntentEvent { StandingIntentUpdated, ProgressLogged });
 crate::stream_event!(ObservationInput { ObservationRecorded, WatchChanged });
 crate::stream_event!(NarrationEvent { Narrated });
@@ -263,6 +268,7 @@ mod tests {
                 utc_offset_minutes: 60,
                 vendors_found: 3,
                 legs: Vec::new(),
+                payment_method: Some("pm_card_visa".into()),
             }),
         );
         round_trip(&inputs, &IntentInput::ConditionObserved(ConditionObserved { envelope: envelope.clone(), intent_id: "i1".into(), observation: observation() }));

@@ -19,6 +19,7 @@ pub mod inventory;
 pub mod key;
 pub mod orchestration;
 pub mod orders;
+pub mod payments;
 pub mod simulator;
 pub mod whatsapp;
 

@@ -6,6 +6,7 @@
 use crate::bundles::{BundleRequested, BundleUpdated, ChatIntentResolved, ConflictSimulated, Degrees, ItemAddRequested};
 use crate::clock::Tick;
 use crate::envelope::Envelope;
+use crate::payments::{CheckoutRequested, CheckoutUpdated, LegDelivered, PaymentResult};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +80,12 @@ pub struct AlternativeFound {
     pub preparation_minutes: Option<i64>,
     #[serde(default)]
     pub capabilities: Vec<String>,
+    /// The platform's commission on the replacement product, percent of its price.
+    #[serde(default)]
+    pub margin_percent: Option<Decimal>,
+    /// The replacement partner's payout account (Stripe `acct_...`).
+    #[serde(default)]
+    pub payout_account: Option<String>,
 }
 
 /// Re-sourcing found nothing that fits.
@@ -201,6 +208,9 @@ pub enum NegotiationInput {
     ChatIntentResolved(ChatIntentResolved),
     HumanIntervened(HumanIntervened),
     ItemAddRequested(ItemAddRequested),
+    CheckoutRequested(CheckoutRequested),
+    PaymentResult(PaymentResult),
+    LegDelivered(LegDelivered),
     Tick(Tick),
 }
 
@@ -214,10 +224,11 @@ pub enum NegotiationEvent {
     LegReplaced(LegReplaced),
     BundleUpdated(BundleUpdated),
     ConflictSimulated(ConflictSimulated),
+    CheckoutUpdated(CheckoutUpdated),
 }
 
-crate::stream_event!(NegotiationInput { NegotiationRequested, PartnerReplied, UserDecided, AlternativeFound, NoAlternativeFound, BundleRequested, ChatIntentResolved, HumanIntervened, ItemAddRequested, Tick } tick Tick);
-crate::stream_event!(NegotiationEvent { NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified, LegReplaced, BundleUpdated, ConflictSimulated });
+crate::stream_event!(NegotiationInput { NegotiationRequested, PartnerReplied, UserDecided, AlternativeFound, NoAlternativeFound, BundleRequested, ChatIntentResolved, HumanIntervened, ItemAddRequested, CheckoutRequested, PaymentResult, LegDelivered, Tick } tick Tick);
+crate::stream_event!(NegotiationEvent { NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified, LegReplaced, BundleUpdated, ConflictSimulated, CheckoutUpdated });
 
 #[cfg(test)]
 mod tests {
@@ -270,6 +281,8 @@ mod tests {
             destination_lng: Degrees(-73.99),
             arrives_at: None,
             partner_opted_in: true,
+            margin_percent: None,
+            payout_account: None,
         }
     }
 
@@ -302,6 +315,7 @@ mod tests {
                 positive_reviews: 2,
                 on_time_percent: 95,
                 active: true,
+                payout_account: None,
             },
         );
         round_trip(
@@ -373,6 +387,8 @@ mod tests {
                 partner_lng: Some(Degrees(-73.9855)),
                 preparation_minutes: Some(20),
                 capabilities: vec!["florist".into()],
+                margin_percent: None,
+                payout_account: None,
             }),
             NegotiationInput::BundleRequested(BundleRequested {
                 envelope: envelope.clone(),

@@ -151,6 +151,7 @@ fn partner(tenant: &str, id: &str, at: i64, partner_id: &str, name: &str, review
         positive_reviews: reviews,
         on_time_percent: on_time,
         active: true,
+        payout_account: None,
     }
 }
 
@@ -193,6 +194,8 @@ fn leg() -> BundleLeg {
         destination_lng: Degrees(-73.99),
         arrives_at: Some(T0 + 5_700_000),
         partner_opted_in: true,
+        margin_percent: None,
+        payout_account: None,
     }
 }
 

@@ -118,6 +118,8 @@ pub fn answer(r: &ResourcingRequested, offers: &[(ProductUpserted, PartnerUpsert
         partner_lng: Some(partner.lng),
         preparation_minutes: Some(partner.preparation_minutes),
         capabilities: product.capabilities.clone(),
+        margin_percent: product.margin_percent,
+        payout_account: partner.payout_account.clone(),
     })
 }
 
@@ -199,6 +201,7 @@ mod tests {
             positive_reviews: 0,
             on_time_percent: 0,
             active: true,
+            payout_account: None,
         }
     }
 

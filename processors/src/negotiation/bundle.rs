@@ -107,6 +107,8 @@ pub fn replace_leg(state: &mut NegotiationState, leg_id: &str, a: &AlternativeFo
     if !a.capabilities.is_empty() {
         leg.capabilities = a.capabilities.clone();
     }
+    leg.margin_percent = a.margin_percent;
+    leg.payout_account = a.payout_account.clone();
     updated(ctx, b, "open");
 }
 
@@ -116,6 +118,10 @@ pub fn chat(state: &mut NegotiationState, c: &ChatIntentResolved, ctx: &mut Ctx<
         return Err(Rejection::new("UNKNOWN_BUNDLE", format!("no bundle {} was requested", c.bundle_id)));
     };
     match c.intent.as_str() {
+        "change_item" if super::checkout::locks_legs(state) => {
+            tell(ctx, &bundle, "clarify", "Your checkout is in progress; you can change an item once it is paid.".into());
+            Ok(())
+        }
         "change_item" => change_item(state, &bundle, c, ctx),
         "approve" | "reject" => decide(state, &bundle, c, ctx),
         _ => {
@@ -198,7 +204,7 @@ fn decide(state: &mut NegotiationState, bundle: &Bundle, c: &ChatIntentResolved,
 }
 
 /// A note to the bundle's thread that concerns no negotiation (`negotiation_id` empty).
-fn tell(ctx: &mut Ctx<Out>, b: &Bundle, kind: &str, text: String) {
+pub(super) fn tell(ctx: &mut Ctx<Out>, b: &Bundle, kind: &str, text: String) {
     let r = &b.request;
     let note = UserNotified { envelope: ctx.envelope(), negotiation_id: String::new(), bundle_id: r.bundle_id.clone(), thread_id: r.thread_id.clone(), kind: kind.to_string(), text };
     ctx.emit(ctx.key().to_string(), Out::UserNotified(note));

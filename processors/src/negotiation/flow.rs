@@ -15,6 +15,8 @@ use souk_schemas::whatsapp::{OutboundMessageRequested, ReplyButton};
 
 const TYPES: [&str; 3] = ["product_change", "price_negotiation", "timing_change"];
 
+use super::checkout;
+
 /// Escalation kinds (rules B7), as on the shared `escalations` topic.
 mod kind {
     pub const TIMEOUT: &str = "TIMEOUT";
@@ -70,6 +72,11 @@ pub fn partner_replied(state: &mut NegotiationState, reply: &PartnerReplied, ctx
     };
     let reading = classify(reply.text.as_deref(), reply.button_id.as_deref());
     log_reading(ctx, n, reply, &reading);
+    if n.request.negotiation_type == checkout::RESERVATION {
+        let id = n.request.negotiation_id.clone();
+        checkout::answered(state, &id, reading, ctx);
+        return Ok(());
+    }
     if n.paused {
         // Logged for the human who has the conversation now; the machine does not answer (rules N4).
         return Ok(());
@@ -78,6 +85,7 @@ pub fn partner_replied(state: &mut NegotiationState, reply: &PartnerReplied, ctx
     if n.status == Status::OrderingAlternative {
         if let Some((leg_id, alt)) = alternative_answered(n, reading, ctx) {
             super::bundle::replace_leg(state, &leg_id, &alt, ctx);
+            checkout::leg_replaced(state, &leg_id, &alt, ctx);
         }
         return Ok(());
     }
@@ -278,6 +286,12 @@ fn resourcing<'s>(state: &'s mut NegotiationState, id: &str, bundle: &str) -> Re
 /// A timer came due; it acts only if the negotiation is still waiting for what the timer guards.
 pub fn timer_fired(state: &mut NegotiationState, timer_kind: &str, id: &str, ctx: &mut Ctx<Out>) {
     let Some(n) = state.negotiations.get_mut(id) else { return };
+    if n.request.negotiation_type == checkout::RESERVATION {
+        if timer_kind == timer::REPLY {
+            checkout::timed_out(state, id, ctx);
+        }
+        return;
+    }
     match (timer_kind, n.status) {
         (timer::REPLY, Status::AwaitingPartnerReply | Status::OrderingAlternative) => {
             let minutes = if n.request.is_jit { JIT_REPLY_MINUTES } else { REPLY_MINUTES };
@@ -342,10 +356,16 @@ fn log_reading(ctx: &mut Ctx<Out>, n: &Negotiation, reply: &PartnerReplied, read
     ctx.emit(ctx.key().to_string(), Out::PartnerReplyClassified(logged));
 }
 
-/// A WhatsApp message to a partner, keyed by tenant and their number.
+/// A WhatsApp message to a partner, keyed by tenant and their number, with Accept / Decline /
+/// Modify buttons when `buttons`.
 fn send_partner(ctx: &mut Ctx<Out>, n: &Negotiation, contact: &str, purpose: &str, text: String, buttons: bool) {
     let button = |id: &str, title: &str| ReplyButton { id: id.to_string(), title: title.to_string() };
     let buttons = if buttons { vec![button(ACCEPT_BUTTON, "Accept"), button(DECLINE_BUTTON, "Decline"), button(MODIFY_BUTTON, "Modify")] } else { Vec::new() };
+    send_partner_with(ctx, n, contact, purpose, text, buttons);
+}
+
+/// A WhatsApp message about `n` to a partner with these reply buttons.
+pub(super) fn send_partner_with(ctx: &mut Ctx<Out>, n: &Negotiation, contact: &str, purpose: &str, text: String, buttons: Vec<ReplyButton>) {
     let tenant = n.request.envelope.tenant_id.clone();
     let message = OutboundMessageRequested { envelope: ctx.envelope(), to: contact.to_string(), order_id: Some(n.request.bundle_id.clone()), purpose: purpose.to_string(), text, buttons };
     ctx.emit(souk_schemas::key::CustomerKey::of(&tenant, contact), Out::OutboundMessageRequested(message));
@@ -357,7 +377,8 @@ fn notify(ctx: &mut Ctx<Out>, n: &Negotiation, kind: &str, text: String) {
     ctx.emit(ctx.key().to_string(), Out::UserNotified(note));
 }
 
-fn snapshot(ctx: &mut Ctx<Out>, n: &Negotiation) {
+/// The negotiation's snapshot → `events` and the directory.
+pub(super) fn snapshot(ctx: &mut Ctx<Out>, n: &Negotiation) {
     let r = &n.request;
     let update = NegotiationUpdated {
         envelope: ctx.envelope(),

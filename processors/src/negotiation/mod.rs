@@ -9,6 +9,7 @@
 //! anything is cancelled. Pure: time is `ctx.now()`, ids derive from the causing events.
 
 pub mod bundle;
+pub mod checkout;
 pub mod classify;
 mod flow;
 pub mod state;
@@ -20,6 +21,7 @@ use souk_schemas::bundles::{BundleUpdated, ConflictSimulated};
 use souk_schemas::key::BundleKey;
 use souk_schemas::orchestration::{LegReplaced, NegotiationInput, NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified};
 use souk_schemas::orders::EscalationRaised;
+use souk_schemas::payments::{CheckoutFinished, CheckoutUpdated, PaymentCommand};
 use souk_schemas::whatsapp::OutboundMessageRequested;
 use souk_schemas::StreamEvent;
 
@@ -69,6 +71,12 @@ pub enum NegotiationOutput {
     OutboundMessageRequested(OutboundMessageRequested),
     /// A human must take over → `escalations`.
     EscalationRaised(EscalationRaised),
+    /// The checkout's snapshot → `events`.
+    CheckoutUpdated(CheckoutUpdated),
+    /// A call for the payment provider → `payments`.
+    PaymentCommand(PaymentCommand),
+    /// A standing intent's checkout ended → `intents`.
+    CheckoutFinished(CheckoutFinished),
 }
 
 souk_schemas::stream_event!(NegotiationOutput {
@@ -80,7 +88,10 @@ souk_schemas::stream_event!(NegotiationOutput {
     BundleUpdated,
     ConflictSimulated,
     OutboundMessageRequested,
-    EscalationRaised
+    EscalationRaised,
+    CheckoutUpdated,
+    PaymentCommand,
+    CheckoutFinished
 });
 
 /// Timer ids: `<kind>/<negotiation id>`.
@@ -127,6 +138,9 @@ impl Processor for NegotiationProcessor {
             NegotiationInput::ChatIntentResolved(e) => &e.bundle_id,
             NegotiationInput::HumanIntervened(e) => &e.bundle_id,
             NegotiationInput::ItemAddRequested(e) => &e.bundle_id,
+            NegotiationInput::CheckoutRequested(e) => &e.bundle_id,
+            NegotiationInput::PaymentResult(e) => &e.bundle_id,
+            NegotiationInput::LegDelivered(e) => &e.bundle_id,
             NegotiationInput::Tick(_) => return Ok(()),
         };
         if bundle != key.bundle_id {
@@ -142,13 +156,18 @@ impl Processor for NegotiationProcessor {
             NegotiationInput::ChatIntentResolved(e) => bundle::chat(state, e, ctx),
             NegotiationInput::HumanIntervened(e) => flow::intervened(state, e, ctx),
             NegotiationInput::ItemAddRequested(e) => bundle::item_added(state, e, ctx),
+            NegotiationInput::CheckoutRequested(e) => checkout::requested(state, e, ctx),
+            NegotiationInput::PaymentResult(e) => checkout::result(state, e, ctx),
+            NegotiationInput::LegDelivered(e) => checkout::delivered(state, e, ctx),
             NegotiationInput::Tick(_) => Ok(()),
         }
     }
 
     fn on_timer(&self, state: &mut NegotiationState, timer_id: &str, ctx: &mut Ctx<NegotiationOutput>) {
-        if let Some((kind, negotiation_id)) = timer_id.split_once('/') {
-            flow::timer_fired(state, kind, negotiation_id, ctx);
+        match timer_id.split_once('/') {
+            Some((checkout::CHAIN_TIMER, checkout_id)) => checkout::chain_completed(state, checkout_id, ctx),
+            Some((kind, negotiation_id)) => flow::timer_fired(state, kind, negotiation_id, ctx),
+            None => {}
         }
     }
 
@@ -156,6 +175,8 @@ impl Processor for NegotiationProcessor {
         match output {
             NegotiationOutput::OutboundMessageRequested(_) => "outbound",
             NegotiationOutput::EscalationRaised(_) => "escalations",
+            NegotiationOutput::PaymentCommand(_) => "payments",
+            NegotiationOutput::CheckoutFinished(_) => "intents",
             _ => "events",
         }
     }

@@ -148,4 +148,7 @@ pub struct NegotiationState {
     /// The bundle, once requested (negotiations can also be opened directly, without one).
     #[serde(default)]
     pub bundle: Option<Bundle>,
+    /// The bundle's checkout (the latest; a cancelled one may be followed by another).
+    #[serde(default)]
+    pub checkout: Option<super::checkout::Checkout>,
 }

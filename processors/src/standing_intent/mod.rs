@@ -20,6 +20,7 @@ use souk_runtime::{Ctx, Processor, Rejection};
 use souk_schemas::bundles::{BundleLeg, BundleRequested};
 use souk_schemas::intents::{ConditionObserved, IntentCancelRequested, IntentDecided, IntentInput, ProgressLogged, StandingIntentRequested, StandingIntentUpdated, WatchChanged};
 use souk_schemas::key::{BundleKey, IntentKey, SubjectKey};
+use souk_schemas::payments::{CheckoutFinished, CheckoutRequested};
 use souk_schemas::StreamEvent;
 pub use state::{Intent, IntentState, Status};
 
@@ -37,6 +38,8 @@ pub mod say {
     pub const NO_APPROVAL: &str = "Intent cancelled - no approval received";
     /// The user rejected or cancelled it.
     pub const AS_REQUESTED: &str = "Intent cancelled as requested";
+    /// Its checkout is paid (seed-000 module 23's `atomic_checkout_activity`).
+    pub const PLACED: &str = "Your order has been placed successfully!";
 }
 
 /// Timer ids.
@@ -64,9 +67,11 @@ pub enum IntentOutput {
     WatchChanged(WatchChanged),
     /// The bundle it places → `bundles` (`negotiation.inputs`).
     BundleRequested(BundleRequested),
+    /// The bundle's checkout → `bundles` (after the bundle, on its key).
+    CheckoutRequested(CheckoutRequested),
 }
 
-souk_schemas::stream_event!(IntentOutput { StandingIntentUpdated, ProgressLogged, WatchChanged, BundleRequested });
+souk_schemas::stream_event!(IntentOutput { StandingIntentUpdated, ProgressLogged, WatchChanged, BundleRequested, CheckoutRequested });
 
 type Out = IntentOutput;
 
@@ -85,6 +90,7 @@ impl Processor for StandingIntentProcessor {
             IntentInput::ConditionObserved(e) => &e.intent_id,
             IntentInput::IntentDecided(e) => &e.intent_id,
             IntentInput::IntentCancelRequested(e) => &e.intent_id,
+            IntentInput::CheckoutFinished(e) => &e.intent_id,
             IntentInput::Tick(_) => return Ok(()),
         };
         let expected = IntentKey::of(&event.envelope().tenant_id, intent_id);
@@ -96,6 +102,7 @@ impl Processor for StandingIntentProcessor {
             IntentInput::ConditionObserved(o) => observed(state, o, ctx),
             IntentInput::IntentDecided(d) => decided(state, d, ctx),
             IntentInput::IntentCancelRequested(c) => cancel_requested(state, c, ctx),
+            IntentInput::CheckoutFinished(f) => checkout_finished(state, f, ctx),
             IntentInput::Tick(_) => Ok(()),
         }
     }
@@ -132,7 +139,7 @@ impl Processor for StandingIntentProcessor {
     fn output_name(&self, output: &Out) -> &'static str {
         match output {
             Out::WatchChanged(_) => "watch",
-            Out::BundleRequested(_) => "bundles",
+            Out::BundleRequested(_) | Out::CheckoutRequested(_) => "bundles",
             _ => "events",
         }
     }
@@ -256,12 +263,54 @@ fn execute(intent: &mut Intent, ctx: &mut Ctx<Out>) {
     let bundle_id = format!("si-{}", r.intent_id);
     let legs = r.legs.iter().map(|l| BundleLeg { starts_at: now + l.starts_at, deadline: now + l.deadline, arrives_at: None, ..l.clone() }).collect();
     let bundle = BundleRequested { envelope: ctx.envelope(), bundle_id: bundle_id.clone(), user_id: r.user_id.clone(), thread_id: r.thread_id.clone(), starts_at: now, legs };
-    ctx.emit_to("bundles", BundleKey::of(&r.envelope.tenant_id, &bundle_id), Out::BundleRequested(bundle));
+    let key = BundleKey::of(&r.envelope.tenant_id, &bundle_id);
+    ctx.emit_to("bundles", key.clone(), Out::BundleRequested(bundle));
     intent.bundle_id = Some(bundle_id.clone());
     unwatch_all(intent, ctx);
     Entry::activity("checkout", "executing", format!("Placing bundle {bundle_id}: {}", intent.then_text())).log(intent, ctx);
+    match &r.payment_method {
+        Some(method) => {
+            let checkout = CheckoutRequested {
+                envelope: ctx.envelope(),
+                checkout_id: format!("co-{}", r.intent_id),
+                bundle_id: bundle_id.clone(),
+                payment_method: method.clone(),
+                affiliate_id: None,
+                affiliate_account: None,
+                affiliate_percent: None,
+                intent_id: Some(r.intent_id.clone()),
+            };
+            ctx.emit_to("bundles", key, Out::CheckoutRequested(checkout));
+            Entry::activity("checkout", "checkout_requested", format!("Checking out bundle {bundle_id} with the saved payment method")).log(intent, ctx);
+        }
+        // Intents recorded before payment methods were required: the bundle is placed, its
+        // checkout is the user's to start.
+        None => Entry::thought("checkout", "no_payment_method", format!("No payment method is saved for this intent; bundle {bundle_id} waits for the user's checkout")).log(intent, ctx),
+    }
     let reason = format!("all your conditions are met ({})", intent.if_text());
     Entry::narrative("checkout", "decision_made", json!({ "decision_reason": { "reason": reason }, "items": intent.items_text(), "bundle_id": bundle_id })).log(intent, ctx);
+}
+
+/// The bundle's checkout ended: paid ⇒ completed; compensated ⇒ cancelled with its reason (the
+/// conditions are not waited for again: the moment they held has passed).
+fn checkout_finished(state: &mut IntentState, f: &CheckoutFinished, ctx: &mut Ctx<Out>) -> Result<(), Rejection> {
+    let intent = state.intent.as_mut().ok_or_else(|| Rejection::new("UNKNOWN_INTENT", format!("no intent {}", f.intent_id)))?;
+    if intent.status != Status::Executing || intent.bundle_id.as_deref() != Some(f.bundle_id.as_str()) {
+        Entry::event("checkout", "ignored", format!("checkout {} of bundle {} ended while the intent is {}", f.checkout_id, f.bundle_id, intent.status.name())).log(intent, ctx);
+        return Ok(());
+    }
+    if f.succeeded {
+        intent.status = Status::Completed;
+        Entry::thought("checkout", "completed", format!("Checkout completed: {}", f.checkout_id)).log(intent, ctx);
+        Entry::narrative("checkout", "completed", json!({ "message": say::PLACED, "checkout_id": f.checkout_id })).log(intent, ctx);
+    } else {
+        let why = f.reason.clone().unwrap_or_else(|| "the checkout failed".into());
+        intent.status = Status::Cancelled;
+        intent.reason = Some(format!("Checkout failed: {why}"));
+        Entry::narrative("checkout", "cancelled", json!({ "cancel_reason": "checkout_failed", "message": format!("Intent cancelled - the order could not be placed: {why}") })).log(intent, ctx);
+    }
+    snapshot(intent, ctx);
+    Ok(())
 }
 
 fn cancel(intent: &mut Intent, ctx: &mut Ctx<Out>, why: &str, text: String) {

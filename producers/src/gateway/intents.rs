@@ -104,6 +104,8 @@ struct IntentBody {
     check_frequency_minutes: i64,
     #[serde(default, deserialize_with = "whole")]
     utc_offset_minutes: i64,
+    /// What the intent checks out with when it fires (the provider's payment method token).
+    payment_method: String,
     command_id: Option<String>,
 }
 
@@ -221,6 +223,7 @@ pub async fn create(State(state): State<GatewayState>, headers: HeaderMap, body:
             utc_offset_minutes: b.utc_offset_minutes,
             vendors_found: vendors_found(t, tenant, &legs),
             legs,
+            payment_method: Some(super::validate::payment_method("payment_method", &b.payment_method)?),
         };
         if !(-12 * 60..=14 * 60).contains(&event.utc_offset_minutes) {
             return Err(invalid("utc_offset_minutes", "-720 to 840"));

@@ -85,6 +85,22 @@ pub fn ident(field: &str, value: &str) -> Result<String, ApiError> {
     Ok(value.trim().to_string())
 }
 
+/// A payment provider's token (a Stripe payment method `pm_...`, a connected account `acct_...`):
+/// 1 to 255 ASCII letters, digits and `_`, so it can go into a form-encoded call unescaped.
+pub fn payment_token(field: &str, value: &str, prefix: &str) -> Result<String, ApiError> {
+    let v = value.trim();
+    let ok = v.starts_with(prefix) && v.len() > prefix.len() && v.len() <= 255 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ok {
+        return Err(invalid(field, format!("must be a provider token {prefix}… of ASCII letters, digits and _ (at most 255)")));
+    }
+    Ok(v.to_string())
+}
+
+/// A payment method token (Stripe `pm_...`).
+pub fn payment_method(field: &str, value: &str) -> Result<String, ApiError> {
+    payment_token(field, value, "pm_")
+}
+
 /// [`ident`] for optional free-text-ish fields; blank ⇒ `None`.
 pub fn opt_ident(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
     match value {

@@ -129,6 +129,7 @@ mod tests {
             positive_reviews: reviews,
             on_time_percent: on_time,
             active: true,
+            payout_account: None,
         }
     }
 

@@ -262,6 +262,8 @@ mod tests {
             destination_lng: Degrees(-73.99),
             arrives_at,
             partner_opted_in: true,
+            margin_percent: None,
+            payout_account: None,
         }
     }
 
