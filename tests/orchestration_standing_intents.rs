@@ -7,7 +7,7 @@ mod support;
 
 use chrono::{Datelike, Duration, Utc, Weekday};
 use serde_json::{json, Value};
-use souk::demo::flowers::{self, DESTINATION};
+use souk::demo::flowers::{self, DESTINATION, PARTNER_A};
 use support::orchestration::{rfc, HOUR};
 use support::textile::Textile;
 
@@ -32,7 +32,7 @@ async fn created(t: &Textile, tuesday: i64, intent_id: &str, conditions: Value, 
     flowers::declare_partners(&t.client, "55.00").await.unwrap();
     let body = json!({
         "intent_id": intent_id, "user_id": flowers::USER, "description": "Send flowers on the next sunny Thursday",
-        "conditions": conditions, "trust_level": trust, "requires_approval": requires_approval,
+        "conditions": conditions, "trust_level": trust, "requires_approval": requires_approval, "payment_method": "pm_card_visa",
         "legs": [{ "name": "Flowers", "product_id": "red-flowers-a", "within_minutes": 180, "destination": { "lat": DESTINATION.0, "lng": DESTINATION.1 } }],
     });
     let (status, answer) = t.client.owner(reqwest::Method::POST, "/v1/standing-intents", Some(body)).await.unwrap();
@@ -119,6 +119,15 @@ async fn the_sunny_thursday_intent_waits_through_a_rainy_forecast_and_fires_on_t
     }
     let card = progress["entries"].as_array().unwrap().iter().find(|e| e["log_type"] == "narrative").unwrap()["card"].clone();
     assert_eq!(card["version"], "1.5", "each narrative comes with its Progress Ledger card: {card}");
+
+    // The checkout (rules CO1–CO3): Partner A reserves, the card is charged, the intent is done.
+    t.wait_sent(PARTNER_A, 1).await;
+    t.client.press(PARTNER_A, "wamid.si-sunny.reserve", "neg:accept", "Accept").await.unwrap();
+    let intent = intent_when(&t, "si-sunny", "completed", |i| i["status"] == "completed").await;
+    assert!(intent["reason"].is_null(), "{intent}");
+    narrated(&t, "si-sunny", "Your order has been placed successfully!").await;
+    let paid = t.stripe.payment_intents();
+    assert_eq!(paid.len(), 1, "one payment for the intent's bundle: {paid:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -181,13 +190,13 @@ async fn the_user_cancels_a_waiting_intent_and_bad_intents_are_refused_with_thei
         async move { client.owner(reqwest::Method::POST, "/v1/standing-intents", Some(body)).await.unwrap() }
     };
     let leg = |within: i64| json!([{ "name": "Flowers", "product_id": "red-flowers-a", "within_minutes": within, "destination": { "lat": DESTINATION.0, "lng": DESTINATION.1 } }]);
-    let (status, e) = refused(json!({ "user_id": "u", "description": "d", "conditions": sunny_thursday(), "legs": leg(5) })).await;
+    let (status, e) = refused(json!({ "user_id": "u", "description": "d", "conditions": sunny_thursday(), "legs": leg(5) , "payment_method": "pm_card_visa" })).await;
     assert_eq!((status.as_u16(), e["error"].as_str()), (400, Some("INFEASIBLE")), "{e}");
     assert!(e["reason"].as_str().unwrap().contains("more than its 5 minutes"), "{e}");
-    let (status, e) = refused(json!({ "user_id": "u", "description": "d", "conditions": {}, "legs": leg(180) })).await;
+    let (status, e) = refused(json!({ "user_id": "u", "description": "d", "conditions": {}, "legs": leg(180) , "payment_method": "pm_card_visa" })).await;
     assert_eq!((status.as_u16(), e["reason"].as_str()), (400, Some("conditions: a standing intent needs at least one condition")), "{e}");
-    let (status, e) = refused(json!({ "user_id": "u", "description": "d", "conditions": { "weather": "sunny" }, "legs": leg(180) })).await;
+    let (status, e) = refused(json!({ "user_id": "u", "description": "d", "conditions": { "weather": "sunny" }, "legs": leg(180) , "payment_method": "pm_card_visa" })).await;
     assert_eq!(status, 400, "a weather condition needs its location: {e}");
-    let (status, e) = refused(json!({ "user_id": "u", "description": "d", "conditions": { "day_of_week": "someday" }, "legs": leg(180) })).await;
+    let (status, e) = refused(json!({ "user_id": "u", "description": "d", "conditions": { "day_of_week": "someday" }, "legs": leg(180) , "payment_method": "pm_card_visa" })).await;
     assert_eq!(status, 400, "{e}");
 }

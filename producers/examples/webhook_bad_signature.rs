@@ -23,6 +23,7 @@ fn tenants(n: usize, shared_secret: bool) -> Tenants {
             api_key: Secret::new(format!("key-{i}")),
             access_token: Secret::new("token"),
             intent_confidence_threshold: None,
+            payments_secret_key: None,
         })
         .collect();
     Tenants::from_list(list).expect("tenants")

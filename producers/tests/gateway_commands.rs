@@ -8,26 +8,11 @@ use gateway_support::*;
 use reqwest::Method;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use souk_producers::gateway::{GatewayEvent, Publish};
+use souk_producers::gateway::GatewayEvent;
 use souk_schemas::Envelope;
 
 fn dec(s: &str) -> Decimal {
     s.parse().unwrap()
-}
-
-/// Asserts a 202 and returns the one event published by it.
-async fn accepted(gw: &Gateway, (status, body): (u16, Value)) -> (String, Publish) {
-    assert_eq!((status, body["status"].as_str()), (202, Some("accepted")), "{body}");
-    let published = gw.published().await;
-    assert_eq!(published.len(), 1, "one event per command");
-    (body["command_id"].as_str().unwrap().to_string(), published[0].clone())
-}
-
-/// Asserts a refusal with `code` whose reason mentions `mentions`, and that nothing was published.
-async fn refused(gw: &Gateway, (status, body): (u16, Value), expected: u16, code: &str, mentions: &str) {
-    assert_eq!((status, body["error"].as_str()), (expected, Some(code)), "{body}");
-    assert!(body["reason"].as_str().unwrap().contains(mentions), "{body} should mention {mentions}");
-    assert!(gw.published().await.is_empty(), "nothing published for {body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,6 +26,7 @@ fn bharat() -> Arc<Tenants> {
         verify_token: Secret::new(BHARAT.verify_token),
         api_key: Secret::new(BHARAT.api_key),
         access_token: Secret::new("EAAG"),
+        payments_secret_key: None,
         intent_confidence_threshold: None,
     };
     Arc::new(Tenants::from_list(vec![tenant]).unwrap())

@@ -47,6 +47,7 @@ fn tenant(id: &str, number: &str, key: &str) -> Tenant {
         api_key: Secret::new(key),
         access_token: Secret::new("t"),
         intent_confidence_threshold: None,
+        payments_secret_key: None,
     }
 }
 

@@ -1,7 +1,8 @@
 //! The tenant registry (`tenants.toml`): which business a WhatsApp number belongs to, the secrets
 //! that authenticate its traffic (Meta app secret, webhook verify token, owner API key, Cloud API
-//! access token) and its display name. Shared by the gateway (routing, signatures, owner commands),
-//! the read API (tenant scoping) and the outbound dispatcher (bearer token per tenant).
+//! access token, payment provider secret key) and its display name. Shared by the gateway
+//! (routing, signatures, owner commands), the read API (tenant scoping), the outbound dispatcher
+//! and the payments dispatcher (bearer tokens per tenant).
 //!
 //! Secrets are written literally or as `env:NAME` (read from the environment at load time) and
 //! never printed: [`Secret`]'s `Debug` is redacted. API keys are compared in constant time.
@@ -72,6 +73,12 @@ pub struct Tenant {
     pub api_key: Secret,
     /// Cloud API access token used by the outbound dispatcher.
     pub access_token: Secret,
+    /// Secret key of the tenant's account at the payment provider (Stripe `sk_live_...` /
+    /// `sk_test_...`): the payments dispatcher's bearer token for every call it makes for this
+    /// tenant's checkouts. A tenant without one takes no payments (its commands fail
+    /// `not_configured`).
+    #[serde(default)]
+    pub payments_secret_key: Option<Secret>,
     /// NLU confidence a customer message needs to be acted on (rules B6/C2; the threshold
     /// itself passes). Below it the session asks one clarifying question, then hands over to a
     /// human. Written as `0.85` or `"0.85"`; in [0, 1] with at most 3 decimals; default 0.80.
@@ -207,6 +214,15 @@ access_token = "EAAG"
         assert!(t.by_api_key("owner-ke").is_none());
         let debug = format!("{:?}", t.get("bharat").unwrap());
         assert!(!debug.contains("s3cret") && !debug.contains("owner-key"), "{debug}");
+    }
+
+    #[test]
+    fn the_payments_secret_key_is_optional_and_never_printed() {
+        assert_eq!(Tenants::parse(FILE).unwrap().get("bharat").unwrap().payments_secret_key, None);
+        let t = Tenants::parse(&format!("{FILE}payments_secret_key = \"sk_test_bharat\"\n")).unwrap();
+        let tenant = t.get("bharat").unwrap();
+        assert_eq!(tenant.payments_secret_key.as_ref().map(Secret::expose), Some("sk_test_bharat"));
+        assert!(!format!("{tenant:?}").contains("sk_test_bharat"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! exactly-once in effect. `postgres` projects events into read models, storing its offsets in the
 //! same SQL transaction as the rows.
 
+pub mod payments;
 pub mod postgres;
 pub mod search;
 pub mod whatsapp;

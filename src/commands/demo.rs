@@ -5,7 +5,8 @@
 //! API running for a UI until Ctrl-C. `souk demo flowers` plays system 2's live demo instead
 //! (seed-000 §6.1: Partner A refuses pink, re-sourcing finds Partner B, the user approves, then
 //! the 61.00 variant that escalates), with the partner simulator answering for the florists. Outbound WhatsApp calls go to a local recording Cloud API
-//! unless `--whatsapp-base-url` points at the real one.
+//! unless `--whatsapp-base-url` points at the real one, and payment calls to a local recording
+//! Stripe stand-in unless `--payments-base-url` points at a real provider.
 
 use super::run::{self, RunArgs};
 use anyhow::Context;
@@ -14,6 +15,7 @@ use serde_json::Value;
 use souk::demo::client::{DemoTenant, SoukClient};
 use souk::demo::scenario::{self, Transcript};
 use souk_runtime::stack;
+use souk_sinks::payments::RecordingStripe;
 use souk_sinks::whatsapp::RecordingWhatsApp;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,6 +42,10 @@ pub struct DemoArgs {
     /// Send outbound WhatsApp messages to this Cloud API base URL instead of the local recorder.
     #[arg(long)]
     pub whatsapp_base_url: Option<String>,
+    /// Send payment calls to this Stripe-compatible API base URL instead of the local stand-in
+    /// (the tenant's secret key is then `sk_test_<tenant id>`, which a real account refuses).
+    #[arg(long)]
+    pub payments_base_url: Option<String>,
     /// Stop after printing the projections instead of serving until Ctrl-C.
     #[arg(long)]
     pub exit: bool,
@@ -79,6 +85,11 @@ pub async fn demo(path: &Path, args: DemoArgs) -> anyhow::Result<()> {
         None => Some(RecordingWhatsApp::start().await?),
     };
     let base_url = args.whatsapp_base_url.clone().or_else(|| recorder.as_ref().map(RecordingWhatsApp::base_url)).expect("a WhatsApp base URL");
+    let stripe = match &args.payments_base_url {
+        Some(_) => None,
+        None => Some(RecordingStripe::start().await?),
+    };
+    let payments_base_url = args.payments_base_url.clone().or_else(|| stripe.as_ref().map(RecordingStripe::base_url)).expect("a payments base URL");
     let tenant = DemoTenant::derived(&format!("bharat-{stamp}"), "Bharat Textiles");
     let dir = std::env::temp_dir().join(format!("souk-demo-{stamp}"));
     std::fs::create_dir_all(&dir)?;
@@ -94,6 +105,7 @@ pub async fn demo(path: &Path, args: DemoArgs) -> anyhow::Result<()> {
         index_dir: dir.join("search-index"),
         whatsapp_base_url: base_url.clone(),
         whatsapp_api_version: "v21.0".into(),
+        payments_base_url: payments_base_url.clone(),
         llm_base_url: None,
         llm_model: "gpt-4o-mini".into(),
         exactly_once: souk_runtime::exactly_once::ModeChoice::Auto,
@@ -109,6 +121,7 @@ pub async fn demo(path: &Path, args: DemoArgs) -> anyhow::Result<()> {
     }
     println!("souk demo — topics under {prefix}, tenant {} ({}), gateway http://{addr}", tenant.id, tenant.name);
     println!("outbound WhatsApp → {base_url}{}", if recorder.is_some() { " (local recording Cloud API)" } else { "" });
+    println!("payments → {payments_base_url}{}", if stripe.is_some() { " (local recording Stripe)" } else { "" });
 
     let client = SoukClient::new(&format!("http://{addr}"), tenant.clone(), stamp);
     let transcript = Transcript::new(false);
@@ -131,6 +144,9 @@ pub async fn demo(path: &Path, args: DemoArgs) -> anyhow::Result<()> {
     }
     if let Some(r) = &recorder {
         println!("\nthe recording Cloud API received {} send requests", r.requests().len());
+    }
+    if let Some(s) = stripe.as_ref().filter(|s| !s.requests().is_empty()) {
+        println!("the recording Stripe received {} calls ({} PaymentIntents, {} refunds, {} transfers)", s.requests().len(), s.payment_intents().len(), s.refunds().len(), s.transfers().len());
     }
     match args.story {
         Story::Textile => {

@@ -52,6 +52,10 @@ pub struct RunArgs {
     /// Graph API version used in outbound calls.
     #[arg(long, default_value = "v21.0", env = "SOUK_WHATSAPP_API_VERSION")]
     pub whatsapp_api_version: String,
+    /// Base URL of the payment provider (a Stripe-compatible API) the payments dispatcher calls;
+    /// a local recording stand-in in demo and tests.
+    #[arg(long, default_value = "https://api.stripe.com", env = "SOUK_PAYMENTS_BASE_URL")]
+    pub payments_base_url: String,
     /// OpenAI-compatible API base URL (e.g. `https://api.openai.com/v1`) for the intent stage; the
     /// offline extractor when unset. The key comes from SOUK_LLM_API_KEY.
     #[arg(long, env = "SOUK_LLM_BASE_URL")]
@@ -103,6 +107,7 @@ impl RunArgs {
             index_dir: self.index_dir.clone(),
             whatsapp_base_url: self.whatsapp_base_url.clone(),
             whatsapp_api_version: self.whatsapp_api_version.clone(),
+            payments_base_url: self.payments_base_url.clone(),
             llm: self.llm_base_url.clone().map(|url| (url, self.llm_model.clone())),
             tick_interval_ms: self.tick_interval_ms,
             driven_clock: self.driven_clock,

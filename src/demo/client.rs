@@ -27,6 +27,9 @@ pub struct DemoTenant {
     pub api_key: String,
     /// Cloud API access token (outbound).
     pub access_token: String,
+    /// The payment provider's secret key (`sk_test_<id>`: accepted by the recording Stripe
+    /// stand-in), the payments dispatcher's bearer token.
+    pub payments_secret_key: String,
     /// `intent_confidence_threshold` (rules B6), when not the default 0.80.
     pub confidence_threshold: Option<String>,
 }
@@ -43,6 +46,7 @@ impl DemoTenant {
             verify_token: format!("verify-{}", &digest[16..24]),
             api_key: format!("owner-key-{}", &digest[8..28]),
             access_token: format!("EAAG-{}", &digest[..20]),
+            payments_secret_key: format!("sk_test_{id}"),
             confidence_threshold: None,
         }
     }
@@ -50,8 +54,8 @@ impl DemoTenant {
     /// This tenant as a `[[tenants]]` entry of `tenants.toml`.
     pub fn toml(&self) -> String {
         let mut entry = format!(
-            "[[tenants]]\nid = {:?}\nname = {:?}\nphone_number_id = {:?}\napp_secret = {:?}\nverify_token = {:?}\napi_key = {:?}\naccess_token = {:?}\n",
-            self.id, self.name, self.phone_number_id, self.app_secret, self.verify_token, self.api_key, self.access_token
+            "[[tenants]]\nid = {:?}\nname = {:?}\nphone_number_id = {:?}\napp_secret = {:?}\nverify_token = {:?}\napi_key = {:?}\naccess_token = {:?}\npayments_secret_key = {:?}\n",
+            self.id, self.name, self.phone_number_id, self.app_secret, self.verify_token, self.api_key, self.access_token, self.payments_secret_key
         );
         if let Some(threshold) = &self.confidence_threshold {
             entry.push_str(&format!("intent_confidence_threshold = {threshold:?}\n"));

@@ -16,6 +16,7 @@ use souk_runtime::engine::ProcessorEngine;
 use souk_runtime::processor::Processor;
 use souk_runtime::stage::{Stage, StageRunner};
 use souk_runtime::topology::{ComponentSpec, Role, SourceTopic};
+use souk_sinks::payments::PaymentsOptions;
 use souk_sinks::postgres::{CommerceProjection, InventoryProjection, OrchestrationProjection, Projection};
 use souk_sinks::whatsapp::DispatcherOptions;
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub fn builtin() -> Registry {
         .register(Role::Sink, "orchestration-postgres", Kind::new::<NoOptions>(Needs::DATABASE, postgres_sink::<OrchestrationProjection>))
         .register(Role::Sink, "search-index", Kind::new::<NoOptions>(Needs::NOTHING, search_index))
         .register(Role::Sink, "whatsapp-dispatcher", Kind::new::<DispatcherOptions>(Needs::DATABASE_AND_TENANTS, whatsapp_dispatcher))
+        .register(Role::Sink, "payments-dispatcher", Kind::new::<PaymentsOptions>(Needs::DATABASE_AND_TENANTS, payments_dispatcher))
         .register(Role::Producer, "clock", Kind::new::<ClockOptions>(Needs::NOTHING, clock))
         .register(Role::Producer, souk_producers::gateway::GATEWAY_KIND, Kind::new::<GatewayConfig>(Needs::TENANTS, http_gateway))
         .register(Role::Producer, "partner-simulator", Kind::new::<NoOptions>(Needs::TENANTS, partner_simulator))
@@ -127,6 +129,17 @@ fn whatsapp_dispatcher(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<
         let settings = spec.options::<DispatcherOptions>()?.settings(&cx.deployment.whatsapp_base_url, &cx.deployment.whatsapp_api_version);
         Ok(Started::task(
             async move { souk_sinks::whatsapp::run_whatsapp_dispatcher(&cx.topology, &spec.name, &cx.engine.bootstrap, cx.codec.clone(), db, tenants, settings, cx.shutdown.clone()).await },
+        ))
+    })
+}
+
+/// Makes the checkout saga's payment provider calls with each tenant's secret key.
+fn payments_dispatcher(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
+    Box::pin(async move {
+        let (db, tenants) = (cx.db()?, cx.tenants.clone());
+        let settings = spec.options::<PaymentsOptions>()?.settings(&cx.deployment.payments_base_url);
+        Ok(Started::task(
+            async move { souk_sinks::payments::run_payments_dispatcher(&cx.topology, &spec.name, &cx.engine.bootstrap, cx.codec.clone(), db, tenants, settings, cx.shutdown.clone()).await },
         ))
     })
 }

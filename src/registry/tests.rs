@@ -52,6 +52,7 @@ fn options_are_checked_by_the_kinds_config_struct() {
         ("kind = \"invoicing\"", "kind = \"invoicing\"\nstore = \"invoicing\"", "store"),
         ("interval_ms = 1000", "interval_ms = \"soon\"", "interval_ms"),
         ("kind = \"http-gateway\"", "kind = \"http-gateway\"\nmax_skew = 60", "max_skew"),
+        ("kind = \"payments-dispatcher\"", "kind = \"payments-dispatcher\"\nbackoff_max_ms = 5", "backoff_max_ms"),
     ];
     for (old, new, field) in cases {
         let errors = builtin().check(&edited(old, new));
@@ -65,6 +66,15 @@ fn options_are_checked_by_the_kinds_config_struct() {
     let settings = options.settings("http://x", "v1");
     assert_eq!((settings.settle_wait, settings.backoff, settings.base_url.as_str()), (std::time::Duration::from_secs(5), std::time::Duration::from_millis(100), "http://x"));
     assert_eq!(settings.delivery_window, souk_sinks::whatsapp::DispatcherSettings::default().delivery_window);
+    let t = edited("kind = \"payments-dispatcher\"", "kind = \"payments-dispatcher\"\nbackoff_ms = 100\nmax_backoff_ms = 2000\nrequest_timeout_ms = 5000");
+    assert_eq!(builtin().check(&t), vec![]);
+    let options: souk_sinks::payments::PaymentsOptions = t.component(Role::Sink, "payments-dispatcher").unwrap().options().unwrap();
+    let settings = options.settings("http://stripe");
+    assert_eq!(
+        (settings.backoff, settings.backoff_max, settings.request_timeout, settings.base_url.as_str()),
+        (std::time::Duration::from_millis(100), std::time::Duration::from_secs(2), std::time::Duration::from_secs(5), "http://stripe")
+    );
+    assert_eq!(settings.connect_timeout, souk_sinks::payments::PaymentsSettings::default().connect_timeout);
 }
 
 #[test]
@@ -79,6 +89,8 @@ fn only_selects_declared_components_and_needs_follow_their_kinds() {
     assert_eq!(r.needs(&t, &r.selected(&t, &["clock".into(), "gateway".into()]).unwrap()).unwrap(), Needs::TENANTS);
     assert_eq!(r.needs(&t, &r.selected(&t, &["search-api".into()]).unwrap()).unwrap(), Needs::TENANTS);
     assert_eq!(r.needs(&t, &r.selected(&t, &["gateway".into(), "read-api".into()]).unwrap()).unwrap(), Needs::DATABASE_AND_TENANTS);
+    // the payments dispatcher needs each tenant's secret key and the runner's offsets
+    assert_eq!(r.needs(&t, &r.selected(&t, &["payments-dispatcher".into()]).unwrap()).unwrap(), Needs::DATABASE_AND_TENANTS);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The textile ordering system running for real, for the end-to-end tests: an isolated
 //! pipeline (unique topic prefix), a unique tenant, a local WhatsApp Cloud API that records every
-//! send, and the whole `souk run` as a child process (killable with SIGKILL) serving the gateway,
+//! send, a local Stripe stand-in that records every payment call, and the whole `souk run` as a child process (killable with SIGKILL) serving the gateway,
 //! the read API and the search API. Tests talk to it only over HTTP, like Meta and a dashboard do.
 #![allow(dead_code)]
 
@@ -8,6 +8,7 @@ use super::{kill9, Pipeline, Proc};
 use souk::demo::client::{DemoTenant, SoukClient};
 use souk::demo::scenario::{self, Transcript};
 use souk_schemas::whatsapp::{OutboundEvent, OutboundMessageRequested};
+use souk_sinks::payments::RecordingStripe;
 use souk_sinks::whatsapp::{RecordedRequest, RecordingWhatsApp};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -22,6 +23,9 @@ pub struct Textile {
     pub client: SoukClient,
     /// What souk sent to WhatsApp.
     pub whatsapp: RecordingWhatsApp,
+    /// The payment provider: every call the payments dispatcher made, its objects and balance
+    /// (the tenant's account is its `payments_secret_key`).
+    pub stripe: RecordingStripe,
     /// The transcript (quiet in tests unless SOUK_TEST_TRANSCRIPT=1).
     pub transcript: Transcript,
     dir: PathBuf,
@@ -72,6 +76,7 @@ impl Textile {
         let mut tenant = DemoTenant::derived(&tenant_id, "Bharat Textiles (test)");
         configure(&mut tenant);
         let whatsapp = RecordingWhatsApp::start().await.expect("recording WhatsApp server");
+        let stripe = RecordingStripe::start().await.expect("recording Stripe server");
         let dir = pipeline.logs.clone();
         std::fs::write(dir.join("tenants.toml"), tenant.toml()).unwrap();
         let http_addr = format!("127.0.0.1:{}", free_port());
@@ -83,7 +88,7 @@ impl Textile {
         let client = SoukClient::new(&format!("http://{http_addr}"), tenant, start_s);
         let quiet = std::env::var("SOUK_TEST_TRANSCRIPT").is_err();
         let run_args = run_args.iter().map(|a| a.to_string()).collect();
-        let mut t = Textile { pipeline, client, whatsapp, transcript: Transcript::new(quiet), dir, http_addr, run: None, runs: 0, run_args };
+        let mut t = Textile { pipeline, client, whatsapp, stripe, transcript: Transcript::new(quiet), dir, http_addr, run: None, runs: 0, run_args };
         t.spawn();
         t.client.wait("the gateway to answer", || async { Ok(t.client.get("/v1/stock").await.ok()) }).await.expect("souk run came up");
         t
@@ -101,6 +106,7 @@ impl Textile {
             .env("SOUK_HTTP_ADDR", &self.http_addr)
             .env("SOUK_INDEX_DIR", self.dir.join("index"))
             .env("SOUK_WHATSAPP_BASE_URL", self.whatsapp.base_url())
+            .env("SOUK_PAYMENTS_BASE_URL", self.stripe.base_url())
             .env("SOUK_LOG", "info,rdkafka=warn,librdkafka=warn")
             // a restart is the same replica again: its transactional ids fence the killed one's
             .env("SOUK_INSTANCE_ID", "textile")

@@ -3,13 +3,17 @@
 //! - `POST /webhooks/whatsapp` (+ `GET` handshake): Meta's deliveries, signature-verified on the raw
 //!   body (rules C1), one `InboundMessage`/`DeliveryStatus` per message/status, ids derived from
 //!   Meta's so redeliveries dedup downstream; 200 only after every event is acknowledged.
-//! - `/v1/...`: owner commands (approve/reject, payments, catalog, stock, settings) authenticated by
-//!   the tenant's API key, answered 202 once the event is acknowledged.
+//! - `/v1/...`: owner commands (approve/reject, payments, catalog, stock, settings; partners,
+//!   bundles, their checkout and deliveries, standing intents, ...) authenticated by the tenant's
+//!   API key, answered 202 once the event is acknowledged.
 //!
 //! Nothing is produced for any refused request. Files: `routes.rs` (URL map), `whatsapp.rs` +
 //! `payload.rs` + `signature.rs` (webhook), `commands.rs` + `validate.rs` (owner commands),
-//! `publisher.rs` (where events go), `directory.rs` (order → customer), `error.rs`, `config.rs`.
+//! `orchestration.rs`, `checkout.rs`, `intents.rs`, `discovery.rs`, `escalations.rs` (system 2's
+//! commands), `publisher.rs` (where events go), `directory.rs` (order → customer), `error.rs`,
+//! `config.rs`.
 
+mod checkout;
 mod commands;
 mod config;
 mod directory;

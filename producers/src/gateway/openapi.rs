@@ -23,6 +23,16 @@ fn decimal(description: &str) -> Value {
     json!({ "anyOf": [{ "type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$" }, { "type": "number" }], "description": description })
 }
 
+/// The white space `str::trim` removes (Unicode White_Space) as a pattern: tokens are trimmed.
+const TRIMMED: &str = "[\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*";
+
+/// A payment provider's token (`validate::payment_token`): `prefix` then ASCII letters, digits and
+/// `_`, at most 255 characters once trimmed.
+fn token(prefix: &str, description: &str) -> Value {
+    json!({ "type": "string", "pattern": format!("^{TRIMMED}{prefix}[A-Za-z0-9_]{{1,{}}}{TRIMMED}$", 255 - prefix.len()),
+            "description": format!("{description}: {prefix}... of ASCII letters, digits and _, at most 255 characters") })
+}
+
 fn command_id() -> Value {
     opt_ident("client-chosen id; a retry with the same id is the same event (default: derived or random)")
 }
@@ -155,6 +165,7 @@ pub fn fragment() -> Fragment {
     );
     f.operation("/v1/settings", "put", command("Change the tenant's GST rate and reminder cadence", vec![], settings, true, false));
     orchestration(&mut f);
+    checkout(&mut f);
     standing_intents(&mut f);
     ranking(&mut f);
     escalation_commands(&mut f);
@@ -221,6 +232,7 @@ fn orchestration(f: &mut Fragment) {
             ("positive_reviews", json!({ "type": "integer", "minimum": 0, "maximum": super::orchestration::MAX_REVIEWS, "description": "trust +5 each" })),
             ("on_time_percent", json!({ "type": ["integer", "null"], "minimum": 0, "maximum": 100, "description": "trust +1 per point" })),
             ("active", json!({ "type": "boolean", "description": "false removes the partner (default true)" })),
+            ("payout_account", json!({ "anyOf": [token("acct_", "the partner's payout account at the payment provider (Stripe Connect); a checkout needs one per leg"), { "type": "null" }] })),
             ("command_id", command_id()),
         ],
         &["name", "location", "channel_id", "opted_in"],
@@ -313,6 +325,36 @@ fn orchestration(f: &mut Fragment) {
     f.operation("/v1/chat", "post", orchestration_command("A user's (or AI agent's) message in a bundle's thread", vec![], chat, &answer, None));
 }
 
+/// A bundle's checkout and its legs' deliveries (docs/rules/checkout.md).
+fn checkout(f: &mut Fragment) {
+    let id = json!({ "type": "string" });
+    let percent = json!({ "anyOf": [{ "type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$" }, { "type": "number", "minimum": 0, "maximum": 100 }],
+                          "description": "the affiliate's share of the platform's commission, percent: 0 to 100, at most 2 decimal places" });
+    let affiliate = json!({ "anyOf": [body(&[
+        ("affiliate_id", ident("who referred the user")),
+        ("payout_account", token("acct_", "the affiliate's payout account at the payment provider")),
+        ("percent", percent),
+    ], &["affiliate_id", "payout_account", "percent"]), { "type": "null" }], "description": "who referred the user, paid a share of the platform's commission" });
+    let request = body(
+        &[
+            ("payment_method", token("pm_", "the user's payment method at the provider")),
+            ("checkout_id", opt_ident("default derived from the tenant, the bundle and command_id")),
+            ("affiliate", affiliate),
+            ("command_id", command_id()),
+        ],
+        &["payment_method"],
+    );
+    let answer = [("command_id", id.clone()), ("checkout_id", id.clone()), ("bundle_id", id.clone())];
+    let summary = "Check a bundle out: authorise the total, capture once every partner confirmed, hold each leg's share in escrow until delivery (rules CO1; the outcome is the checkout's snapshot)";
+    f.operation("/v1/bundles/{bundle_id}/checkout", "post", orchestration_command(summary, vec![path_param("bundle_id", "the bundle")], request, &answer, None));
+    let delivered = body(&[("confirmed_by", opt_ident("who confirms (default owner)")), ("command_id", command_id())], &[]);
+    let answer = [("command_id", id.clone()), ("bundle_id", id.clone()), ("leg_id", id)];
+    let params = vec![path_param("bundle_id", "the bundle"), path_param("leg_id", "the leg")];
+    let mut op = orchestration_command("Confirm a leg's delivery: its escrow is released to the partner (rules CO6; body optional)", params, delivered, &answer, None);
+    op["requestBody"]["required"] = json!(false);
+    f.operation("/v1/bundles/{bundle_id}/legs/{leg_id}/delivered", "post", op);
+}
+
 /// Standing intents and observations (docs/rules/intents.md).
 fn standing_intents(f: &mut Fragment) {
     let s = |d: &str| json!({ "type": "string", "minLength": 1, "maxLength": 4096, "pattern": super::TEXT_PATTERN, "description": d });
@@ -357,9 +399,10 @@ fn standing_intents(f: &mut Fragment) {
             ("max_wait_days", int(1, 365, "default 30; then it is cancelled")),
             ("check_frequency_minutes", int(1, 1440, "default 60")),
             ("utc_offset_minutes", int(-720, 840, "the user's time zone for day and time conditions; default 0")),
+            ("payment_method", token("pm_", "what the intent checks out with when it fires (the provider's payment method)")),
             ("command_id", command_id()),
         ],
-        &["user_id", "description", "conditions", "legs"],
+        &["user_id", "description", "conditions", "legs", "payment_method"],
     );
     let answer = [("command_id", id.clone()), ("intent_id", id.clone()), ("thread_id", id.clone())];
     let mut create = orchestration_command(

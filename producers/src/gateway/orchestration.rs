@@ -7,7 +7,7 @@
 use super::commands::{begin, command_id, envelope, fresh, parse};
 use super::error::ApiError;
 use super::publisher::{GatewayEvent, Publish};
-use super::validate::{amount, decimal, ident, invalid, opt_decimal, opt_ident, opt_whole, percent, text, whole, MONEY_SCALE};
+use super::validate::{amount, decimal, ident, invalid, opt_decimal, opt_ident, opt_whole, payment_token, percent, text, whole, MONEY_SCALE};
 use super::{GatewayState, OrchestrationTables};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -83,6 +83,9 @@ struct PartnerBody {
     on_time_percent: Option<i64>,
     #[serde(default = "yes")]
     active: bool,
+    /// Their payout account at the payment provider (Stripe Connect `acct_...`): a checkout pays
+    /// each leg's partner share there.
+    payout_account: Option<String>,
     command_id: Option<String>,
 }
 
@@ -286,6 +289,7 @@ pub async fn partner(State(state): State<GatewayState>, Path(partner_id): Path<S
             positive_reviews: b.positive_reviews as i32,
             on_time_percent: on_time as i32,
             active: b.active,
+            payout_account: b.payout_account.as_deref().map(|a| payment_token("payout_account", a, "acct_")).transpose()?,
         };
         let answer = json!({ "command_id": command_id, "status": "accepted", "partner_id": partner_id, "trust_score": trust::score(&facts), "white_glove": trust::is_white_glove(&facts) });
         // The partner's number gets the declared consent: what the dispatcher gates their messages by.
@@ -421,6 +425,8 @@ pub(super) fn leg_snapshot(t: &OrchestrationTables, tenant: &str, i: usize, leg:
         destination_lng,
         arrives_at: None,
         partner_opted_in: partner.opted_in,
+        margin_percent: product.margin_percent,
+        payout_account: partner.payout_account.clone(),
     })
 }
 

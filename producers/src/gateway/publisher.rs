@@ -16,6 +16,7 @@ use souk_schemas::intents::{IntentCancelRequested, IntentDecided, ObservationRec
 use souk_schemas::inventory::{BatchReceived, CatalogItemUpserted};
 use souk_schemas::orchestration::{HumanIntervened, PartnerReplied};
 use souk_schemas::orders::OwnerDecision;
+use souk_schemas::payments::{CheckoutRequested, LegDelivered};
 use souk_schemas::whatsapp::{ConsentChanged, DeliveryStatus, InboundMessage};
 use souk_schemas::Envelope;
 use std::collections::BTreeMap;
@@ -73,6 +74,10 @@ pub enum GatewayEvent {
     IntentCancel(IntentCancelRequested),
     /// A connector's observation → `observations`.
     Observation(ObservationRecorded),
+    /// A bundle checked out (rules CO1) → `negotiation.inputs`.
+    Checkout(CheckoutRequested),
+    /// A leg's delivery confirmed, releasing its escrow (rules CO6) → `negotiation.inputs`.
+    LegDelivered(LegDelivered),
 }
 
 impl GatewayEvent {
@@ -91,7 +96,7 @@ impl GatewayEvent {
             GatewayEvent::Bundle(_) | GatewayEvent::PartnerReply(_) => "negotiations",
             GatewayEvent::Chat(_) => "chat",
             GatewayEvent::EscalationAssigned(_) | GatewayEvent::EscalationStarted(_) | GatewayEvent::EscalationResolved(_) => "escalations",
-            GatewayEvent::Intervened(_) | GatewayEvent::ItemAdd(_) => "negotiations",
+            GatewayEvent::Intervened(_) | GatewayEvent::ItemAdd(_) | GatewayEvent::Checkout(_) | GatewayEvent::LegDelivered(_) => "negotiations",
             GatewayEvent::RankingWeights(_) | GatewayEvent::Promotion(_) => "ranking",
             GatewayEvent::Consent(_) => "consent",
             GatewayEvent::StandingIntent(_) | GatewayEvent::IntentDecided(_) | GatewayEvent::IntentCancel(_) => "intents",
@@ -126,6 +131,8 @@ impl GatewayEvent {
             GatewayEvent::IntentDecided(_) => "IntentDecided",
             GatewayEvent::IntentCancel(_) => "IntentCancelRequested",
             GatewayEvent::Observation(_) => "ObservationRecorded",
+            GatewayEvent::Checkout(_) => "CheckoutRequested",
+            GatewayEvent::LegDelivered(_) => "LegDelivered",
         }
     }
 
@@ -156,6 +163,8 @@ impl GatewayEvent {
             GatewayEvent::IntentDecided(e) => &e.envelope,
             GatewayEvent::IntentCancel(e) => &e.envelope,
             GatewayEvent::Observation(e) => &e.envelope,
+            GatewayEvent::Checkout(e) => &e.envelope,
+            GatewayEvent::LegDelivered(e) => &e.envelope,
         }
     }
 
@@ -187,6 +196,8 @@ impl GatewayEvent {
             GatewayEvent::IntentDecided(e) => serde_json::to_value(e)?,
             GatewayEvent::IntentCancel(e) => serde_json::to_value(e)?,
             GatewayEvent::Observation(e) => serde_json::to_value(e)?,
+            GatewayEvent::Checkout(e) => serde_json::to_value(e)?,
+            GatewayEvent::LegDelivered(e) => serde_json::to_value(e)?,
         };
         Ok(json!({ self.record_name(): record }))
     }

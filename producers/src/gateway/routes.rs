@@ -1,7 +1,7 @@
 //! The gateway's URL map. Kept apart from the handlers so the whole HTTP surface reads in one place;
 //! `openapi.rs` documents exactly these routes (a test compares the two).
 
-use super::{commands, discovery, escalations, intents, orchestration, whatsapp, GatewayState};
+use super::{checkout, commands, discovery, escalations, intents, orchestration, whatsapp, GatewayState};
 use axum::extract::DefaultBodyLimit;
 use souk_runtime::http::{Routes, Surface};
 
@@ -22,6 +22,8 @@ pub fn router(state: GatewayState) -> Routes {
         .put("/v1/products/{product_id}", orchestration::product)
         .post("/v1/bundles", orchestration::bundle)
         .post("/v1/bundles/{bundle_id}/items", orchestration::add_item)
+        .post("/v1/bundles/{bundle_id}/checkout", checkout::checkout)
+        .post("/v1/bundles/{bundle_id}/legs/{leg_id}/delivered", checkout::delivered)
         .post("/v1/chat", orchestration::chat)
         .post("/v1/standing-intents", intents::create)
         .delete("/v1/standing-intents/{intent_id}", intents::cancel)

@@ -100,6 +100,7 @@ mod tests {
             api_key: Secret::new(format!("k{i}")),
             access_token: Secret::new("x"),
             intent_confidence_threshold: None,
+            payments_secret_key: None,
         };
         let mut list: Vec<Tenant> = (0..10_000).map(|i| tenant(i, "meta-app-1")).collect();
         list.push(tenant(10_000, "meta-app-2"));

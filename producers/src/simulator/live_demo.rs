@@ -26,7 +26,13 @@ pub fn florist(name: &str, at: (f64, f64), number: &str, active: bool) -> Value 
         "name": name, "business_type": "florist", "location": { "lat": at.0, "lng": at.1 }, "capabilities": ["florist"],
         "channel": "whatsapp", "channel_id": format!("+{number}"), "opted_in": true, "preparation_minutes": 20,
         "verification": { "licence": true, "insurance": true, "tax_id": true }, "positive_reviews": 2, "on_time_percent": 95, "active": active,
+        "payout_account": payout_account(name),
     })
+}
+
+/// A demo partner's payout account at the payment provider: `acct_` and their name in snake case.
+pub fn payout_account(name: &str) -> String {
+    format!("acct_{}", name.to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_"))
 }
 
 /// souk's `PUT /v1/products/{id}` body for a demo product (10 in stock).

@@ -12,7 +12,9 @@ use souk_runtime::tenants::{Secret, Tenant, Tenants};
 use souk_runtime::testkit::read_to_end;
 use souk_runtime::topology::Topology;
 use souk_schemas::billing::{BillingCommand, LedgerInput};
+use souk_schemas::bundles::PartnerUpserted;
 use souk_schemas::inventory::InventoryCommand;
+use souk_schemas::orchestration::NegotiationInput;
 use souk_schemas::orders::OrderInput;
 use souk_schemas::whatsapp::{ConsentEvent, InboundMessage, StatusEvent};
 use souk_schemas::Catalog;
@@ -49,6 +51,7 @@ impl Creds {
             verify_token: Secret::new(self.verify_token),
             api_key: Secret::new(self.api_key),
             access_token: Secret::new("EAAG-test"),
+            payments_secret_key: None,
             intent_confidence_threshold: None,
         }
     }
@@ -72,7 +75,7 @@ pub fn gateway_topology(prefix: &str) -> Topology {
 
 /// The topics the gateway writes, in the order [`Gateway::published`] lists them, with the
 /// gateway's logical output of each (its `outputs` in topology.toml).
-pub const TOPICS: [&str; 7] = ["whatsapp.inbound", "whatsapp.status", "orders.inputs", "ledger.inputs", "inventory.commands", "billing.commands", "whatsapp.consent"];
+pub const TOPICS: [&str; 9] = ["whatsapp.inbound", "whatsapp.status", "orders.inputs", "ledger.inputs", "inventory.commands", "billing.commands", "whatsapp.consent", "partners", "negotiation.inputs"];
 
 /// The gateway's output that writes `topic`, as topology.toml declares it.
 pub fn output_of(topology: &Topology, topic: &str) -> String {
@@ -190,6 +193,16 @@ impl Gateway {
                     "whatsapp.consent" => match self.codec.decode(bytes).await.expect("decode") {
                         ConsentEvent::ConsentChanged(c) => GatewayEvent::Consent(c),
                     },
+                    "partners" => GatewayEvent::Partner(self.codec.decode::<PartnerUpserted>(bytes).await.expect("decode")),
+                    "negotiation.inputs" => match self.codec.decode(bytes).await.expect("decode") {
+                        NegotiationInput::BundleRequested(b) => GatewayEvent::Bundle(b),
+                        NegotiationInput::ItemAddRequested(i) => GatewayEvent::ItemAdd(i),
+                        NegotiationInput::PartnerReplied(r) => GatewayEvent::PartnerReply(r),
+                        NegotiationInput::HumanIntervened(h) => GatewayEvent::Intervened(h),
+                        NegotiationInput::CheckoutRequested(c) => GatewayEvent::Checkout(c),
+                        NegotiationInput::LegDelivered(d) => GatewayEvent::LegDelivered(d),
+                        other => panic!("the gateway does not produce {other:?}"),
+                    },
                     _ => match self.codec.decode(bytes).await.expect("decode") {
                         BillingCommand::TenantSettingsChanged(t) => GatewayEvent::Settings(t),
                         other => panic!("the gateway does not produce {other:?}"),
@@ -234,6 +247,21 @@ impl Gateway {
         }
         answer(req.send().await.unwrap()).await
     }
+}
+
+/// Asserts a 202 and returns the one event published by it.
+pub async fn accepted(gw: &Gateway, (status, body): (u16, Value)) -> (String, Publish) {
+    assert_eq!((status, body["status"].as_str()), (202, Some("accepted")), "{body}");
+    let published = gw.published().await;
+    assert_eq!(published.len(), 1, "one event per command");
+    (body["command_id"].as_str().unwrap().to_string(), published[0].clone())
+}
+
+/// Asserts a refusal with `code` whose reason mentions `mentions`, and that nothing was published.
+pub async fn refused(gw: &Gateway, (status, body): (u16, Value), expected: u16, code: &str, mentions: &str) {
+    assert_eq!((status, body["error"].as_str()), (expected, Some(code)), "{body}");
+    assert!(body["reason"].as_str().unwrap().contains(mentions), "{body} should mention {mentions}");
+    assert!(gw.published().await.is_empty(), "nothing published for {body}");
 }
 
 /// Status and JSON body (Null when the body is not JSON).

@@ -51,6 +51,7 @@ pub fn router(pool: PgPool, tenants: Arc<Tenants>) -> Routes {
         .get("/v1/partners/{partner_id}", partner_detail)
         .get("/v1/products", products)
         .get("/v1/bundles/{bundle_id}", bundle_detail)
+        .get("/v1/bundles/{bundle_id}/checkout", bundle_checkout)
         .get("/v1/negotiations", negotiations)
         .get("/v1/negotiations/{negotiation_id}", negotiation_detail)
         .get("/v1/standing-intents", standing_intents)
@@ -187,6 +188,13 @@ async fn products(State(s): State<ApiState>, TenantId(tenant): TenantId, q: Resu
 
 async fn bundle_detail(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(bundle_id): Path<String>) -> ApiResult {
     found(queries::bundle_detail(&s.pool, &tenant, &bundle_id).await?, || format!("no bundle {bundle_id}"))
+}
+
+/// `GET /v1/bundles/{bundle_id}/checkout`: the bundle's latest checkout; 404 `NO_CHECKOUT` while
+/// it has none (or the tenant has no such bundle).
+async fn bundle_checkout(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(bundle_id): Path<String>) -> ApiResult {
+    let checkout = queries::bundle_checkout(&s.pool, &tenant, &bundle_id).await?;
+    checkout.map(|c| Json(c).into_response()).ok_or_else(|| ApiError::not_found("NO_CHECKOUT", format!("bundle {bundle_id} has no checkout")))
 }
 
 /// Query of `GET /v1/negotiations`.

@@ -100,6 +100,22 @@ fn orchestration_schemas() -> Value {
         "BundleDetail": object(&[
             ("bundle", reference("Bundle")), ("negotiations", array_of("Negotiation")), ("messages", array_of("ThreadMessage")),
             ("recoveries", array_of("Recovery")), ("conflicts", array_of("Conflict")),
+            ("checkout", json!({ "oneOf": [reference("Checkout"), { "type": "null" }], "description": "the latest checkout; null until the bundle is checked out" })),
+        ]),
+        "CheckoutLeg": object(&[
+            ("leg_id", string()), ("partner_id", string()), ("partner_name", string()), ("item", string()), ("amount", decimal()),
+            ("partner_share", decimal()), ("platform_fee", decimal()),
+            ("affiliate_commission", decimal()), ("status", string()), ("escrow_status", string()), ("release_trigger", nullable("string")),
+            ("transfer_id", nullable("string")), ("refund_id", nullable("string")),
+            ("payment_intent_id", json!({ "type": ["string", "null"], "description": "a replacement leg charged on its own" })),
+            ("negotiation_id", json!({ "type": ["string", "null"], "description": "the reservation request to the partner" })),
+        ]),
+        "Checkout": object(&[
+            ("checkout_id", string()), ("bundle_id", string()), ("user_id", string()), ("thread_id", string()), ("status", string()),
+            ("payment_status", string()), ("escrow_status", string()), ("total", decimal()), ("captured", decimal()), ("refunded", decimal()),
+            ("released", decimal()), ("currency", string()), ("payment_intent_id", nullable("string")), ("platform_fee", decimal()),
+            ("affiliate_id", nullable("string")), ("affiliate_commission", decimal()), ("affiliate_status", string()), ("reason", nullable("string")),
+            ("updated_at", time()), ("legs", array_of("CheckoutLeg")),
         ]),
         "PartnerReply": object(&[
             ("event_id", string()), ("partner_id", string()), ("text", nullable("string")), ("button_id", nullable("string")),
@@ -337,8 +353,16 @@ fn orchestration(add: &mut impl FnMut(&str, Value)) {
     );
     add(
         "/v1/bundles/{bundle_id}",
-        get("One bundle with its timeline, negotiations, the user's thread (log order) and recoveries", vec![param("bundle_id", "path", "the bundle")], reference("BundleDetail"), true),
+        get("One bundle with its timeline, negotiations, the user's thread (log order), recoveries and checkout", vec![param("bundle_id", "path", "the bundle")], reference("BundleDetail"), true),
     );
+    let mut checkout = get(
+        "A bundle's latest checkout: the payment, the escrow and each leg's split (404 NO_CHECKOUT until it is checked out)",
+        vec![param("bundle_id", "path", "the bundle")],
+        reference("Checkout"),
+        true,
+    );
+    checkout["responses"]["404"] = error("NO_CHECKOUT: the bundle has no checkout (or the tenant no such bundle)");
+    add("/v1/bundles/{bundle_id}/checkout", checkout);
     add(
         "/v1/negotiations",
         get(

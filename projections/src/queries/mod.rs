@@ -1,16 +1,19 @@
-//! Typed, tenant-scoped reads of the commerce read models (`migrations/0003_commerce.sql`) and of
-//! multi-vendor orchestration (`migrations/0008_orchestration.sql`), shared
+//! Typed, tenant-scoped reads of the commerce read models (`migrations/0003_commerce.sql`), of
+//! multi-vendor orchestration (`migrations/0008_orchestration.sql`) and of its checkouts
+//! (`migrations/0012_checkouts.sql`), shared
 //! by the read API, the demo and the tests so the SQL lives in one place. Every function takes the
 //! tenant and filters on it: nothing here can read another tenant's rows.
 
 mod activity;
 mod billing;
+mod checkouts;
 mod intents;
 mod orchestration;
 mod orders;
 
 pub use activity::*;
 pub use billing::*;
+pub use checkouts::*;
 pub use intents::*;
 pub use orchestration::*;
 pub use orders::*;

@@ -242,6 +242,8 @@ pub struct BundleDetail {
     pub recoveries: Vec<RecoveryRow>,
     /// Items added to legs and what they did to the deadlines, in log order.
     pub conflicts: Vec<ConflictRow>,
+    /// Its latest checkout with the legs' splits and escrow; null until it is checked out.
+    pub checkout: Option<super::CheckoutDetail>,
 }
 
 /// A negotiation with the partner's replies.
@@ -317,7 +319,8 @@ pub async fn products(pool: &PgPool, tenant: &str, filter: &ProductFilter) -> an
     .with_context(|| format!("listing products of tenant {tenant}"))
 }
 
-/// One bundle with its negotiations, thread and recoveries; `None` if the tenant has no such bundle.
+/// One bundle with its negotiations, thread, recoveries, conflicts and checkout; `None` if the
+/// tenant has no such bundle.
 pub async fn bundle_detail(pool: &PgPool, tenant: &str, bundle_id: &str) -> anyhow::Result<Option<BundleDetail>> {
     let bundle: Option<BundleRow> = sqlx::query_as(
         "SELECT bundle_id, user_id, thread_id, status, starts_at, total_minutes, legs, updated_at FROM bundles \
@@ -361,7 +364,8 @@ pub async fn bundle_detail(pool: &PgPool, tenant: &str, bundle_id: &str) -> anyh
     .fetch_all(pool)
     .await
     .with_context(|| format!("reading the conflicts of bundle {bundle_id}"))?;
-    Ok(Some(BundleDetail { bundle, negotiations, messages, recoveries, conflicts }))
+    let checkout = super::bundle_checkout(pool, tenant, bundle_id).await?;
+    Ok(Some(BundleDetail { bundle, negotiations, messages, recoveries, conflicts, checkout }))
 }
 
 /// Negotiations of `tenant`, most recently changed first.

@@ -4,7 +4,8 @@
 //! the read API (`GET /v1/partners`, `/v1/bundles/{id}`, `/v1/negotiations`, …).
 //!
 //! Standing intents' snapshots and progress ledger (`intents.events`, `narrations`) go to
-//! `standing_intents` and `progress_ledger` (`intents.rs`).
+//! `standing_intents` and `progress_ledger` (`intents.rs`); checkout snapshots (`CheckoutUpdated`
+//! on `negotiation.events`) to `checkouts` and `checkout_legs` (`checkouts.rs`).
 //!
 //! Snapshots (partners, products, bundles, negotiations) are upserts that only move forward: the
 //! stored `(updated_at, source_offset)` must be below the record's, so a replay, a redelivery or an
@@ -12,6 +13,7 @@
 //! per event id. `ResourcingRequested` is a request to the resourcing stage: nothing to project.
 
 mod catalog;
+mod checkouts;
 mod intents;
 mod negotiations;
 
@@ -22,6 +24,7 @@ use souk_schemas::bundles::{BundleUpdated, ConflictSimulated, PartnerUpserted, P
 use souk_schemas::intents::{Narrated, ProgressLogged, StandingIntentUpdated};
 use souk_schemas::key::{BundleKey, CatalogKey, IntentKey};
 use souk_schemas::orchestration::{LegReplaced, NegotiationUpdated, PartnerReplyClassified, ResourcingRequested, UserNotified};
+use souk_schemas::payments::CheckoutUpdated;
 use souk_schemas::{Envelope, StreamEvent};
 use sqlx::PgConnection;
 
@@ -39,6 +42,7 @@ pub enum OrchestrationEvent {
     LegReplaced(LegReplaced),
     BundleUpdated(BundleUpdated),
     ConflictSimulated(ConflictSimulated),
+    CheckoutUpdated(CheckoutUpdated),
     StandingIntentUpdated(StandingIntentUpdated),
     ProgressLogged(ProgressLogged),
     Narrated(Narrated),
@@ -54,6 +58,7 @@ souk_schemas::stream_event!(OrchestrationEvent {
     LegReplaced,
     BundleUpdated,
     ConflictSimulated,
+    CheckoutUpdated,
     StandingIntentUpdated,
     ProgressLogged,
     Narrated
@@ -98,6 +103,7 @@ fn expected_key(event: &OrchestrationEvent) -> String {
         OrchestrationEvent::LegReplaced(e) => BundleKey::of(tenant, &e.bundle_id),
         OrchestrationEvent::BundleUpdated(e) => BundleKey::of(tenant, &e.bundle_id),
         OrchestrationEvent::ConflictSimulated(e) => BundleKey::of(tenant, &e.bundle_id),
+        OrchestrationEvent::CheckoutUpdated(e) => BundleKey::of(tenant, &e.bundle_id),
         OrchestrationEvent::StandingIntentUpdated(e) => IntentKey::of(tenant, &e.intent_id),
         OrchestrationEvent::ProgressLogged(e) => IntentKey::of(tenant, &e.subject_id),
         OrchestrationEvent::Narrated(e) => IntentKey::of(tenant, &e.subject_id),
@@ -147,6 +153,7 @@ impl Projection for OrchestrationProjection {
             OrchestrationEvent::UserNotified(e) => negotiations::thread_message(tx, &meta, e).await,
             OrchestrationEvent::LegReplaced(e) => negotiations::recovery(tx, &meta, e).await,
             OrchestrationEvent::ConflictSimulated(e) => negotiations::conflict(tx, &meta, e).await,
+            OrchestrationEvent::CheckoutUpdated(e) => checkouts::checkout(tx, &meta, e).await,
             OrchestrationEvent::ResourcingRequested(_) => Ok(()),
             OrchestrationEvent::StandingIntentUpdated(e) => intents::intent(tx, &meta, e).await,
             OrchestrationEvent::ProgressLogged(e) => intents::entry(tx, &meta, &record.topic, e).await,
@@ -232,6 +239,34 @@ mod tests {
             "status": "active", "trust_level": "high", "requires_approval": false, "if_text": "Weather == Sunny", "then_text": "Order Flowers",
             "checks": [{"kind": "weather", "value": "sunny", "met": false, "observed": "rainy"}], "checks_count": 1, "last_checked_at": 2, "expires_at": 9,
             "approval_due_at": null, "bundle_id": null, "reason": null, "created_at": 1, "vendors_found": 2}})
+    }
+
+    fn checkout_updated(bundle: &str, legs: &[&str]) -> serde_json::Value {
+        let leg = |id: &str| {
+            serde_json::json!({"leg_id": id, "partner_id": "pa", "partner_name": "Flower Shop A", "item": "Red roses", "amount": "55.00", "partner_share": "48.13",
+                "platform_fee": "6.87", "affiliate_commission": "2.06", "status": "confirmed", "escrow_status": "held", "release_trigger": null, "transfer_id": null,
+                "refund_id": null, "payment_intent_id": null, "negotiation_id": "res-1"})
+        };
+        serde_json::json!({"CheckoutUpdated": {"envelope": env(), "checkout_id": "co-1", "bundle_id": bundle, "user_id": "u1", "thread_id": "thread-b1", "status": "paid",
+            "payment_status": "captured", "escrow_status": "held", "total": "55.00", "captured": "55.00", "refunded": "0", "released": "0", "currency": "EUR",
+            "payment_intent_id": "pi_1", "platform_fee": "6.87", "affiliate_id": null, "affiliate_commission": "0", "affiliate_status": "none", "reason": null,
+            "legs": legs.iter().map(|id| leg(id)).collect::<Vec<_>>()}})
+    }
+
+    /// A checkout snapshot is keyed by its bundle (its saga lives in the bundle's state) and
+    /// decodes from `negotiation.events`, a re-sourced leg beside its replacement under one id.
+    #[tokio::test]
+    async fn checkout_snapshots_are_keyed_by_their_bundle() {
+        let catalog = souk_schemas::Catalog::builtin().unwrap();
+        let topics = vec![("negotiation.events".to_string(), vec!["souk.orchestration.UserNotified".to_string(), "souk.payments.CheckoutUpdated".to_string()])];
+        let codec = souk_runtime::codec::Codec::in_memory(&topics, &catalog).unwrap();
+        let value = checkout_updated("b1", &["l1", "l2", "l2"]);
+        let bytes = codec.encode_json("negotiation.events", &value).await.unwrap();
+        assert_eq!(codec.decode::<OrchestrationEvent>(&bytes).await.unwrap(), serde_json::from_value(value.clone()).unwrap());
+        let p = OrchestrationProjection;
+        assert_eq!(p.check(&record("acme|b1", value.clone())), Ok(()));
+        assert!(p.check(&record("acme|co-1", value.clone())).is_err(), "keyed by the bundle, not the checkout");
+        assert!(p.check(&record("other|b1", value)).is_err());
     }
 
     /// Through the codec, the catalog topics' bare records and a union branch of

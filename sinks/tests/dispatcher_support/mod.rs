@@ -32,6 +32,7 @@ pub fn tenant(id: &str) -> Tenant {
         api_key: Secret::new(format!("key-{id}")),
         access_token: Secret::new(format!("token-{id}")),
         intent_confidence_threshold: None,
+        payments_secret_key: None,
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::state::{escrow, leg, AffiliateStatus, Checkout, PaidLeg, Stage};
 use super::{command, compensate, escalate, finished, notify, snapshot, texts, CHAIN_TIMER, DELIVERY_CONFIRMED, TIME_CHAIN_COMPLETE};
-use super::super::state::NegotiationState;
+use super::super::state::{Bundle, NegotiationState};
 use super::super::{bundle, NegotiationOutput as Out};
 use rust_decimal::Decimal;
 use souk_runtime::{Ctx, Rejection};
@@ -14,6 +14,13 @@ use souk_schemas::payments::{action, LegDelivered, PaymentResult};
 /// The timer id of the time chain's completion.
 pub fn chain_timer(checkout_id: &str) -> String {
     format!("{CHAIN_TIMER}/{checkout_id}")
+}
+
+/// When the bundle's time chain is complete: its last arrival (rules TC1) or its last leg's
+/// deadline, whichever is later — no share is released before its leg was due.
+pub fn chain_end(b: &Bundle) -> i64 {
+    let last_arrival = b.request.starts_at + crate::time_chain::total_minutes(&bundle::chain(&b.legs), b.request.starts_at) * super::MINUTE_MS;
+    b.legs.iter().map(|l| l.deadline).fold(last_arrival, i64::max)
 }
 
 /// Applies a provider answer once: an answer whose command is not pending (a redelivery, or one
@@ -54,9 +61,7 @@ pub fn result(state: &mut NegotiationState, r: &PaymentResult, ctx: &mut Ctx<Out
             let text = texts::paid(c.total(), &c.currency);
             finished(ctx, c, true);
             if let Some(b) = &state.bundle {
-                let chain = bundle::chain(&b.legs);
-                let end = b.request.starts_at + crate::time_chain::total_minutes(&chain, b.request.starts_at) * super::MINUTE_MS;
-                ctx.schedule(chain_timer(&c.request.checkout_id), end.max(ctx.now()));
+                ctx.schedule(chain_timer(&c.request.checkout_id), chain_end(b).max(ctx.now()));
             }
             notify(state, ctx, "checkout_paid", text);
         }
