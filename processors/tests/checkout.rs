@@ -193,7 +193,11 @@ fn a_checkout_reserves_authorises_confirms_captures_and_releases_leg_by_leg() {
     let transfer = commands(&out);
     assert_eq!(transfer.iter().map(|c| (c.amount, c.destination.as_deref())).collect::<Vec<_>>(), vec![(dec!(29.16), Some("acct_a"))]);
     run.answer(&transfer[0], true);
-    assert!(commands(&run.feed(NegotiationInput::LegDelivered(LegDelivered { envelope: at("delivered-1b", T0 + 6_000), bundle_id: "b1".into(), leg_id: "leg-1".into(), confirmed_by: "owner".into() }))).is_empty(), "delivered twice pays once");
+    assert!(
+        commands(&run.feed(NegotiationInput::LegDelivered(LegDelivered { envelope: at("delivered-1b", T0 + 6_000), bundle_id: "b1".into(), leg_id: "leg-1".into(), confirmed_by: "owner".into() })))
+            .is_empty(),
+        "delivered twice pays once"
+    );
 
     let out = run.tick(T0 + 24 * 60 * MINUTE_MS);
     let rest = commands(&out);
@@ -279,10 +283,14 @@ fn changes_wait_for_the_payment_and_a_failed_checkout_can_be_retried() {
     assert_eq!(notes(&run.feed(chat)), vec!["clarify"]);
     run.button("a", false);
     assert!(run.feed(checkout("co-1", None)).is_empty(), "a redelivered request changes nothing");
-    let out = run.feed(NegotiationInput::CheckoutRequested(CheckoutRequested { envelope: at("checkout-again", T0 + 9_000), checkout_id: "co-2".into(), ..match checkout("co-2", None) {
-        NegotiationInput::CheckoutRequested(c) => c,
-        _ => unreachable!(),
-    } }));
+    let out = run.feed(NegotiationInput::CheckoutRequested(CheckoutRequested {
+        envelope: at("checkout-again", T0 + 9_000),
+        checkout_id: "co-2".into(),
+        ..match checkout("co-2", None) {
+            NegotiationInput::CheckoutRequested(c) => c,
+            _ => unreachable!(),
+        }
+    }));
     assert_eq!(sends(&out).len(), 2, "a new checkout asks both partners again");
 }
 

@@ -174,7 +174,7 @@ async fn assert_projected(s: &Setup) {
     assert_eq!((c.total, c.captured, c.platform_fee, c.affiliate_commission), (d("165.00"), d("165.00"), d("20.61"), d("6.18")));
     assert_eq!((c.payment_intent_id.as_deref(), c.affiliate_id.as_deref(), c.currency.as_str()), (Some("pi_co-1"), Some("aff-1"), "EUR"));
     assert_eq!(c.updated_at.timestamp_millis(), T0 + 5 * MINUTE);
-    let legs: Vec<(&str, &str, &str, Option<&str>, Option<&str>)> =
+    let legs: Vec<_> =
         detail.legs.iter().map(|l| (l.leg_id.as_str(), l.partner_id.as_str(), l.escrow_status.as_str(), l.transfer_id.as_deref().or(l.refund_id.as_deref()), l.payment_intent_id.as_deref())).collect();
     assert_eq!(
         legs,

@@ -2,10 +2,10 @@
 //! the time chain's completion), the affiliate paid once everything is settled, and the refund
 //! and separate charge of a leg re-sourced after payment.
 
-use super::state::{escrow, leg, AffiliateStatus, Checkout, PaidLeg, Stage};
-use super::{command, compensate, escalate, finished, notify, snapshot, texts, CHAIN_TIMER, DELIVERY_CONFIRMED, TIME_CHAIN_COMPLETE};
 use super::super::state::{Bundle, NegotiationState};
 use super::super::{bundle, NegotiationOutput as Out};
+use super::state::{escrow, leg, AffiliateStatus, Checkout, PaidLeg, Stage};
+use super::{command, compensate, escalate, finished, notify, snapshot, texts, CHAIN_TIMER, DELIVERY_CONFIRMED, TIME_CHAIN_COMPLETE};
 use rust_decimal::Decimal;
 use souk_runtime::{Ctx, Rejection};
 use souk_schemas::orchestration::AlternativeFound;

@@ -11,7 +11,14 @@ fn when(ms: i64) -> String {
 /// Asks the partner to reserve the leg (sent with Accept / Decline).
 pub fn reserve(l: &PaidLeg) -> String {
     let leg = &l.leg;
-    format!("Hello {}, a new order: {} at {} {}, to be delivered by {}. Can you reserve it for us? Please choose Accept or Decline.", leg.partner_name, leg.item, leg.price, leg.currency, when(leg.deadline))
+    format!(
+        "Hello {}, a new order: {} at {} {}, to be delivered by {}. Can you reserve it for us? Please choose Accept or Decline.",
+        leg.partner_name,
+        leg.item,
+        leg.price,
+        leg.currency,
+        when(leg.deadline)
+    )
 }
 
 /// Asked once after a reply to a reservation that could not be read.
