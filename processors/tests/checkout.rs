@@ -16,7 +16,7 @@ use souk_runtime::driver::DriverOutput;
 use souk_runtime::TestDriver;
 use souk_schemas::bundles::{BundleLeg, BundleRequested, ChatIntentResolved, Degrees};
 use souk_schemas::clock::Tick;
-use souk_schemas::orchestration::NegotiationInput;
+use souk_schemas::orchestration::{AlternativeFound, NegotiationInput};
 use souk_schemas::payments::{action, CheckoutRequested, CheckoutUpdated, LegDelivered, PaymentCommand, PaymentResult};
 use souk_schemas::Envelope;
 
@@ -36,13 +36,14 @@ fn leg(id: &str, partner: &str, price: Decimal, margin: Option<Decimal>) -> Bund
         preparation_minutes: 20,
         hard_locked: false,
         product_id: format!("{partner}-{id}"),
-        item: format!("Item {id}"),
+        item: if id == "leg-1" { "Red Flowers".into() } else { format!("Item {id}") },
         price,
         currency: "USD".into(),
         capabilities: vec![],
         is_jit: false,
-        starts_at: T0,
-        deadline: T0 + 120 * MINUTE_MS,
+        // Tomorrow: a leg starting within 2 hours would escalate its negotiations for urgency.
+        starts_at: T0 + 24 * 60 * MINUTE_MS,
+        deadline: T0 + 26 * 60 * MINUTE_MS,
         destination_lat: Degrees(40.7265),
         destination_lng: Degrees(-73.9950),
         arrives_at: None,
@@ -199,7 +200,7 @@ fn a_checkout_reserves_authorises_confirms_captures_and_releases_leg_by_leg() {
         "delivered twice pays once"
     );
 
-    let out = run.tick(T0 + 24 * 60 * MINUTE_MS);
+    let out = run.tick(T0 + 48 * 60 * MINUTE_MS);
     let rest = commands(&out);
     assert_eq!(rest.iter().map(|c| (c.amount, c.destination.as_deref())).collect::<Vec<_>>(), vec![(dec!(60.00), Some("acct_bb"))]);
     let affiliate = commands(&run.answer(&rest[0], true));
@@ -303,4 +304,84 @@ fn a_partner_without_a_payout_account_stops_the_checkout_before_it_starts() {
     let out = run.feed(checkout("co-1", None));
     assert!(sends(&out).is_empty());
     assert_eq!(last_snapshot(&out).reason.as_deref(), Some("Shop bb has no payout account, so they could not be paid"));
+}
+
+fn chat(id: &str, intent: &str, requested: Option<&str>, t: i64) -> NegotiationInput {
+    NegotiationInput::ChatIntentResolved(ChatIntentResolved {
+        envelope: at(id, t),
+        bundle_id: "b1".into(),
+        user_id: "u1".into(),
+        text: String::new(),
+        intent: intent.into(),
+        original_item: None,
+        requested_item: requested.map(str::to_string),
+        parser: "test".into(),
+    })
+}
+
+/// CO8: a paid leg re-sourced to another partner is refunded in full, its replacement charged on
+/// its own and held for its partner; the time chain's completion pays the replacement, never the
+/// original partner.
+#[test]
+fn a_paid_leg_swapped_by_resourcing_is_refunded_and_its_replacement_charged() {
+    let mut run = Run::with(two_legs());
+    run.feed(checkout("co-1", None));
+    run.button("a", true);
+    let auth = commands(&run.button("bb", true));
+    let capture = commands(&run.answer(&auth[0], true));
+    run.answer(&capture[0], true);
+
+    let asked = run.feed(chat("chat-1", "change_item", Some("Pink Flowers"), T0 + 10_000));
+    assert_eq!(sends(&asked).iter().map(|s| s.1.as_str()).collect::<Vec<_>>(), vec!["negotiation_request"], "{:?}", notes(&asked));
+    run.1 = T0 + 20_000;
+    let NegotiationInput::PartnerReplied(mut no) = reply("a", "No, we don't have pink flowers available", run.1) else { unreachable!() };
+    no.envelope = at("reply-no", run.1);
+    run.feed(NegotiationInput::PartnerReplied(no));
+    let negotiation_id = asked.iter().find_map(|o| if let Out::NegotiationUpdated(n) = &o.emitted.event { Some(n.negotiation_id.clone()) } else { None }).expect("the change's negotiation");
+    let proposed = run.feed(NegotiationInput::AlternativeFound(AlternativeFound {
+        envelope: at("alt-1", T0 + 30_000),
+        bundle_id: "b1".into(),
+        negotiation_id: negotiation_id.clone(),
+        partner_id: "c".into(),
+        partner_name: "Shop c".into(),
+        partner_contact: "15550009".into(),
+        product_id: "pink".into(),
+        item: "Pink Flowers".into(),
+        price: dec!(36.00),
+        delay_minutes: 0,
+        partner_lat: None,
+        partner_lng: None,
+        preparation_minutes: None,
+        capabilities: vec![],
+        margin_percent: Some(dec!(10)),
+        payout_account: Some("acct_c".into()),
+    }));
+    // A note is told after the snapshot showing the state it describes (a projection never shows
+    // "should I proceed?" beside a negotiation still resourcing).
+    let kinds: Vec<&str> = proposed
+        .iter()
+        .filter(|o| o.output == "events")
+        .map(|o| match &o.emitted.event {
+            Out::NegotiationUpdated(_) => "snapshot",
+            Out::UserNotified(_) => "note",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, vec!["snapshot", "note"]);
+    run.feed(chat("chat-2", "approve", None, T0 + 40_000));
+    let out = run.button("c", true);
+    let cmds = commands(&out);
+    assert_eq!(
+        cmds.iter().map(|c| (c.action.as_str(), c.amount, c.payment_intent_id.as_deref())).collect::<Vec<_>>(),
+        vec![(action::REFUND, dec!(33.33), Some("pi_1")), (action::CHARGE, dec!(36.00), None)]
+    );
+    assert_eq!(cmds[1].payment_method.as_deref(), Some("pm_card_visa"));
+    run.answer(&cmds[0], true);
+    let c = last_snapshot(&run.answer(&cmds[1], true));
+    let legs: Vec<(&str, &str, &str)> = c.legs.iter().map(|l| (l.partner_id.as_str(), l.status.as_str(), l.escrow_status.as_str())).collect();
+    assert_eq!(legs, vec![("a", "replaced", "refunded"), ("bb", "confirmed", "held"), ("c", "confirmed", "held")]);
+    assert_eq!((c.captured, c.refunded, c.payment_status.as_str()), (dec!(136.00), dec!(33.33), "partially_refunded"));
+
+    let transfers = commands(&run.tick(T0 + 48 * 60 * MINUTE_MS));
+    assert_eq!(transfers.iter().map(|c| (c.destination.as_deref(), c.amount)).collect::<Vec<_>>(), vec![(Some("acct_bb"), dec!(60.00)), (Some("acct_c"), dec!(32.40))]);
 }

@@ -40,13 +40,13 @@ pub fn requested(state: &mut NegotiationState, r: &NegotiationRequested, ctx: &m
     if let Some(open) = state.negotiations.values().find(|n| n.request.leg_id == r.leg_id && !n.status.is_final()) {
         return Err(Rejection::new("LEG_IN_NEGOTIATION", format!("leg {} already has open negotiation {}", r.leg_id, open.request.negotiation_id)));
     }
-    let negotiation = Negotiation::opened(r.clone());
+    let mut negotiation = Negotiation::opened(r.clone());
     let id = &r.negotiation_id;
     let reply_minutes = if r.is_jit { JIT_REPLY_MINUTES } else { REPLY_MINUTES };
     ctx.schedule(timer::id(timer::REPLY, id), ctx.now() + reply_minutes * MINUTE_MS);
     ctx.schedule(timer::id(timer::URGENCY, id), (r.leg_starts_at - URGENCY_MINUTES * MINUTE_MS).max(ctx.now()));
     send_partner(ctx, &negotiation, &r.partner_contact, "negotiation_request", texts::partner_request(r), true);
-    snapshot(ctx, &negotiation);
+    snapshot(ctx, &mut negotiation);
     state.negotiations.insert(id.clone(), negotiation);
     Ok(())
 }
@@ -56,7 +56,7 @@ pub fn requested(state: &mut NegotiationState, r: &NegotiationRequested, ctx: &m
 pub fn without_opt_in(state: &mut NegotiationState, r: &NegotiationRequested, ctx: &mut Ctx<Out>) {
     let mut n = Negotiation::opened(r.clone());
     escalate(ctx, &mut n, kind::STALLED, format!("NO_OPT_IN: {} has not agreed to receive WhatsApp messages from us; nothing was sent", r.partner_name));
-    snapshot(ctx, &n);
+    snapshot(ctx, &mut n);
     state.negotiations.insert(r.negotiation_id.clone(), n);
 }
 
@@ -371,14 +371,13 @@ pub(super) fn send_partner_with(ctx: &mut Ctx<Out>, n: &Negotiation, contact: &s
     ctx.emit(souk_schemas::key::CustomerKey::of(&tenant, contact), Out::OutboundMessageRequested(message));
 }
 
-fn notify(ctx: &mut Ctx<Out>, n: &Negotiation, kind: &str, text: String) {
-    let r = &n.request;
-    let note = UserNotified { envelope: ctx.envelope(), negotiation_id: r.negotiation_id.clone(), bundle_id: r.bundle_id.clone(), thread_id: r.thread_id.clone(), kind: kind.to_string(), text };
-    ctx.emit(ctx.key().to_string(), Out::UserNotified(note));
+/// A note for the user's thread, told after this step's snapshot (see [`Negotiation::notes`]).
+fn notify(_ctx: &mut Ctx<Out>, n: &mut Negotiation, kind: &str, text: String) {
+    n.notes.push((kind.to_string(), text));
 }
 
 /// The negotiation's snapshot → `events` and the directory.
-pub(super) fn snapshot(ctx: &mut Ctx<Out>, n: &Negotiation) {
+pub(super) fn snapshot(ctx: &mut Ctx<Out>, n: &mut Negotiation) {
     let r = &n.request;
     let update = NegotiationUpdated {
         envelope: ctx.envelope(),
@@ -399,4 +398,9 @@ pub(super) fn snapshot(ctx: &mut Ctx<Out>, n: &Negotiation) {
     // The directory (compacted, by negotiation) is how the gateway routes a partner's reply here.
     ctx.emit_to("directory", NegotiationKey::of(&r.envelope.tenant_id, &r.negotiation_id), Out::NegotiationUpdated(update.clone()));
     ctx.emit(ctx.key().to_string(), Out::NegotiationUpdated(update));
+    let (negotiation_id, bundle_id, thread_id) = (r.negotiation_id.clone(), r.bundle_id.clone(), r.thread_id.clone());
+    for (kind, text) in std::mem::take(&mut n.notes) {
+        let note = UserNotified { envelope: ctx.envelope(), negotiation_id: negotiation_id.clone(), bundle_id: bundle_id.clone(), thread_id: thread_id.clone(), kind, text };
+        ctx.emit(ctx.key().to_string(), Out::UserNotified(note));
+    }
 }

@@ -90,6 +90,11 @@ pub struct Negotiation {
     /// timing for re-sourcing).
     #[serde(default)]
     pub leg: Option<BundleLeg>,
+    /// Notes for the user's thread decided in the current step, told right after the snapshot
+    /// that shows the state they describe — so a reader of the projections never sees a note
+    /// before its negotiation's state. Drained by every step; never stored.
+    #[serde(skip)]
+    pub notes: Vec<(String, String)>,
 }
 
 impl Negotiation {
@@ -106,6 +111,7 @@ impl Negotiation {
             alternative: None,
             reason: None,
             leg: None,
+            notes: Vec::new(),
         }
     }
 

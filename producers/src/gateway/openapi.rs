@@ -45,7 +45,8 @@ fn body(props: &[(&str, Value)], required: &[&str]) -> Value {
 
 fn path_param(name: &str, description: &str) -> Value {
     json!({ "name": name, "in": "path", "required": true, "description": description,
-            "schema": { "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^|\\u0000-\\u001f\\u007f-\\u009f]*$" } })
+            // At least one character that is not blank: the handler trims ids.
+            "schema": { "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^|\\u0000-\\u001f\\u007f-\\u009f]*[^|\\s\\u0000-\\u001f\\u007f-\\u009f][^|\\u0000-\\u001f\\u007f-\\u009f]*$" } })
 }
 
 /// An owner command: Bearer API key, a JSON body, 202 once the event is acknowledged.

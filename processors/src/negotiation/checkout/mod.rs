@@ -87,11 +87,11 @@ pub fn requested(state: &mut NegotiationState, r: &CheckoutRequested, ctx: &mut 
         return Ok(());
     }
     for l in &c.legs {
-        let n = reservation(r, l, &bundle.request.thread_id);
+        let mut n = reservation(r, l, &bundle.request.thread_id);
         let minutes = if n.request.is_jit { JIT_REPLY_MINUTES } else { REPLY_MINUTES };
         ctx.schedule(timer::id(timer::REPLY, &n.request.negotiation_id), ctx.now() + minutes * MINUTE_MS);
         flow::send_partner_with(ctx, &n, &l.leg.partner_contact, "order_reservation", texts::reserve(l), accept_decline());
-        flow::snapshot(ctx, &n);
+        flow::snapshot(ctx, &mut n);
         state.negotiations.insert(n.request.negotiation_id.clone(), n);
     }
     state.checkout = Some(c);

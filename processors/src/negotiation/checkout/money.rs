@@ -125,6 +125,10 @@ pub fn result(state: &mut NegotiationState, r: &PaymentResult, ctx: &mut Ctx<Out
                 c.legs[i].view.payment_intent_id = r.provider_id.clone();
                 c.captured += r.amount;
                 let text = texts::charged(&c.legs[i]);
+                // Charged after the time chain completed: nothing else will release it.
+                if state.bundle.as_ref().is_some_and(|b| ctx.now() >= chain_end(b)) {
+                    release(ctx, c, i, TIME_CHAIN_COMPLETE);
+                }
                 notify(state, ctx, "replacement_charged", text);
             } else {
                 c.legs[i].set(leg::UNPAID);
