@@ -400,7 +400,9 @@ fn the_declared_processor_runs_through_the_codec() {
     driver.tick(TOPIC, T0 + 15 * MINUTE_MS).unwrap();
     let events: Vec<(String, NegotiationEvent)> = driver.read("negotiation.events").unwrap();
     assert!(events.iter().all(|(k, _)| k == KEY));
-    assert!(matches!(&events.last().unwrap().1, NegotiationEvent::NegotiationUpdated(u) if u.status == "escalated"));
+    // The escalation's snapshot, then the note that tells the user (notes follow their snapshot).
+    let tail: Vec<&NegotiationEvent> = events[events.len() - 2..].iter().map(|(_, e)| e).collect();
+    assert!(matches!(tail[..], [NegotiationEvent::NegotiationUpdated(u), NegotiationEvent::UserNotified(n)] if u.status == "escalated" && n.kind == "escalated"), "{tail:?}");
     let outbound: Vec<(String, souk_schemas::whatsapp::OutboundEvent)> = driver.read("whatsapp.outbound").unwrap();
     assert_eq!(outbound.len(), 1);
     let escalations: Vec<(String, souk_schemas::orders::EscalationEvent)> = driver.read("escalations").unwrap();
