@@ -6,55 +6,14 @@
 //! a bad query, the 404 `UNKNOWN_STANDING_INTENT`, and tenant isolation.
 //! Needs Postgres (`./dev up`; SOUK_DATABASE_URL).
 
+mod api_support;
+
+use api_support::{exec, ids, keys, Api};
 use serde_json::{json, Value};
-use souk_projections::api::router;
-use souk_runtime::tenants::{Secret, Tenant, Tenants};
 use sqlx::PgPool;
-use std::sync::Arc;
 
 const KEY_A: &str = "intents-key-a";
 const KEY_B: &str = "intents-key-b";
-
-struct Api {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn get(&self, path: &str, key: Option<&str>) -> (u16, Value) {
-        let mut req = self.http.get(format!("{}{path}", self.base));
-        if let Some(key) = key {
-            req = req.bearer_auth(key);
-        }
-        let res = req.send().await.expect("request");
-        let status = res.status().as_u16();
-        (status, res.json().await.expect("a JSON body"))
-    }
-
-    async fn ok(&self, path: &str, key: &str) -> Value {
-        let (status, body) = self.get(path, Some(key)).await;
-        assert_eq!(status, 200, "{path}: {body}");
-        body
-    }
-}
-
-fn tenant(id: &str, number: &str, key: &str) -> Tenant {
-    Tenant {
-        id: id.into(),
-        name: id.into(),
-        phone_number_id: number.into(),
-        app_secret: Secret::new("s"),
-        verify_token: Secret::new("v"),
-        api_key: Secret::new(key),
-        access_token: Secret::new("t"),
-        intent_confidence_threshold: None,
-        payments_secret_key: None,
-    }
-}
-
-async fn exec(pool: &PgPool, sql: &str, tenant: &str) {
-    sqlx::query(sql).bind(tenant).execute(pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
 
 const CHECKS: &str = r#"[{"kind": "weather", "value": "sunny", "met": false, "observed": "rainy"}, {"kind": "day_of_week", "value": "thursday", "met": true, "observed": null}]"#;
 
@@ -113,28 +72,7 @@ async fn seed(pool: &PgPool, a: &str, b: &str) {
 }
 
 async fn start() -> Api {
-    souk_runtime::testkit::require_stack("read_api_intents").await;
-    let pool = PgPool::connect(&souk_runtime::stack::database_url()).await.expect("postgres");
-    souk_projections::migrate(&pool).await.expect("migrate");
-    let run = souk_runtime::testkit::unique_prefix("intentapi").trim_end_matches('.').to_string();
-    let (a, b) = (format!("a-{run}"), format!("b-{run}"));
-    seed(&pool, &a, &b).await;
-    let tenants = Tenants::from_list(vec![tenant(&a, &format!("1{run}"), KEY_A), tenant(&b, &format!("2{run}"), KEY_B)]).expect("tenants");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = router(pool, Arc::new(tenants)).into_router();
-    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
-    Api { base, http: reqwest::Client::new() }
-}
-
-fn ids<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
-    list.as_array().expect("a list").iter().map(|v| v[field].as_str().expect("an id")).collect()
-}
-
-fn keys(v: &Value) -> Vec<&str> {
-    let mut keys: Vec<&str> = v.as_object().expect("an object").keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    keys
+    api_support::serve("intentapi", KEY_A, KEY_B, |pool, a, b| async move { seed(&pool, &a, &b).await }).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
