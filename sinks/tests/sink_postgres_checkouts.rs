@@ -15,9 +15,7 @@ use souk_projections::queries;
 use souk_schemas::orchestration::NegotiationEvent;
 use souk_schemas::payments::{CheckoutLeg, CheckoutUpdated};
 use souk_schemas::Envelope;
-use souk_sinks::postgres::{run_projection_sink, OrchestrationProjection};
 use sqlx::PgPool;
-use std::time::{Duration, Instant};
 use support::Stack;
 
 const SINK: &str = "orchestration-postgres";
@@ -38,25 +36,9 @@ struct Setup {
 }
 
 impl Setup {
-    async fn stored(&self) -> i64 {
-        let topic = self.stack.topology.topic(INPUT);
-        souk_projections::sink_offsets(&self.pool, SINK).await.expect("sink_offsets").iter().filter(|r| r.topic == topic).map(|r| r.next_offset).sum()
-    }
-
-    /// Runs the sink until its stored offsets reach the end of the input, then stops it.
+    /// Runs the sink until its stored offsets reach the end of its inputs, then stops it.
     async fn run_to_end(&self) {
-        let (stop, shutdown) = tokio::sync::watch::channel(false);
-        let (topology, codec, pool, bootstrap) = (self.stack.topology.clone(), self.stack.codec.clone(), self.pool.clone(), self.stack.bootstrap.clone());
-        let handle = tokio::spawn(async move { run_projection_sink(OrchestrationProjection, &topology, SINK, &bootstrap, codec, pool, shutdown).await });
-        let end = tokio::task::block_in_place(|| self.stack.topic_end(INPUT));
-        let started = Instant::now();
-        while self.stored().await < end {
-            assert!(started.elapsed() < Duration::from_secs(120), "sink did not reach {end} (at {})", self.stored().await);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert_eq!(self.stored().await, end, "stored offsets equal the end of the input");
-        stop.send(true).expect("stop");
-        handle.await.expect("join").expect("orchestration sink");
+        support::run_orchestration_sink_to_end(&self.stack, &self.pool, &[INPUT]).await;
     }
 
     /// Every row of `tenant` in both tables, as JSON, in a stable order.

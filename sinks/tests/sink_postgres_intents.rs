@@ -14,9 +14,7 @@ mod support;
 use souk_projections::queries::{self, IntentFilter};
 use souk_schemas::intents::{ConditionCheck, IntentEvent, Narrated, NarrationEvent, ProgressLogged, StandingIntentUpdated};
 use souk_schemas::Envelope;
-use souk_sinks::postgres::{run_projection_sink, OrchestrationProjection};
 use sqlx::PgPool;
-use std::time::{Duration, Instant};
 use support::Stack;
 
 const SINK: &str = "orchestration-postgres";
@@ -33,29 +31,9 @@ struct Setup {
 }
 
 impl Setup {
-    fn topics(&self) -> Vec<String> {
-        INPUTS.iter().map(|t| self.stack.topology.topic(t)).collect()
-    }
-
-    async fn stored(&self) -> i64 {
-        let topics = self.topics();
-        souk_projections::sink_offsets(&self.pool, SINK).await.expect("sink_offsets").iter().filter(|r| topics.contains(&r.topic)).map(|r| r.next_offset).sum()
-    }
-
-    /// Runs the sink until its stored offsets reach the end of both inputs, then stops it.
+    /// Runs the sink until its stored offsets reach the end of its inputs, then stops it.
     async fn run_to_end(&self) {
-        let (stop, shutdown) = tokio::sync::watch::channel(false);
-        let (topology, codec, pool, bootstrap) = (self.stack.topology.clone(), self.stack.codec.clone(), self.pool.clone(), self.stack.bootstrap.clone());
-        let handle = tokio::spawn(async move { run_projection_sink(OrchestrationProjection, &topology, SINK, &bootstrap, codec, pool, shutdown).await });
-        let end: i64 = tokio::task::block_in_place(|| INPUTS.iter().map(|t| self.stack.topic_end(t)).sum());
-        let started = Instant::now();
-        while self.stored().await < end {
-            assert!(started.elapsed() < Duration::from_secs(120), "sink did not reach {end} (at {})", self.stored().await);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert_eq!(self.stored().await, end, "stored offsets equal the end of the inputs");
-        stop.send(true).expect("stop");
-        handle.await.expect("join").expect("orchestration sink");
+        support::run_orchestration_sink_to_end(&self.stack, &self.pool, &INPUTS).await;
     }
 
     /// Every row of `tenant` in both tables, as JSON, in a stable order.
@@ -255,7 +233,12 @@ async fn intents_project_forward_once_per_event_and_per_tenant() {
     let rows = (s.rows(&s.a).await, s.rows(&s.b).await);
 
     // Forget the offsets: the whole log is applied again (every snapshot and entry redelivered).
-    sqlx::query("DELETE FROM sink_offsets WHERE sink = $1 AND topic = ANY($2)").bind(SINK).bind(s.topics()).execute(&s.pool).await.expect("reset offsets");
+    sqlx::query("DELETE FROM sink_offsets WHERE sink = $1 AND topic = ANY($2)")
+        .bind(SINK)
+        .bind(INPUTS.iter().map(|t| s.stack.topology.topic(t)).collect::<Vec<_>>())
+        .execute(&s.pool)
+        .await
+        .expect("reset offsets");
     s.run_to_end().await;
     assert_eq!((s.rows(&s.a).await, s.rows(&s.b).await), rows, "re-applying every record leaves every row unchanged");
     assert_projected(&s).await;

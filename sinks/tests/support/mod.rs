@@ -149,3 +149,27 @@ pub fn inbound_text(tenant: &str, wamid: &str, wa_id: &str, text: &str, at_ms: i
         raw_json: "{}".into(),
     }
 }
+
+/// The offsets `sink` has stored in Postgres, summed over the logical `inputs`.
+pub async fn stored_offsets(stack: &Stack, pool: &sqlx::PgPool, sink: &str, inputs: &[&str]) -> i64 {
+    let topics: Vec<String> = inputs.iter().map(|t| stack.topology.topic(t)).collect();
+    souk_projections::sink_offsets(pool, sink).await.expect("sink_offsets").iter().filter(|r| topics.contains(&r.topic)).map(|r| r.next_offset).sum()
+}
+
+/// Runs the `orchestration-postgres` projection until its stored offsets reach the end of
+/// `inputs` (bounded: 120 s), then stops it.
+pub async fn run_orchestration_sink_to_end(stack: &Stack, pool: &sqlx::PgPool, inputs: &[&str]) {
+    const SINK: &str = "orchestration-postgres";
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let (topology, codec, db, bootstrap) = (stack.topology.clone(), stack.codec.clone(), pool.clone(), stack.bootstrap.clone());
+    let handle = tokio::spawn(async move { souk_sinks::postgres::run_projection_sink(souk_sinks::postgres::OrchestrationProjection, &topology, SINK, &bootstrap, codec, db, shutdown).await });
+    let end: i64 = tokio::task::block_in_place(|| inputs.iter().map(|t| stack.topic_end(t)).sum());
+    let started = std::time::Instant::now();
+    while stored_offsets(stack, pool, SINK, inputs).await < end {
+        assert!(started.elapsed() < Duration::from_secs(120), "sink did not reach {end} (at {})", stored_offsets(stack, pool, SINK, inputs).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stored_offsets(stack, pool, SINK, inputs).await, end, "stored offsets equal the end of the inputs");
+    stop.send(true).expect("stop");
+    handle.await.expect("join").expect("orchestration sink");
+}
