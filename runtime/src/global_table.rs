@@ -28,10 +28,15 @@ const MARKER_GRACE: Duration = Duration::from_millis(300);
 /// Folds one record of the topic into the table's rows.
 pub type Fold<E, V> = Box<dyn Fn(&mut HashMap<String, V>, &str, E) + Send + Sync>;
 
+/// Applies a tombstone (a record key with no value) to the table's rows; tables whose rows are
+/// not keyed by record key (or that keep deleted rows) have none, and skip tombstones.
+pub type Tombstone<V> = Box<dyn Fn(&mut HashMap<String, V>, &str) + Send + Sync>;
+
 /// The reader and what it folds with; one barrier drives it at a time.
 struct Reader<E, V> {
     consumer: StreamConsumer,
     fold: Fold<E, V>,
+    tombstone: Option<Tombstone<V>>,
 }
 
 /// A table of `V` by record key, kept from a topic whose records decode as `E`.
@@ -53,6 +58,20 @@ impl<E: DeserializeOwned + Send, V: Send + Sync> GlobalTable<E, V> {
     /// after `deadline`). A record that does not decode as `E` is skipped with a warning (a table
     /// cannot dead-letter; its writer validated it).
     pub async fn load(bootstrap: &str, codec: Arc<Codec>, topic: &str, partitions: i32, fold: Fold<E, V>, deadline: Duration) -> anyhow::Result<GlobalTable<E, V>> {
+        GlobalTable::load_with_tombstones(bootstrap, codec, topic, partitions, fold, None, deadline).await
+    }
+
+    /// [`GlobalTable::load`] that also applies tombstones with `tombstone` (a table of keys that
+    /// can be deleted, such as the customers' data keys).
+    pub async fn load_with_tombstones(
+        bootstrap: &str,
+        codec: Arc<Codec>,
+        topic: &str,
+        partitions: i32,
+        fold: Fold<E, V>,
+        tombstone: Option<Tombstone<V>>,
+        deadline: Duration,
+    ) -> anyhow::Result<GlobalTable<E, V>> {
         let config = crate::kafka::committed_reader(bootstrap, &format!("souk-table-{topic}"));
         let consumer: StreamConsumer = config.clone().set("fetch.wait.max.ms", "20").create().context("table reader")?;
         let mut tpl = TopicPartitionList::new();
@@ -62,7 +81,7 @@ impl<E: DeserializeOwned + Send, V: Send + Sync> GlobalTable<E, V> {
         consumer.assign(&tpl).with_context(|| format!("assigning {topic}"))?;
         let probe: Arc<StreamConsumer> = Arc::new(config.create().context("table probe")?);
         let probe_written: Arc<StreamConsumer> = Arc::new(config.clone().set("isolation.level", "read_uncommitted").create().context("table probe")?);
-        let table = GlobalTable { rows: RwLock::new(HashMap::new()), reader: tokio::sync::Mutex::new(Reader { consumer, fold }), codec, probe, probe_written, topic: topic.to_string(), partitions };
+        let table = GlobalTable { rows: RwLock::new(HashMap::new()), reader: tokio::sync::Mutex::new(Reader { consumer, fold, tombstone }), codec, probe, probe_written, topic: topic.to_string(), partitions };
         table.catch_up(deadline).await.with_context(|| format!("loading the table of {topic}"))?;
         Ok(table)
     }
@@ -141,7 +160,13 @@ impl<E: DeserializeOwned + Send, V: Send + Sync> GlobalTable<E, V> {
     }
 
     async fn apply(&self, reader: &Reader<E, V>, m: &rdkafka::message::BorrowedMessage<'_>) {
-        let (Some(key), Some(value)) = (m.key().map(|k| String::from_utf8_lossy(k).into_owned()), m.payload()) else { return };
+        let Some(key) = m.key().map(|k| String::from_utf8_lossy(k).into_owned()) else { return };
+        let Some(value) = m.payload() else {
+            if let Some(tombstone) = &reader.tombstone {
+                tombstone(&mut self.rows.write().unwrap_or_else(|e| e.into_inner()), &key);
+            }
+            return;
+        };
         let mut backoff = crate::batch_loop::Backoff::default();
         loop {
             match self.codec.decode::<E>(value).await {
@@ -160,6 +185,13 @@ impl<E: DeserializeOwned + Send, V: Send + Sync> GlobalTable<E, V> {
                 }
             }
         }
+    }
+
+    /// Changes the rows in place: a writer that just made a record durable puts what it wrote into
+    /// its own table before the reader gets it back (folding it again must change nothing).
+    pub fn write<R>(&self, f: impl FnOnce(&mut HashMap<String, V>) -> R) -> R {
+        let mut rows = self.rows.write().unwrap_or_else(|e| e.into_inner());
+        f(&mut rows)
     }
 
     /// Reads the rows as of the last [`GlobalTable::catch_up`].

@@ -97,6 +97,20 @@ const BUILTIN: &[(&str, &str)] = &[
     ("checkout_leg.avsc", include_str!("../avro/checkout_leg.avsc")),
     ("checkout_updated.avsc", include_str!("../avro/checkout_updated.avsc")),
     ("checkout_finished.avsc", include_str!("../avro/checkout_finished.avsc")),
+    ("subject_key_issued.avsc", include_str!("../avro/subject_key_issued.avsc")),
+    ("customer_message_received.avsc", include_str!("../avro/customer_message_received.avsc")),
+    ("window_message.avsc", include_str!("../avro/window_message.avsc")),
+    ("draft_requested.avsc", include_str!("../avro/draft_requested.avsc")),
+    ("draft_generated.avsc", include_str!("../avro/draft_generated.avsc")),
+    ("reply_decided.avsc", include_str!("../avro/reply_decided.avsc")),
+    ("social_send_requested.avsc", include_str!("../avro/social_send_requested.avsc")),
+    ("social_send_result.avsc", include_str!("../avro/social_send_result.avsc")),
+    ("social_status_received.avsc", include_str!("../avro/social_status_received.avsc")),
+    ("conversation_updated.avsc", include_str!("../avro/conversation_updated.avsc")),
+    ("reply_updated.avsc", include_str!("../avro/reply_updated.avsc")),
+    ("notification_raised.avsc", include_str!("../avro/notification_raised.avsc")),
+    ("notification_closed.avsc", include_str!("../avro/notification_closed.avsc")),
+    ("notification_updated.avsc", include_str!("../avro/notification_updated.avsc")),
 ];
 
 /// Why a schema could not be loaded or composed.

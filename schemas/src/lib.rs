@@ -20,7 +20,9 @@ pub mod key;
 pub mod orchestration;
 pub mod orders;
 pub mod payments;
+pub mod privacy;
 pub mod simulator;
+pub mod social;
 pub mod whatsapp;
 
 pub use avro_json::{avro_to_json, json_to_avro, ConvertError};
