@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod negotiation;
 pub mod order_session;
 pub mod resourcing;
+pub mod social;
 pub mod standing_intent;
 pub mod time_chain;
 pub mod trust;

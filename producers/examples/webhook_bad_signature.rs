@@ -24,6 +24,8 @@ fn tenants(n: usize, shared_secret: bool) -> Tenants {
             access_token: Secret::new("token"),
             intent_confidence_threshold: None,
             payments_secret_key: None,
+            instagram: None,
+            whatsapp_inbox: false,
         })
         .collect();
     Tenants::from_list(list).expect("tenants")

@@ -27,6 +27,8 @@ fn bharat() -> Arc<Tenants> {
         api_key: Secret::new(BHARAT.api_key),
         access_token: Secret::new("EAAG"),
         payments_secret_key: None,
+        instagram: None,
+        whatsapp_inbox: false,
         intent_confidence_threshold: None,
     };
     Arc::new(Tenants::from_list(vec![tenant]).unwrap())

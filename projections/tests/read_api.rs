@@ -51,6 +51,8 @@ fn tenant(id: &str, number: &str, key: &str) -> Tenant {
         access_token: Secret::new("t"),
         intent_confidence_threshold: None,
         payments_secret_key: None,
+        instagram: None,
+        whatsapp_inbox: false,
     }
 }
 

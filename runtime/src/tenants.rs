@@ -84,6 +84,36 @@ pub struct Tenant {
     /// human. Written as `0.85` or `"0.85"`; in [0, 1] with at most 3 decimals; default 0.80.
     #[serde(default, deserialize_with = "confidence_threshold")]
     pub intent_confidence_threshold: Option<Decimal>,
+    /// The tenant's Instagram professional account, when it answers Instagram DMs in the social
+    /// inbox (docs/rules/inbox.md).
+    #[serde(default)]
+    pub instagram: Option<InstagramConnection>,
+    /// WhatsApp customers of this tenant are answered by the social inbox (confidence-gated
+    /// replies) instead of textile ordering.
+    #[serde(default)]
+    pub whatsapp_inbox: bool,
+}
+
+/// An Instagram connection (the `[tenants.instagram]` table): which page's messages are this
+/// tenant's, how Meta signs their webhooks, and the token replies are sent with.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct InstagramConnection {
+    /// The Instagram account / page id Meta puts in `entry[].id` (routes webhooks here).
+    pub page_id: String,
+    /// The Meta app's secret: the HMAC key of `X-Hub-Signature-256` on Instagram webhooks.
+    pub app_secret: Secret,
+    /// The page access token outbound `/me/messages` calls carry.
+    pub access_token: Secret,
+    /// Calls per rolling hour Instagram allows the connection (source 002: 200).
+    #[serde(default = "InstagramConnection::default_calls_per_hour")]
+    pub calls_per_hour: u32,
+}
+
+impl InstagramConnection {
+    fn default_calls_per_hour() -> u32 {
+        200
+    }
 }
 
 /// The threshold when a tenant sets none (rules B6/C2).
@@ -130,6 +160,7 @@ struct TenantsFile {
 pub struct Tenants {
     by_id: BTreeMap<String, Tenant>,
     by_number: BTreeMap<String, String>,
+    by_page: BTreeMap<String, String>,
 }
 
 impl Tenants {
@@ -155,6 +186,11 @@ impl Tenants {
             if tenants.by_number.insert(t.phone_number_id.clone(), t.id.clone()).is_some() {
                 bail!("phone_number_id {} is configured twice", t.phone_number_id);
             }
+            if let Some(ig) = &t.instagram {
+                if tenants.by_page.insert(ig.page_id.clone(), t.id.clone()).is_some() {
+                    bail!("instagram page_id {} is configured twice", ig.page_id);
+                }
+            }
             if tenants.by_id.contains_key(&t.id) {
                 bail!("tenant {} is configured twice", t.id);
             }
@@ -171,6 +207,11 @@ impl Tenants {
     /// The tenant owning this WhatsApp business number.
     pub fn by_phone_number_id(&self, phone_number_id: &str) -> Option<&Tenant> {
         self.by_number.get(phone_number_id).and_then(|id| self.by_id.get(id))
+    }
+
+    /// The tenant whose Instagram connection is page `page_id`.
+    pub fn by_instagram_page(&self, page_id: &str) -> Option<&Tenant> {
+        self.by_page.get(page_id).and_then(|id| self.by_id.get(id))
     }
 
     /// The tenant whose owner API key is `key` (every tenant is compared, in constant time).
@@ -223,6 +264,18 @@ access_token = "EAAG"
         let tenant = t.get("bharat").unwrap();
         assert_eq!(tenant.payments_secret_key.as_ref().map(Secret::expose), Some("sk_test_bharat"));
         assert!(!format!("{tenant:?}").contains("sk_test_bharat"));
+    }
+
+    #[test]
+    fn an_instagram_connection_routes_its_page() {
+        let t = Tenants::parse(&format!("{FILE}whatsapp_inbox = true\n[tenants.instagram]\npage_id = \"1784\"\napp_secret = \"ig-secret\"\naccess_token = \"IGQ\"\n")).unwrap();
+        let tenant = t.by_instagram_page("1784").unwrap();
+        assert_eq!(tenant.id, "bharat");
+        assert!(tenant.whatsapp_inbox);
+        assert_eq!(tenant.instagram.as_ref().unwrap().calls_per_hour, 200);
+        assert!(t.by_instagram_page("1001").is_none());
+        assert!(!format!("{tenant:?}").contains("ig-secret"));
+        assert!(Tenants::parse(&format!("{FILE}[tenants.instagram]\npage_id = \"1\"\napp_secret = \"a\"\naccess_token = \"b\"\nwat = 1\n")).is_err());
     }
 
     #[test]

@@ -211,15 +211,10 @@ pub struct NotificationUpdated {
     pub resolved_at: Option<i64>,
 }
 
-/// `social.inbound`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SocialInbound {
-    CustomerMessageReceived(CustomerMessageReceived),
-}
-
-/// `social.inputs`: what else drives a conversation.
+/// `social.inputs`: everything that drives a conversation, in one order per customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SocialInput {
+    CustomerMessageReceived(CustomerMessageReceived),
     DraftGenerated(DraftGenerated),
     ReplyDecided(ReplyDecided),
     SocialSendResult(SocialSendResult),
@@ -259,8 +254,7 @@ pub enum NotificationEvent {
     NotificationUpdated(NotificationUpdated),
 }
 
-crate::stream_event!(SocialInbound { CustomerMessageReceived });
-crate::stream_event!(SocialInput { DraftGenerated, ReplyDecided, SocialSendResult, SocialStatusReceived, Tick } tick Tick);
+crate::stream_event!(SocialInput { CustomerMessageReceived, DraftGenerated, ReplyDecided, SocialSendResult, SocialStatusReceived, Tick } tick Tick);
 crate::stream_event!(DraftEvent { DraftRequested });
 crate::stream_event!(SocialOutbound { SocialSendRequested });
 crate::stream_event!(SocialEvent { ConversationUpdated, ReplyUpdated });
@@ -313,7 +307,7 @@ mod tests {
             SocialInput::SocialSendResult(SocialSendResult { envelope: envelope.clone(), reply_id: "r1".into(), outcome: "throttled".into(), platform_message_id: None, detail: "d".into(), retry_at: Some(9) }),
             SocialInput::SocialStatusReceived(SocialStatusReceived { envelope: envelope.clone(), platform: "instagram".into(), subject: "ab".into(), status: "read".into(), platform_message_ids: vec![], watermark: Some(7) }),
         ];
-        let mut input_names = names(&["DraftGenerated", "ReplyDecided", "SocialSendResult", "SocialStatusReceived"]);
+        let mut input_names = names(&["CustomerMessageReceived", "DraftGenerated", "ReplyDecided", "SocialSendResult", "SocialStatusReceived"]);
         input_names.push("souk.clock.Tick".into());
         let input_names: Vec<&str> = input_names.iter().map(String::as_str).collect();
         for input in &inputs {

@@ -40,6 +40,8 @@ fn tenant(id: &str, secret: Option<&str>) -> Tenant {
         api_key: Secret::new(format!("key-{id}")),
         access_token: Secret::new(format!("token-{id}")),
         payments_secret_key: secret.map(Secret::new),
+        instagram: None,
+        whatsapp_inbox: false,
         intent_confidence_threshold: None,
     }
 }

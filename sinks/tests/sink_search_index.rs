@@ -164,6 +164,8 @@ async fn search_index_scopes_by_tenant_and_resumes_from_the_commit_payload() {
         access_token: Secret::new("t"),
         intent_confidence_threshold: None,
         payments_secret_key: None,
+        instagram: None,
+        whatsapp_inbox: false,
     };
     let tenants = Arc::new(Tenants::from_list(vec![tenant(&a, "1", "key-a"), tenant(&b, "2", "key-b")]).expect("tenants"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

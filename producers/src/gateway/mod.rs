@@ -3,6 +3,8 @@
 //! - `POST /webhooks/whatsapp` (+ `GET` handshake): Meta's deliveries, signature-verified on the raw
 //!   body (rules C1), one `InboundMessage`/`DeliveryStatus` per message/status, ids derived from
 //!   Meta's so redeliveries dedup downstream; 200 only after every event is acknowledged.
+//! - `POST /webhooks/instagram` (+ `GET` handshake): Instagram DMs for the social inbox, sealed
+//!   under each customer's data key before they reach a topic (`social.rs`).
 //! - `/v1/...`: owner commands (approve/reject, payments, catalog, stock, settings; partners,
 //!   bundles, their checkout and deliveries, standing intents, ...) authenticated by the tenant's
 //!   API key, answered 202 once the event is acknowledged.
@@ -27,6 +29,7 @@ mod payload;
 mod publisher;
 mod routes;
 mod signature;
+mod social;
 mod validate;
 mod whatsapp;
 
@@ -65,6 +68,10 @@ pub struct GatewayState {
     /// The orchestration tables (partners, products, negotiations by partner number); without
     /// them the orchestration commands answer 503 and every WhatsApp message is a customer's.
     pub orchestration: Option<Arc<OrchestrationTables>>,
+    /// The tenants grouped by the app secret of their Instagram connection.
+    pub instagram_secrets: Arc<AppSecrets>,
+    /// The customers' data keys (rules PR1); without them the social inbox's routes answer 503.
+    pub privacy: Option<Arc<souk_runtime::privacy::KeyRing>>,
 }
 
 /// What the gateway reads from the log for multi-vendor orchestration (see [`crate::catalog`]).
@@ -79,7 +86,8 @@ impl GatewayState {
     /// A state with the default limits and the system clock.
     pub fn new(tenants: Arc<Tenants>, publisher: Arc<dyn EventPublisher>, orders: Arc<dyn OrderDirectory>) -> GatewayState {
         let app_secrets = Arc::new(AppSecrets::of(&tenants));
-        GatewayState { tenants, publisher, orders, config: GatewayConfig::default(), clock: Arc::new(system_now_ms), app_secrets, orchestration: None }
+        let instagram_secrets = Arc::new(AppSecrets::of_instagram(&tenants));
+        GatewayState { tenants, publisher, orders, config: GatewayConfig::default(), clock: Arc::new(system_now_ms), app_secrets, orchestration: None, instagram_secrets, privacy: None }
     }
 
     /// The same state with other limits.
@@ -90,6 +98,11 @@ impl GatewayState {
     /// The same state with the orchestration tables.
     pub fn with_orchestration(self, tables: Arc<OrchestrationTables>) -> GatewayState {
         GatewayState { orchestration: Some(tables), ..self }
+    }
+
+    /// The same state with the customers' data keys (the social inbox).
+    pub fn with_privacy(self, ring: Arc<souk_runtime::privacy::KeyRing>) -> GatewayState {
+        GatewayState { privacy: Some(ring), ..self }
     }
 
     /// The same state with a fixed or simulated clock (tests).

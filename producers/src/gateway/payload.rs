@@ -18,16 +18,21 @@ const STATUSES: [&str; 4] = ["sent", "delivered", "read", "failed"];
 
 /// A position in the delivery: the value there and its path for error messages.
 #[derive(Clone)]
-struct Node<'a> {
-    value: &'a Json,
-    path: String,
+pub(super) struct Node<'a> {
+    pub(super) value: &'a Json,
+    pub(super) path: String,
 }
 
-fn malformed(reason: String) -> ApiError {
+pub(super) fn malformed(reason: String) -> ApiError {
     ApiError::bad_request("MALFORMED_PAYLOAD", reason)
 }
 
 impl<'a> Node<'a> {
+    /// The root of a parsed body.
+    pub(super) fn root(value: &'a Json) -> Node<'a> {
+        Node { value, path: String::new() }
+    }
+
     fn child_path(&self, name: &str) -> String {
         if self.path.is_empty() {
             name.to_string()
@@ -37,21 +42,21 @@ impl<'a> Node<'a> {
     }
 
     /// The field, or `None` when absent or null.
-    fn get(&self, name: &str) -> Option<Node<'a>> {
+    pub(super) fn get(&self, name: &str) -> Option<Node<'a>> {
         self.value.get(name).filter(|v| !v.is_null()).map(|value| Node { value, path: self.child_path(name) })
     }
 
     /// The field, or a 400 naming it.
-    fn req(&self, name: &str) -> Result<Node<'a>, ApiError> {
+    pub(super) fn req(&self, name: &str) -> Result<Node<'a>, ApiError> {
         self.get(name).ok_or_else(|| malformed(format!("missing {}", self.child_path(name))))
     }
 
-    fn str(&self) -> Result<&'a str, ApiError> {
+    pub(super) fn str(&self) -> Result<&'a str, ApiError> {
         self.value.as_str().ok_or_else(|| malformed(format!("{} must be a string", self.path)))
     }
 
     /// A required, non-empty string field.
-    fn req_str(&self, name: &str) -> Result<&'a str, ApiError> {
+    pub(super) fn req_str(&self, name: &str) -> Result<&'a str, ApiError> {
         let node = self.req(name)?;
         let s = node.str()?;
         if s.trim().is_empty() {
@@ -60,19 +65,19 @@ impl<'a> Node<'a> {
         Ok(s)
     }
 
-    fn opt_str(&self, name: &str) -> Result<Option<&'a str>, ApiError> {
+    pub(super) fn opt_str(&self, name: &str) -> Result<Option<&'a str>, ApiError> {
         self.get(name).map(|n| n.str()).transpose()
     }
 
     /// The items of an array field; absent means none.
-    fn items(&self, name: &str) -> Result<Vec<Node<'a>>, ApiError> {
+    pub(super) fn items(&self, name: &str) -> Result<Vec<Node<'a>>, ApiError> {
         let Some(node) = self.get(name) else { return Ok(Vec::new()) };
         let arr = node.value.as_array().ok_or_else(|| malformed(format!("{} must be an array", node.path)))?;
         Ok(arr.iter().enumerate().map(|(i, value)| Node { value, path: format!("{}[{i}]", node.path) }).collect())
     }
 
     /// Epoch seconds sent as a string (Meta's format) or a number, in epoch ms.
-    fn timestamp_ms(&self, name: &str) -> Result<i64, ApiError> {
+    pub(super) fn timestamp_ms(&self, name: &str) -> Result<i64, ApiError> {
         let node = self.req(name)?;
         let secs = match node.value {
             Json::String(s) => s.trim().parse::<i64>().ok(),
@@ -80,6 +85,12 @@ impl<'a> Node<'a> {
             _ => None,
         };
         secs.and_then(|s| s.checked_mul(1000)).ok_or_else(|| malformed(format!("{} must be epoch seconds", node.path)))
+    }
+
+    /// Epoch milliseconds as a number (Instagram's format).
+    pub(super) fn millis(&self, name: &str) -> Result<i64, ApiError> {
+        let node = self.req(name)?;
+        node.value.as_i64().filter(|ms| *ms >= 0).ok_or_else(|| malformed(format!("{} must be epoch milliseconds", node.path)))
     }
 }
 

@@ -17,6 +17,8 @@ use souk_schemas::inventory::{BatchReceived, CatalogItemUpserted};
 use souk_schemas::orchestration::{HumanIntervened, PartnerReplied};
 use souk_schemas::orders::OwnerDecision;
 use souk_schemas::payments::{CheckoutRequested, LegDelivered};
+use souk_schemas::privacy::SubjectKeyIssued;
+use souk_schemas::social::{CustomerMessageReceived, ReplyDecided, SocialStatusReceived};
 use souk_schemas::whatsapp::{ConsentChanged, DeliveryStatus, InboundMessage};
 use souk_schemas::Envelope;
 use std::collections::BTreeMap;
@@ -78,6 +80,14 @@ pub enum GatewayEvent {
     Checkout(CheckoutRequested),
     /// A leg's delivery confirmed, releasing its escrow (rules CO6) → `negotiation.inputs`.
     LegDelivered(LegDelivered),
+    /// A customer's data key (rules PR1) → `privacy.keys`.
+    SubjectKey(SubjectKeyIssued),
+    /// A customer's Instagram/WhatsApp message to the inbox → `social.inputs`.
+    CustomerMessage(CustomerMessageReceived),
+    /// A delivery or read receipt of the inbox's replies → `social.inputs`.
+    SocialStatus(SocialStatusReceived),
+    /// A person's decision about a reply → `social.inputs`.
+    ReplyDecided(ReplyDecided),
 }
 
 impl GatewayEvent {
@@ -101,6 +111,8 @@ impl GatewayEvent {
             GatewayEvent::Consent(_) => "consent",
             GatewayEvent::StandingIntent(_) | GatewayEvent::IntentDecided(_) | GatewayEvent::IntentCancel(_) => "intents",
             GatewayEvent::Observation(_) => "observations",
+            GatewayEvent::SubjectKey(_) => "keys",
+            GatewayEvent::CustomerMessage(_) | GatewayEvent::SocialStatus(_) | GatewayEvent::ReplyDecided(_) => "social",
         }
     }
 
@@ -133,6 +145,10 @@ impl GatewayEvent {
             GatewayEvent::Observation(_) => "ObservationRecorded",
             GatewayEvent::Checkout(_) => "CheckoutRequested",
             GatewayEvent::LegDelivered(_) => "LegDelivered",
+            GatewayEvent::SubjectKey(_) => "SubjectKeyIssued",
+            GatewayEvent::CustomerMessage(_) => "CustomerMessageReceived",
+            GatewayEvent::SocialStatus(_) => "SocialStatusReceived",
+            GatewayEvent::ReplyDecided(_) => "ReplyDecided",
         }
     }
 
@@ -165,6 +181,10 @@ impl GatewayEvent {
             GatewayEvent::Observation(e) => &e.envelope,
             GatewayEvent::Checkout(e) => &e.envelope,
             GatewayEvent::LegDelivered(e) => &e.envelope,
+            GatewayEvent::SubjectKey(e) => &e.envelope,
+            GatewayEvent::CustomerMessage(e) => &e.envelope,
+            GatewayEvent::SocialStatus(e) => &e.envelope,
+            GatewayEvent::ReplyDecided(e) => &e.envelope,
         }
     }
 
@@ -198,6 +218,10 @@ impl GatewayEvent {
             GatewayEvent::Observation(e) => serde_json::to_value(e)?,
             GatewayEvent::Checkout(e) => serde_json::to_value(e)?,
             GatewayEvent::LegDelivered(e) => serde_json::to_value(e)?,
+            GatewayEvent::SubjectKey(e) => serde_json::to_value(e)?,
+            GatewayEvent::CustomerMessage(e) => serde_json::to_value(e)?,
+            GatewayEvent::SocialStatus(e) => serde_json::to_value(e)?,
+            GatewayEvent::ReplyDecided(e) => serde_json::to_value(e)?,
         };
         Ok(json!({ self.record_name(): record }))
     }

@@ -1,7 +1,7 @@
 //! The gateway's URL map. Kept apart from the handlers so the whole HTTP surface reads in one place;
 //! `openapi.rs` documents exactly these routes (a test compares the two).
 
-use super::{checkout, commands, discovery, escalations, intents, orchestration, whatsapp, GatewayState};
+use super::{checkout, commands, discovery, escalations, intents, orchestration, social, whatsapp, GatewayState};
 use axum::extract::DefaultBodyLimit;
 use souk_runtime::http::{Routes, Surface};
 
@@ -12,6 +12,12 @@ pub fn router(state: GatewayState) -> Routes {
     Routes::new()
         .get("/webhooks/whatsapp", whatsapp::verify_subscription)
         .post("/webhooks/whatsapp", whatsapp::receive)
+        .get("/webhooks/instagram", whatsapp::verify_subscription)
+        .post("/webhooks/instagram", social::receive_instagram)
+        .post("/v1/conversations/{conversation_id}/replies", social::write)
+        .post("/v1/conversations/{conversation_id}/replies/{reply_id}/approve", social::approve)
+        .post("/v1/conversations/{conversation_id}/replies/{reply_id}/edit", social::edit)
+        .post("/v1/conversations/{conversation_id}/replies/{reply_id}/reject", social::reject)
         .post("/v1/orders/{order_id}/approve", commands::approve)
         .post("/v1/orders/{order_id}/reject", commands::reject)
         .post("/v1/payments", commands::payment)

@@ -200,6 +200,64 @@ pub fn text(field: &str, value: &str) -> Result<String, ApiError> {
 /// Longest free text.
 pub const MAX_TEXT: usize = 4096;
 
+/// Longest message a person sends a customer (source 002 a.5 / d).
+pub const MAX_MESSAGE: usize = 5000;
+
+/// HTML tags a message keeps (source 002 d); every other tag is removed, `<script>` with its content.
+const KEPT_TAGS: [&str; 7] = ["b", "i", "u", "em", "strong", "code", "pre"];
+
+/// A message to a customer (rules SV1): 1–5,000 characters as written; `<script>…</script>` is
+/// removed with its content and every tag but `b i u em strong code pre` is stripped; trimmed;
+/// what is left must not be empty.
+pub fn message_content(field: &str, value: &str) -> Result<String, ApiError> {
+    let count = value.chars().count();
+    if count == 0 || count > MAX_MESSAGE {
+        return Err(invalid(field, format!("must be 1 to {MAX_MESSAGE} characters (is {count})")));
+    }
+    if value.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+        return Err(invalid(field, "must not contain control characters"));
+    }
+    let cleaned = strip_html(value);
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() {
+        return Err(invalid(field, "is empty once HTML is removed"));
+    }
+    Ok(cleaned.to_string())
+}
+
+/// Removes `<script>` elements and every tag not in [`KEPT_TAGS`].
+fn strip_html(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let Some(offset) = text[i..].find('<') else {
+            out.push_str(&text[i..]);
+            break;
+        };
+        out.push_str(&text[i..i + offset]);
+        let start = i + offset;
+        let Some(close) = text[start..].find('>') else {
+            out.push_str(&text[start..]);
+            break;
+        };
+        let end = start + close + 1;
+        let inner = lower[start + 1..end - 1].trim();
+        let closing = inner.starts_with('/');
+        let name: String = inner.trim_start_matches('/').chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        if name == "script" && !closing {
+            // Drop everything up to and including the matching </script> (or the rest).
+            i = lower[end..].find("</script").map_or(text.len(), |at| lower[end + at..].find('>').map_or(text.len(), |gt| end + at + gt + 1));
+            continue;
+        }
+        if KEPT_TAGS.contains(&name.as_str()) && !inner.contains(['"', '\'', '=']) {
+            out.push_str(&text[start..end]);
+        }
+        i = end;
+    }
+    out
+}
+
 /// The JSON Schema pattern of [`text`]: some character that is not white space, and no control
 /// characters but tab, line feed and carriage return.
 pub const TEXT_PATTERN: &str = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$";
@@ -208,6 +266,26 @@ pub const TEXT_PATTERN: &str = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    #[rstest]
+    #[case("Hello <b>there</b>", Ok("Hello <b>there</b>"))]
+    #[case("a<script>alert(1)</script>b", Ok("ab"))]
+    #[case("<SCRIPT src=x>evil()</SCRIPT> hi", Ok("hi"))]
+    #[case("<div onclick=\"x\">hi</div> <i>ok</i>", Ok("hi <i>ok</i>"))]
+    #[case("<b onmouseover='x'>no attributes</b>", Ok("no attributes</b>"))]
+    #[case("2 < 3 and 4 > 1", Ok("2  1"))]
+    #[case("", Err(()))]
+    #[case("<script>only</script>", Err(()))]
+    fn message_content_rules(#[case] input: &str, #[case] expected: Result<&str, ()>) {
+        assert_eq!(message_content("text", input).map_err(|_| ()), expected.map(str::to_string));
+    }
+
+    #[test]
+    fn message_content_length_limits() {
+        assert!(message_content("text", &"x".repeat(5000)).is_ok());
+        let err = message_content("text", &"x".repeat(5001)).unwrap_err();
+        assert!(err.reason.contains("5000"), "{}", err.reason);
+    }
 
     #[rstest]
     #[case("500.00", true, Some("500"))]

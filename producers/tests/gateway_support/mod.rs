@@ -52,6 +52,8 @@ impl Creds {
             api_key: Secret::new(self.api_key),
             access_token: Secret::new("EAAG-test"),
             payments_secret_key: None,
+            instagram: None,
+            whatsapp_inbox: false,
             intent_confidence_threshold: None,
         }
     }

@@ -46,6 +46,8 @@ pub fn tenant(id: &str, number: &str, key: &str) -> Tenant {
         api_key: Secret::new(key),
         access_token: Secret::new("t"),
         payments_secret_key: None,
+        instagram: None,
+        whatsapp_inbox: false,
         intent_confidence_threshold: None,
     }
 }

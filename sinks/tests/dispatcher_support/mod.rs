@@ -33,6 +33,8 @@ pub fn tenant(id: &str) -> Tenant {
         access_token: Secret::new(format!("token-{id}")),
         intent_confidence_threshold: None,
         payments_secret_key: None,
+        instagram: None,
+        whatsapp_inbox: false,
     }
 }
 
