@@ -8,4 +8,5 @@ pub mod intent;
 pub mod model;
 pub mod orchestration;
 pub mod registry;
+pub mod social;
 pub mod workload;

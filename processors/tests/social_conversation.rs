@@ -1,4 +1,4 @@
-//! The social inbox's conversation through the broker-free driver (rules SI1–SI6): the
+//! The social inbox's conversation through the broker-free driver (rules IB1–IB4): the
 //! confidence gate as a table (0.80 itself auto-sends), a redelivered `mid` answered once, the
 //! owner's review loop (approve / edit / reject / write), the dispatcher's answers and the
 //! platform's receipts, the window of 20, retention, and the notification feed's numbering.
@@ -221,7 +221,13 @@ fn the_feed_numbers_each_notification_once() {
             link: None,
         })
     };
-    let seq = |out: Vec<souk_runtime::processor::Emitted<NotificationEvent>>| out.into_iter().map(|e| match e.event { NotificationEvent::NotificationUpdated(n) => (n.seq, n.status) }).collect::<Vec<_>>();
+    let seq = |out: Vec<souk_runtime::processor::Emitted<NotificationEvent>>| {
+        out.into_iter()
+            .map(|e| match e.event {
+                NotificationEvent::NotificationUpdated(n) => (n.seq, n.status),
+            })
+            .collect::<Vec<_>>()
+    };
     assert_eq!(seq(d.feed("notifications.inputs", "shop", raise("a", T0))), [(1, "unread".to_string())]);
     assert_eq!(seq(d.feed("notifications.inputs", "shop", raise("b", T0 + 1))), [(2, "unread".to_string())]);
     let mut copy = raise("a", T0 + 2);
@@ -229,6 +235,12 @@ fn the_feed_numbers_each_notification_once() {
         n.envelope = Envelope::external("shop", "raise/a/again", T0 + 2);
     }
     assert!(d.feed("notifications.inputs", "shop", copy).is_empty());
-    let read = NotificationInput::NotificationClosed(NotificationClosed { envelope: Envelope::external("shop", "read-a", T0 + 3), command_id: "c".into(), notification_id: "a".into(), status: "read".into(), actor: "owner".into() });
+    let read = NotificationInput::NotificationClosed(NotificationClosed {
+        envelope: Envelope::external("shop", "read-a", T0 + 3),
+        command_id: "c".into(),
+        notification_id: "a".into(),
+        status: "read".into(),
+        actor: "owner".into(),
+    });
     assert_eq!(seq(d.feed("notifications.inputs", "shop", read)), [(1, "read".to_string())]);
 }

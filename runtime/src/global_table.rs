@@ -81,7 +81,8 @@ impl<E: DeserializeOwned + Send, V: Send + Sync> GlobalTable<E, V> {
         consumer.assign(&tpl).with_context(|| format!("assigning {topic}"))?;
         let probe: Arc<StreamConsumer> = Arc::new(config.create().context("table probe")?);
         let probe_written: Arc<StreamConsumer> = Arc::new(config.clone().set("isolation.level", "read_uncommitted").create().context("table probe")?);
-        let table = GlobalTable { rows: RwLock::new(HashMap::new()), reader: tokio::sync::Mutex::new(Reader { consumer, fold, tombstone }), codec, probe, probe_written, topic: topic.to_string(), partitions };
+        let table =
+            GlobalTable { rows: RwLock::new(HashMap::new()), reader: tokio::sync::Mutex::new(Reader { consumer, fold, tombstone }), codec, probe, probe_written, topic: topic.to_string(), partitions };
         table.catch_up(deadline).await.with_context(|| format!("loading the table of {topic}"))?;
         Ok(table)
     }

@@ -114,7 +114,8 @@ impl MasterKey {
 
     /// The key in `SOUK_MASTER_KEY`.
     pub fn from_env() -> anyhow::Result<MasterKey> {
-        let text = std::env::var(MASTER_KEY_ENV).map_err(|_| anyhow!("{MASTER_KEY_ENV} is not set: the social inbox seals personal data with keys wrapped under it (64 hex digits; `./dev env` sets one for the local stack)"))?;
+        let text = std::env::var(MASTER_KEY_ENV)
+            .map_err(|_| anyhow!("{MASTER_KEY_ENV} is not set: the social inbox seals personal data with keys wrapped under it (64 hex digits; `./dev env` sets one for the local stack)"))?;
         MasterKey::parse(&text)
     }
 
@@ -291,9 +292,9 @@ impl KeyRing {
     /// Every key id of `subject` (what erasing them tombstones).
     pub fn keys_of(&self, tenant: &str, subject: &str) -> Vec<String> {
         let prefix = format!("k/{tenant}/");
-        let mut ids: Vec<String> = self.table.read(|rows| {
-            rows.iter().filter_map(|(row, v)| matches!(v, RingRow::Key { subject: s, .. } if s == subject).then(|| row.strip_prefix(&prefix).map(str::to_string)).flatten()).collect()
-        });
+        let mut ids: Vec<String> = self
+            .table
+            .read(|rows| rows.iter().filter_map(|(row, v)| matches!(v, RingRow::Key { subject: s, .. } if s == subject).then(|| row.strip_prefix(&prefix).map(str::to_string)).flatten()).collect());
         ids.sort();
         ids
     }

@@ -236,6 +236,7 @@ pub enum SocialOutbound {
 
 /// `social.events`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)] // decoded one record at a time; boxing would only add an allocation
 pub enum SocialEvent {
     ConversationUpdated(ConversationUpdated),
     ReplyUpdated(ReplyUpdated),
@@ -303,9 +304,30 @@ mod tests {
                 reason: "one product named".into(),
                 summary: None,
             }),
-            SocialInput::ReplyDecided(ReplyDecided { envelope: envelope.clone(), command_id: "c".into(), reply_id: "r1".into(), decision: "edit".into(), text: Some("s1.k.z".into()), actor: "owner".into() }),
-            SocialInput::SocialSendResult(SocialSendResult { envelope: envelope.clone(), reply_id: "r1".into(), outcome: "throttled".into(), platform_message_id: None, detail: "d".into(), retry_at: Some(9) }),
-            SocialInput::SocialStatusReceived(SocialStatusReceived { envelope: envelope.clone(), platform: "instagram".into(), subject: "ab".into(), status: "read".into(), platform_message_ids: vec![], watermark: Some(7) }),
+            SocialInput::ReplyDecided(ReplyDecided {
+                envelope: envelope.clone(),
+                command_id: "c".into(),
+                reply_id: "r1".into(),
+                decision: "edit".into(),
+                text: Some("s1.k.z".into()),
+                actor: "owner".into(),
+            }),
+            SocialInput::SocialSendResult(SocialSendResult {
+                envelope: envelope.clone(),
+                reply_id: "r1".into(),
+                outcome: "throttled".into(),
+                platform_message_id: None,
+                detail: "d".into(),
+                retry_at: Some(9),
+            }),
+            SocialInput::SocialStatusReceived(SocialStatusReceived {
+                envelope: envelope.clone(),
+                platform: "instagram".into(),
+                subject: "ab".into(),
+                status: "read".into(),
+                platform_message_ids: vec![],
+                watermark: Some(7),
+            }),
         ];
         let mut input_names = names(&["CustomerMessageReceived", "DraftGenerated", "ReplyDecided", "SocialSendResult", "SocialStatusReceived"]);
         input_names.push("souk.clock.Tick".into());

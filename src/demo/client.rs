@@ -32,6 +32,10 @@ pub struct DemoTenant {
     pub payments_secret_key: String,
     /// `intent_confidence_threshold` (rules B6), when not the default 0.80.
     pub confidence_threshold: Option<String>,
+    /// The Instagram page whose DMs the social inbox answers (`[tenants.instagram]`).
+    pub instagram_page_id: String,
+    /// The Meta app secret signing the Instagram webhooks.
+    pub instagram_app_secret: String,
 }
 
 impl DemoTenant {
@@ -48,6 +52,8 @@ impl DemoTenant {
             access_token: format!("EAAG-{}", &digest[..20]),
             payments_secret_key: format!("sk_test_{id}"),
             confidence_threshold: None,
+            instagram_page_id: format!("178414{}", u64::from_str_radix(&digest[12..24], 16).unwrap_or(7) % 100_000_000_000),
+            instagram_app_secret: format!("ig-app-secret-{}", &digest[16..32]),
         }
     }
 
@@ -60,6 +66,12 @@ impl DemoTenant {
         if let Some(threshold) = &self.confidence_threshold {
             entry.push_str(&format!("intent_confidence_threshold = {threshold:?}\n"));
         }
+        entry.push_str(&format!(
+            "[tenants.instagram]\npage_id = {:?}\napp_secret = {:?}\naccess_token = {:?}\n",
+            self.instagram_page_id,
+            self.instagram_app_secret,
+            format!("IGQ-{}", self.access_token)
+        ));
         entry
     }
 }

@@ -8,6 +8,7 @@ use crate::model::ModelConfig;
 use crate::orchestration::{chat::ChatIntentStage, narrator::NarratorStage, resourcing::ResourcingStage};
 use futures::future::BoxFuture;
 use serde::Deserialize;
+use souk_processors::social::{ConversationProcessor, NotificationFeed};
 use souk_processors::{escalation::EscalationProcessor, invoicing::Invoicing, ledger::Ledger, negotiation::NegotiationProcessor, order_session::OrderSession, InventoryPool};
 use souk_processors::{intent_watch::IntentWatch, standing_intent::StandingIntentProcessor};
 use souk_producers::catalog::{NegotiationRoutes, PartnerCatalog};
@@ -33,6 +34,9 @@ pub fn builtin() -> Registry {
         .register(Role::Processor, "escalation", Kind::new::<NoOptions>(Needs::NOTHING, processor::<EscalationProcessor>))
         .register(Role::Processor, "standing-intent", Kind::new::<NoOptions>(Needs::NOTHING, processor::<StandingIntentProcessor>))
         .register(Role::Processor, "intent-watch", Kind::new::<NoOptions>(Needs::NOTHING, processor::<IntentWatch>))
+        .register(Role::Processor, "social-conversation", Kind::new::<NoOptions>(Needs::NOTHING, processor::<ConversationProcessor>))
+        .register(Role::Processor, "notification-feed", Kind::new::<NoOptions>(Needs::NOTHING, processor::<NotificationFeed>))
+        .register(Role::Stage, "social-reply", Kind::new::<NoOptions>(Needs::TENANTS, social_reply_stage))
         .register(Role::Stage, "narrator", Kind::new::<NoOptions>(Needs::NOTHING, narrator_stage))
         .register(Role::Stage, "intent", Kind::new::<NoOptions>(Needs::TENANTS, intent_stage))
         .register(Role::Stage, "chat-intent", Kind::new::<NoOptions>(Needs::NOTHING, chat_intent_stage))
@@ -92,6 +96,22 @@ fn narrator_stage(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'stat
             None => NarratorStage::offline(),
         };
         run_stage(&cx, stage, spec)
+    })
+}
+
+/// The customers' data keys, for a component that declares the `privacy.keys` table.
+async fn key_ring(cx: &BuildContext, spec: &ComponentSpec) -> anyhow::Result<Arc<souk_runtime::privacy::KeyRing>> {
+    let master = souk_runtime::privacy::MasterKey::from_env()?;
+    let keys: &SourceTopic = spec.table("privacy.keys")?;
+    let ring = souk_runtime::privacy::KeyRing::load(&cx.engine.bootstrap, cx.codec.clone(), keys, master, Duration::from_secs(60)).await?;
+    Ok(Arc::new(ring))
+}
+
+/// Drafts the social inbox's replies.
+fn social_reply_stage(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
+    Box::pin(async move {
+        let ring = key_ring(&cx, &spec).await?;
+        run_stage(&cx, crate::social::reply::ReplyStage::new(ring, cx.tenants.clone()), spec)
     })
 }
 
@@ -191,6 +211,10 @@ fn http_gateway(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static
             let catalog = PartnerCatalog::load(b, codec.clone(), spec.table("partners")?, spec.table("partner.products")?).await?;
             let routes = NegotiationRoutes::load(b, codec, spec.table("negotiations.directory")?).await?;
             state = state.with_orchestration(Arc::new(OrchestrationTables { catalog, routes }));
+        }
+        // The social inbox when it declares the customers' keys.
+        if spec.tables.iter().any(|t| t.declared == "privacy.keys") {
+            state = state.with_privacy(key_ring(&cx, &spec).await?);
         }
         Ok(Started::http(souk_producers::gateway::surface(state)))
     })

@@ -1,4 +1,4 @@
-//! One conversation (rules SI1–SI6): key `<tenant>|<platform>|<subject>`. A customer message is
+//! One conversation (rules IB1–IB4): key `<tenant>|<platform>|<subject>`. A customer message is
 //! taken once (its platform message id is remembered; a redelivery changes nothing), joins the
 //! window of the last [`WINDOW`] messages and is handed to the reply stage with that window as a
 //! `DraftRequested`. The logged draft decides: confidence ≥ the tenant's threshold (the threshold
@@ -11,7 +11,8 @@
 use serde::{Deserialize, Serialize};
 use souk_runtime::{Ctx, Processor, Rejection};
 use souk_schemas::social::{
-    conversation_id, ConversationUpdated, CustomerMessageReceived, DraftGenerated, DraftRequested, NotificationClosed, NotificationRaised, ReplyDecided, ReplyUpdated, SocialInput, SocialSendRequested, SocialSendResult, SocialStatusReceived, WindowMessage,
+    conversation_id, ConversationUpdated, CustomerMessageReceived, DraftGenerated, DraftRequested, NotificationClosed, NotificationRaised, ReplyDecided, ReplyUpdated, SocialInput,
+    SocialSendRequested, SocialSendResult, SocialStatusReceived, WindowMessage,
 };
 use souk_schemas::StreamEvent;
 use std::collections::{BTreeMap, VecDeque};
@@ -146,6 +147,7 @@ pub struct ConversationProcessor;
 
 /// What a conversation emits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)] // short-lived outputs, encoded once each
 pub enum ConversationOutput {
     /// A message for the reply stage (→ `drafts`).
     DraftRequested(DraftRequested),
@@ -232,7 +234,7 @@ fn received(state: &mut Conversation, m: &CustomerMessageReceived, ctx: &mut Ctx
         return Err(Rejection::new("KEY_MISMATCH", format!("a message of conversation {expected} under key {:?}", ctx.key())));
     }
     if state.seen.contains(&m.message_id) {
-        return Ok(()); // a redelivery: answered once (rules SI1)
+        return Ok(()); // a redelivery: answered once (rules IB1)
     }
     state.seen.push_back(m.message_id.clone());
     while state.seen.len() > SEEN_IDS {
@@ -376,7 +378,8 @@ fn decided(state: &mut Conversation, d: &ReplyDecided, ctx: &mut Ctx<Conversatio
         (decision, _) => return Err(Rejection::new("BAD_DECISION", format!("{decision} of reply {} carries no text to send", d.reply_id))),
     }
     if was_escalated {
-        let closed = NotificationClosed { envelope: ctx.envelope(), command_id: d.command_id.clone(), notification_id: notification_id(&reply.reply_id), status: "resolved".into(), actor: d.actor.clone() };
+        let closed =
+            NotificationClosed { envelope: ctx.envelope(), command_id: d.command_id.clone(), notification_id: notification_id(&reply.reply_id), status: "resolved".into(), actor: d.actor.clone() };
         ctx.emit(d.envelope.tenant_id.clone(), ConversationOutput::NotificationClosed(closed));
     }
     state.unread_count = 0;
@@ -428,9 +431,7 @@ fn receipt(state: &mut Conversation, s: &SocialStatusReceived, ctx: &mut Ctx<Con
         .replies
         .values()
         .filter(|r| rank(&r.status) > 0 && rank(&r.status) < target)
-        .filter(|r| {
-            r.platform_message_id.as_ref().is_some_and(|id| s.platform_message_ids.contains(id)) || s.watermark.is_some_and(|w| r.sent_at.is_some_and(|at| at <= w))
-        })
+        .filter(|r| r.platform_message_id.as_ref().is_some_and(|id| s.platform_message_ids.contains(id)) || s.watermark.is_some_and(|w| r.sent_at.is_some_and(|at| at <= w)))
         .map(|r| r.reply_id.clone())
         .collect();
     for id in changed {

@@ -102,6 +102,34 @@ fn webhook_post() -> Value {
     })
 }
 
+fn instagram_post() -> Value {
+    let mut op = webhook_post();
+    op["summary"] = json!("Meta's Instagram messaging webhook delivery (entry[].messaging[]: messages, reads, deliveries)");
+    op["description"] = json!("Authenticated by X-Hub-Signature-256 under the Instagram connection's app secret before it is parsed (401 \"Missing signature header\" / \"Invalid signature\"; a stale X-Hub-Timestamp: \"Webhook timestamp too old\"); entry[].id names the tenant's page; every messaging item is one event, its personal fields sealed under the customer's key; answered 200 once every event is acknowledged.");
+    op["responses"]["200"] = json!({ "description": "every event acknowledged", "content": { "application/json": { "schema": {
+        "type": "object", "required": ["status", "events"], "properties": { "status": { "const": "processed" }, "events": { "type": "integer" } } } } } });
+    op["responses"]["404"] = error_response("no tenant has an Instagram connection for the delivery's page");
+    op
+}
+
+/// The owner's answers in the social inbox (rules IB3).
+fn social_commands(f: &mut Fragment) {
+    let conversation = || path_param("conversation_id", "the conversation (`<platform>-<subject>`)");
+    let params = || vec![conversation(), path_param("reply_id", "the reply")];
+    let message = json!({ "type": "string", "minLength": 1, "maxLength": 5000, "description": "1–5,000 characters; <script> removed, tags other than b i u em strong code pre stripped" });
+    let decide = body(&[("actor", opt_ident("who decides (default owner)")), ("command_id", command_id())], &[]);
+    let with_text = body(&[("text", message), ("actor", opt_ident("who writes (default owner)")), ("command_id", command_id())], &["text"]);
+    let answered = |mut op: Value| {
+        op["responses"]["202"]["content"]["application/json"]["schema"]["properties"]["reply_id"] = json!({ "type": "string" });
+        op["responses"]["404"] = error_response("not a conversation id, or no customer of it is known");
+        op
+    };
+    f.operation("/v1/conversations/{conversation_id}/replies/{reply_id}/approve", "post", answered(command("Send an escalated draft as it is (body optional)", params(), decide.clone(), false, false)));
+    f.operation("/v1/conversations/{conversation_id}/replies/{reply_id}/reject", "post", answered(command("Reject an escalated draft: nothing is sent (body optional)", params(), decide, false, false)));
+    f.operation("/v1/conversations/{conversation_id}/replies/{reply_id}/edit", "post", answered(command("Send this text instead of an escalated draft", params(), with_text.clone(), true, false)));
+    f.operation("/v1/conversations/{conversation_id}/replies", "post", answered(command("Write a reply to the customer of a conversation", vec![conversation()], with_text, true, false)));
+}
+
 fn webhook_get() -> Value {
     let q = |name: &str| json!({ "name": name, "in": "query", "required": false, "schema": { "type": "string", "pattern": "^[^\\u0000]*$" } });
     json!({
@@ -120,6 +148,9 @@ pub fn fragment() -> Fragment {
     let mut f = Fragment::default();
     f.operation("/webhooks/whatsapp", "get", webhook_get());
     f.operation("/webhooks/whatsapp", "post", webhook_post());
+    f.operation("/webhooks/instagram", "get", webhook_get());
+    f.operation("/webhooks/instagram", "post", instagram_post());
+    social_commands(&mut f);
     f.operation("/v1/orders/{order_id}/approve", "post", decision("approve"));
     f.operation("/v1/orders/{order_id}/reject", "post", decision("reject"));
     let payment = body(

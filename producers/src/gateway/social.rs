@@ -158,7 +158,14 @@ pub(super) async fn seal_and_publish(state: &GatewayState, items: Vec<PlainItem>
                 let subject = master.pseudonym(&s.tenant, s.platform, &s.customer_id);
                 let marker = s.message_ids.first().cloned().or_else(|| s.watermark.map(|w| w.to_string())).unwrap_or_default();
                 let envelope = Envelope::external(&s.tenant, &format!("{}-status/{}/{marker}", s.platform, s.status), s.at);
-                let event = SocialStatusReceived { envelope, platform: s.platform.to_string(), subject: subject.clone(), status: s.status.to_string(), platform_message_ids: s.message_ids.clone(), watermark: s.watermark };
+                let event = SocialStatusReceived {
+                    envelope,
+                    platform: s.platform.to_string(),
+                    subject: subject.clone(),
+                    status: s.status.to_string(),
+                    platform_message_ids: s.message_ids.clone(),
+                    watermark: s.watermark,
+                };
                 records.push(Publish::new(conversation_key(&s.tenant, s.platform, &subject), GatewayEvent::SocialStatus(event)));
             }
         }
@@ -248,7 +255,9 @@ async fn decide(state: &GatewayState, headers: &HeaderMap, conversation_id: &str
             None => None,
             Some(text) => {
                 let ring = ring(state)?;
-                let key = ring.current(tenant, subject).ok_or_else(|| ApiError::not_found("UNKNOWN_CONVERSATION", format!("no customer of conversation {conversation_id} is known (or they were erased)")))?;
+                let key = ring
+                    .current(tenant, subject)
+                    .ok_or_else(|| ApiError::not_found("UNKNOWN_CONVERSATION", format!("no customer of conversation {conversation_id} is known (or they were erased)")))?;
                 Some(key.seal(&format!("{}/text", envelope.event_id), &text))
             }
         };

@@ -1,0 +1,142 @@
+//! The social inbox on the real stack, through HTTP (source 002 table (f), examples 2–5 and 7; rules
+//! SC1, IB1–IB3, SN1, PR1): Instagram's webhook authenticated like Meta signs it, every messaging
+//! item one conversation event, a redelivered `mid` answered once, the confidence gate (a greeting
+//! auto-sent at 0.90, a doubtful question escalated at 0.65 with a high-priority notification
+//! "Low confidence: 0.65"), the owner's edit resolving it — and the customers' words never in
+//! plain text on any topic.
+
+mod support;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use souk_schemas::social::{DraftEvent, NotificationEvent, SocialEvent, SocialOutbound};
+use std::time::Duration;
+use support::textile::Textile;
+
+fn delivery(page: &str, items: &[(&str, &str, &str)], at_ms: i64) -> Vec<u8> {
+    let messaging: Vec<Value> = items
+        .iter()
+        .enumerate()
+        .map(|(i, (sender, mid, text))| json!({"sender": {"id": sender}, "recipient": {"id": page}, "timestamp": at_ms + i as i64, "message": {"mid": mid, "text": text}}))
+        .collect();
+    serde_json::to_vec(&json!({"object": "instagram", "entry": [{"id": page, "time": at_ms, "messaging": messaging}]})).unwrap()
+}
+
+async fn post(t: &Textile, body: &[u8], signature: Option<&str>, timestamp: Option<i64>) -> (StatusCode, Value) {
+    let mut req = reqwest::Client::new().post(format!("{}/webhooks/instagram", t.client.base())).header("content-type", "application/json").body(body.to_vec());
+    if let Some(sig) = signature {
+        req = req.header("x-hub-signature-256", sig);
+    }
+    if let Some(ts) = timestamp {
+        req = req.header("x-hub-timestamp", ts.to_string());
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Every record of `topic`, decoded.
+async fn decoded<T: serde::de::DeserializeOwned>(t: &Textile, topic: &str) -> Vec<T> {
+    let mut out = Vec::new();
+    for r in t.pipeline.read(topic).await {
+        if let Some(payload) = r.payload {
+            out.push(t.pipeline.codec.decode::<T>(&payload).await.unwrap());
+        }
+    }
+    out
+}
+
+/// Waits until `probe` finds what it looks for in the log.
+async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn reply_statuses(events: &[SocialEvent]) -> Vec<(String, String)> {
+    events.iter().filter_map(|e| if let SocialEvent::ReplyUpdated(r) = e { Some((r.conversation_id.clone(), r.status.clone())) } else { None }).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instagram_messages_are_answered_or_escalated_once_and_never_stored_in_plain_text() {
+    let t = Textile::start_unseeded("inbox-ig").await;
+    let (page, secret) = (t.client.tenant.instagram_page_id.clone(), t.client.tenant.instagram_app_secret.clone());
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let body = delivery(&page, &[("ig-user-1", "mid.hi.1", "Hi!"), ("ig-user-2", "mid.size.2", "Do you have this in size M?")], now_ms);
+    let signature = souk_producers::gateway::sign(&secret, &body);
+
+    // Examples 3–5: refused before anything is produced.
+    let (status, answer) = post(&t, &body, None, None).await;
+    assert_eq!((status, answer["reason"].as_str()), (StatusCode::UNAUTHORIZED, Some("Missing signature header")));
+    let (status, answer) = post(&t, &body, Some(&souk_producers::gateway::sign("not-the-app-secret", &body)), None).await;
+    assert_eq!((status, answer["reason"].as_str()), (StatusCode::UNAUTHORIZED, Some("Invalid signature")));
+    let (status, answer) = post(&t, &body, Some(&signature), Some(now_ms / 1000 - 400)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(answer["reason"].as_str().unwrap().starts_with("Webhook timestamp too old"), "{answer}");
+    assert!(decoded::<DraftEvent>(&t, "social.drafts").await.is_empty(), "nothing refused reached the pipeline");
+
+    // Example 2: 200 {"status":"processed"}, one event per messaging item.
+    let (status, answer) = post(&t, &body, Some(&signature), Some(now_ms / 1000 - 200)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!((answer["status"].as_str(), answer["events"].as_u64()), (Some("processed"), Some(2)));
+
+    // The greeting is auto-sent (0.90 ≥ 0.80); the doubtful question is escalated at 0.65.
+    let events = eventually("both replies decided", async || {
+        let events: Vec<SocialEvent> = decoded(&t, "social.events").await;
+        let statuses = reply_statuses(&events);
+        (statuses.iter().any(|(_, s)| s == "auto_sent") && statuses.iter().any(|(_, s)| s == "escalated")).then_some(events)
+    })
+    .await;
+    let escalated = events.iter().rev().find_map(|e| if let SocialEvent::ReplyUpdated(r) = e { (r.status == "escalated").then(|| r.clone()) } else { None }).unwrap();
+    assert_eq!(escalated.confidence, Some("0.650".parse().unwrap()));
+    assert_eq!(escalated.drafter.as_deref(), Some("social-offline-1"));
+    let auto = events.iter().find_map(|e| if let SocialEvent::ReplyUpdated(r) = e { (r.status == "auto_sent").then(|| r.clone()) } else { None }).unwrap();
+    assert_eq!(auto.confidence, Some("0.900".parse().unwrap()));
+    let sends: Vec<SocialOutbound> = decoded(&t, "social.outbound").await;
+    assert_eq!(sends.len(), 1, "only the auto-approved reply goes out");
+
+    // Example 7: the owner is told, high priority, first in the tenant's feed.
+    let notification = eventually("the escalation notification", async || {
+        let feed: Vec<NotificationEvent> = decoded(&t, "notifications.events").await;
+        feed.into_iter().map(|NotificationEvent::NotificationUpdated(n)| n).find(|n| n.kind == "escalation")
+    })
+    .await;
+    assert_eq!((notification.title.as_str(), notification.priority.as_str(), notification.seq), ("Low confidence: 0.65", "high", 1));
+
+    // A redelivery of the same mids (Meta retries) is answered once.
+    let (status, _) = post(&t, &body, Some(&signature), None).await;
+    assert_eq!(status, StatusCode::OK);
+    t.caught_up("social-conversation", "social.inputs").await;
+    assert_eq!(decoded::<DraftEvent>(&t, "social.drafts").await.len(), 2, "each mid drafted once");
+
+    // The owner edits the escalated draft: it goes out, the notification is resolved.
+    let path = format!("/v1/conversations/{}/replies/{}/edit", escalated.conversation_id, escalated.reply_id);
+    let (status, answer) = t.client.owner(reqwest::Method::POST, &path, Some(json!({"text": "Yes — size M is <b>available</b>!<script>x()</script>"}))).await.unwrap();
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    eventually("the edited reply sent out", async || {
+        let sends: Vec<SocialOutbound> = decoded(&t, "social.outbound").await;
+        (sends.len() == 2).then_some(())
+    })
+    .await;
+    eventually("the notification resolved", async || {
+        let feed: Vec<NotificationEvent> = decoded(&t, "notifications.events").await;
+        feed.into_iter().map(|NotificationEvent::NotificationUpdated(n)| n).find(|n| n.status == "resolved")
+    })
+    .await;
+
+    // Rules PR1: no topic of the inbox holds a customer's words, id or the owner's reply in plain text.
+    for topic in ["social.inputs", "social.drafts", "social.outbound", "social.events", "notifications.inputs", "notifications.events", "privacy.keys"] {
+        for record in t.pipeline.read(topic).await {
+            let bytes = [record.key.unwrap_or_default().into_bytes(), record.payload.unwrap_or_default()].concat();
+            let text = String::from_utf8_lossy(&bytes);
+            for secret in ["size M", "Hi!", "ig-user-1", "ig-user-2", "available"] {
+                assert!(!text.contains(secret), "{topic} holds {secret:?} in plain text");
+            }
+        }
+    }
+}
