@@ -35,7 +35,7 @@ fn an_unknown_kind_names_its_line_and_the_kinds_there_are() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].line, line_of(include_str!("../../topology.toml"), "kind = \"ledger\""));
     assert!(errors[0].message.contains("unknown processor kind \"ledgr\""), "{}", errors[0].message);
-    assert!(errors[0].message.contains("inventory-pool, invoicing, ledger, negotiation, order-session"), "{}", errors[0].message);
+    assert!(errors[0].message.contains("inventory-pool, invoicing, ledger, negotiation, notification-feed, order-session"), "{}", errors[0].message);
 }
 
 #[test]
