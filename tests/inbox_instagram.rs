@@ -58,6 +58,34 @@ async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) ->
     }
 }
 
+/// Reads the live stream from `Last-Event-ID` `last` until `want` notifications arrived: their
+/// (id, event name) in order, after the `connected` event.
+async fn sse(t: &Textile, last: Option<i64>, want: usize) -> Vec<(String, String)> {
+    let mut req = reqwest::Client::new().get(format!("{}/v1/notifications/stream", t.client.base())).bearer_auth(&t.client.tenant.api_key).header("accept", "text/event-stream");
+    if let Some(last) = last {
+        req = req.header("last-event-id", last.to_string());
+    }
+    let mut resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (mut text, mut events, mut connected) = (String::new(), Vec::new(), false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while events.len() < want {
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk()).await.expect("the stream delivers in time").unwrap().expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            let field = |name: &str| block.lines().find_map(|l| l.strip_prefix(&format!("{name}:")).map(|v| v.trim().to_string()));
+            match (field("event"), field("id")) {
+                (Some(e), _) if e == "connected" => connected = true,
+                (Some(e), Some(id)) => events.push((id, e)),
+                _ => {} // a keep-alive comment
+            }
+        }
+    }
+    assert!(connected, "the stream opens with `connected`");
+    events
+}
+
 fn reply_statuses(events: &[SocialEvent]) -> Vec<(String, String)> {
     events.iter().filter_map(|e| if let SocialEvent::ReplyUpdated(r) = e { Some((r.conversation_id.clone(), r.status.clone())) } else { None }).collect()
 }
@@ -129,6 +157,42 @@ async fn instagram_messages_are_answered_or_escalated_once_and_never_stored_in_p
     })
     .await;
 
+    // The read side, opened with the keys: the inbox, the conversation, the feed and its live stream.
+    let inbox = eventually("the inbox projected", async || {
+        let inbox = t.client.get("/v1/conversations").await.ok()?;
+        let rows = inbox["conversations"].as_array()?.clone();
+        (rows.len() == 2 && rows.iter().all(|c| c["status"] == "active")).then_some(rows)
+    })
+    .await;
+    assert!(inbox.iter().all(|c| c["unread_count"].as_i64() <= Some(1)), "{inbox:?}");
+    let detail = t.client.get(&format!("/v1/conversations/{}", escalated.conversation_id)).await.unwrap();
+    let answered = &detail["messages"][0];
+    assert_eq!(answered["content"], "Do you have this in size M?");
+    assert_eq!(answered["confidence_score"], "0.650");
+    assert_eq!(answered["sent_text"], "Yes — size M is <b>available</b>!", "HTML rules: <script> removed, <b> kept");
+    assert_eq!(detail["customer_id"], "ig-user-2");
+    let feed = t.client.get("/v1/notifications").await.unwrap();
+    assert_eq!(feed["notifications"][0]["title"], "Low confidence: 0.65");
+    assert_eq!(feed["notifications"][0]["preview"], "Do you have this in size M?");
+    assert_eq!(sse(&t, None, 1).await, [("1".to_string(), "escalation".to_string())]);
+    let (status, _) = t.client.owner(reqwest::Method::POST, &format!("/v1/notifications/{}/read", notification.notification_id), None).await.unwrap();
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    // A second escalation while no stream is open: a client resuming from id 1 gets exactly it.
+    let later = delivery(&page, &[("ig-user-3", "mid.late.3", "Where is my order?")], chrono::Utc::now().timestamp_millis());
+    let (status, _) = post(&t, &later, Some(&souk_producers::gateway::sign(&secret, &later)), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sse(&t, Some(1), 1).await, [("2".to_string(), "escalation".to_string())], "resumed after 1: the missed one, once");
+    let waiting = eventually("the third conversation escalated in the inbox", async || {
+        let inbox = t.client.get("/v1/conversations?status=escalated").await.ok()?;
+        let rows = inbox["conversations"].as_array()?.clone();
+        (rows.len() == 1).then_some(rows)
+    })
+    .await;
+    assert_eq!(t.client.get("/v1/conversations").await.unwrap()["conversations"][0]["conversation_id"], waiting[0]["conversation_id"], "escalated first");
+    let read = t.client.get("/v1/notifications?unread_only=true").await.unwrap();
+    assert_eq!(read["unread_count"], 1, "the first was read, the second is not: {read}");
+
     // Rules PR1: no topic of the inbox holds a customer's words, id or the owner's reply in plain text.
     for topic in ["social.inputs", "social.drafts", "social.outbound", "social.events", "notifications.inputs", "notifications.events", "privacy.keys"] {
         for record in t.pipeline.read(topic).await {
@@ -138,5 +202,10 @@ async fn instagram_messages_are_answered_or_escalated_once_and_never_stored_in_p
                 assert!(!text.contains(secret), "{topic} holds {secret:?} in plain text");
             }
         }
+    }
+    // Nor does souk's log.
+    let logs = t.logs();
+    for secret in ["size M", "ig-user-2", "my order"] {
+        assert!(!logs.contains(secret), "the log holds {secret:?}");
     }
 }

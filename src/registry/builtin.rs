@@ -45,6 +45,7 @@ pub fn builtin() -> Registry {
         .register(Role::Sink, "inventory-postgres", Kind::new::<NoOptions>(Needs::DATABASE, postgres_sink::<InventoryProjection>))
         .register(Role::Sink, "commerce-postgres", Kind::new::<NoOptions>(Needs::DATABASE, postgres_sink::<CommerceProjection>))
         .register(Role::Sink, "orchestration-postgres", Kind::new::<NoOptions>(Needs::DATABASE, postgres_sink::<OrchestrationProjection>))
+        .register(Role::Sink, "social-postgres", Kind::new::<NoOptions>(Needs::DATABASE, social_postgres))
         .register(Role::Sink, "search-index", Kind::new::<NoOptions>(Needs::NOTHING, search_index))
         .register(Role::Sink, "whatsapp-dispatcher", Kind::new::<DispatcherOptions>(Needs::DATABASE_AND_TENANTS, whatsapp_dispatcher))
         .register(Role::Sink, "payments-dispatcher", Kind::new::<PaymentsOptions>(Needs::DATABASE_AND_TENANTS, payments_dispatcher))
@@ -133,6 +134,15 @@ fn postgres_sink<P: Projection + Default>(cx: Arc<BuildContext>, spec: Component
     Box::pin(async move {
         let db = cx.db()?;
         Ok(Started::task(async move { souk_sinks::postgres::run_projection_sink(P::default(), &cx.topology, &spec.name, &cx.engine.bootstrap, cx.codec.clone(), db, cx.shutdown.clone()).await }))
+    })
+}
+
+/// The social inbox's read models, opened with the customers' keys.
+fn social_postgres(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
+    Box::pin(async move {
+        let db = cx.db()?;
+        let projection = souk_sinks::postgres::SocialProjection::new(key_ring(&cx, &spec).await?);
+        Ok(Started::task(async move { souk_sinks::postgres::run_projection_sink(projection, &cx.topology, &spec.name, &cx.engine.bootstrap, cx.codec.clone(), db, cx.shutdown.clone()).await }))
     })
 }
 

@@ -124,10 +124,24 @@ fn social_commands(f: &mut Fragment) {
         op["responses"]["404"] = error_response("not a conversation id, or no customer of it is known");
         op
     };
-    f.operation("/v1/conversations/{conversation_id}/replies/{reply_id}/approve", "post", answered(command("Send an escalated draft as it is (body optional)", params(), decide.clone(), false, false)));
-    f.operation("/v1/conversations/{conversation_id}/replies/{reply_id}/reject", "post", answered(command("Reject an escalated draft: nothing is sent (body optional)", params(), decide, false, false)));
+    f.operation(
+        "/v1/conversations/{conversation_id}/replies/{reply_id}/approve",
+        "post",
+        answered(command("Send an escalated draft as it is (body optional)", params(), decide.clone(), false, false)),
+    );
+    f.operation(
+        "/v1/conversations/{conversation_id}/replies/{reply_id}/reject",
+        "post",
+        answered(command("Reject an escalated draft: nothing is sent (body optional)", params(), decide, false, false)),
+    );
     f.operation("/v1/conversations/{conversation_id}/replies/{reply_id}/edit", "post", answered(command("Send this text instead of an escalated draft", params(), with_text.clone(), true, false)));
     f.operation("/v1/conversations/{conversation_id}/replies", "post", answered(command("Write a reply to the customer of a conversation", vec![conversation()], with_text, true, false)));
+    let read = body(&[("actor", opt_ident("who read it (default owner)")), ("command_id", command_id())], &[]);
+    f.operation(
+        "/v1/notifications/{notification_id}/read",
+        "post",
+        command("Mark a notification read (body optional; once per notification)", vec![path_param("notification_id", "the notification")], read, false, false),
+    );
 }
 
 fn webhook_get() -> Value {

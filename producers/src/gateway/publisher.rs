@@ -18,7 +18,7 @@ use souk_schemas::orchestration::{HumanIntervened, PartnerReplied};
 use souk_schemas::orders::OwnerDecision;
 use souk_schemas::payments::{CheckoutRequested, LegDelivered};
 use souk_schemas::privacy::SubjectKeyIssued;
-use souk_schemas::social::{CustomerMessageReceived, ReplyDecided, SocialStatusReceived};
+use souk_schemas::social::{CustomerMessageReceived, NotificationClosed, ReplyDecided, SocialStatusReceived};
 use souk_schemas::whatsapp::{ConsentChanged, DeliveryStatus, InboundMessage};
 use souk_schemas::Envelope;
 use std::collections::BTreeMap;
@@ -88,6 +88,8 @@ pub enum GatewayEvent {
     SocialStatus(SocialStatusReceived),
     /// A person's decision about a reply → `social.inputs`.
     ReplyDecided(ReplyDecided),
+    /// The owner read a notification → `notifications.inputs`.
+    NotificationRead(NotificationClosed),
 }
 
 impl GatewayEvent {
@@ -113,6 +115,7 @@ impl GatewayEvent {
             GatewayEvent::Observation(_) => "observations",
             GatewayEvent::SubjectKey(_) => "keys",
             GatewayEvent::CustomerMessage(_) | GatewayEvent::SocialStatus(_) | GatewayEvent::ReplyDecided(_) => "social",
+            GatewayEvent::NotificationRead(_) => "notifications",
         }
     }
 
@@ -149,6 +152,7 @@ impl GatewayEvent {
             GatewayEvent::CustomerMessage(_) => "CustomerMessageReceived",
             GatewayEvent::SocialStatus(_) => "SocialStatusReceived",
             GatewayEvent::ReplyDecided(_) => "ReplyDecided",
+            GatewayEvent::NotificationRead(_) => "NotificationClosed",
         }
     }
 
@@ -185,6 +189,7 @@ impl GatewayEvent {
             GatewayEvent::CustomerMessage(e) => &e.envelope,
             GatewayEvent::SocialStatus(e) => &e.envelope,
             GatewayEvent::ReplyDecided(e) => &e.envelope,
+            GatewayEvent::NotificationRead(e) => &e.envelope,
         }
     }
 
@@ -222,6 +227,7 @@ impl GatewayEvent {
             GatewayEvent::CustomerMessage(e) => serde_json::to_value(e)?,
             GatewayEvent::SocialStatus(e) => serde_json::to_value(e)?,
             GatewayEvent::ReplyDecided(e) => serde_json::to_value(e)?,
+            GatewayEvent::NotificationRead(e) => serde_json::to_value(e)?,
         };
         Ok(json!({ self.record_name(): record }))
     }

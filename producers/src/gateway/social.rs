@@ -27,7 +27,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use souk_runtime::privacy::{KeyRing, SubjectKey};
-use souk_schemas::social::{conversation_key, parse_conversation_id, CustomerMessageReceived, ReplyDecided, SocialStatusReceived};
+use souk_schemas::social::{conversation_key, parse_conversation_id, CustomerMessageReceived, NotificationClosed, ReplyDecided, SocialStatusReceived};
 use souk_schemas::Envelope;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -294,6 +294,25 @@ pub async fn reject(State(state): State<GatewayState>, Path((conversation, reply
 /// `POST /v1/conversations/{conversation_id}/replies`: a reply the owner writes themselves.
 pub async fn write(State(state): State<GatewayState>, Path(conversation): Path<String>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     decide(&state, &headers, &conversation, None, "write", body).await
+}
+
+/// `POST /v1/notifications/{notification_id}/read`: the owner has seen it.
+pub async fn read_notification(State(state): State<GatewayState>, Path(id): Path<String>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let result = async {
+        let (tenant, now) = begin(&state, &headers)?;
+        let b: DecideBody = parse(body, true)?;
+        let notification_id = ident("notification_id", &id)?;
+        let command_id = command_id(b.command_id.as_deref(), || format!("read-{notification_id}"))?;
+        let actor = opt_ident("actor", b.actor.as_deref())?.unwrap_or_else(|| "owner".into());
+        let event = NotificationClosed { envelope: envelope(tenant, &command_id, now), command_id: command_id.clone(), notification_id, status: "read".into(), actor };
+        state.publish(vec![Publish::new(tenant.to_string(), GatewayEvent::NotificationRead(event))]).await?;
+        Ok::<_, ApiError>(command_id)
+    }
+    .await;
+    match result {
+        Ok(command_id) => (StatusCode::ACCEPTED, Json(json!({ "command_id": command_id, "status": "accepted" }))).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! CLI serves at `GET /openapi.json`.
 
 mod openapi;
+mod social;
 
 pub use openapi::{fragment, ESCALATION_PRIORITIES, ESCALATION_STATUSES, NEGOTIATION_STATUSES};
 
@@ -28,6 +29,8 @@ use std::sync::Arc;
 struct ApiState {
     pool: PgPool,
     tenants: Arc<Tenants>,
+    /// Wake-ups of the notification streams.
+    wakeups: Arc<social::Wakeups>,
 }
 
 /// The read API's share of the HTTP API (the `read-api` component): routes and documentation.
@@ -57,7 +60,12 @@ pub fn router(pool: PgPool, tenants: Arc<Tenants>) -> Routes {
         .get("/v1/standing-intents", standing_intents)
         .get("/v1/standing-intents/{intent_id}", standing_intent)
         .get("/v1/standing-intents/{intent_id}/progress", intent_progress)
-        .with_state(ApiState { pool, tenants })
+        .get("/v1/conversations", social::conversations)
+        .get("/v1/conversations/{conversation_id}", social::conversation)
+        .get("/v1/replies", social::replies)
+        .get("/v1/notifications", social::notifications)
+        .get("/v1/notifications/stream", social::stream)
+        .with_state(ApiState { pool, tenants, wakeups: social::wakeups() })
 }
 
 /// A page size within the documented `1..=MAX_LIMIT` (absent ⇒ the default); out of range ⇒ 400.
@@ -79,6 +87,11 @@ impl FromRequestParts<ApiState> for TenantId {
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<TenantId, ApiError> {
         authenticate(&state.tenants, &parts.headers).map(|t| TenantId(t.id.clone()))
     }
+}
+
+/// The shared error response of the OpenAPI document.
+fn openapi_error(description: &str) -> serde_json::Value {
+    souk_runtime::openapi::error_response(description)
 }
 
 fn found<T: serde::Serialize>(value: Option<T>, what: impl FnOnce() -> String) -> ApiResult {

@@ -333,6 +333,7 @@ pub fn fragment() -> Fragment {
     orchestration(&mut add);
     f.schemas = schemas().as_object().cloned().unwrap_or_default();
     f.schemas.extend(orchestration_schemas().as_object().cloned().unwrap_or_default());
+    super::social::document(&mut f, get, param);
     f.security_schemes.insert("bearer".into(), json!({ "type": "http", "scheme": "bearer", "description": "the tenant's owner API key" }));
     f
 }

@@ -1,6 +1,6 @@
 //! Typed, tenant-scoped reads of the commerce read models (`migrations/0003_commerce.sql`), of
 //! multi-vendor orchestration (`migrations/0008_orchestration.sql`) and of its checkouts
-//! (`migrations/0012_checkouts.sql`), shared
+//! (`migrations/0012_checkouts.sql`) and of the social inbox (`migrations/0013_social.sql`), shared
 //! by the read API, the demo and the tests so the SQL lives in one place. Every function takes the
 //! tenant and filters on it: nothing here can read another tenant's rows.
 
@@ -10,6 +10,7 @@ mod checkouts;
 mod intents;
 mod orchestration;
 mod orders;
+mod social;
 
 pub use activity::*;
 pub use billing::*;
@@ -17,6 +18,7 @@ pub use checkouts::*;
 pub use intents::*;
 pub use orchestration::*;
 pub use orders::*;
+pub use social::*;
 
 use serde::Serialize;
 

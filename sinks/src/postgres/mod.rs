@@ -13,11 +13,13 @@ pub mod inventory;
 pub mod offsets;
 pub mod orchestration;
 pub mod runner;
+pub mod social;
 
 pub use commerce::{CommerceEvent, CommerceProjection};
 pub use inventory::InventoryProjection;
 pub use orchestration::{OrchestrationEvent, OrchestrationProjection};
 pub use runner::{sink_settings, Deferred, PostgresSink, Projection, SinkRecord};
+pub use social::{SocialProjection, SocialReadEvent};
 
 use anyhow::Context;
 use souk_runtime::codec::Codec;
@@ -52,4 +54,20 @@ pub async fn run_projection_sink<P: Projection>(
     let spec = topology.component(Role::Sink, sink_name)?;
     let sink = PostgresSink::new(projection, spec, codec, pool, sink_settings(bootstrap))?;
     sink.run(shutdown).await.with_context(|| format!("sink {sink_name}"))
+}
+
+/// `INSERT` of `columns` (the table's key columns first, then the rest; `last_event_id`,
+/// `updated_at` and `source_offset` among them) that replaces the stored row only when the new one
+/// is newer by `(updated_at, source_offset)`.
+pub(crate) fn snapshot_upsert(table: &str, keys: &[&str], columns: &[&str]) -> String {
+    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+    let set: Vec<String> = columns.iter().filter(|c| !keys.contains(c)).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {} \
+         WHERE ({table}.updated_at, {table}.source_offset) < (EXCLUDED.updated_at, EXCLUDED.source_offset)",
+        columns.join(", "),
+        placeholders.join(", "),
+        keys.join(", "),
+        set.join(", ")
+    )
 }

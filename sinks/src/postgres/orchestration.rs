@@ -18,6 +18,7 @@ mod intents;
 mod negotiations;
 
 use super::runner::{Projection, SinkRecord};
+use super::snapshot_upsert;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use souk_schemas::bundles::{BundleUpdated, ConflictSimulated, PartnerUpserted, ProductUpserted};
@@ -185,22 +186,6 @@ fn count(event: &OrchestrationEvent) {
 
 /// Final statuses of a negotiation (rules N1).
 const FINAL_STATUSES: [&str; 5] = ["accepted", "rejected", "rejected_by_user", "recovered_autonomously", "escalated"];
-
-/// `INSERT` of `columns` (the table's key columns first, then the rest; `last_event_id`,
-/// `updated_at` and `source_offset` among them) that replaces the stored row only when the new one
-/// is newer by `(updated_at, source_offset)`.
-fn snapshot_upsert(table: &str, keys: &[&str], columns: &[&str]) -> String {
-    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
-    let set: Vec<String> = columns.iter().filter(|c| !keys.contains(c)).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
-    format!(
-        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {} \
-         WHERE ({table}.updated_at, {table}.source_offset) < (EXCLUDED.updated_at, EXCLUDED.source_offset)",
-        columns.join(", "),
-        placeholders.join(", "),
-        keys.join(", "),
-        set.join(", ")
-    )
-}
 
 /// `INSERT` of `columns` into an append-only table keyed by `(tenant_id, event_id)`: once per event.
 fn append_once(table: &str, columns: &[&str]) -> String {
