@@ -161,15 +161,23 @@ async fn instagram_messages_are_answered_or_escalated_once_and_never_stored_in_p
     let inbox = eventually("the inbox projected", async || {
         let inbox = t.client.get("/v1/conversations").await.ok()?;
         let rows = inbox["conversations"].as_array()?.clone();
-        (rows.len() == 2 && rows.iter().all(|c| c["status"] == "active")).then_some(rows)
+        (rows.len() == 2 && rows.iter().all(|c| c["status"] == "active" && c["message_count"] == 2)).then_some(rows)
     })
     .await;
     assert!(inbox.iter().all(|c| c["unread_count"].as_i64() <= Some(1)), "{inbox:?}");
+    // Both replies went out through Instagram's /me/messages with the page's token.
+    let sent: Vec<_> = t.whatsapp.requests().into_iter().filter(|r| r.path == "/v17.0/me/messages").collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[0].bearer(), Some(format!("IGQ-{}", t.client.tenant.access_token).as_str()));
+    assert_eq!((sent[0].to(), sent[0].text()), (Some("ig-user-1"), Some("Hi! Thanks for reaching out — how can we help you today?")));
+    assert_eq!((sent[1].to(), sent[1].text()), (Some("ig-user-2"), Some("Yes — size M is <b>available</b>!")));
     let detail = t.client.get(&format!("/v1/conversations/{}", escalated.conversation_id)).await.unwrap();
     let answered = &detail["messages"][0];
     assert_eq!(answered["content"], "Do you have this in size M?");
     assert_eq!(answered["confidence_score"], "0.650");
     assert_eq!(answered["sent_text"], "Yes — size M is <b>available</b>!", "HTML rules: <script> removed, <b> kept");
+    assert_eq!((answered["status"].as_str(), answered["decided_by"].as_str()), (Some("sent"), Some("owner")));
+    assert!(answered["platform_reply_id"].as_str().is_some_and(|id| id.starts_with("m_")), "{answered}");
     assert_eq!(detail["customer_id"], "ig-user-2");
     let feed = t.client.get("/v1/notifications").await.unwrap();
     assert_eq!(feed["notifications"][0]["title"], "Low confidence: 0.65");

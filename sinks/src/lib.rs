@@ -5,4 +5,5 @@
 pub mod payments;
 pub mod postgres;
 pub mod search;
+pub mod social;
 pub mod whatsapp;

@@ -106,6 +106,8 @@ pub async fn demo(path: &Path, args: DemoArgs) -> anyhow::Result<()> {
         whatsapp_base_url: base_url.clone(),
         whatsapp_api_version: "v21.0".into(),
         payments_base_url: payments_base_url.clone(),
+        // The local Graph API stand-in answers Instagram's /me/messages too.
+        instagram_base_url: base_url.clone(),
         llm_base_url: None,
         llm_model: "gpt-4o-mini".into(),
         exactly_once: souk_runtime::exactly_once::ModeChoice::Auto,

@@ -56,6 +56,10 @@ pub struct RunArgs {
     /// a local recording stand-in in demo and tests.
     #[arg(long, default_value = "https://api.stripe.com", env = "SOUK_PAYMENTS_BASE_URL")]
     pub payments_base_url: String,
+    /// Base URL of Instagram's Graph API (the social dispatcher's `/me/messages` calls); a local
+    /// recording server in demo and tests.
+    #[arg(long, default_value = "https://graph.instagram.com", env = "SOUK_INSTAGRAM_BASE_URL")]
+    pub instagram_base_url: String,
     /// OpenAI-compatible API base URL (e.g. `https://api.openai.com/v1`) for the intent stage; the
     /// offline extractor when unset. The key comes from SOUK_LLM_API_KEY.
     #[arg(long, env = "SOUK_LLM_BASE_URL")]
@@ -108,6 +112,7 @@ impl RunArgs {
             whatsapp_base_url: self.whatsapp_base_url.clone(),
             whatsapp_api_version: self.whatsapp_api_version.clone(),
             payments_base_url: self.payments_base_url.clone(),
+            instagram_base_url: self.instagram_base_url.clone(),
             llm: self.llm_base_url.clone().map(|url| (url, self.llm_model.clone())),
             tick_interval_ms: self.tick_interval_ms,
             driven_clock: self.driven_clock,

@@ -48,6 +48,7 @@ pub fn builtin() -> Registry {
         .register(Role::Sink, "social-postgres", Kind::new::<NoOptions>(Needs::DATABASE, social_postgres))
         .register(Role::Sink, "search-index", Kind::new::<NoOptions>(Needs::NOTHING, search_index))
         .register(Role::Sink, "whatsapp-dispatcher", Kind::new::<DispatcherOptions>(Needs::DATABASE_AND_TENANTS, whatsapp_dispatcher))
+        .register(Role::Sink, "social-dispatcher", Kind::new::<souk_sinks::social::SocialDispatcherOptions>(Needs::DATABASE_AND_TENANTS, social_dispatcher))
         .register(Role::Sink, "payments-dispatcher", Kind::new::<PaymentsOptions>(Needs::DATABASE_AND_TENANTS, payments_dispatcher))
         .register(Role::Producer, "clock", Kind::new::<ClockOptions>(Needs::NOTHING, clock))
         .register(Role::Producer, souk_producers::gateway::GATEWAY_KIND, Kind::new::<GatewayConfig>(Needs::TENANTS, http_gateway))
@@ -159,6 +160,19 @@ fn whatsapp_dispatcher(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<
         let settings = spec.options::<DispatcherOptions>()?.settings(&cx.deployment.whatsapp_base_url, &cx.deployment.whatsapp_api_version);
         Ok(Started::task(
             async move { souk_sinks::whatsapp::run_whatsapp_dispatcher(&cx.topology, &spec.name, &cx.engine.bootstrap, cx.codec.clone(), db, tenants, settings, cx.shutdown.clone()).await },
+        ))
+    })
+}
+
+/// Sends the social inbox's replies within each connection's budget.
+fn social_dispatcher(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
+    Box::pin(async move {
+        let (db, tenants) = (cx.db()?, cx.tenants.clone());
+        let d = &cx.deployment;
+        let settings = spec.options::<souk_sinks::social::SocialDispatcherOptions>()?.settings(&d.instagram_base_url, &d.whatsapp_base_url, &d.whatsapp_api_version);
+        let ring = key_ring(&cx, &spec).await?;
+        Ok(Started::task(
+            async move { souk_sinks::social::run_social_dispatcher(&cx.topology, &spec.name, &cx.engine.bootstrap, cx.codec.clone(), db, tenants, ring, settings, cx.shutdown.clone()).await },
         ))
     })
 }

@@ -69,6 +69,8 @@ pub struct Deployment {
     pub whatsapp_api_version: String,
     /// Payment provider (Stripe-compatible API) base URL of the payments dispatcher.
     pub payments_base_url: String,
+    /// Instagram Graph API base URL of the social dispatcher.
+    pub instagram_base_url: String,
     /// OpenAI-compatible endpoint and model for stages that call a model; offline when `None`.
     pub llm: Option<(String, String)>,
     /// Overrides the clock's `interval_ms`.

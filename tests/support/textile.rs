@@ -107,6 +107,8 @@ impl Textile {
             .env("SOUK_INDEX_DIR", self.dir.join("index"))
             .env("SOUK_WHATSAPP_BASE_URL", self.whatsapp.base_url())
             .env("SOUK_PAYMENTS_BASE_URL", self.stripe.base_url())
+            // The recording Graph API answers Instagram's /me/messages too.
+            .env("SOUK_INSTAGRAM_BASE_URL", self.whatsapp.base_url())
             .env("SOUK_LOG", "info,rdkafka=warn,librdkafka=warn")
             // a restart is the same replica again: its transactional ids fence the killed one's
             .env("SOUK_INSTANCE_ID", "textile")

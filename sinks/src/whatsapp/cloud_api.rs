@@ -196,7 +196,8 @@ pub fn classify(status: u16, body: &str) -> Verdict {
     let parsed: Option<Value> = serde_json::from_str(body).ok();
     let http_status = Some(status);
     if (200..300).contains(&status) {
-        let wamid = parsed.as_ref().and_then(|v| v.pointer("/messages/0/id")).and_then(Value::as_str);
+        // WhatsApp answers `messages[0].id`, Instagram `message_id`.
+        let wamid = parsed.as_ref().and_then(|v| v.pointer("/messages/0/id").or_else(|| v.get("message_id"))).and_then(Value::as_str);
         return match wamid {
             Some(w) => Verdict::Accepted { wamid: w.to_string() },
             None => Verdict::Retry { http_status, code: None, reason: format!("HTTP {status} without messages[0].id") },
@@ -312,14 +313,14 @@ pub fn client(settings: &DispatcherSettings) -> reqwest::Result<reqwest::Client>
 
 /// One send-message attempt of `body` (from [`message_body`]) for `tenant`.
 pub async fn attempt(client: &reqwest::Client, settings: &DispatcherSettings, tenant: &Tenant, req: &OutboundMessageRequested, body: &Value) -> Outcome {
-    let sent = client
-        .post(settings.messages_url(&tenant.phone_number_id))
-        .bearer_auth(tenant.access_token.expose())
-        .header(IDEMPOTENCY_HEADER, &req.envelope.event_id)
-        .timeout(settings.request_timeout)
-        .json(body)
-        .send()
-        .await;
+    post_message(client, &settings.messages_url(&tenant.phone_number_id), tenant.access_token.expose(), &req.envelope.event_id, settings.request_timeout, body).await
+}
+
+/// One POST of a Graph API send-message call (`url` with `token`), classified: the WhatsApp Cloud
+/// API's `/{phone_number_id}/messages` and Instagram's `/me/messages` answer and fail alike.
+/// `request_id` travels as [`IDEMPOTENCY_HEADER`] on every attempt of the same request.
+pub async fn post_message(client: &reqwest::Client, url: &str, token: &str, request_id: &str, timeout: Duration, body: &Value) -> Outcome {
+    let sent = client.post(url).bearer_auth(token).header(IDEMPOTENCY_HEADER, request_id).timeout(timeout).json(body).send().await;
     let resp = match sent {
         Ok(resp) => resp,
         // Connect errors (refused, unreachable, TLS handshake, connect timeout): nothing was sent.

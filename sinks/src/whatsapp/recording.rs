@@ -1,4 +1,5 @@
-//! A local stand-in for the WhatsApp Cloud API send-message endpoint, for tests and `souk demo`:
+//! A local stand-in for the WhatsApp Cloud API send-message endpoint, for tests and `souk demo`
+//! (and for Instagram's `POST /{version}/me/messages`, answered `{"recipient_id", "message_id"}`):
 //! `POST /{version}/{phone_number_id}/messages` answers like Meta
 //! (`{"messaging_product":"whatsapp","contacts":[{"input","wa_id"}],"messages":[{"id":"wamid.…"}]}`),
 //! records every request (path, headers, body, the answer's status) and can be scripted to fail
@@ -57,12 +58,12 @@ impl RecordedRequest {
 
     /// The body's `to`.
     pub fn to(&self) -> Option<&str> {
-        self.body.get("to").and_then(Value::as_str)
+        self.body.get("to").or_else(|| self.body.pointer("/recipient/id")).and_then(Value::as_str)
     }
 
     /// The message text: `text.body`, or the interactive message's `body.text`.
     pub fn text(&self) -> Option<&str> {
-        self.body.pointer("/text/body").or_else(|| self.body.pointer("/interactive/body/text")).and_then(Value::as_str)
+        self.body.pointer("/text/body").or_else(|| self.body.pointer("/interactive/body/text")).or_else(|| self.body.pointer("/message/text")).and_then(Value::as_str)
     }
 
     /// The reply button ids of an interactive message (empty for plain text).
@@ -305,7 +306,9 @@ impl Drop for RecordingWhatsApp {
 async fn handle(State(shared): State<Shared>, Path((version, phone_number_id)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let headers: BTreeMap<String, String> = headers.iter().map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
-    let to = body.get("to").and_then(Value::as_str).unwrap_or_default().to_string();
+    // Instagram's `/me/messages` names the recipient as `recipient.id`.
+    let instagram = phone_number_id == "me";
+    let to = body.get("to").or_else(|| body.pointer("/recipient/id")).and_then(Value::as_str).unwrap_or_default().to_string();
     let (response, report, hang) = {
         let Ok(mut s) = shared.state.lock() else {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -337,17 +340,21 @@ async fn handle(State(shared): State<Shared>, Path((version, phone_number_id)): 
         let mut report = None;
         let response = if accept {
             s.accepted += 1;
-            let wamid = format!("wamid.recording.{}", s.accepted);
+            let wamid = if instagram { format!("m_recording.{}", s.accepted) } else { format!("wamid.recording.{}", s.accepted) };
             record.wamid = Some(wamid.clone());
             record.answer_lost = hang;
-            if report_status {
+            if report_status && !instagram {
                 report = s.webhook.clone().map(|w| (w, status_delivery(&phone_number_id, &wamid, &to, record.callback_data())));
             }
             if let Some(h) = s.handover.clone() {
                 let handover = json!({ "phone_number_id": phone_number_id, "wamid": wamid, "message": record.body });
                 tokio::spawn(post_signed(shared.clone(), h, handover));
             }
-            Json(json!({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": wamid}]})).into_response()
+            if instagram {
+                Json(json!({"recipient_id": to, "message_id": wamid})).into_response()
+            } else {
+                Json(json!({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": wamid}]})).into_response()
+            }
         } else {
             let (status, response) = failure.as_ref().map(ScriptedFailure::respond).unwrap_or_else(|| (500, StatusCode::INTERNAL_SERVER_ERROR.into_response()));
             record.answered = status;
