@@ -316,6 +316,18 @@ impl KeyRing {
         self.table.write(|rows| put(rows, &issued.envelope.tenant_id, &issued.subject, Arc::new(key)));
     }
 
+    /// Drops `subject`'s keys from this process's own ring once their tombstones are durable (the
+    /// tombstones come back later and change nothing).
+    pub fn forget_local(&self, tenant: &str, subject: &str) {
+        let ids = self.keys_of(tenant, subject);
+        self.table.write(|rows| {
+            for id in &ids {
+                rows.remove(&key_row(tenant, id));
+            }
+            rows.remove(&subject_row(tenant, subject));
+        });
+    }
+
     /// The `SubjectKeyIssued` record for a fresh key of `subject`, and the key.
     pub fn issue(&self, tenant: &str, subject: &str, occurred_at: i64) -> (SubjectKeyIssued, SubjectKey) {
         let key = SubjectKey::generate();

@@ -111,6 +111,8 @@ const BUILTIN: &[(&str, &str)] = &[
     ("notification_raised.avsc", include_str!("../avro/notification_raised.avsc")),
     ("notification_closed.avsc", include_str!("../avro/notification_closed.avsc")),
     ("notification_updated.avsc", include_str!("../avro/notification_updated.avsc")),
+    ("erasure_requested.avsc", include_str!("../avro/erasure_requested.avsc")),
+    ("conversation_erased.avsc", include_str!("../avro/conversation_erased.avsc")),
 ];
 
 /// Why a schema could not be loaded or composed.

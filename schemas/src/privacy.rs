@@ -17,6 +17,19 @@ pub struct SubjectKeyIssued {
     pub wrapped_key: String,
 }
 
+/// Erase a customer (rules PR2): published after their keys were tombstoned, on their
+/// conversation's key, so every component forgets them in the conversation's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasureRequested {
+    pub envelope: Envelope,
+    pub command_id: String,
+    pub platform: String,
+    pub subject: String,
+    pub reason: String,
+    pub actor: String,
+    pub keys_shredded: i32,
+}
+
 /// `privacy.keys`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PrivacyKeyEvent {

@@ -211,10 +211,21 @@ pub struct NotificationUpdated {
     pub resolved_at: Option<i64>,
 }
 
+/// A conversation whose customer was erased: the read side deletes everything about them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationErased {
+    pub envelope: Envelope,
+    pub conversation_id: String,
+    pub platform: String,
+    pub subject: String,
+    pub command_id: String,
+}
+
 /// `social.inputs`: everything that drives a conversation, in one order per customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SocialInput {
     CustomerMessageReceived(CustomerMessageReceived),
+    ErasureRequested(crate::privacy::ErasureRequested),
     DraftGenerated(DraftGenerated),
     ReplyDecided(ReplyDecided),
     SocialSendResult(SocialSendResult),
@@ -240,6 +251,7 @@ pub enum SocialOutbound {
 pub enum SocialEvent {
     ConversationUpdated(ConversationUpdated),
     ReplyUpdated(ReplyUpdated),
+    ConversationErased(ConversationErased),
 }
 
 /// `notifications.inputs`.
@@ -255,10 +267,10 @@ pub enum NotificationEvent {
     NotificationUpdated(NotificationUpdated),
 }
 
-crate::stream_event!(SocialInput { CustomerMessageReceived, DraftGenerated, ReplyDecided, SocialSendResult, SocialStatusReceived, Tick } tick Tick);
+crate::stream_event!(SocialInput { CustomerMessageReceived, ErasureRequested, DraftGenerated, ReplyDecided, SocialSendResult, SocialStatusReceived, Tick } tick Tick);
 crate::stream_event!(DraftEvent { DraftRequested });
 crate::stream_event!(SocialOutbound { SocialSendRequested });
-crate::stream_event!(SocialEvent { ConversationUpdated, ReplyUpdated });
+crate::stream_event!(SocialEvent { ConversationUpdated, ReplyUpdated, ConversationErased });
 crate::stream_event!(NotificationInput { NotificationRaised, NotificationClosed });
 crate::stream_event!(NotificationEvent { NotificationUpdated });
 

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use souk_runtime::{Ctx, Processor, Rejection};
 use souk_schemas::social::{
-    conversation_id, ConversationUpdated, CustomerMessageReceived, DraftGenerated, DraftRequested, NotificationClosed, NotificationRaised, ReplyDecided, ReplyUpdated, SocialInput,
+    conversation_id, ConversationErased, ConversationUpdated, CustomerMessageReceived, DraftGenerated, DraftRequested, NotificationClosed, NotificationRaised, ReplyDecided, ReplyUpdated, SocialInput,
     SocialSendRequested, SocialSendResult, SocialStatusReceived, WindowMessage,
 };
 use souk_schemas::StreamEvent;
@@ -161,9 +161,11 @@ pub enum ConversationOutput {
     NotificationRaised(NotificationRaised),
     /// The escalation's reply was decided (→ `notifications`).
     NotificationClosed(NotificationClosed),
+    /// The customer was erased (→ `events`).
+    ConversationErased(ConversationErased),
 }
 
-souk_schemas::stream_event!(ConversationOutput { DraftRequested, SocialSendRequested, ConversationUpdated, ReplyUpdated, NotificationRaised, NotificationClosed });
+souk_schemas::stream_event!(ConversationOutput { DraftRequested, SocialSendRequested, ConversationUpdated, ReplyUpdated, NotificationRaised, NotificationClosed, ConversationErased });
 
 /// The escalation notification of a reply.
 pub fn notification_id(reply_id: &str) -> String {
@@ -185,6 +187,10 @@ impl Processor for ConversationProcessor {
         }
         match event {
             SocialInput::CustomerMessageReceived(m) => received(state, m, ctx),
+            SocialInput::ErasureRequested(e) => {
+                erased(state, e, ctx);
+                Ok(())
+            }
             SocialInput::DraftGenerated(d) => drafted(state, d, ctx),
             SocialInput::ReplyDecided(d) => decided(state, d, ctx),
             SocialInput::SocialSendResult(r) => send_result(state, r, ctx),
@@ -210,7 +216,7 @@ impl Processor for ConversationProcessor {
         match output {
             ConversationOutput::DraftRequested(_) => "drafts",
             ConversationOutput::SocialSendRequested(_) => "outbound",
-            ConversationOutput::ConversationUpdated(_) | ConversationOutput::ReplyUpdated(_) => "events",
+            ConversationOutput::ConversationUpdated(_) | ConversationOutput::ReplyUpdated(_) | ConversationOutput::ConversationErased(_) => "events",
             ConversationOutput::NotificationRaised(_) | ConversationOutput::NotificationClosed(_) => "notifications",
         }
     }
@@ -277,6 +283,21 @@ fn received(state: &mut Conversation, m: &CustomerMessageReceived, ctx: &mut Ctx
     ctx.schedule(RETENTION_TIMER, state.last_message_at + RETENTION_DAYS * DAY_MS);
     conversation_snapshot(state, ctx);
     Ok(())
+}
+
+/// Rules PR2: the customer is forgotten — their state dropped (a later message starts afresh,
+/// under a new key) and the read side told to delete them.
+fn erased(state: &mut Conversation, e: &souk_schemas::privacy::ErasureRequested, ctx: &mut Ctx<ConversationOutput>) {
+    *state = Conversation::default();
+    ctx.cancel(RETENTION_TIMER);
+    let done = ConversationErased {
+        envelope: ctx.envelope(),
+        conversation_id: conversation_id(&e.platform, &e.subject),
+        platform: e.platform.clone(),
+        subject: e.subject.clone(),
+        command_id: e.command_id.clone(),
+    };
+    ctx.emit(ctx.key().to_string(), ConversationOutput::ConversationErased(done));
 }
 
 fn drafted(state: &mut Conversation, d: &DraftGenerated, ctx: &mut Ctx<ConversationOutput>) -> Result<(), Rejection> {

@@ -136,6 +136,15 @@ fn social_commands(f: &mut Fragment) {
     );
     f.operation("/v1/conversations/{conversation_id}/replies/{reply_id}/edit", "post", answered(command("Send this text instead of an escalated draft", params(), with_text.clone(), true, false)));
     f.operation("/v1/conversations/{conversation_id}/replies", "post", answered(command("Write a reply to the customer of a conversation", vec![conversation()], with_text, true, false)));
+    let erase = body(
+        &[("reason", json!({ "type": "string", "minLength": 1, "maxLength": 4096, "pattern": super::TEXT_PATTERN })), ("actor", opt_ident("who erases (default owner)")), ("command_id", command_id())],
+        &["reason"],
+    );
+    let mut op =
+        command("Erase a conversation's customer (GDPR): their keys are tombstoned, their rows deleted; nothing of theirs opens again, live or in a replay", vec![conversation()], erase, true, false);
+    op["responses"]["202"]["content"]["application/json"]["schema"]["properties"]["keys_shredded"] = json!({ "type": "integer" });
+    op["responses"]["404"] = error_response("not a conversation id");
+    f.operation("/v1/conversations/{conversation_id}/erase", "post", op);
     let read = body(&[("actor", opt_ident("who read it (default owner)")), ("command_id", command_id())], &[]);
     f.operation(
         "/v1/notifications/{notification_id}/read",

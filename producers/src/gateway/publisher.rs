@@ -17,7 +17,7 @@ use souk_schemas::inventory::{BatchReceived, CatalogItemUpserted};
 use souk_schemas::orchestration::{HumanIntervened, PartnerReplied};
 use souk_schemas::orders::OwnerDecision;
 use souk_schemas::payments::{CheckoutRequested, LegDelivered};
-use souk_schemas::privacy::SubjectKeyIssued;
+use souk_schemas::privacy::{ErasureRequested, SubjectKeyIssued};
 use souk_schemas::social::{CustomerMessageReceived, NotificationClosed, ReplyDecided, SocialStatusReceived};
 use souk_schemas::whatsapp::{ConsentChanged, DeliveryStatus, InboundMessage};
 use souk_schemas::Envelope;
@@ -90,6 +90,11 @@ pub enum GatewayEvent {
     ReplyDecided(ReplyDecided),
     /// The owner read a notification → `notifications.inputs`.
     NotificationRead(NotificationClosed),
+    /// The tombstone of a customer's data key (rules PR2) → `privacy.keys`; the envelope only
+    /// traces it (a tombstone has no value).
+    KeyTombstone(Envelope),
+    /// A customer erased, after their keys' tombstones (rules PR2) → `social.inputs`.
+    Erasure(ErasureRequested),
 }
 
 impl GatewayEvent {
@@ -116,6 +121,8 @@ impl GatewayEvent {
             GatewayEvent::SubjectKey(_) => "keys",
             GatewayEvent::CustomerMessage(_) | GatewayEvent::SocialStatus(_) | GatewayEvent::ReplyDecided(_) => "social",
             GatewayEvent::NotificationRead(_) => "notifications",
+            GatewayEvent::KeyTombstone(_) => "keys",
+            GatewayEvent::Erasure(_) => "social",
         }
     }
 
@@ -153,6 +160,8 @@ impl GatewayEvent {
             GatewayEvent::SocialStatus(_) => "SocialStatusReceived",
             GatewayEvent::ReplyDecided(_) => "ReplyDecided",
             GatewayEvent::NotificationRead(_) => "NotificationClosed",
+            GatewayEvent::KeyTombstone(_) => "(tombstone)",
+            GatewayEvent::Erasure(_) => "ErasureRequested",
         }
     }
 
@@ -190,6 +199,8 @@ impl GatewayEvent {
             GatewayEvent::SocialStatus(e) => &e.envelope,
             GatewayEvent::ReplyDecided(e) => &e.envelope,
             GatewayEvent::NotificationRead(e) => &e.envelope,
+            GatewayEvent::KeyTombstone(e) => e,
+            GatewayEvent::Erasure(e) => &e.envelope,
         }
     }
 
@@ -228,6 +239,8 @@ impl GatewayEvent {
             GatewayEvent::SocialStatus(e) => serde_json::to_value(e)?,
             GatewayEvent::ReplyDecided(e) => serde_json::to_value(e)?,
             GatewayEvent::NotificationRead(e) => serde_json::to_value(e)?,
+            GatewayEvent::KeyTombstone(_) => serde_json::Value::Null,
+            GatewayEvent::Erasure(e) => serde_json::to_value(e)?,
         };
         Ok(json!({ self.record_name(): record }))
     }
@@ -301,6 +314,11 @@ impl KafkaPublisher {
 
     async fn encode(&self, record: &Publish) -> Result<OutRecord, PublishError> {
         let topic = self.topics.get(record.output).ok_or_else(|| PublishError::Rejected(format!("the gateway declares no `{}` output in topology.toml", record.output)))?;
+        if let GatewayEvent::KeyTombstone(envelope) = &record.event {
+            let mut out = OutRecord::event(topic, &record.key, Vec::new(), envelope);
+            out.payload = None;
+            return Ok(out);
+        }
         let json = record.event.to_json().map_err(|e| PublishError::Rejected(e.to_string()))?;
         let payload = self.codec.encode_json(topic, &json).await.map_err(|e| match e {
             CodecError::Registry { .. } => PublishError::Unavailable(e.to_string()),

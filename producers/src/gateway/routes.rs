@@ -19,6 +19,7 @@ pub fn router(state: GatewayState) -> Routes {
         .post("/v1/conversations/{conversation_id}/replies/{reply_id}/edit", social::edit)
         .post("/v1/conversations/{conversation_id}/replies/{reply_id}/reject", social::reject)
         .post("/v1/notifications/{notification_id}/read", social::read_notification)
+        .post("/v1/conversations/{conversation_id}/erase", social::erase)
         .post("/v1/orders/{order_id}/approve", commands::approve)
         .post("/v1/orders/{order_id}/reject", commands::reject)
         .post("/v1/payments", commands::payment)

@@ -296,6 +296,59 @@ pub async fn write(State(state): State<GatewayState>, Path(conversation): Path<S
     decide(&state, &headers, &conversation, None, "write", body).await
 }
 
+/// Body of erase.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EraseBody {
+    reason: String,
+    actor: Option<String>,
+    command_id: Option<String>,
+}
+
+/// `POST /v1/conversations/{conversation_id}/erase` (rules PR2): tombstones every data key of the
+/// customer (acknowledged first: from then on nothing sealed for them opens, live or in a replay),
+/// then tells their conversation, which forgets them and has the read side delete their rows.
+pub async fn erase(State(state): State<GatewayState>, Path(conversation_id): Path<String>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let result = async {
+        let (tenant, now) = begin(&state, &headers)?;
+        let b: EraseBody = parse(body, false)?;
+        let (platform, subject) = parse_conversation_id(&conversation_id).ok_or_else(|| ApiError::not_found("UNKNOWN_CONVERSATION", format!("{conversation_id:?} is not a conversation id")))?;
+        let reason = super::validate::text("reason", &b.reason)?;
+        let command_id = command_id(b.command_id.as_deref(), fresh)?;
+        let actor = opt_ident("actor", b.actor.as_deref())?.unwrap_or_else(|| "owner".into());
+        let ring = ring(&state)?;
+        ring.catch_up(std::time::Duration::from_secs(10)).await.map_err(|e| ApiError::unavailable(format!("the key ring cannot catch up: {e:#}")))?;
+        let keys = ring.keys_of(tenant, subject);
+        let envelope = envelope(tenant, &command_id, now);
+        let tombstones = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key_id)| Publish::new(format!("{tenant}|{subject}|{key_id}"), GatewayEvent::KeyTombstone(envelope.derive("erase/key", i as u32, now))))
+            .collect::<Vec<_>>();
+        if !tombstones.is_empty() {
+            state.publish(tombstones).await?;
+            ring.forget_local(tenant, subject);
+        }
+        let event = souk_schemas::privacy::ErasureRequested {
+            envelope,
+            command_id: command_id.clone(),
+            platform: platform.to_string(),
+            subject: subject.to_string(),
+            reason,
+            actor,
+            keys_shredded: keys.len() as i32,
+        };
+        state.publish(vec![Publish::new(conversation_key(tenant, platform, subject), GatewayEvent::Erasure(event))]).await?;
+        tracing::info!(tenant, command_id, keys = keys.len(), "customer erased: keys tombstoned");
+        Ok::<_, ApiError>((command_id, keys.len()))
+    }
+    .await;
+    match result {
+        Ok((command_id, keys)) => (StatusCode::ACCEPTED, Json(json!({ "command_id": command_id, "status": "accepted", "keys_shredded": keys }))).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 /// `POST /v1/notifications/{notification_id}/read`: the owner has seen it.
 pub async fn read_notification(State(state): State<GatewayState>, Path(id): Path<String>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let result = async {

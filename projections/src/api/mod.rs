@@ -62,6 +62,7 @@ pub fn router(pool: PgPool, tenants: Arc<Tenants>) -> Routes {
         .get("/v1/standing-intents/{intent_id}/progress", intent_progress)
         .get("/v1/conversations", social::conversations)
         .get("/v1/conversations/{conversation_id}", social::conversation)
+        .get("/v1/conversations/{conversation_id}/export", social::export)
         .get("/v1/replies", social::replies)
         .get("/v1/notifications", social::notifications)
         .get("/v1/notifications/stream", social::stream)

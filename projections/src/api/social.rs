@@ -99,6 +99,11 @@ pub(super) async fn conversation(State(s): State<ApiState>, TenantId(tenant): Te
     super::found(queries::conversation(&s.pool, &tenant, &id).await?, || format!("no conversation {id}"))
 }
 
+/// `GET /v1/conversations/{conversation_id}/export` (rules PR3).
+pub(super) async fn export(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(id): Path<String>) -> ApiResult {
+    super::found(queries::customer_export(&s.pool, &tenant, &id).await?, || format!("souk holds nothing about the customer of {id}"))
+}
+
 /// Query of `GET /v1/replies`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -223,6 +228,7 @@ pub(super) fn document(f: &mut Fragment, get: impl Fn(&str, Vec<Value>, Value, b
             ("resolved_at", time_or_null),
         ]),
         "NotificationFeed": object(&[("notifications", array_of("Notification")), ("unread_count", int())]),
+        "CustomerExport": object(&[("export_date", time()), ("conversation", reference("ConversationDetail")), ("notifications", array_of("Notification"))]),
     });
     f.schemas.extend(schemas.as_object().cloned().unwrap_or_default());
     let enum_param = |name: &str, description: &str, values: &[&str]| {
@@ -247,6 +253,11 @@ pub(super) fn document(f: &mut Fragment, get: impl Fn(&str, Vec<Value>, Value, b
         "/v1/conversations/{conversation_id}",
         "get",
         get("One conversation with its messages and replies", vec![param("conversation_id", "path", "the conversation")], reference("ConversationDetail"), true),
+    );
+    f.operation(
+        "/v1/conversations/{conversation_id}/export",
+        "get",
+        get("Everything souk holds about a conversation's customer, as JSON (GDPR export)", vec![param("conversation_id", "path", "the conversation")], reference("CustomerExport"), true),
     );
     f.operation(
         "/v1/replies",

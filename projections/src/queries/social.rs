@@ -196,3 +196,28 @@ pub async fn notifications(pool: &PgPool, tenant: &str, unread_only: bool, kind:
 pub async fn notifications_after(pool: &PgPool, tenant: &str, seq: i64, limit: i64) -> anyhow::Result<Vec<NotificationRow>> {
     sqlx::query_as(&format!("{NOTIFICATION} WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")).bind(tenant).bind(seq).bind(limit).fetch_all(pool).await.context("reading the feed")
 }
+
+/// Everything souk holds about one conversation's customer (rules PR3): the conversation, its
+/// messages and replies, and the notifications about them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CustomerExport {
+    /// When the export was made.
+    pub export_date: DateTime<Utc>,
+    /// The conversation with its messages.
+    pub conversation: ConversationDetail,
+    /// Notifications about this customer.
+    pub notifications: Vec<NotificationRow>,
+}
+
+/// The export of `conversation_id`'s customer, if souk holds anything about them.
+pub async fn customer_export(pool: &PgPool, tenant: &str, conversation_id: &str) -> anyhow::Result<Option<CustomerExport>> {
+    let Some(conversation) = conversation(pool, tenant, conversation_id).await? else { return Ok(None) };
+    let notifications =
+        sqlx::query_as(&format!("{NOTIFICATION} WHERE tenant_id = $1 AND subject = (SELECT subject FROM social_conversations WHERE tenant_id = $1 AND conversation_id = $2) ORDER BY seq"))
+            .bind(tenant)
+            .bind(conversation_id)
+            .fetch_all(pool)
+            .await
+            .context("reading a customer's notifications")?;
+    Ok(Some(CustomerExport { export_date: Utc::now(), conversation, notifications }))
+}

@@ -98,6 +98,13 @@ pub trait Projection: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Runs before each batch is applied (e.g. a read barrier on a global table the projection
+    /// opens records with, so the batch sees everything committed before it was read); an error
+    /// retries the batch like an outage.
+    fn before_batch(&self) -> impl Future<Output = anyhow::Result<()>> + Send {
+        async { Ok(()) }
+    }
+
     /// Applies one record on the batch's transaction. Errors roll the whole batch back and it is
     /// retried, so they must be transient (connection, serialization) — not properties of the record.
     /// A [`Deferred`] error instead says "not yet": the record and everything after it in its
@@ -435,6 +442,7 @@ impl<P: Projection> BatchCommit for PostgresSink<P> {
         }
         let assigned = assigned_set(batch.consumer);
         let records: Vec<OwnedMessage> = batch.records.into_iter().filter(|m| assigned.contains(&(m.topic().to_string(), m.partition()))).collect();
+        self.projection.before_batch().await.context("preparing the batch")?;
         let holds = self.process_batch(batch.consumer, records).await?;
         self.hold(batch.consumer, batch.probe, holds);
         Ok(())

@@ -10,7 +10,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use souk_runtime::privacy::{KeyRing, PrivacyError};
-use souk_schemas::social::{ConversationUpdated, NotificationUpdated, ReplyUpdated};
+use souk_schemas::social::{ConversationErased, ConversationUpdated, NotificationUpdated, ReplyUpdated};
 use sqlx::PgConnection;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +23,7 @@ pub const PREVIEW_CHARS: usize = 100;
 #[allow(clippy::large_enum_variant)]
 pub enum SocialReadEvent {
     ConversationUpdated(ConversationUpdated),
+    ConversationErased(ConversationErased),
     ReplyUpdated(ReplyUpdated),
     NotificationUpdated(NotificationUpdated),
 }
@@ -139,19 +140,43 @@ impl Projection for SocialProjection {
     fn check(&self, record: &SinkRecord<SocialReadEvent>) -> Result<(), String> {
         let at = match &record.event {
             SocialReadEvent::ConversationUpdated(c) => c.envelope.occurred_at,
+            SocialReadEvent::ConversationErased(e) => e.envelope.occurred_at,
             SocialReadEvent::ReplyUpdated(r) => r.envelope.occurred_at,
             SocialReadEvent::NotificationUpdated(n) => n.envelope.occurred_at,
         };
         ts(at, "occurred_at").map(drop).map_err(|e| e.to_string())
     }
 
+    /// The key ring's barrier: an erasure's tombstones, committed before its `ConversationErased`,
+    /// are in the ring before any later batch — a notification about the customer projected after
+    /// their rows were deleted can no longer be opened, so it is not written.
+    async fn before_batch(&self) -> anyhow::Result<()> {
+        self.ring.catch_up(Duration::from_secs(10)).await
+    }
+
     async fn apply(&self, tx: &mut PgConnection, record: &SinkRecord<SocialReadEvent>) -> anyhow::Result<()> {
         match &record.event {
             SocialReadEvent::ConversationUpdated(c) => self.conversation(tx, c, record.offset).await,
+            SocialReadEvent::ConversationErased(e) => erase(tx, e).await,
             SocialReadEvent::ReplyUpdated(r) => self.reply(tx, r, record.offset).await,
             SocialReadEvent::NotificationUpdated(n) => self.notification(tx, n, record.offset).await,
         }
     }
+}
+
+/// Rules PR2: every row about the erased customer goes, in one transaction with the offset.
+async fn erase(tx: &mut PgConnection, e: &ConversationErased) -> anyhow::Result<()> {
+    let tenant = &e.envelope.tenant_id;
+    for (table, column) in [("social_messages", "subject"), ("notifications", "subject"), ("social_conversations", "subject")] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND {column} = $2"))
+            .bind(tenant)
+            .bind(&e.subject)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("erasing {} from {table}", e.conversation_id))?;
+    }
+    tracing::info!(tenant = %tenant, conversation_id = %e.conversation_id, "customer erased from the read models");
+    Ok(())
 }
 
 impl SocialProjection {
