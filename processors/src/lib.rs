@@ -11,6 +11,7 @@ pub mod invoicing;
 pub mod ledger;
 pub mod negotiation;
 pub mod order_session;
+pub mod products;
 pub mod resourcing;
 pub mod social;
 pub mod standing_intent;

@@ -74,6 +74,11 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
         self.add(Method::DELETE, MethodFilter::DELETE, path, handler)
     }
 
+    /// Serves `PATCH path`.
+    pub fn patch<H: Handler<T, S>, T: 'static>(self, path: &str, handler: H) -> Self {
+        self.add(Method::PATCH, MethodFilter::PATCH, path, handler)
+    }
+
     /// Serves `PUT path`.
     pub fn put<H: Handler<T, S>, T: 'static>(self, path: &str, handler: H) -> Self {
         self.add(Method::PUT, MethodFilter::PUT, path, handler)

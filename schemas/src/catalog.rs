@@ -113,6 +113,22 @@ const BUILTIN: &[(&str, &str)] = &[
     ("notification_updated.avsc", include_str!("../avro/notification_updated.avsc")),
     ("erasure_requested.avsc", include_str!("../avro/erasure_requested.avsc")),
     ("conversation_erased.avsc", include_str!("../avro/conversation_erased.avsc")),
+    ("variant_definition.avsc", include_str!("../avro/variant_definition.avsc")),
+    ("product_defined.avsc", include_str!("../avro/product_defined.avsc")),
+    ("product_patched.avsc", include_str!("../avro/product_patched.avsc")),
+    ("stock_adjust_requested.avsc", include_str!("../avro/stock_adjust_requested.avsc")),
+    ("reservation_requested.avsc", include_str!("../avro/reservation_requested.avsc")),
+    ("reservation_settled.avsc", include_str!("../avro/reservation_settled.avsc")),
+    ("variant_level.avsc", include_str!("../avro/variant_level.avsc")),
+    ("product_updated.avsc", include_str!("../avro/product_updated.avsc")),
+    ("stock_movement_recorded.avsc", include_str!("../avro/stock_movement_recorded.avsc")),
+    ("product_command_rejected.avsc", include_str!("../avro/product_command_rejected.avsc")),
+    ("product_availability_changed.avsc", include_str!("../avro/product_availability_changed.avsc")),
+    ("low_stock_crossed.avsc", include_str!("../avro/low_stock_crossed.avsc")),
+    ("restocked.avsc", include_str!("../avro/restocked.avsc")),
+    ("reservation_updated.avsc", include_str!("../avro/reservation_updated.avsc")),
+    ("variant_availability.avsc", include_str!("../avro/variant_availability.avsc")),
+    ("product_availability.avsc", include_str!("../avro/product_availability.avsc")),
 ];
 
 /// Why a schema could not be loaded or composed.

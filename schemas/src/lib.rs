@@ -21,6 +21,7 @@ pub mod orchestration;
 pub mod orders;
 pub mod payments;
 pub mod privacy;
+pub mod products;
 pub mod simulator;
 pub mod social;
 pub mod whatsapp;

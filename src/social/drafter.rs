@@ -1,18 +1,20 @@
-//! The offline drafter (`social-offline-1`, rules IB5): a pure function from a customer message
-//! (and the conversation before it) to a draft and a confidence in [0, 1]. It answers what it can
-//! recognise with certainty and says how sure it is, so the conversation's threshold decides
-//! whether a person looks first:
+//! The offline drafter (`social-offline-1`, rules IB5): a pure function from a customer message,
+//! the conversation before it and the tenant's products as the availability table shows them, to
+//! a draft and a confidence in [0, 1]. It answers what it can recognise with certainty and says
+//! how sure it is, so the conversation's threshold decides whether a person looks first:
 //!
 //! | the message | draft | confidence |
 //! |---|---|---|
+//! | names a product (or the conversation named one) and asks after it | the a.6 template of its availability, alternatives of its category when it is out | 0.92 |
 //! | a greeting alone | a greeting back | 0.90 |
 //! | thanks alone | "You're welcome!" | 0.90 |
-//! | asks whether something is available, the conversation names nothing we can check | asks which item, for a person to confirm | 0.65 |
+//! | asks whether something is available, nothing names a product we sell | asks which item, for a person to confirm | 0.65 |
 //! | anything else | a holding answer | 0.40 |
 //!
-//! Customer-facing drafts never state a stock count (rules C4).
+//! Customer-facing drafts never state a stock count (rules C4): the table it reads has none.
 
 use rust_decimal::Decimal;
+use souk_schemas::products::ProductAvailability;
 
 /// The drafter's name and version, logged with every draft.
 pub const DRAFTER: &str = "social-offline-1";
@@ -28,7 +30,7 @@ pub struct Draft {
     pub reason: String,
 }
 
-fn draft(text: &str, confidence: &str, reason: &str) -> Draft {
+pub(super) fn draft(text: &str, confidence: &str, reason: &str) -> Draft {
     Draft { text: text.to_string(), confidence: confidence.parse().expect("a literal confidence"), reason: reason.to_string() }
 }
 
@@ -37,13 +39,14 @@ const THANKS: [&str; 6] = ["thanks", "thank you", "thx", "ty", "thanks a lot", "
 const AVAILABILITY: [&str; 8] = ["do you have", "in stock", "available", "availability", "any left", "still have", "in size", "sold out"];
 
 /// The words of `text`, lower case, punctuation and emoji dropped.
-fn normalise(text: &str) -> String {
+pub(super) fn normalise(text: &str) -> String {
     let lower = text.to_lowercase();
     lower.split(|c: char| !(c.is_alphanumeric() || c == '\'')).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
-/// Drafts the answer to `text`.
-pub fn draft_reply(text: &str) -> Draft {
+/// Drafts the answer to `text`, with the customer's `earlier` messages (oldest first) and the
+/// tenant's `products`.
+pub fn draft_reply(text: &str, earlier: &[String], products: &[ProductAvailability]) -> Draft {
     let words = normalise(text);
     if words.is_empty() {
         return draft("Thanks for your message! We'll get back to you shortly.", "0.400", "no text to read (an attachment or an unsupported message)");
@@ -54,6 +57,13 @@ pub fn draft_reply(text: &str) -> Draft {
     if THANKS.contains(&words.as_str()) {
         return draft("You're welcome! Let us know if there's anything else we can help with.", "0.900", "thanks");
     }
+    let asks = AVAILABILITY.iter().any(|p| words.contains(p)) || text.contains('?');
+    if asks {
+        let named = named_product(&words, products).or_else(|| earlier.iter().rev().find_map(|e| named_product(&normalise(e), products)));
+        if let Some(product) = named {
+            return super::availability::answer(product, &words, products);
+        }
+    }
     if AVAILABILITY.iter().any(|p| words.contains(p)) {
         return draft(
             "Thanks for asking! Let me check that item for you — could you tell me which product you mean?",
@@ -62,6 +72,22 @@ pub fn draft_reply(text: &str) -> Draft {
         );
     }
     draft("Thanks for your message! We'll get back to you shortly.", "0.400", "nothing the offline drafter recognises")
+}
+
+/// The product whose name the words contain (every word of it, as whole words), the longest name
+/// first, active products only.
+fn named_product<'p>(words: &str, products: &'p [ProductAvailability]) -> Option<&'p ProductAvailability> {
+    let have: Vec<&str> = words.split(' ').collect();
+    products
+        .iter()
+        .filter(|p| p.active)
+        .filter_map(|p| {
+            let name = normalise(&p.name);
+            let name_words: Vec<&str> = name.split(' ').filter(|w| !w.is_empty()).collect();
+            (!name_words.is_empty() && name_words.iter().all(|w| have.contains(w))).then_some((name_words.len(), p))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.product_id.cmp(&a.1.product_id)))
+        .map(|(_, p)| p)
 }
 
 #[cfg(test)]
@@ -78,9 +104,9 @@ mod tests {
     #[case("My parcel never arrived and I am upset", "0.400")]
     #[case("", "0.400")]
     fn confidence_table(#[case] text: &str, #[case] confidence: &str) {
-        let d = draft_reply(text);
+        let d = draft_reply(text, &[], &[]);
         assert_eq!(d.confidence, confidence.parse::<Decimal>().unwrap(), "{text}: {}", d.reason);
         assert!(!d.text.chars().any(|c| c.is_ascii_digit()), "no counts in a customer-facing draft: {}", d.text);
-        assert_eq!(d, draft_reply(text), "deterministic");
+        assert_eq!(d, draft_reply(text, &[], &[]), "deterministic");
     }
 }

@@ -3,10 +3,12 @@
 //! with the key ring (caught up before every batch), drafts offline ([`super::drafter`]), seals
 //! the draft under the same customer's key and logs it with the drafter's version and the
 //! tenant's confidence threshold — the conversation only ever reads that event, so a replay never
-//! drafts again and judges every draft as it was judged live. Past 50 messages it also keeps a
+//! drafts again and judges every draft as it was judged live. Availability questions are answered
+//! from the `products.availability` table, caught up before every batch like the ring. Past 50 messages it also keeps a
 //! summary: the customer's earlier questions, bounded. A message whose key is gone (the customer
 //! was erased) is not answered.
 
+use super::availability::{self, AvailabilityTable};
 use super::drafter::{draft_reply, DRAFTER};
 use serde::{Deserialize, Serialize};
 use souk_runtime::privacy::{sealed_key_id, KeyRing, PrivacyError};
@@ -30,16 +32,24 @@ pub enum ReplyOutput {
 
 souk_schemas::stream_event!(ReplyOutput { DraftGenerated });
 
-/// The stage: the key ring and the tenants' thresholds.
+/// The stage: the key ring, the products' availability and the tenants' thresholds.
 pub struct ReplyStage {
     ring: Arc<KeyRing>,
+    products: Arc<AvailabilityTable>,
     tenants: Arc<Tenants>,
 }
 
 impl ReplyStage {
-    /// A stage opening and sealing with `ring`, judging by `tenants`' thresholds.
-    pub fn new(ring: Arc<KeyRing>, tenants: Arc<Tenants>) -> ReplyStage {
-        ReplyStage { ring, tenants }
+    /// A stage opening and sealing with `ring`, answering availability from `products`, judging
+    /// by `tenants`' thresholds.
+    pub fn new(ring: Arc<KeyRing>, products: Arc<AvailabilityTable>, tenants: Arc<Tenants>) -> ReplyStage {
+        ReplyStage { ring, products, tenants }
+    }
+
+    /// The customer's earlier words in the window (oldest first); a message whose key is gone is
+    /// left out.
+    fn earlier(&self, tenant: &str, request: &DraftRequested) -> Vec<String> {
+        request.window.iter().filter(|m| m.role == "customer").filter_map(|m| self.ring.open(tenant, &m.text).ok()).collect()
     }
 
     /// The summary after `request`: the earlier summary and the customer's words that left the
@@ -75,7 +85,8 @@ impl Stage for ReplyStage {
     }
 
     async fn before_batch(&self) -> Result<(), StageError> {
-        self.ring.catch_up(Duration::from_secs(10)).await.map_err(StageError::Transient)
+        self.ring.catch_up(Duration::from_secs(10)).await.map_err(StageError::Transient)?;
+        self.products.catch_up(Duration::from_secs(10)).await.map_err(StageError::Transient)
     }
 
     async fn resolve(&self, key: &str, input: &DraftEvent) -> Result<Vec<StageOutput<ReplyOutput>>, StageError> {
@@ -87,7 +98,7 @@ impl Stage for ReplyStage {
             return Ok(vec![]);
         };
         let text = subject_key.open(&request.text).map_err(|e| StageError::Permanent(format!("message text: {e}")))?;
-        let draft = draft_reply(&text);
+        let draft = draft_reply(&text, &self.earlier(tenant, request), &availability::of_tenant(&self.products, tenant));
         let summary = match self.summary(tenant, request) {
             Ok(summary) => summary,
             Err(PrivacyError::Shredded(_)) => None,

@@ -3,6 +3,7 @@
 //! the broker-free driver.
 #![allow(dead_code)]
 
+pub mod inbox;
 pub mod orchestration;
 pub mod textile;
 

@@ -8,18 +8,18 @@ use serde_json::{json, Value};
 use souk_runtime::openapi::{error_response, Fragment};
 
 /// A key-safe id or name: no `|` (the key separator), no control characters, 1–128 characters.
-fn ident(description: &str) -> Value {
+pub(super) fn ident(description: &str) -> Value {
     json!({ "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^|\\u0000-\\u001f\\u007f-\\u009f]*$",
             "description": format!("{description}; trimmed, must not be blank") })
 }
 
 /// An optional id: absent, null or blank means none.
-fn opt_ident(description: &str) -> Value {
+pub(super) fn opt_ident(description: &str) -> Value {
     json!({ "type": ["string", "null"], "maxLength": 128, "pattern": "^[^|\\u0000-\\u001f\\u007f-\\u009f]*$", "description": description })
 }
 
 /// An exact decimal: a string like `"500.00"` or a JSON number (never rounded).
-fn decimal(description: &str) -> Value {
+pub(super) fn decimal(description: &str) -> Value {
     json!({ "anyOf": [{ "type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$" }, { "type": "number" }], "description": description })
 }
 
@@ -33,24 +33,24 @@ fn token(prefix: &str, description: &str) -> Value {
             "description": format!("{description}: {prefix}... of ASCII letters, digits and _, at most 255 characters") })
 }
 
-fn command_id() -> Value {
+pub(super) fn command_id() -> Value {
     opt_ident("client-chosen id; a retry with the same id is the same event (default: derived or random)")
 }
 
 /// A strict JSON object: these properties, `required` among them, nothing else.
-fn body(props: &[(&str, Value)], required: &[&str]) -> Value {
+pub(super) fn body(props: &[(&str, Value)], required: &[&str]) -> Value {
     let properties: serde_json::Map<String, Value> = props.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     json!({ "type": "object", "properties": properties, "required": required, "additionalProperties": false })
 }
 
-fn path_param(name: &str, description: &str) -> Value {
+pub(super) fn path_param(name: &str, description: &str) -> Value {
     json!({ "name": name, "in": "path", "required": true, "description": description,
             // At least one character that is not blank: the handler trims ids.
             "schema": { "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^|\\u0000-\\u001f\\u007f-\\u009f]*[^|\\s\\u0000-\\u001f\\u007f-\\u009f][^|\\u0000-\\u001f\\u007f-\\u009f]*$" } })
 }
 
 /// An owner command: Bearer API key, a JSON body, 202 once the event is acknowledged.
-fn command(summary: &str, params: Vec<Value>, schema: Value, body_required: bool, may_miss: bool) -> Value {
+pub(super) fn command(summary: &str, params: Vec<Value>, schema: Value, body_required: bool, may_miss: bool) -> Value {
     let mut responses = json!({
         "202": { "description": "accepted: the event is on its topic; poll GET /v1/commands/{command_id} for the outcome",
                  "content": { "application/json": { "schema": {
@@ -174,6 +174,7 @@ pub fn fragment() -> Fragment {
     f.operation("/webhooks/instagram", "get", webhook_get());
     f.operation("/webhooks/instagram", "post", instagram_post());
     social_commands(&mut f);
+    super::openapi_products::product_commands(&mut f);
     f.operation("/v1/orders/{order_id}/approve", "post", decision("approve"));
     f.operation("/v1/orders/{order_id}/reject", "post", decision("reject"));
     let payment = body(

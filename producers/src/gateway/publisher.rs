@@ -95,6 +95,8 @@ pub enum GatewayEvent {
     KeyTombstone(Envelope),
     /// A customer erased, after their keys' tombstones (rules PR2) → `social.inputs`.
     Erasure(ErasureRequested),
+    /// A product command (definition, patch, adjustment, hold) → `catalog` (`products.commands`).
+    ProductCommand(souk_schemas::products::ProductCommand),
 }
 
 impl GatewayEvent {
@@ -123,6 +125,7 @@ impl GatewayEvent {
             GatewayEvent::NotificationRead(_) => "notifications",
             GatewayEvent::KeyTombstone(_) => "keys",
             GatewayEvent::Erasure(_) => "social",
+            GatewayEvent::ProductCommand(_) => "catalog",
         }
     }
 
@@ -162,6 +165,17 @@ impl GatewayEvent {
             GatewayEvent::NotificationRead(_) => "NotificationClosed",
             GatewayEvent::KeyTombstone(_) => "(tombstone)",
             GatewayEvent::Erasure(_) => "ErasureRequested",
+            GatewayEvent::ProductCommand(c) => {
+                use souk_schemas::products::ProductCommand as C;
+                match c {
+                    C::ProductDefined(_) => "ProductDefined",
+                    C::ProductPatched(_) => "ProductPatched",
+                    C::StockAdjustRequested(_) => "StockAdjustRequested",
+                    C::ReservationRequested(_) => "ReservationRequested",
+                    C::ReservationSettled(_) => "ReservationSettled",
+                    C::Tick(_) => "Tick",
+                }
+            }
         }
     }
 
@@ -201,6 +215,7 @@ impl GatewayEvent {
             GatewayEvent::NotificationRead(e) => &e.envelope,
             GatewayEvent::KeyTombstone(e) => e,
             GatewayEvent::Erasure(e) => &e.envelope,
+            GatewayEvent::ProductCommand(c) => souk_schemas::StreamEvent::envelope(c),
         }
     }
 
@@ -241,6 +256,7 @@ impl GatewayEvent {
             GatewayEvent::NotificationRead(e) => serde_json::to_value(e)?,
             GatewayEvent::KeyTombstone(_) => serde_json::Value::Null,
             GatewayEvent::Erasure(e) => serde_json::to_value(e)?,
+            GatewayEvent::ProductCommand(c) => return serde_json::to_value(c),
         };
         Ok(json!({ self.record_name(): record }))
     }

@@ -1,7 +1,7 @@
 //! The gateway's URL map. Kept apart from the handlers so the whole HTTP surface reads in one place;
 //! `openapi.rs` documents exactly these routes (a test compares the two).
 
-use super::{checkout, commands, discovery, escalations, intents, orchestration, social, whatsapp, GatewayState};
+use super::{checkout, commands, discovery, escalations, intents, orchestration, products, social, whatsapp, GatewayState};
 use axum::extract::DefaultBodyLimit;
 use souk_runtime::http::{Routes, Surface};
 
@@ -44,7 +44,15 @@ pub fn router(state: GatewayState) -> Routes {
         .post("/v1/escalations/{escalation_id}/start", escalations::start)
         .post("/v1/escalations/{escalation_id}/resolve", escalations::resolve)
         .post("/v1/escalations/{escalation_id}/intervene", escalations::intervene)
+        .post("/v1/inventory/products", products::create)
+        .patch("/v1/inventory/products/{product_id}", products::patch)
+        .post("/v1/inventory/stock/adjust", products::adjust)
+        .post("/v1/inventory/products/{product_id}/reservations", products::reserve)
+        .post("/v1/inventory/products/{product_id}/reservations/{reservation_id}/confirm", products::confirm)
+        .post("/v1/inventory/products/{product_id}/reservations/{reservation_id}/release", products::release)
         .map_router(|r| r.layer(DefaultBodyLimit::max(limit)))
+        // A product file is larger than any command (source §a.6: 10 MB).
+        .merge(Routes::new().post("/v1/inventory/import", products::import).map_router(|r| r.layer(DefaultBodyLimit::max(products::MAX_IMPORT_BYTES))))
         .with_state(state)
 }
 

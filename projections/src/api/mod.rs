@@ -6,6 +6,7 @@
 //! CLI serves at `GET /openapi.json`.
 
 mod openapi;
+mod products;
 mod social;
 
 pub use openapi::{fragment, ESCALATION_PRIORITIES, ESCALATION_STATUSES, NEGOTIATION_STATUSES};
@@ -66,6 +67,9 @@ pub fn router(pool: PgPool, tenants: Arc<Tenants>) -> Routes {
         .get("/v1/replies", social::replies)
         .get("/v1/notifications", social::notifications)
         .get("/v1/notifications/stream", social::stream)
+        .get("/v1/inventory/products", products::products)
+        .get("/v1/inventory/products/{product_id}", products::product)
+        .get("/v1/inventory/movements", products::movements)
         .with_state(ApiState { pool, tenants, wakeups: social::wakeups() })
 }
 

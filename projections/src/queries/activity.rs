@@ -97,7 +97,9 @@ pub struct CommandOutcomeRow {
     pub order_id: Option<String>,
     /// The escalation (escalation lifecycle commands).
     pub escalation_id: Option<String>,
-    /// APPROVE or REJECT.
+    /// The product (product commands).
+    pub product_id: Option<String>,
+    /// APPROVE or REJECT, escalation, product, stock, reservation.
     pub command: String,
     /// Applied?
     pub accepted: bool,
@@ -160,7 +162,7 @@ pub async fn escalations(pool: &PgPool, tenant: &str, filter: &EscalationFilter<
 /// The latest answer to one owner command; `None` while it is still being processed.
 pub async fn command_outcome(pool: &PgPool, tenant: &str, command_id: &str) -> anyhow::Result<Option<CommandOutcomeRow>> {
     sqlx::query_as(
-        "SELECT command_id, order_id, escalation_id, command, accepted, code, detail, occurred_at FROM command_outcomes \
+        "SELECT command_id, order_id, escalation_id, product_id, command, accepted, code, detail, occurred_at FROM command_outcomes \
          WHERE tenant_id = $1 AND command_id = $2",
     )
     .bind(tenant)

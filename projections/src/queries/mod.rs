@@ -10,6 +10,7 @@ mod checkouts;
 mod intents;
 mod orchestration;
 mod orders;
+pub mod products;
 mod social;
 
 pub use activity::*;

@@ -12,12 +12,14 @@ pub mod commerce;
 pub mod inventory;
 pub mod offsets;
 pub mod orchestration;
+pub mod products;
 pub mod runner;
 pub mod social;
 
 pub use commerce::{CommerceEvent, CommerceProjection};
 pub use inventory::InventoryProjection;
 pub use orchestration::{OrchestrationEvent, OrchestrationProjection};
+pub use products::ProductProjection;
 pub use runner::{sink_settings, Deferred, PostgresSink, Projection, SinkRecord};
 pub use social::{SocialProjection, SocialReadEvent};
 
