@@ -1,6 +1,6 @@
 //! `POST /v1/inventory/import` (rules IV1, source §a.6): a CSV file (`text/csv`, at most 10 MB and
 //! 10,000 products) whose rows each become a product with one `Default` variant. Required columns
-//! `name, price, stock`; optional `description` (""), `category` ("uncategorized"), `sku`
+//! `name, price, stock` (a header without them is refused: 400); optional `description` (""), `category` ("uncategorized"), `sku`
 //! (`SKU-<variant id>`), `low_stock_threshold` (10). Rows are numbered from 2 (the header is 1);
 //! a bad row is reported with its number, its error ("Missing fields: price, stock") and its data,
 //! and the good ones are imported. The import id is a digest of the tenant and the file, so the
@@ -52,6 +52,10 @@ fn product_of_row(tenant: &str, import_id: &str, row: usize, data: &Map<String, 
         None => DEFAULT_LOW_STOCK_THRESHOLD,
         Some(t) => t.parse::<i32>().ok().filter(|t| *t >= 0).ok_or_else(|| "Invalid low_stock_threshold: must be a whole number, 0 or more".to_string())?,
     };
+    let description = get("description").unwrap_or_default();
+    if description.chars().count() > super::validate::MAX_TEXT {
+        return Err(format!("Invalid description: at most {} characters", super::validate::MAX_TEXT));
+    }
     let category = get("category").unwrap_or("uncategorized");
     if category.len() > 64 || !category.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
         return Err("Invalid category: 1–64 ASCII letters, digits, '_' or '-'".into());
@@ -68,7 +72,7 @@ fn product_of_row(tenant: &str, import_id: &str, row: usize, data: &Map<String, 
         command_id: format!("{import_id}/{row}"),
         product_id,
         name: name.clone(),
-        description: get("description").unwrap_or_default().to_string(),
+        description: description.to_string(),
         category: category.to_lowercase(),
         base_price: price,
         status: "active".into(),
@@ -110,6 +114,10 @@ pub async fn import(State(state): State<GatewayState>, headers: HeaderMap, body:
             return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "TOO_MANY_PRODUCTS", format!("an import holds at most {MAX_IMPORT_PRODUCTS} products (this one {})", rows.len())));
         }
         let columns: Vec<String> = header_row.fields.iter().map(|c| c.trim().to_lowercase()).collect();
+        let absent: Vec<&str> = REQUIRED.iter().copied().filter(|c| !columns.iter().any(|have| have == c)).collect();
+        if !absent.is_empty() {
+            return Err(ApiError::bad_request("MALFORMED_CSV", format!("the header row must name the columns name, price and stock (missing: {})", absent.join(", "))));
+        }
         let digest = Sha256::new().chain_update(tenant.as_bytes()).chain_update(b"\n").chain_update(&body).finalize();
         let import_id = format!("imp-{}", &hex::encode(digest)[..16]);
         let (mut publish, mut errors, mut product_ids) = (Vec::new(), Vec::new(), Vec::new());

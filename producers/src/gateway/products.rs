@@ -183,6 +183,16 @@ fn variants(product_id: &str, given: Option<Vec<VariantBody>>) -> Result<Vec<Var
         .collect()
 }
 
+/// A description: at most 4,096 characters without NUL (which Postgres cannot store), trimmed;
+/// may be empty.
+fn description(field: &str, value: Option<&str>) -> Result<String, ApiError> {
+    let value = value.unwrap_or_default();
+    if value.chars().count() > super::validate::MAX_TEXT || value.contains('\0') {
+        return Err(invalid(field, format!("at most {} characters, without NUL", super::validate::MAX_TEXT)));
+    }
+    Ok(value.trim().to_string())
+}
+
 /// A product id given by the client: an [`ident`] without `:` (variant ids are `<product>:<n>`).
 fn product_id(field: &str, value: &str) -> Result<String, ApiError> {
     let id = ident(field, value)?;
@@ -220,7 +230,7 @@ pub async fn create(State(state): State<GatewayState>, headers: HeaderMap, body:
             command_id: command_id.clone(),
             product_id: product.clone(),
             name: text("name", &b.name)?,
-            description: b.description.as_deref().map(str::trim).unwrap_or_default().to_string(),
+            description: description("description", b.description.as_deref())?,
             category: category(b.category.as_deref())?,
             base_price: amount("base_price", b.base_price, MONEY_SCALE, false)?,
             status: status("status", b.status.as_deref())?,
@@ -248,7 +258,7 @@ pub async fn patch(State(state): State<GatewayState>, Path(product): Path<String
             command_id: command_id.clone(),
             product_id: product.clone(),
             name: b.name.as_deref().map(|n| text("name", n)).transpose()?,
-            description: b.description.as_deref().map(|d| d.trim().to_string()),
+            description: b.description.as_deref().map(|d| description("description", Some(d))).transpose()?,
             category: b.category.as_deref().map(|c| category(Some(c))).transpose()?,
             base_price: b.base_price.map(|p| amount("base_price", p, MONEY_SCALE, false)).transpose()?,
             status: b.status.as_deref().map(|s| status("status", Some(s))).transpose()?,

@@ -89,21 +89,24 @@ pub(super) fn document(f: &mut Fragment, get: impl Fn(&str, Vec<Value>, Value, b
         ("updated_at", time()),
     ];
     let mut detail_fields = product_fields.clone();
-    detail_fields.push(("variants", array_of("Variant")));
+    detail_fields.push(("variants", array_of("InventoryVariant")));
     let schemas = json!({
-        "Product": object(&product_fields),
-        "ProductDetail": object(&detail_fields),
-        "Variant": object(&[
+        "InventoryProduct": object(&product_fields),
+        "InventoryProductDetail": object(&detail_fields),
+        "InventoryVariant": object(&[
             ("variant_id", string()), ("name", string()), ("sku", string()), ("price", decimal), ("stock_quantity", int()), ("reserved", int()),
             ("low_stock_threshold", int()), ("attributes", json!({ "type": "object", "additionalProperties": { "type": "string" } })), ("status", string()),
         ]),
-        "StockMovement": object(&[
+        "InventoryMovement": object(&[
             ("variant_id", string()), ("product_id", string()), ("movement_type", json!({ "enum": ["initial", "adjustment", "reservation"] })), ("adjustment", int()),
             ("previous_stock", int()), ("new_stock", int()), ("reason", string()), ("command_id", string()), ("timestamp", time()),
         ]),
-        "ProductPage": object(&[("products", array_of("Product")), ("pagination", object(&[("page", int()), ("total_pages", int()), ("total_items", int())]))]),
+        "InventoryProductPage": object(&[("products", array_of("InventoryProduct")), ("pagination", object(&[("page", int()), ("total_pages", int()), ("total_items", int())]))]),
     });
-    f.schemas.extend(schemas.as_object().cloned().unwrap_or_default());
+    for (name, schema) in schemas.as_object().cloned().unwrap_or_default() {
+        assert!(!f.schemas.contains_key(&name), "schema {name} is defined twice");
+        f.schemas.insert(name, schema);
+    }
     let typed = |name: &str, description: &str, schema: Value| {
         let mut p = param(name, "query", description);
         p["schema"] = schema;
@@ -122,18 +125,22 @@ pub(super) fn document(f: &mut Fragment, get: impl Fn(&str, Vec<Value>, Value, b
                 typed("status", "default active", json!({ "type": "string", "enum": ["active", "inactive", "all"] })),
                 typed("low_stock", "only products low on stock or out of it", json!({ "type": "boolean" })),
             ],
-            reference("ProductPage"),
+            reference("InventoryProductPage"),
             false,
         ),
     );
-    f.operation("/v1/inventory/products/{product_id}", "get", get("One product with its variants and their stock", vec![param("product_id", "path", "the product")], reference("ProductDetail"), true));
+    f.operation(
+        "/v1/inventory/products/{product_id}",
+        "get",
+        get("One product with its variants and their stock", vec![param("product_id", "path", "the product")], reference("InventoryProductDetail"), true),
+    );
     f.operation(
         "/v1/inventory/movements",
         "get",
         get(
             "Stock movements with the levels before and after, newest first",
             vec![param("variant_id", "query", "only this variant"), param("product_id", "query", "only this product"), param("limit", "query", "page size, default 50, at most 500")],
-            object(&[("movements", array_of("StockMovement"))]),
+            object(&[("movements", array_of("InventoryMovement"))]),
             false,
         ),
     );

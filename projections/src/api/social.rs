@@ -279,8 +279,15 @@ pub(super) fn document(f: &mut Fragment, get: impl Fn(&str, Vec<Value>, Value, b
     let mut stream = get("Live notifications (Server-Sent Events): `connected`, then every notification after Last-Event-ID, once, in feed order", vec![], json!({}), false);
     stream["parameters"] =
         json!([{ "name": "Last-Event-ID", "in": "header", "required": false, "description": "the seq of the last notification received", "schema": { "type": "string", "pattern": "^[0-9]+$" } }]);
-    stream["responses"]["200"] =
-        json!({ "description": "an event stream; each event's id is the notification's seq, its name the kind", "content": { "text/event-stream": { "schema": { "type": "string" } } } });
+    stream["responses"]["200"] = json!({ "description": "an event stream; each event's id is the notification's seq, its name the kind", "content": { "text/event-stream": { "schema": {
+            // OpenAPI 3.1 has no itemSchema: the media type's schema describes one event.
+            "type": "object", "required": ["event", "data"],
+            "properties": {
+                "event": { "type": "string", "description": "connected, then the notification's kind (escalation, low_stock, restock, ...)" },
+                "data": { "type": "string", "contentMediaType": "application/json", "description": "the notification as JSON" },
+                "id": { "type": "string", "pattern": "^[0-9]+$", "description": "the notification's seq" },
+                "retry": { "type": "integer" },
+            } } } } });
     stream["responses"]["400"] = super::openapi_error("Last-Event-ID is not a feed position");
     f.operation("/v1/notifications/stream", "get", stream);
 }
