@@ -26,6 +26,7 @@ fn tenants(n: usize, shared_secret: bool) -> Tenants {
             payments_secret_key: None,
             instagram: None,
             whatsapp_inbox: false,
+            staff: vec![],
         })
         .collect();
     Tenants::from_list(list).expect("tenants")

@@ -29,6 +29,7 @@ fn bharat() -> Arc<Tenants> {
         payments_secret_key: None,
         instagram: None,
         whatsapp_inbox: false,
+        staff: vec![],
         intent_confidence_threshold: None,
     };
     Arc::new(Tenants::from_list(vec![tenant]).unwrap())

@@ -53,6 +53,7 @@ fn tenant(id: &str, number: &str, key: &str) -> Tenant {
         payments_secret_key: None,
         instagram: None,
         whatsapp_inbox: false,
+        staff: vec![],
     }
 }
 

@@ -18,6 +18,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod openapi;
 pub mod partitioner;
+pub mod permissions;
 pub mod privacy;
 pub mod processor;
 pub mod stack;

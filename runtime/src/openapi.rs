@@ -87,7 +87,15 @@ pub fn document(title: &str, version: &str, description: &str, fragments: &[Frag
             let entry = paths.entry(path.clone()).or_insert_with(|| json!({}));
             for (method, op) in ops.as_object().into_iter().flatten() {
                 assert!(entry.get(method).is_none(), "{method} {path} is documented by two surfaces");
-                entry[method] = op.clone();
+                let mut op = op.clone();
+                // Every route an API key opens may refuse a staff key whose role lacks its
+                // permission (crate::permissions).
+                let method_upper = method.to_ascii_uppercase();
+                let needs = axum::http::Method::from_bytes(method_upper.as_bytes()).ok().and_then(|m| crate::permissions::required(&m, path));
+                if let (Some(permission), Some(responses)) = (needs, op.get_mut("responses").and_then(Value::as_object_mut)) {
+                    responses.entry("403").or_insert_with(|| error_response(&format!("Insufficient permissions: the key's role lacks {permission}")));
+                }
+                entry[method] = op;
             }
         }
         schemas.extend(f.schemas.clone());

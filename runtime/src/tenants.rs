@@ -92,6 +92,22 @@ pub struct Tenant {
     /// replies) instead of textile ordering.
     #[serde(default)]
     pub whatsapp_inbox: bool,
+    /// Staff API keys with their roles (`[[tenants.staff]]`; rules AU1): the owner's key has
+    /// every permission, each of these its role's.
+    #[serde(default)]
+    pub staff: Vec<StaffKey>,
+}
+
+/// One staff member's API key.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StaffKey {
+    /// Who it is (logged with what they do; never the key).
+    pub name: String,
+    /// Their role.
+    pub role: crate::permissions::Role,
+    /// Their key (`Authorization: Bearer <key>`).
+    pub api_key: Secret,
 }
 
 /// An Instagram connection (the `[tenants.instagram]` table): which page's messages are this
@@ -214,12 +230,23 @@ impl Tenants {
         self.by_page.get(page_id).and_then(|id| self.by_id.get(id))
     }
 
-    /// The tenant whose owner API key is `key` (every tenant is compared, in constant time).
+    /// The tenant one of whose API keys (the owner's or a staff member's) is `key`.
     pub fn by_api_key(&self, key: &str) -> Option<&Tenant> {
+        self.principal(key).map(|(t, _, _)| t)
+    }
+
+    /// Whose key `key` is: the tenant, the staff member's name (`owner` for the owner's key) and
+    /// role. Every key of every tenant is compared, in constant time.
+    pub fn principal(&self, key: &str) -> Option<(&Tenant, &str, crate::permissions::Role)> {
         let mut found = None;
         for t in self.by_id.values() {
             if t.api_key.matches(key) {
-                found = Some(t);
+                found = Some((t, "owner", crate::permissions::Role::Owner));
+            }
+            for s in &t.staff {
+                if s.api_key.matches(key) {
+                    found = Some((t, s.name.as_str(), s.role));
+                }
             }
         }
         found

@@ -42,6 +42,7 @@ fn tenant(id: &str, secret: Option<&str>) -> Tenant {
         payments_secret_key: secret.map(Secret::new),
         instagram: None,
         whatsapp_inbox: false,
+        staff: vec![],
         intent_confidence_threshold: None,
     }
 }

@@ -36,6 +36,8 @@ pub struct DemoTenant {
     pub instagram_page_id: String,
     /// The Meta app secret signing the Instagram webhooks.
     pub instagram_app_secret: String,
+    /// Staff keys by role (`[[tenants.staff]]`, rules AU1): an admin, an operator, a viewer.
+    pub staff: Vec<(String, String)>,
 }
 
 impl DemoTenant {
@@ -54,6 +56,7 @@ impl DemoTenant {
             confidence_threshold: None,
             instagram_page_id: format!("178414{}", u64::from_str_radix(&digest[12..24], 16).unwrap_or(7) % 100_000_000_000),
             instagram_app_secret: format!("ig-app-secret-{}", &digest[16..32]),
+            staff: ["admin", "operator", "viewer"].iter().map(|role| (role.to_string(), format!("{role}-key-{}", &digest[4..24]))).collect(),
         }
     }
 
@@ -72,7 +75,15 @@ impl DemoTenant {
             self.instagram_app_secret,
             format!("IGQ-{}", self.access_token)
         ));
+        for (role, key) in &self.staff {
+            entry.push_str(&format!("[[tenants.staff]]\nname = \"{role}-1\"\nrole = {role:?}\napi_key = {key:?}\n"));
+        }
         entry
+    }
+
+    /// The API key of this tenant's staff member with `role`.
+    pub fn staff_key(&self, role: &str) -> Option<&str> {
+        self.staff.iter().find(|(r, _)| r == role).map(|(_, k)| k.as_str())
     }
 }
 

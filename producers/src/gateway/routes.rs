@@ -9,6 +9,7 @@ use souk_runtime::http::{Routes, Surface};
 /// their state applied, so they can be merged with other components' routes.
 pub fn router(state: GatewayState) -> Routes {
     let limit = state.config.body_limit_bytes;
+    let tenants = state.tenants.clone();
     Routes::new()
         .get("/webhooks/whatsapp", whatsapp::verify_subscription)
         .post("/webhooks/whatsapp", whatsapp::receive)
@@ -53,6 +54,8 @@ pub fn router(state: GatewayState) -> Routes {
         .map_router(|r| r.layer(DefaultBodyLimit::max(limit)))
         // A product file is larger than any command (source §a.6: 10 MB).
         .merge(Routes::new().post("/v1/inventory/import", products::import).map_router(|r| r.layer(DefaultBodyLimit::max(products::MAX_IMPORT_BYTES))))
+        // Staff roles (rules AU1): 403 before a handler when the key's role lacks the route's permission.
+        .map_router(|r| r.route_layer(axum::middleware::from_fn_with_state(tenants, souk_runtime::permissions::authorize)))
         .with_state(state)
 }
 

@@ -129,6 +129,7 @@ mod tests {
             payments_secret_key: None,
             instagram: None,
             whatsapp_inbox: false,
+            staff: vec![],
         };
         let mut list: Vec<Tenant> = (0..10_000).map(|i| tenant(i, "meta-app-1")).collect();
         list.push(tenant(10_000, "meta-app-2"));

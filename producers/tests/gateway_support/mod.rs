@@ -54,6 +54,7 @@ impl Creds {
             payments_secret_key: None,
             instagram: None,
             whatsapp_inbox: false,
+            staff: vec![],
             intent_confidence_threshold: None,
         }
     }

@@ -70,6 +70,11 @@ pub fn router(pool: PgPool, tenants: Arc<Tenants>) -> Routes {
         .get("/v1/inventory/products", products::products)
         .get("/v1/inventory/products/{product_id}", products::product)
         .get("/v1/inventory/movements", products::movements)
+        // Staff roles (rules AU1): 403 before a handler when the key's role lacks the read's permission.
+        .map_router({
+            let tenants = tenants.clone();
+            move |r| r.route_layer(axum::middleware::from_fn_with_state(tenants, souk_runtime::permissions::authorize))
+        })
         .with_state(ApiState { pool, tenants, wakeups: social::wakeups() })
 }
 

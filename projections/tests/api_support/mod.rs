@@ -48,6 +48,7 @@ pub fn tenant(id: &str, number: &str, key: &str) -> Tenant {
         payments_secret_key: None,
         instagram: None,
         whatsapp_inbox: false,
+        staff: vec![],
         intent_confidence_threshold: None,
     }
 }

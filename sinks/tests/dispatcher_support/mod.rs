@@ -35,6 +35,7 @@ pub fn tenant(id: &str) -> Tenant {
         payments_secret_key: None,
         instagram: None,
         whatsapp_inbox: false,
+        staff: vec![],
     }
 }
 
