@@ -11,16 +11,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use souk_schemas::social::{DraftEvent, NotificationEvent, SocialEvent, SocialOutbound};
 use std::time::Duration;
+use support::inbox::{decoded, delivery, eventually};
 use support::textile::Textile;
-
-fn delivery(page: &str, items: &[(&str, &str, &str)], at_ms: i64) -> Vec<u8> {
-    let messaging: Vec<Value> = items
-        .iter()
-        .enumerate()
-        .map(|(i, (sender, mid, text))| json!({"sender": {"id": sender}, "recipient": {"id": page}, "timestamp": at_ms + i as i64, "message": {"mid": mid, "text": text}}))
-        .collect();
-    serde_json::to_vec(&json!({"object": "instagram", "entry": [{"id": page, "time": at_ms, "messaging": messaging}]})).unwrap()
-}
 
 async fn post(t: &Textile, body: &[u8], signature: Option<&str>, timestamp: Option<i64>) -> (StatusCode, Value) {
     let mut req = reqwest::Client::new().post(format!("{}/webhooks/instagram", t.client.base())).header("content-type", "application/json").body(body.to_vec());
@@ -33,29 +25,6 @@ async fn post(t: &Textile, body: &[u8], signature: Option<&str>, timestamp: Opti
     let resp = req.send().await.unwrap();
     let status = resp.status();
     (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-/// Every record of `topic`, decoded.
-async fn decoded<T: serde::de::DeserializeOwned>(t: &Textile, topic: &str) -> Vec<T> {
-    let mut out = Vec::new();
-    for r in t.pipeline.read(topic).await {
-        if let Some(payload) = r.payload {
-            out.push(t.pipeline.codec.decode::<T>(&payload).await.unwrap());
-        }
-    }
-    out
-}
-
-/// Waits until `probe` finds what it looks for in the log.
-async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Reads the live stream from `Last-Event-ID` `last` until `want` notifications arrived: their
