@@ -13,6 +13,7 @@ pub mod negotiation;
 pub mod order_session;
 pub mod products;
 pub mod resourcing;
+pub mod rules;
 pub mod social;
 pub mod standing_intent;
 pub mod time_chain;

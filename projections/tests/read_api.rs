@@ -222,7 +222,7 @@ async fn read_api_is_tenant_scoped_and_documented() {
     // Every path of the read API's OpenAPI fragment is served (401 without a key); the merged
     // document against the whole app's route table is checked in the souk crate's http_openapi.
     let fragment = souk_projections::api::fragment();
-    assert_eq!(fragment.paths.len(), 28);
+    assert_eq!(fragment.paths.len(), 30);
     for (path, ops) in &fragment.paths {
         let concrete = path.replace('{', "x").replace('}', "");
         let (status, body) = api.get(&concrete, None).await;

@@ -129,6 +129,13 @@ const BUILTIN: &[(&str, &str)] = &[
     ("reservation_updated.avsc", include_str!("../avro/reservation_updated.avsc")),
     ("variant_availability.avsc", include_str!("../avro/variant_availability.avsc")),
     ("product_availability.avsc", include_str!("../avro/product_availability.avsc")),
+    ("rule_condition.avsc", include_str!("../avro/rule_condition.avsc")),
+    ("rule_taught.avsc", include_str!("../avro/rule_taught.avsc")),
+    ("rule_confirmed.avsc", include_str!("../avro/rule_confirmed.avsc")),
+    ("rule_changed.avsc", include_str!("../avro/rule_changed.avsc")),
+    ("rule_delete_requested.avsc", include_str!("../avro/rule_delete_requested.avsc")),
+    ("rule_updated.avsc", include_str!("../avro/rule_updated.avsc")),
+    ("rule_command_rejected.avsc", include_str!("../avro/rule_command_rejected.avsc")),
 ];
 
 /// Why a schema could not be loaded or composed.

@@ -22,6 +22,7 @@ pub mod orders;
 pub mod payments;
 pub mod privacy;
 pub mod products;
+pub mod rules;
 pub mod simulator;
 pub mod social;
 pub mod whatsapp;

@@ -9,6 +9,7 @@ use crate::orchestration::{chat::ChatIntentStage, narrator::NarratorStage, resou
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use souk_processors::products::ProductInventory;
+use souk_processors::rules::BusinessRules;
 use souk_processors::social::{ConversationProcessor, NotificationFeed};
 use souk_processors::{escalation::EscalationProcessor, invoicing::Invoicing, ledger::Ledger, negotiation::NegotiationProcessor, order_session::OrderSession, InventoryPool};
 use souk_processors::{intent_watch::IntentWatch, standing_intent::StandingIntentProcessor};
@@ -19,7 +20,7 @@ use souk_runtime::processor::Processor;
 use souk_runtime::stage::{Stage, StageRunner};
 use souk_runtime::topology::{ComponentSpec, Role, SourceTopic};
 use souk_sinks::payments::PaymentsOptions;
-use souk_sinks::postgres::{CommerceProjection, InventoryProjection, OrchestrationProjection, ProductProjection, Projection};
+use souk_sinks::postgres::{CommerceProjection, InventoryProjection, OrchestrationProjection, ProductProjection, Projection, RuleProjection};
 use souk_sinks::whatsapp::DispatcherOptions;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,7 @@ pub fn builtin() -> Registry {
         .register(Role::Processor, "social-conversation", Kind::new::<NoOptions>(Needs::NOTHING, processor::<ConversationProcessor>))
         .register(Role::Processor, "notification-feed", Kind::new::<NoOptions>(Needs::NOTHING, processor::<NotificationFeed>))
         .register(Role::Processor, "product-inventory", Kind::new::<NoOptions>(Needs::NOTHING, processor::<ProductInventory>))
+        .register(Role::Processor, "business-rules", Kind::new::<NoOptions>(Needs::NOTHING, processor::<BusinessRules>))
         .register(Role::Stage, "social-reply", Kind::new::<NoOptions>(Needs::TENANTS, social_reply_stage))
         .register(Role::Stage, "narrator", Kind::new::<NoOptions>(Needs::NOTHING, narrator_stage))
         .register(Role::Stage, "intent", Kind::new::<NoOptions>(Needs::TENANTS, intent_stage))
@@ -48,6 +50,7 @@ pub fn builtin() -> Registry {
         .register(Role::Sink, "commerce-postgres", Kind::new::<NoOptions>(Needs::DATABASE, postgres_sink::<CommerceProjection>))
         .register(Role::Sink, "orchestration-postgres", Kind::new::<NoOptions>(Needs::DATABASE, postgres_sink::<OrchestrationProjection>))
         .register(Role::Sink, "products-postgres", Kind::new::<NoOptions>(Needs::DATABASE, postgres_sink::<ProductProjection>))
+        .register(Role::Sink, "rules-postgres", Kind::new::<NoOptions>(Needs::DATABASE, postgres_sink::<RuleProjection>))
         .register(Role::Sink, "social-postgres", Kind::new::<NoOptions>(Needs::DATABASE, social_postgres))
         .register(Role::Sink, "search-index", Kind::new::<NoOptions>(Needs::NOTHING, search_index))
         .register(Role::Sink, "whatsapp-dispatcher", Kind::new::<DispatcherOptions>(Needs::DATABASE_AND_TENANTS, whatsapp_dispatcher))
@@ -117,7 +120,8 @@ fn social_reply_stage(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'
     Box::pin(async move {
         let ring = key_ring(&cx, &spec).await?;
         let products = Arc::new(crate::social::availability::load(&cx.engine.bootstrap, cx.codec.clone(), spec.table("products.availability")?).await?);
-        run_stage(&cx, crate::social::reply::ReplyStage::new(ring, products, cx.tenants.clone()), spec)
+        let rules = Arc::new(crate::social::rules::load(&cx.engine.bootstrap, cx.codec.clone(), spec.table("rules.table")?).await?);
+        run_stage(&cx, crate::social::reply::ReplyStage::new(ring, products, rules, cx.tenants.clone()), spec)
     })
 }
 

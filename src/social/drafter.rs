@@ -84,7 +84,9 @@ fn named_product<'p>(words: &str, products: &'p [ProductAvailability]) -> Option
         .filter_map(|p| {
             let name = normalise(&p.name);
             let name_words: Vec<&str> = name.split(' ').filter(|w| !w.is_empty()).collect();
-            (!name_words.is_empty() && name_words.iter().all(|w| have.contains(w))).then_some((name_words.len(), p))
+            // A name is named in the plural too ("linen shirts").
+            let named = |w: &&str| have.iter().any(|h| h == w || h.strip_suffix('s').is_some_and(|s| s == *w || s.strip_suffix('e') == Some(*w)));
+            (!name_words.is_empty() && name_words.iter().all(named)).then_some((name_words.len(), p))
         })
         .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.product_id.cmp(&a.1.product_id)))
         .map(|(_, p)| p)

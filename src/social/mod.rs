@@ -5,3 +5,4 @@
 pub mod availability;
 pub mod drafter;
 pub mod reply;
+pub mod rules;

@@ -4,12 +4,14 @@
 //! the draft under the same customer's key and logs it with the drafter's version and the
 //! tenant's confidence threshold — the conversation only ever reads that event, so a replay never
 //! drafts again and judges every draft as it was judged live. Availability questions are answered
-//! from the `products.availability` table, caught up before every batch like the ring. Past 50 messages it also keeps a
+//! from the `products.availability` table, and the tenant's active business rules from `rules.table`
+//! applied ([`super::rules`]), both caught up before every batch like the ring. Past 50 messages it also keeps a
 //! summary: the customer's earlier questions, bounded. A message whose key is gone (the customer
 //! was erased) is not answered.
 
 use super::availability::{self, AvailabilityTable};
 use super::drafter::{draft_reply, DRAFTER};
+use super::rules::{self as business_rules, RulesTable};
 use serde::{Deserialize, Serialize};
 use souk_runtime::privacy::{sealed_key_id, KeyRing, PrivacyError};
 use souk_runtime::stage::{Stage, StageError, StageOutput};
@@ -36,14 +38,15 @@ souk_schemas::stream_event!(ReplyOutput { DraftGenerated });
 pub struct ReplyStage {
     ring: Arc<KeyRing>,
     products: Arc<AvailabilityTable>,
+    rules: Arc<RulesTable>,
     tenants: Arc<Tenants>,
 }
 
 impl ReplyStage {
-    /// A stage opening and sealing with `ring`, answering availability from `products`, judging
-    /// by `tenants`' thresholds.
-    pub fn new(ring: Arc<KeyRing>, products: Arc<AvailabilityTable>, tenants: Arc<Tenants>) -> ReplyStage {
-        ReplyStage { ring, products, tenants }
+    /// A stage opening and sealing with `ring`, answering availability from `products`, applying
+    /// the active `rules`, judging by `tenants`' thresholds.
+    pub fn new(ring: Arc<KeyRing>, products: Arc<AvailabilityTable>, rules: Arc<RulesTable>, tenants: Arc<Tenants>) -> ReplyStage {
+        ReplyStage { ring, products, rules, tenants }
     }
 
     /// The customer's earlier words in the window (oldest first); a message whose key is gone is
@@ -86,7 +89,8 @@ impl Stage for ReplyStage {
 
     async fn before_batch(&self) -> Result<(), StageError> {
         self.ring.catch_up(Duration::from_secs(10)).await.map_err(StageError::Transient)?;
-        self.products.catch_up(Duration::from_secs(10)).await.map_err(StageError::Transient)
+        self.products.catch_up(Duration::from_secs(10)).await.map_err(StageError::Transient)?;
+        self.rules.catch_up(Duration::from_secs(10)).await.map_err(StageError::Transient)
     }
 
     async fn resolve(&self, key: &str, input: &DraftEvent) -> Result<Vec<StageOutput<ReplyOutput>>, StageError> {
@@ -99,6 +103,7 @@ impl Stage for ReplyStage {
         };
         let text = subject_key.open(&request.text).map_err(|e| StageError::Permanent(format!("message text: {e}")))?;
         let draft = draft_reply(&text, &self.earlier(tenant, request), &availability::of_tenant(&self.products, tenant));
+        let (draft, rule_ids) = business_rules::apply(draft, &text, &business_rules::active_of_tenant(&self.rules, tenant));
         let summary = match self.summary(tenant, request) {
             Ok(summary) => summary,
             Err(PrivacyError::Shredded(_)) => None,
@@ -114,7 +119,7 @@ impl Stage for ReplyStage {
             confidence: draft.confidence,
             threshold,
             drafter: DRAFTER.to_string(),
-            rule_ids: vec![],
+            rule_ids,
             reason: draft.reason,
         };
         Ok(vec![StageOutput { output: "replies", key: key.to_string(), event: ReplyOutput::DraftGenerated(generated) }])

@@ -32,6 +32,7 @@ mod product_import;
 mod products;
 mod publisher;
 mod routes;
+mod rules;
 mod signature;
 mod social;
 mod validate;

@@ -97,6 +97,8 @@ pub enum GatewayEvent {
     Erasure(ErasureRequested),
     /// A product command (definition, patch, adjustment, hold) → `catalog` (`products.commands`).
     ProductCommand(souk_schemas::products::ProductCommand),
+    /// A business-rule command (taught, confirmed, changed, deleted) → `rules` (`rules.commands`).
+    RuleCommand(souk_schemas::rules::RuleCommand),
 }
 
 impl GatewayEvent {
@@ -126,6 +128,7 @@ impl GatewayEvent {
             GatewayEvent::KeyTombstone(_) => "keys",
             GatewayEvent::Erasure(_) => "social",
             GatewayEvent::ProductCommand(_) => "catalog",
+            GatewayEvent::RuleCommand(_) => "rules",
         }
     }
 
@@ -176,6 +179,15 @@ impl GatewayEvent {
                     C::Tick(_) => "Tick",
                 }
             }
+            GatewayEvent::RuleCommand(c) => {
+                use souk_schemas::rules::RuleCommand as C;
+                match c {
+                    C::RuleTaught(_) => "RuleTaught",
+                    C::RuleConfirmed(_) => "RuleConfirmed",
+                    C::RuleChanged(_) => "RuleChanged",
+                    C::RuleDeleteRequested(_) => "RuleDeleteRequested",
+                }
+            }
         }
     }
 
@@ -216,6 +228,7 @@ impl GatewayEvent {
             GatewayEvent::KeyTombstone(e) => e,
             GatewayEvent::Erasure(e) => &e.envelope,
             GatewayEvent::ProductCommand(c) => souk_schemas::StreamEvent::envelope(c),
+            GatewayEvent::RuleCommand(c) => souk_schemas::StreamEvent::envelope(c),
         }
     }
 
@@ -257,6 +270,7 @@ impl GatewayEvent {
             GatewayEvent::KeyTombstone(_) => serde_json::Value::Null,
             GatewayEvent::Erasure(e) => serde_json::to_value(e)?,
             GatewayEvent::ProductCommand(c) => return serde_json::to_value(c),
+            GatewayEvent::RuleCommand(c) => return serde_json::to_value(c),
         };
         Ok(json!({ self.record_name(): record }))
     }

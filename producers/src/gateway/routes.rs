@@ -1,7 +1,7 @@
 //! The gateway's URL map. Kept apart from the handlers so the whole HTTP surface reads in one place;
 //! `openapi.rs` documents exactly these routes (a test compares the two).
 
-use super::{checkout, commands, discovery, escalations, intents, orchestration, products, social, whatsapp, GatewayState};
+use super::{checkout, commands, discovery, escalations, intents, orchestration, products, rules, social, whatsapp, GatewayState};
 use axum::extract::DefaultBodyLimit;
 use souk_runtime::http::{Routes, Surface};
 
@@ -51,6 +51,10 @@ pub fn router(state: GatewayState) -> Routes {
         .post("/v1/inventory/products/{product_id}/reservations", products::reserve)
         .post("/v1/inventory/products/{product_id}/reservations/{reservation_id}/confirm", products::confirm)
         .post("/v1/inventory/products/{product_id}/reservations/{reservation_id}/release", products::release)
+        .post("/v1/assistant/messages", rules::teach)
+        .post("/v1/rules/{rule_id}/confirm", rules::confirm)
+        .patch("/v1/rules/{rule_id}", rules::change)
+        .delete("/v1/rules/{rule_id}", rules::delete)
         .map_router(|r| r.layer(DefaultBodyLimit::max(limit)))
         // A product file is larger than any command (source §a.6: 10 MB).
         .merge(Routes::new().post("/v1/inventory/import", products::import).map_router(|r| r.layer(DefaultBodyLimit::max(products::MAX_IMPORT_BYTES))))

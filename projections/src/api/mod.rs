@@ -7,6 +7,7 @@
 
 mod openapi;
 mod products;
+mod rules;
 mod social;
 
 pub use openapi::{fragment, ESCALATION_PRIORITIES, ESCALATION_STATUSES, NEGOTIATION_STATUSES};
@@ -70,6 +71,8 @@ pub fn router(pool: PgPool, tenants: Arc<Tenants>) -> Routes {
         .get("/v1/inventory/products", products::products)
         .get("/v1/inventory/products/{product_id}", products::product)
         .get("/v1/inventory/movements", products::movements)
+        .get("/v1/rules", rules::rules)
+        .get("/v1/rules/{rule_id}", rules::rule)
         // Staff roles (rules AU1): 403 before a handler when the key's role lacks the read's permission.
         .map_router({
             let tenants = tenants.clone();

@@ -237,7 +237,7 @@ fn schemas() -> Value {
             ("wamid", nullable("string")), ("error", json_value()), ("occurred_at", time()), ("updated_at", time()),
         ]),
         "CommandOutcome": object(&[
-            ("command_id", string()), ("order_id", nullable("string")), ("escalation_id", nullable("string")), ("product_id", nullable("string")), ("command", string()), ("accepted", json!({ "type": "boolean" })),
+            ("command_id", string()), ("order_id", nullable("string")), ("escalation_id", nullable("string")), ("product_id", nullable("string")), ("rule_id", nullable("string")), ("command", string()), ("accepted", json!({ "type": "boolean" })),
             ("code", nullable("string")), ("detail", string()), ("occurred_at", time()),
         ]),
     })
@@ -335,6 +335,7 @@ pub fn fragment() -> Fragment {
     f.schemas.extend(orchestration_schemas().as_object().cloned().unwrap_or_default());
     super::social::document(&mut f, get, param);
     super::products::document(&mut f, get, param);
+    super::rules::document(&mut f, get, param);
     f.security_schemes.insert("bearer".into(), json!({ "type": "http", "scheme": "bearer", "description": "the tenant's owner API key" }));
     f
 }

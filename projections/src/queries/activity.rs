@@ -99,7 +99,9 @@ pub struct CommandOutcomeRow {
     pub escalation_id: Option<String>,
     /// The product (product commands).
     pub product_id: Option<String>,
-    /// APPROVE or REJECT, escalation, product, stock, reservation.
+    /// The rule (rule commands).
+    pub rule_id: Option<String>,
+    /// APPROVE or REJECT, escalation, product, stock, reservation, rule, teach, confirm, change, delete.
     pub command: String,
     /// Applied?
     pub accepted: bool,
@@ -162,7 +164,7 @@ pub async fn escalations(pool: &PgPool, tenant: &str, filter: &EscalationFilter<
 /// The latest answer to one owner command; `None` while it is still being processed.
 pub async fn command_outcome(pool: &PgPool, tenant: &str, command_id: &str) -> anyhow::Result<Option<CommandOutcomeRow>> {
     sqlx::query_as(
-        "SELECT command_id, order_id, escalation_id, product_id, command, accepted, code, detail, occurred_at FROM command_outcomes \
+        "SELECT command_id, order_id, escalation_id, product_id, rule_id, command, accepted, code, detail, occurred_at FROM command_outcomes \
          WHERE tenant_id = $1 AND command_id = $2",
     )
     .bind(tenant)

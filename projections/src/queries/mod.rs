@@ -11,6 +11,7 @@ mod intents;
 mod orchestration;
 mod orders;
 pub mod products;
+pub mod rules;
 mod social;
 
 pub use activity::*;

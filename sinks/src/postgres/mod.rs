@@ -12,7 +12,9 @@ pub mod commerce;
 pub mod inventory;
 pub mod offsets;
 pub mod orchestration;
+mod outcome;
 pub mod products;
+pub mod rules;
 pub mod runner;
 pub mod social;
 
@@ -20,6 +22,7 @@ pub use commerce::{CommerceEvent, CommerceProjection};
 pub use inventory::InventoryProjection;
 pub use orchestration::{OrchestrationEvent, OrchestrationProjection};
 pub use products::ProductProjection;
+pub use rules::RuleProjection;
 pub use runner::{sink_settings, Deferred, PostgresSink, Projection, SinkRecord};
 pub use social::{SocialProjection, SocialReadEvent};
 

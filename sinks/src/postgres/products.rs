@@ -4,6 +4,7 @@
 //! Snapshots only move forward; movements are written once per event.
 
 use super::runner::{Projection, SinkRecord};
+use super::outcome::Outcome;
 use super::snapshot_upsert;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -93,7 +94,7 @@ impl Projection for ProductProjection {
             ProductReadEvent::ProductUpdated(p) => product(tx, p, record.offset).await,
             ProductReadEvent::StockMovementRecorded(m) => movement(tx, m, record.offset).await,
             ProductReadEvent::ProductCommandRejected(r) => {
-                let outcome = Outcome { command_id: &r.command_id, product_id: &r.product_id, command: &r.command, accepted: false, code: Some(&r.code), detail: &r.detail };
+                let outcome = Outcome { command_id: &r.command_id, subject: ("product_id", &r.product_id), command: &r.command, accepted: false, code: Some(&r.code), detail: &r.detail };
                 outcome.write(tx, &r.envelope, true).await
             }
             ProductReadEvent::ReservationUpdated(r) => reservation(tx, r, record.offset).await,
@@ -147,7 +148,7 @@ async fn product(tx: &mut PgConnection, p: &ProductUpdated, offset: i64) -> anyh
             .with_context(|| format!("upserting variant {}", v.variant_id))?;
     }
     if !p.command_id.is_empty() {
-        let outcome = Outcome { command_id: &p.command_id, product_id: &p.product_id, command: "product", accepted: true, code: None, detail: "applied" };
+        let outcome = Outcome { command_id: &p.command_id, subject: ("product_id", &p.product_id), command: "product", accepted: true, code: None, detail: "applied" };
         outcome.write(tx, &p.envelope, false).await?;
     }
     Ok(())
@@ -174,7 +175,7 @@ async fn movement(tx: &mut PgConnection, m: &StockMovementRecorded, offset: i64)
     .await
     .with_context(|| format!("recording movement {}", m.envelope.event_id))?;
     let detail = format!("{} from {} to {}", m.variant_id, m.previous_stock, m.new_stock);
-    let outcome = Outcome { command_id: &m.command_id, product_id: &m.product_id, command: "stock", accepted: true, code: None, detail: &detail };
+    let outcome = Outcome { command_id: &m.command_id, subject: ("product_id", &m.product_id), command: "stock", accepted: true, code: None, detail: &detail };
     outcome.write(tx, &m.envelope, true).await
 }
 
@@ -202,45 +203,6 @@ async fn reservation(tx: &mut PgConnection, r: &ReservationUpdated, offset: i64)
         .with_context(|| format!("upserting reservation {}", r.reservation_id))?;
     let accepted = r.status != "rejected";
     let detail = format!("reservation {} {}", r.reservation_id, r.status);
-    let outcome = Outcome { command_id: &r.command_id, product_id: &r.product_id, command: "reservation", accepted, code: (!accepted).then_some("NOT_AVAILABLE"), detail: &detail };
+    let outcome = Outcome { command_id: &r.command_id, subject: ("product_id", &r.product_id), command: "reservation", accepted, code: (!accepted).then_some("NOT_AVAILABLE"), detail: &detail };
     outcome.write(tx, &r.envelope, true).await
-}
-
-/// The answer to one product command, as `GET /v1/commands/{id}` serves it.
-struct Outcome<'a> {
-    command_id: &'a str,
-    product_id: &'a str,
-    command: &'a str,
-    accepted: bool,
-    code: Option<&'a str>,
-    detail: &'a str,
-}
-
-impl Outcome<'_> {
-    /// Writes the outcome; `replace` lets a more specific answer (a movement, a refusal) win over
-    /// the generic one of the snapshot that follows it.
-    async fn write(&self, tx: &mut PgConnection, envelope: &souk_schemas::Envelope, replace: bool) -> anyhow::Result<()> {
-        let on_conflict = if replace {
-            "DO UPDATE SET accepted = EXCLUDED.accepted, code = EXCLUDED.code, detail = EXCLUDED.detail, occurred_at = EXCLUDED.occurred_at, event_id = EXCLUDED.event_id"
-        } else {
-            "DO NOTHING"
-        };
-        sqlx::query(&format!(
-            "INSERT INTO command_outcomes (tenant_id, command_id, order_id, product_id, command, accepted, code, detail, occurred_at, event_id) \
-             VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (tenant_id, command_id) {on_conflict}"
-        ))
-        .bind(&envelope.tenant_id)
-        .bind(self.command_id)
-        .bind(self.product_id)
-        .bind(self.command)
-        .bind(self.accepted)
-        .bind(self.code)
-        .bind(self.detail)
-        .bind(ts(envelope.occurred_at, "occurred_at")?)
-        .bind(&envelope.event_id)
-        .execute(&mut *tx)
-        .await
-        .with_context(|| format!("recording the outcome of {}", self.command_id))?;
-        Ok(())
-    }
 }

@@ -167,6 +167,12 @@ impl Projection for SocialProjection {
 /// Rules PR2: every row about the erased customer goes, in one transaction with the offset.
 async fn erase(tx: &mut PgConnection, e: &ConversationErased) -> anyhow::Result<()> {
     let tenant = &e.envelope.tenant_id;
+    sqlx::query("DELETE FROM rule_executions WHERE tenant_id = $1 AND conversation_id = $2")
+        .bind(tenant)
+        .bind(&e.conversation_id)
+        .execute(&mut *tx)
+        .await
+        .with_context(|| format!("erasing {} from rule_executions", e.conversation_id))?;
     for (table, column) in [("social_messages", "subject"), ("notifications", "subject"), ("social_conversations", "subject")] {
         sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND {column} = $2"))
             .bind(tenant)
@@ -236,6 +242,17 @@ impl SocialProjection {
             .execute(&mut *tx)
             .await
             .with_context(|| format!("upserting reply {}", r.reply_id))?;
+        for rule_id in &r.rule_ids {
+            sqlx::query("INSERT INTO rule_executions (tenant_id, rule_id, reply_id, conversation_id, occurred_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
+                .bind(tenant)
+                .bind(rule_id)
+                .bind(&r.reply_id)
+                .bind(&r.conversation_id)
+                .bind(ts(r.envelope.occurred_at, "occurred_at")?)
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("recording rule {rule_id} applied to reply {}", r.reply_id))?;
+        }
         Ok(())
     }
 
