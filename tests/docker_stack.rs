@@ -256,7 +256,7 @@ async fn exactly_once_effects_on_apache_kafka_confluent_registry_and_postgres() 
             }
         }
     }
-    let pools = souk_projections::pools(&db, TENANT).await.unwrap();
+    let pools = souk_projections::pools(&mut *db.acquire().await.unwrap(), TENANT).await.unwrap();
     assert_eq!(pools.len(), spec.pools, "one stock_pools row per pool");
     for row in &pools {
         let s = &latest[&format!("{}|{}|{}", row.tenant_id, row.material, row.color)];

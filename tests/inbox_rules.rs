@@ -44,7 +44,11 @@ async fn sent_to(t: &Textile, who: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_1_a_rule_taught_in_the_owner_chat_applies_only_once_confirmed() {
     let t = Textile::start_unseeded("inbox-rules").await;
-    let (status, shirt) = t.client.owner(Method::POST, "/v1/inventory/products", Some(json!({"name": "Linen shirt", "category": "clothing", "base_price": "29.99", "variants": [{"stock_quantity": 40}]}))).await.unwrap();
+    let (status, shirt) = t
+        .client
+        .owner(Method::POST, "/v1/inventory/products", Some(json!({"name": "Linen shirt", "category": "clothing", "base_price": "29.99", "variants": [{"stock_quantity": 40}]})))
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::ACCEPTED, "{shirt}");
 
     // Example 1: a pricing rule is read and proposed, and the owner chat says so.

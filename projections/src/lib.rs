@@ -132,38 +132,38 @@ pub struct SinkOffsetRow {
 }
 
 /// Every stock batch of `tenant`, ordered by pool then FIFO (received_at, batch_id).
-pub async fn stock_batches(pool: &PgPool, tenant: &str) -> anyhow::Result<Vec<StockBatchRow>> {
+pub async fn stock_batches(db: &mut sqlx::PgConnection, tenant: &str) -> anyhow::Result<Vec<StockBatchRow>> {
     sqlx::query_as::<_, StockBatchRow>(
         "SELECT tenant_id, material, color, batch_id, dye_lot, rolls, meters_per_roll, loose_meters, held_meters, \
          available_meters, price_per_meter, received_at, last_event_id, updated_at \
          FROM stock_batches WHERE tenant_id = $1 ORDER BY material, color, received_at, batch_id",
     )
     .bind(tenant)
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("reading stock_batches of tenant {tenant}"))
 }
 
 /// Every pool of `tenant`, ordered by material and color.
-pub async fn pools(pool: &PgPool, tenant: &str) -> anyhow::Result<Vec<StockPoolRow>> {
+pub async fn pools(db: &mut sqlx::PgConnection, tenant: &str) -> anyhow::Result<Vec<StockPoolRow>> {
     sqlx::query_as::<_, StockPoolRow>(
         "SELECT tenant_id, material, color, on_hand_meters, held_meters, available_meters, price_per_meter, aliases, last_event_id, updated_at \
          FROM stock_pools WHERE tenant_id = $1 ORDER BY material, color",
     )
     .bind(tenant)
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("reading stock_pools of tenant {tenant}"))
 }
 
 /// Every hold of `tenant`, ordered by hold id.
-pub async fn holds(pool: &PgPool, tenant: &str) -> anyhow::Result<Vec<HoldRow>> {
+pub async fn holds(db: &mut sqlx::PgConnection, tenant: &str) -> anyhow::Result<Vec<HoldRow>> {
     sqlx::query_as::<_, HoldRow>(
         "SELECT tenant_id, hold_id, material, color, order_id, line_id, meters, status, allocations, expires_at, \
          reason, last_event_id, updated_at FROM holds WHERE tenant_id = $1 ORDER BY hold_id",
     )
     .bind(tenant)
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("reading holds of tenant {tenant}"))
 }

@@ -4,7 +4,6 @@
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
 
 /// One outbound request and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -37,13 +36,13 @@ pub struct OutboundDispatchRow {
 }
 
 /// Every outbound request of `tenant`, oldest change first.
-pub async fn outbound_dispatches(pool: &PgPool, tenant: &str) -> anyhow::Result<Vec<OutboundDispatchRow>> {
+pub async fn outbound_dispatches(db: &mut sqlx::PgConnection, tenant: &str) -> anyhow::Result<Vec<OutboundDispatchRow>> {
     sqlx::query_as::<_, OutboundDispatchRow>(
         "SELECT tenant_id, request_event_id, recipient, status, wamid, attempts, http_status, error_code, reason, next_attempt_at, unconfirmed, updated_at \
          FROM outbound_dispatch WHERE tenant_id = $1 ORDER BY updated_at, request_event_id",
     )
     .bind(tenant)
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("reading outbound_dispatch of tenant {tenant}"))
 }

@@ -50,8 +50,29 @@ fn condition(field: &str, operator: &str, value: impl Into<String>) -> RuleCondi
 
 /// A whole number written with digits or as a word up to twenty.
 fn number(word: &str) -> Option<u32> {
-    const WORDS: [&str; 21] =
-        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"];
+    const WORDS: [&str; 21] = [
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+        "twenty",
+    ];
     let w = word.trim_matches(|c: char| !c.is_alphanumeric());
     w.parse().ok().or_else(|| WORDS.iter().position(|n| *n == w).map(|n| n as u32))
 }

@@ -149,7 +149,8 @@ pub(super) fn openapi(f: &mut souk_runtime::openapi::Fragment) {
         op["responses"]["202"]["content"]["application/json"]["schema"]["properties"]["rule_id"] = json!({ "type": "string" });
         op
     };
-    let teach = body(&[("text", message("what the owner says, e.g. \"If someone orders more than 3 items, give them 10% off\"")), ("priority", priority.clone()), ("command_id", command_id())], &["text"]);
+    let teach =
+        body(&[("text", message("what the owner says, e.g. \"If someone orders more than 3 items, give them 10% off\"")), ("priority", priority.clone()), ("command_id", command_id())], &["text"]);
     f.operation(
         "/v1/assistant/messages",
         "post",

@@ -35,6 +35,32 @@ struct ApiState {
     wakeups: Arc<social::Wakeups>,
 }
 
+/// The role every read runs as (`migrations/0017_row_level_security.sql`): row-level security
+/// shows it only the rows of the tenant the transaction names.
+pub const READER_ROLE: &str = "souk_reader";
+/// The transaction setting naming the tenant a read is for.
+pub const TENANT_SETTING: &str = "souk.tenant";
+
+/// A read transaction for `tenant` (rules PR3): it runs as [`READER_ROLE`] with [`TENANT_SETTING`]
+/// set for this transaction only, so Postgres itself — not only each query's `WHERE` — keeps other
+/// tenants' rows out. One repeatable-read, read-only snapshot, so a read of several tables sees
+/// them as of one moment; rolled back when dropped (reads change nothing).
+pub async fn scoped(pool: &PgPool, tenant: &str) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    use anyhow::Context;
+    let mut tx = pool.begin().await.context("starting a read")?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await.context("a consistent read")?;
+    sqlx::query(&format!("SET LOCAL ROLE {READER_ROLE}")).execute(&mut *tx).await.context("switching to the reader role")?;
+    sqlx::query("SELECT set_config($1, $2, true)").bind(TENANT_SETTING).bind(tenant).execute(&mut *tx).await.context("naming the read's tenant")?;
+    Ok(tx)
+}
+
+impl ApiState {
+    /// [`scoped`] on the read models.
+    async fn scoped(&self, tenant: &str) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        scoped(&self.pool, tenant).await
+    }
+}
+
 /// The read API's share of the HTTP API (the `read-api` component): routes and documentation.
 pub fn surface(pool: PgPool, tenants: Arc<Tenants>) -> Surface {
     Surface { routes: router(pool, tenants), doc: fragment() }
@@ -112,7 +138,7 @@ fn found<T: serde::Serialize>(value: Option<T>, what: impl FnOnce() -> String) -
 }
 
 async fn pending_approvals(State(s): State<ApiState>, TenantId(tenant): TenantId) -> ApiResult {
-    let orders = queries::pending_approvals(&s.pool, &tenant).await?;
+    let orders = queries::pending_approvals(&mut *s.scoped(&tenant).await?, &tenant).await?;
     Ok(Json(json!({ "orders": orders })).into_response())
 }
 
@@ -127,26 +153,26 @@ struct OrdersQuery {
 async fn list_orders(State(s): State<ApiState>, TenantId(tenant): TenantId, q: Result<Query<OrdersQuery>, QueryRejection>) -> ApiResult {
     let Query(q) = q?;
     let filter = OrderFilter { state: q.state, customer: q.customer, limit: page_limit(q.limit)? };
-    let orders = queries::orders(&s.pool, &tenant, &filter).await?;
+    let orders = queries::orders(&mut *s.scoped(&tenant).await?, &tenant, &filter).await?;
     Ok(Json(json!({ "orders": orders })).into_response())
 }
 
 async fn order_detail(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(order_id): Path<String>) -> ApiResult {
-    found(queries::order_detail(&s.pool, &tenant, &order_id).await?, || format!("no order {order_id}"))
+    found(queries::order_detail(&mut *s.scoped(&tenant).await?, &tenant, &order_id).await?, || format!("no order {order_id}"))
 }
 
 async fn stock(State(s): State<ApiState>, TenantId(tenant): TenantId) -> ApiResult {
-    Ok(Json(queries::stock(&s.pool, &tenant).await?).into_response())
+    Ok(Json(queries::stock(&mut *s.scoped(&tenant).await?, &tenant).await?).into_response())
 }
 
 async fn ledger(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(customer): Path<String>) -> ApiResult {
-    let ledger = queries::ledger(&s.pool, &tenant, &customer).await?;
+    let ledger = queries::ledger(&mut *s.scoped(&tenant).await?, &tenant, &customer).await?;
     let known = ledger.balance.is_some() || !ledger.entries.is_empty() || !ledger.payments.is_empty();
     found(known.then_some(ledger), || format!("no ledger for customer {customer}"))
 }
 
 async fn invoice(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(number): Path<String>) -> ApiResult {
-    found(queries::invoice_by_number(&s.pool, &tenant, &number).await?, || format!("no invoice {number}"))
+    found(queries::invoice_by_number(&mut *s.scoped(&tenant).await?, &tenant, &number).await?, || format!("no invoice {number}"))
 }
 
 /// Query of `GET /v1/escalations`.
@@ -167,7 +193,7 @@ async fn escalations(State(s): State<ApiState>, TenantId(tenant): TenantId, q: R
         return Err(ApiError::bad_request("BAD_QUERY", format!("priority must be one of {}, not {priority:?}", ESCALATION_PRIORITIES.join(", "))));
     }
     let filter = queries::EscalationFilter { status: q.status.as_deref(), kind: q.kind.as_deref(), priority: q.priority.as_deref() };
-    let escalations = queries::escalations(&s.pool, &tenant, &filter).await?;
+    let escalations = queries::escalations(&mut *s.scoped(&tenant).await?, &tenant, &filter).await?;
     Ok(Json(json!({ "escalations": escalations })).into_response())
 }
 
@@ -182,21 +208,21 @@ struct MessagesQuery {
 async fn messages(State(s): State<ApiState>, TenantId(tenant): TenantId, q: Result<Query<MessagesQuery>, QueryRejection>) -> ApiResult {
     let Query(q) = q?;
     let filter = MessageFilter { customer: q.customer, order_id: q.order_id, limit: page_limit(q.limit)? };
-    let messages = queries::messages(&s.pool, &tenant, &filter).await?;
+    let messages = queries::messages(&mut *s.scoped(&tenant).await?, &tenant, &filter).await?;
     Ok(Json(json!({ "messages": messages })).into_response())
 }
 
 async fn command_outcome(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(command_id): Path<String>) -> ApiResult {
-    found(queries::command_outcome(&s.pool, &tenant, &command_id).await?, || format!("no outcome for command {command_id} yet"))
+    found(queries::command_outcome(&mut *s.scoped(&tenant).await?, &tenant, &command_id).await?, || format!("no outcome for command {command_id} yet"))
 }
 
 async fn partners(State(s): State<ApiState>, TenantId(tenant): TenantId) -> ApiResult {
-    let partners = queries::partners(&s.pool, &tenant).await?;
+    let partners = queries::partners(&mut *s.scoped(&tenant).await?, &tenant).await?;
     Ok(Json(json!({ "partners": partners })).into_response())
 }
 
 async fn partner_detail(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(partner_id): Path<String>) -> ApiResult {
-    found(queries::partner_detail(&s.pool, &tenant, &partner_id).await?, || format!("no partner {partner_id}"))
+    found(queries::partner_detail(&mut *s.scoped(&tenant).await?, &tenant, &partner_id).await?, || format!("no partner {partner_id}"))
 }
 
 /// Query of `GET /v1/products`.
@@ -208,18 +234,18 @@ struct ProductsQuery {
 
 async fn products(State(s): State<ApiState>, TenantId(tenant): TenantId, q: Result<Query<ProductsQuery>, QueryRejection>) -> ApiResult {
     let Query(q) = q?;
-    let products = queries::products(&s.pool, &tenant, &ProductFilter { partner_id: q.partner_id, capability: q.capability }).await?;
+    let products = queries::products(&mut *s.scoped(&tenant).await?, &tenant, &ProductFilter { partner_id: q.partner_id, capability: q.capability }).await?;
     Ok(Json(json!({ "products": products })).into_response())
 }
 
 async fn bundle_detail(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(bundle_id): Path<String>) -> ApiResult {
-    found(queries::bundle_detail(&s.pool, &tenant, &bundle_id).await?, || format!("no bundle {bundle_id}"))
+    found(queries::bundle_detail(&mut *s.scoped(&tenant).await?, &tenant, &bundle_id).await?, || format!("no bundle {bundle_id}"))
 }
 
 /// `GET /v1/bundles/{bundle_id}/checkout`: the bundle's latest checkout; 404 `NO_CHECKOUT` while
 /// it has none (or the tenant has no such bundle).
 async fn bundle_checkout(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(bundle_id): Path<String>) -> ApiResult {
-    let checkout = queries::bundle_checkout(&s.pool, &tenant, &bundle_id).await?;
+    let checkout = queries::bundle_checkout(&mut *s.scoped(&tenant).await?, &tenant, &bundle_id).await?;
     checkout.map(|c| Json(c).into_response()).ok_or_else(|| ApiError::not_found("NO_CHECKOUT", format!("bundle {bundle_id} has no checkout")))
 }
 
@@ -237,12 +263,12 @@ async fn negotiations(State(s): State<ApiState>, TenantId(tenant): TenantId, q: 
         return Err(ApiError::bad_request("BAD_QUERY", format!("status must be one of {}, not {status:?}", NEGOTIATION_STATUSES.join(", "))));
     }
     let filter = NegotiationFilter { bundle_id: q.bundle_id, status: q.status, limit: page_limit(q.limit)? };
-    let negotiations = queries::negotiations(&s.pool, &tenant, &filter).await?;
+    let negotiations = queries::negotiations(&mut *s.scoped(&tenant).await?, &tenant, &filter).await?;
     Ok(Json(json!({ "negotiations": negotiations })).into_response())
 }
 
 async fn negotiation_detail(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(negotiation_id): Path<String>) -> ApiResult {
-    found(queries::negotiation_detail(&s.pool, &tenant, &negotiation_id).await?, || format!("no negotiation {negotiation_id}"))
+    found(queries::negotiation_detail(&mut *s.scoped(&tenant).await?, &tenant, &negotiation_id).await?, || format!("no negotiation {negotiation_id}"))
 }
 
 /// The statuses of a standing intent (rules SI1).
@@ -263,7 +289,7 @@ async fn standing_intents(State(s): State<ApiState>, TenantId(tenant): TenantId,
         return Err(ApiError::bad_request("BAD_QUERY", format!("status must be one of {}, not {status:?}", INTENT_STATUSES.join(", "))));
     }
     let filter = queries::IntentFilter { user_id: q.user_id, status: q.status, limit: page_limit(q.limit)? };
-    Ok(Json(json!({ "standing_intents": queries::standing_intents(&s.pool, &tenant, &filter).await? })).into_response())
+    Ok(Json(json!({ "standing_intents": queries::standing_intents(&mut *s.scoped(&tenant).await?, &tenant, &filter).await? })).into_response())
 }
 
 fn unknown_intent(intent_id: &str) -> ApiError {
@@ -271,7 +297,7 @@ fn unknown_intent(intent_id: &str) -> ApiError {
 }
 
 async fn standing_intent(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(intent_id): Path<String>) -> ApiResult {
-    let intent = queries::standing_intent(&s.pool, &tenant, &intent_id).await?.ok_or_else(|| unknown_intent(&intent_id))?;
+    let intent = queries::standing_intent(&mut *s.scoped(&tenant).await?, &tenant, &intent_id).await?.ok_or_else(|| unknown_intent(&intent_id))?;
     Ok(Json(intent).into_response())
 }
 
@@ -289,9 +315,9 @@ async fn intent_progress(State(s): State<ApiState>, TenantId(tenant): TenantId, 
     }
     // Known by its snapshot, as on `GET /v1/standing-intents/{intent_id}`: ledger rows alone
     // (their snapshot not projected yet) are not an intent.
-    if !queries::standing_intent_exists(&s.pool, &tenant, &intent_id).await? {
+    if !queries::standing_intent_exists(&mut *s.scoped(&tenant).await?, &tenant, &intent_id).await? {
         return Err(unknown_intent(&intent_id));
     }
-    let entries = queries::intent_progress(&s.pool, &tenant, &intent_id, q.log_type.as_deref()).await?;
+    let entries = queries::intent_progress(&mut *s.scoped(&tenant).await?, &tenant, &intent_id, q.log_type.as_deref()).await?;
     Ok(Json(json!({ "intent_id": intent_id, "entries": entries })).into_response())
 }

@@ -47,11 +47,11 @@ pub(super) async fn products(State(s): State<ApiState>, TenantId(tenant): Tenant
         Some(other) => return Err(ApiError::bad_request("BAD_QUERY", format!("status must be active, inactive or all, not {other:?}"))),
     };
     let filter = ProductFilter { search: q.search.as_deref().filter(|s| !s.trim().is_empty()), category: q.category.as_deref(), status, low_stock: q.low_stock.unwrap_or(false) };
-    Ok(Json(queries::products(&s.pool, &tenant, &filter, page, limit).await?).into_response())
+    Ok(Json(queries::products(&mut *s.scoped(&tenant).await?, &tenant, &filter, page, limit).await?).into_response())
 }
 
 pub(super) async fn product(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(id): Path<String>) -> ApiResult {
-    super::found(queries::product(&s.pool, &tenant, &id).await?, || format!("no product {id}"))
+    super::found(queries::product(&mut *s.scoped(&tenant).await?, &tenant, &id).await?, || format!("no product {id}"))
 }
 
 /// Query of `GET /v1/inventory/movements`.
@@ -66,7 +66,7 @@ pub(super) struct MovementsQuery {
 pub(super) async fn movements(State(s): State<ApiState>, TenantId(tenant): TenantId, q: Result<Query<MovementsQuery>, QueryRejection>) -> ApiResult {
     let Query(q) = q?;
     let limit = super::page_limit(q.limit)?.unwrap_or(50);
-    let rows = queries::movements(&s.pool, &tenant, q.variant_id.as_deref(), q.product_id.as_deref(), limit).await?;
+    let rows = queries::movements(&mut *s.scoped(&tenant).await?, &tenant, q.variant_id.as_deref(), q.product_id.as_deref(), limit).await?;
     Ok(Json(json!({ "movements": rows })).into_response())
 }
 

@@ -27,11 +27,11 @@ pub(super) async fn rules(State(s): State<ApiState>, TenantId(tenant): TenantId,
     if let Some(status) = q.status.as_deref().filter(|s| !RULE_STATUSES.contains(s)) {
         return Err(ApiError::bad_request("BAD_QUERY", format!("status must be one of {}, not {status:?}", RULE_STATUSES.join(", "))));
     }
-    Ok(Json(json!({ "rules": queries::rules(&s.pool, &tenant, q.status.as_deref()).await? })).into_response())
+    Ok(Json(json!({ "rules": queries::rules(&mut *s.scoped(&tenant).await?, &tenant, q.status.as_deref()).await? })).into_response())
 }
 
 pub(super) async fn rule(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(id): Path<String>) -> ApiResult {
-    super::found(queries::rule(&s.pool, &tenant, &id).await?, || format!("no rule {id}"))
+    super::found(queries::rule(&mut *s.scoped(&tenant).await?, &tenant, &id).await?, || format!("no rule {id}"))
 }
 
 /// The rule reads' schema and operations.

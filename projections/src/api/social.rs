@@ -91,17 +91,17 @@ pub(super) async fn conversations(State(s): State<ApiState>, TenantId(tenant): T
     let status = q.status.as_deref().filter(|s| *s != "all");
     one_of("status", status, &CONVERSATION_STATUSES)?;
     one_of("platform", q.platform.as_deref(), &["instagram", "whatsapp"])?;
-    let rows = queries::conversations(&s.pool, &tenant, status, q.platform.as_deref(), page_limit(q.limit)?).await?;
+    let rows = queries::conversations(&mut *s.scoped(&tenant).await?, &tenant, status, q.platform.as_deref(), page_limit(q.limit)?).await?;
     Ok(Json(json!({ "conversations": rows })).into_response())
 }
 
 pub(super) async fn conversation(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(id): Path<String>) -> ApiResult {
-    super::found(queries::conversation(&s.pool, &tenant, &id).await?, || format!("no conversation {id}"))
+    super::found(queries::conversation(&mut *s.scoped(&tenant).await?, &tenant, &id).await?, || format!("no conversation {id}"))
 }
 
 /// `GET /v1/conversations/{conversation_id}/export` (rules PR3).
 pub(super) async fn export(State(s): State<ApiState>, TenantId(tenant): TenantId, Path(id): Path<String>) -> ApiResult {
-    super::found(queries::customer_export(&s.pool, &tenant, &id).await?, || format!("souk holds nothing about the customer of {id}"))
+    super::found(queries::customer_export(&mut *s.scoped(&tenant).await?, &tenant, &id).await?, || format!("souk holds nothing about the customer of {id}"))
 }
 
 /// Query of `GET /v1/replies`.
@@ -115,7 +115,7 @@ pub(super) struct RepliesQuery {
 pub(super) async fn replies(State(s): State<ApiState>, TenantId(tenant): TenantId, q: Result<Query<RepliesQuery>, QueryRejection>) -> ApiResult {
     let Query(q) = q?;
     one_of("status", q.status.as_deref(), &REPLY_STATUSES)?;
-    let rows = queries::replies(&s.pool, &tenant, q.status.as_deref(), page_limit(q.limit)?).await?;
+    let rows = queries::replies(&mut *s.scoped(&tenant).await?, &tenant, q.status.as_deref(), page_limit(q.limit)?).await?;
     Ok(Json(json!({ "replies": rows })).into_response())
 }
 
@@ -130,7 +130,7 @@ pub(super) struct NotificationsQuery {
 
 pub(super) async fn notifications(State(s): State<ApiState>, TenantId(tenant): TenantId, q: Result<Query<NotificationsQuery>, QueryRejection>) -> ApiResult {
     let Query(q) = q?;
-    let feed = queries::notifications(&s.pool, &tenant, q.unread_only.unwrap_or(false), q.kind.as_deref(), page_limit(q.limit)?).await?;
+    let feed = queries::notifications(&mut *s.scoped(&tenant).await?, &tenant, q.unread_only.unwrap_or(false), q.kind.as_deref(), page_limit(q.limit)?).await?;
     Ok(Json(feed).into_response())
 }
 
@@ -158,7 +158,8 @@ pub(super) async fn stream(State(s): State<ApiState>, TenantId(tenant): TenantId
         yield Ok(Event::default().event("connected").data(json!({ "status": "connected", "after": after }).to_string()));
         let mut last = after;
         loop {
-            match queries::notifications_after(&pool, &tenant, last, 200).await {
+            let read = async { queries::notifications_after(&mut *super::scoped(&pool, &tenant).await?, &tenant, last, 200).await };
+            match read.await {
                 Ok(rows) => {
                     let full = rows.len() == 200;
                     for n in &rows {

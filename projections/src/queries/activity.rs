@@ -4,7 +4,6 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::PgPool;
 
 /// One WhatsApp message, either direction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -130,7 +129,7 @@ pub struct ReminderRow {
 
 /// Messages, oldest first (the conversation order): by time, then direction, then the position in
 /// the source partition, which orders replies decided within the same stream-time instant.
-pub async fn messages(pool: &PgPool, tenant: &str, filter: &MessageFilter) -> anyhow::Result<Vec<MessageRow>> {
+pub async fn messages(db: &mut sqlx::PgConnection, tenant: &str, filter: &MessageFilter) -> anyhow::Result<Vec<MessageRow>> {
     sqlx::query_as(
         "SELECT message_id, direction, customer, order_id, kind, text, buttons, status, wamid, error, occurred_at, updated_at \
          FROM messages WHERE tenant_id = $1 AND ($2::text IS NULL OR customer = $2) AND ($3::text IS NULL OR order_id = $3) \
@@ -140,13 +139,13 @@ pub async fn messages(pool: &PgPool, tenant: &str, filter: &MessageFilter) -> an
     .bind(&filter.customer)
     .bind(&filter.order_id)
     .bind(super::clamp_limit(filter.limit))
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("reading messages of tenant {tenant}"))
 }
 
 /// Escalations, optionally in one status, oldest first.
-pub async fn escalations(pool: &PgPool, tenant: &str, filter: &EscalationFilter<'_>) -> anyhow::Result<Vec<EscalationRow>> {
+pub async fn escalations(db: &mut sqlx::PgConnection, tenant: &str, filter: &EscalationFilter<'_>) -> anyhow::Result<Vec<EscalationRow>> {
     sqlx::query_as(
         "SELECT escalation_id, customer, order_id, kind, priority, detail, status, raised_at, assignee, assign_due_at, sla_breached, resolved_at, notes FROM escalations \
          WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR kind = $3) AND ($4::text IS NULL OR priority = $4) \
@@ -156,33 +155,33 @@ pub async fn escalations(pool: &PgPool, tenant: &str, filter: &EscalationFilter<
     .bind(filter.status)
     .bind(filter.kind)
     .bind(filter.priority)
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("reading escalations of tenant {tenant}"))
 }
 
 /// The latest answer to one owner command; `None` while it is still being processed.
-pub async fn command_outcome(pool: &PgPool, tenant: &str, command_id: &str) -> anyhow::Result<Option<CommandOutcomeRow>> {
+pub async fn command_outcome(db: &mut sqlx::PgConnection, tenant: &str, command_id: &str) -> anyhow::Result<Option<CommandOutcomeRow>> {
     sqlx::query_as(
         "SELECT command_id, order_id, escalation_id, product_id, rule_id, command, accepted, code, detail, occurred_at FROM command_outcomes \
          WHERE tenant_id = $1 AND command_id = $2",
     )
     .bind(tenant)
     .bind(command_id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *db)
     .await
     .with_context(|| format!("reading the outcome of command {command_id}"))
 }
 
 /// A customer's payment reminders, oldest first.
-pub async fn payment_reminders(pool: &PgPool, tenant: &str, customer: &str) -> anyhow::Result<Vec<ReminderRow>> {
+pub async fn payment_reminders(db: &mut sqlx::PgConnection, tenant: &str, customer: &str) -> anyhow::Result<Vec<ReminderRow>> {
     sqlx::query_as(
         "SELECT customer, outstanding, oldest_unpaid_invoice, days_overdue, due_at FROM payment_reminders \
          WHERE tenant_id = $1 AND customer = $2 ORDER BY due_at, event_id",
     )
     .bind(tenant)
     .bind(customer)
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("reading the reminders of {customer}"))
 }

@@ -4,7 +4,6 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::PgPool;
 
 /// An issued invoice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -103,34 +102,34 @@ const INVOICE_COLUMNS: &str = "invoice_id, invoice_number, order_id, customer, s
      reminder_days, issued_at";
 
 /// The invoice with this number.
-pub async fn invoice_by_number(pool: &PgPool, tenant: &str, number: &str) -> anyhow::Result<Option<InvoiceRow>> {
+pub async fn invoice_by_number(db: &mut sqlx::PgConnection, tenant: &str, number: &str) -> anyhow::Result<Option<InvoiceRow>> {
     sqlx::query_as(&format!("SELECT {INVOICE_COLUMNS} FROM invoices WHERE tenant_id = $1 AND invoice_number = $2"))
         .bind(tenant)
         .bind(number)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *db)
         .await
         .with_context(|| format!("reading invoice {number}"))
 }
 
 /// The invoice of an order, once issued.
-pub async fn invoice_for_order(pool: &PgPool, tenant: &str, order_id: &str) -> anyhow::Result<Option<InvoiceRow>> {
+pub async fn invoice_for_order(db: &mut sqlx::PgConnection, tenant: &str, order_id: &str) -> anyhow::Result<Option<InvoiceRow>> {
     sqlx::query_as(&format!("SELECT {INVOICE_COLUMNS} FROM invoices WHERE tenant_id = $1 AND order_id = $2"))
         .bind(tenant)
         .bind(order_id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *db)
         .await
         .with_context(|| format!("reading the invoice of order {order_id}"))
 }
 
 /// A customer's balance, ledger entries and payments.
-pub async fn ledger(pool: &PgPool, tenant: &str, customer: &str) -> anyhow::Result<Ledger> {
+pub async fn ledger(db: &mut sqlx::PgConnection, tenant: &str, customer: &str) -> anyhow::Result<Ledger> {
     let balance = sqlx::query_as(
         "SELECT total_invoiced, total_paid, outstanding, last_entry_id, updated_at FROM ledger_balances \
          WHERE tenant_id = $1 AND customer = $2",
     )
     .bind(tenant)
     .bind(customer)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *db)
     .await
     .with_context(|| format!("reading the balance of {customer}"))?;
     let entries = sqlx::query_as(
@@ -139,7 +138,7 @@ pub async fn ledger(pool: &PgPool, tenant: &str, customer: &str) -> anyhow::Resu
     )
     .bind(tenant)
     .bind(customer)
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("reading the ledger of {customer}"))?;
     let payments = sqlx::query_as(
@@ -148,7 +147,7 @@ pub async fn ledger(pool: &PgPool, tenant: &str, customer: &str) -> anyhow::Resu
     )
     .bind(tenant)
     .bind(customer)
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("reading the payments of {customer}"))?;
     Ok(Ledger { customer: customer.to_string(), balance, entries, payments })

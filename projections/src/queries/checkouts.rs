@@ -6,7 +6,6 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::PgPool;
 
 /// A checkout's latest snapshot (rules CO1–CO8).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -98,11 +97,9 @@ pub struct CheckoutDetail {
 }
 
 /// The latest checkout of bundle `bundle_id` with its legs; `None` if the bundle has none (or the
-/// tenant no such bundle). Read in one snapshot of the database, so the legs are the checkout's
-/// even while the sink replaces them.
-pub async fn bundle_checkout(pool: &PgPool, tenant: &str, bundle_id: &str) -> anyhow::Result<Option<CheckoutDetail>> {
-    let mut tx = pool.begin().await.context("starting a read")?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await.context("a consistent read")?;
+/// tenant no such bundle). Read on the caller's connection: in the read API's scoped transaction
+/// (one repeatable-read snapshot), so the legs are the checkout's even while the sink replaces them.
+pub async fn bundle_checkout(db: &mut sqlx::PgConnection, tenant: &str, bundle_id: &str) -> anyhow::Result<Option<CheckoutDetail>> {
     let checkout: Option<CheckoutRow> = sqlx::query_as(
         "SELECT checkout_id, bundle_id, user_id, thread_id, status, payment_status, escrow_status, total, captured, refunded, released, currency, \
          payment_intent_id, platform_fee, affiliate_id, affiliate_commission, affiliate_status, reason, updated_at FROM checkouts \
@@ -110,7 +107,7 @@ pub async fn bundle_checkout(pool: &PgPool, tenant: &str, bundle_id: &str) -> an
     )
     .bind(tenant)
     .bind(bundle_id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *db)
     .await
     .with_context(|| format!("reading the checkout of bundle {bundle_id}"))?;
     let Some(checkout) = checkout else { return Ok(None) };
@@ -120,9 +117,8 @@ pub async fn bundle_checkout(pool: &PgPool, tenant: &str, bundle_id: &str) -> an
     )
     .bind(tenant)
     .bind(&checkout.checkout_id)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("reading the legs of checkout {}", checkout.checkout_id))?;
-    tx.commit().await.context("ending a read")?;
     Ok(Some(CheckoutDetail { checkout, legs }))
 }

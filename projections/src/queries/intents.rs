@@ -5,7 +5,6 @@
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
 
 /// The log types a reader may ask for.
 pub const LEDGER_LOG_TYPES: [&str; 4] = ["thought", "activity", "event", "narrative"];
@@ -109,7 +108,7 @@ const INTENT_COLUMNS: &str = "intent_id, user_id, thread_id, description, status
      last_checked_at, expires_at, approval_due_at, bundle_id, reason, vendors_found, created_at, updated_at";
 
 /// Standing intents of `tenant`, newest first.
-pub async fn standing_intents(pool: &PgPool, tenant: &str, filter: &IntentFilter) -> anyhow::Result<Vec<StandingIntentRow>> {
+pub async fn standing_intents(db: &mut sqlx::PgConnection, tenant: &str, filter: &IntentFilter) -> anyhow::Result<Vec<StandingIntentRow>> {
     sqlx::query_as(&format!(
         "SELECT {INTENT_COLUMNS} FROM standing_intents WHERE tenant_id = $1 AND ($2::text IS NULL OR user_id = $2) AND ($3::text IS NULL OR status = $3) \
          ORDER BY created_at DESC, intent_id LIMIT $4"
@@ -118,13 +117,13 @@ pub async fn standing_intents(pool: &PgPool, tenant: &str, filter: &IntentFilter
     .bind(&filter.user_id)
     .bind(&filter.status)
     .bind(super::clamp_limit(filter.limit))
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .context("reading standing intents")
 }
 
 /// The ledger of intent `intent_id` (optionally one log type), in order.
-pub async fn intent_progress(pool: &PgPool, tenant: &str, intent_id: &str, log_type: Option<&str>) -> anyhow::Result<Vec<ProgressEntryRow>> {
+pub async fn intent_progress(db: &mut sqlx::PgConnection, tenant: &str, intent_id: &str, log_type: Option<&str>) -> anyhow::Result<Vec<ProgressEntryRow>> {
     sqlx::query_as(
         "SELECT event_id, step, step_name, log_type, status, text, reasoning, context, card, renderer, if_text, then_text, at FROM progress_ledger \
          WHERE tenant_id = $1 AND subject_kind = 'intent' AND subject_id = $2 AND log_type <> 'narrative_request' AND ($3::text IS NULL OR log_type = $3) \
@@ -133,29 +132,29 @@ pub async fn intent_progress(pool: &PgPool, tenant: &str, intent_id: &str, log_t
     .bind(tenant)
     .bind(intent_id)
     .bind(log_type)
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("reading the progress of standing intent {intent_id}"))
 }
 
 /// Whether `tenant` has standing intent `intent_id` (a snapshot was projected).
-pub async fn standing_intent_exists(pool: &PgPool, tenant: &str, intent_id: &str) -> anyhow::Result<bool> {
+pub async fn standing_intent_exists(db: &mut sqlx::PgConnection, tenant: &str, intent_id: &str) -> anyhow::Result<bool> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM standing_intents WHERE tenant_id = $1 AND intent_id = $2)")
         .bind(tenant)
         .bind(intent_id)
-        .fetch_one(pool)
+        .fetch_one(&mut *db)
         .await
         .with_context(|| format!("looking up standing intent {intent_id}"))
 }
 
 /// Intent `intent_id` of `tenant` with its ledger, if it exists.
-pub async fn standing_intent(pool: &PgPool, tenant: &str, intent_id: &str) -> anyhow::Result<Option<StandingIntentDetail>> {
+pub async fn standing_intent(db: &mut sqlx::PgConnection, tenant: &str, intent_id: &str) -> anyhow::Result<Option<StandingIntentDetail>> {
     let intent: Option<StandingIntentRow> = sqlx::query_as(&format!("SELECT {INTENT_COLUMNS} FROM standing_intents WHERE tenant_id = $1 AND intent_id = $2"))
         .bind(tenant)
         .bind(intent_id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *db)
         .await
         .with_context(|| format!("reading standing intent {intent_id}"))?;
     let Some(intent) = intent else { return Ok(None) };
-    Ok(Some(StandingIntentDetail { intent, progress: intent_progress(pool, tenant, intent_id, None).await? }))
+    Ok(Some(StandingIntentDetail { intent, progress: intent_progress(&mut *db, tenant, intent_id, None).await? }))
 }

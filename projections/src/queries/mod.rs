@@ -44,6 +44,6 @@ pub struct Stock {
 }
 
 /// The stock of `tenant` (the inventory projection's `stock_pools` and `stock_batches`).
-pub async fn stock(pool: &sqlx::PgPool, tenant: &str) -> anyhow::Result<Stock> {
-    Ok(Stock { pools: crate::pools(pool, tenant).await?, batches: crate::stock_batches(pool, tenant).await? })
+pub async fn stock(db: &mut sqlx::PgConnection, tenant: &str) -> anyhow::Result<Stock> {
+    Ok(Stock { pools: crate::pools(&mut *db, tenant).await?, batches: crate::stock_batches(&mut *db, tenant).await? })
 }

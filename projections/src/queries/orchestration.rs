@@ -6,7 +6,6 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::PgPool;
 
 /// Where a partner prepares orders.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, sqlx::FromRow)]
@@ -282,31 +281,31 @@ const NEGOTIATION_COLUMNS: &str = "negotiation_id, bundle_id, leg_id, negotiatio
      unclear_replies, paused, proposal, proposal_price, reason, updated_at";
 
 /// Every partner of `tenant` (removed ones too, `active` false), by id.
-pub async fn partners(pool: &PgPool, tenant: &str) -> anyhow::Result<Vec<PartnerRow>> {
+pub async fn partners(db: &mut sqlx::PgConnection, tenant: &str) -> anyhow::Result<Vec<PartnerRow>> {
     sqlx::query_as(&format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE tenant_id = $1 ORDER BY partner_id"))
         .bind(tenant)
-        .fetch_all(pool)
+        .fetch_all(&mut *db)
         .await
         .with_context(|| format!("listing partners of tenant {tenant}"))
 }
 
 /// One partner with its products; `None` if the tenant has no such partner.
-pub async fn partner_detail(pool: &PgPool, tenant: &str, partner_id: &str) -> anyhow::Result<Option<PartnerDetail>> {
+pub async fn partner_detail(db: &mut sqlx::PgConnection, tenant: &str, partner_id: &str) -> anyhow::Result<Option<PartnerDetail>> {
     let partner: Option<PartnerRow> = sqlx::query_as(&format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE tenant_id = $1 AND partner_id = $2"))
         .bind(tenant)
         .bind(partner_id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *db)
         .await
         .with_context(|| format!("reading partner {partner_id}"))?;
     let Some(partner) = partner else {
         return Ok(None);
     };
     let filter = ProductFilter { partner_id: Some(partner_id.to_string()), capability: None };
-    Ok(Some(PartnerDetail { partner, products: products(pool, tenant, &filter).await? }))
+    Ok(Some(PartnerDetail { partner, products: products(&mut *db, tenant, &filter).await? }))
 }
 
 /// Products of `tenant`, by id.
-pub async fn products(pool: &PgPool, tenant: &str, filter: &ProductFilter) -> anyhow::Result<Vec<ProductRow>> {
+pub async fn products(db: &mut sqlx::PgConnection, tenant: &str, filter: &ProductFilter) -> anyhow::Result<Vec<ProductRow>> {
     sqlx::query_as(&format!(
         "SELECT {PRODUCT_COLUMNS} FROM partner_products WHERE tenant_id = $1 AND ($2::text IS NULL OR partner_id = $2) \
          AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM unnest(capabilities) c WHERE lower(c) = lower($3))) ORDER BY product_id"
@@ -314,21 +313,21 @@ pub async fn products(pool: &PgPool, tenant: &str, filter: &ProductFilter) -> an
     .bind(tenant)
     .bind(&filter.partner_id)
     .bind(&filter.capability)
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("listing products of tenant {tenant}"))
 }
 
 /// One bundle with its negotiations, thread, recoveries, conflicts and checkout; `None` if the
 /// tenant has no such bundle.
-pub async fn bundle_detail(pool: &PgPool, tenant: &str, bundle_id: &str) -> anyhow::Result<Option<BundleDetail>> {
+pub async fn bundle_detail(db: &mut sqlx::PgConnection, tenant: &str, bundle_id: &str) -> anyhow::Result<Option<BundleDetail>> {
     let bundle: Option<BundleRow> = sqlx::query_as(
         "SELECT bundle_id, user_id, thread_id, status, starts_at, total_minutes, legs, updated_at FROM bundles \
          WHERE tenant_id = $1 AND bundle_id = $2",
     )
     .bind(tenant)
     .bind(bundle_id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *db)
     .await
     .with_context(|| format!("reading bundle {bundle_id}"))?;
     let Some(bundle) = bundle else {
@@ -337,13 +336,13 @@ pub async fn bundle_detail(pool: &PgPool, tenant: &str, bundle_id: &str) -> anyh
     let negotiations = sqlx::query_as(&format!("SELECT {NEGOTIATION_COLUMNS} FROM negotiations WHERE tenant_id = $1 AND bundle_id = $2 ORDER BY updated_at, source_offset, negotiation_id"))
         .bind(tenant)
         .bind(bundle_id)
-        .fetch_all(pool)
+        .fetch_all(&mut *db)
         .await
         .with_context(|| format!("reading the negotiations of bundle {bundle_id}"))?;
     let messages = sqlx::query_as("SELECT event_id, negotiation_id, kind, text, at FROM thread_messages WHERE tenant_id = $1 AND bundle_id = $2 ORDER BY source_offset, event_id")
         .bind(tenant)
         .bind(bundle_id)
-        .fetch_all(pool)
+        .fetch_all(&mut *db)
         .await
         .with_context(|| format!("reading the thread of bundle {bundle_id}"))?;
     let recoveries = sqlx::query_as(
@@ -352,7 +351,7 @@ pub async fn bundle_detail(pool: &PgPool, tenant: &str, bundle_id: &str) -> anyh
     )
     .bind(tenant)
     .bind(bundle_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("reading the recoveries of bundle {bundle_id}"))?;
     let conflicts = sqlx::query_as(
@@ -361,15 +360,15 @@ pub async fn bundle_detail(pool: &PgPool, tenant: &str, bundle_id: &str) -> anyh
     )
     .bind(tenant)
     .bind(bundle_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("reading the conflicts of bundle {bundle_id}"))?;
-    let checkout = super::bundle_checkout(pool, tenant, bundle_id).await?;
+    let checkout = super::bundle_checkout(&mut *db, tenant, bundle_id).await?;
     Ok(Some(BundleDetail { bundle, negotiations, messages, recoveries, conflicts, checkout }))
 }
 
 /// Negotiations of `tenant`, most recently changed first.
-pub async fn negotiations(pool: &PgPool, tenant: &str, filter: &NegotiationFilter) -> anyhow::Result<Vec<NegotiationRow>> {
+pub async fn negotiations(db: &mut sqlx::PgConnection, tenant: &str, filter: &NegotiationFilter) -> anyhow::Result<Vec<NegotiationRow>> {
     sqlx::query_as(&format!(
         "SELECT {NEGOTIATION_COLUMNS} FROM negotiations WHERE tenant_id = $1 AND ($2::text IS NULL OR bundle_id = $2) \
          AND ($3::text IS NULL OR status = $3) ORDER BY updated_at DESC, source_offset DESC, negotiation_id LIMIT $4"
@@ -378,17 +377,17 @@ pub async fn negotiations(pool: &PgPool, tenant: &str, filter: &NegotiationFilte
     .bind(&filter.bundle_id)
     .bind(&filter.status)
     .bind(super::clamp_limit(filter.limit))
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("listing negotiations of tenant {tenant}"))
 }
 
 /// One negotiation with its replies; `None` if the tenant has no such negotiation.
-pub async fn negotiation_detail(pool: &PgPool, tenant: &str, negotiation_id: &str) -> anyhow::Result<Option<NegotiationDetail>> {
+pub async fn negotiation_detail(db: &mut sqlx::PgConnection, tenant: &str, negotiation_id: &str) -> anyhow::Result<Option<NegotiationDetail>> {
     let negotiation: Option<NegotiationRow> = sqlx::query_as(&format!("SELECT {NEGOTIATION_COLUMNS} FROM negotiations WHERE tenant_id = $1 AND negotiation_id = $2"))
         .bind(tenant)
         .bind(negotiation_id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *db)
         .await
         .with_context(|| format!("reading negotiation {negotiation_id}"))?;
     let Some(negotiation) = negotiation else {
@@ -400,7 +399,7 @@ pub async fn negotiation_detail(pool: &PgPool, tenant: &str, negotiation_id: &st
     )
     .bind(tenant)
     .bind(negotiation_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("reading the replies of negotiation {negotiation_id}"))?;
     Ok(Some(NegotiationDetail { negotiation, replies }))

@@ -5,7 +5,6 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::PgPool;
 
 /// An order session's latest snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -150,20 +149,20 @@ const ORDER_COLUMNS: &str = "order_id, customer, state, previous_state, opened_a
      unknown_streak, cause, cause_wamid, last_event_id, updated_at";
 
 /// The orders in WAITING_OWNER_CONFIRMATION, longest waiting first.
-pub async fn pending_approvals(pool: &PgPool, tenant: &str) -> anyhow::Result<Vec<PendingApprovalRow>> {
+pub async fn pending_approvals(db: &mut sqlx::PgConnection, tenant: &str) -> anyhow::Result<Vec<PendingApprovalRow>> {
     sqlx::query_as(
         "SELECT order_id, customer, subtotal, active_lines, waiting_since, updated_at FROM pending_approvals \
          WHERE tenant_id = $1 ORDER BY waiting_since, order_id",
     )
     .bind(tenant)
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("reading pending approvals of tenant {tenant}"))
 }
 
 /// Orders, most recently changed first; among equal times the later snapshot of the customer's
 /// partition first (migration 0006).
-pub async fn orders(pool: &PgPool, tenant: &str, filter: &OrderFilter) -> anyhow::Result<Vec<OrderRow>> {
+pub async fn orders(db: &mut sqlx::PgConnection, tenant: &str, filter: &OrderFilter) -> anyhow::Result<Vec<OrderRow>> {
     sqlx::query_as(&format!(
         "SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = $1 AND ($2::text IS NULL OR state = $2) \
          AND ($3::text IS NULL OR customer = $3) ORDER BY updated_at DESC, source_offset DESC NULLS LAST, order_id LIMIT $4"
@@ -172,23 +171,23 @@ pub async fn orders(pool: &PgPool, tenant: &str, filter: &OrderFilter) -> anyhow
     .bind(&filter.state)
     .bind(&filter.customer)
     .bind(super::clamp_limit(filter.limit))
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("listing orders of tenant {tenant}"))
 }
 
 /// One order's snapshot.
-pub async fn order(pool: &PgPool, tenant: &str, order_id: &str) -> anyhow::Result<Option<OrderRow>> {
+pub async fn order(db: &mut sqlx::PgConnection, tenant: &str, order_id: &str) -> anyhow::Result<Option<OrderRow>> {
     sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = $1 AND order_id = $2"))
         .bind(tenant)
         .bind(order_id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *db)
         .await
         .with_context(|| format!("reading order {order_id}"))
 }
 
 /// One order's lines, in snapshot order.
-pub async fn order_lines(pool: &PgPool, tenant: &str, order_id: &str) -> anyhow::Result<Vec<OrderLineRow>> {
+pub async fn order_lines(db: &mut sqlx::PgConnection, tenant: &str, order_id: &str) -> anyhow::Result<Vec<OrderLineRow>> {
     sqlx::query_as(
         "SELECT line_id, position, material, color, requested_meters, normalized_meters, status, replaced_by, inventory_status, \
          available_meters, price_per_meter, hold_id, hold_status, allocations, alternatives \
@@ -196,38 +195,43 @@ pub async fn order_lines(pool: &PgPool, tenant: &str, order_id: &str) -> anyhow:
     )
     .bind(tenant)
     .bind(order_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("reading the lines of order {order_id}"))
 }
 
 /// One order's history, oldest first.
-pub async fn order_history(pool: &PgPool, tenant: &str, order_id: &str) -> anyhow::Result<Vec<HistoryRow>> {
+pub async fn order_history(db: &mut sqlx::PgConnection, tenant: &str, order_id: &str) -> anyhow::Result<Vec<HistoryRow>> {
     sqlx::query_as(
         "SELECT event_id, kind, state, cause, detail, occurred_at FROM order_history \
          WHERE tenant_id = $1 AND order_id = $2 ORDER BY occurred_at, kind, source_offset NULLS LAST, event_id",
     )
     .bind(tenant)
     .bind(order_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("reading the history of order {order_id}"))
 }
 
 /// The order with its lines, history and invoice; `None` if the tenant has no such order.
-pub async fn order_detail(pool: &PgPool, tenant: &str, order_id: &str) -> anyhow::Result<Option<OrderDetail>> {
-    let Some(order) = order(pool, tenant, order_id).await? else {
+pub async fn order_detail(db: &mut sqlx::PgConnection, tenant: &str, order_id: &str) -> anyhow::Result<Option<OrderDetail>> {
+    let Some(order) = order(&mut *db, tenant, order_id).await? else {
         return Ok(None);
     };
-    Ok(Some(OrderDetail { order, lines: order_lines(pool, tenant, order_id).await?, history: order_history(pool, tenant, order_id).await?, invoice: invoice_for_order(pool, tenant, order_id).await? }))
+    Ok(Some(OrderDetail {
+        order,
+        lines: order_lines(&mut *db, tenant, order_id).await?,
+        history: order_history(&mut *db, tenant, order_id).await?,
+        invoice: invoice_for_order(&mut *db, tenant, order_id).await?,
+    }))
 }
 
 /// A customer's session row.
-pub async fn session(pool: &PgPool, tenant: &str, customer: &str) -> anyhow::Result<Option<SessionRow>> {
+pub async fn session(db: &mut sqlx::PgConnection, tenant: &str, customer: &str) -> anyhow::Result<Option<SessionRow>> {
     sqlx::query_as("SELECT customer, order_id, state, active, opened_at, updated_at FROM sessions WHERE tenant_id = $1 AND customer = $2")
         .bind(tenant)
         .bind(customer)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *db)
         .await
         .with_context(|| format!("reading the session of {customer}"))
 }

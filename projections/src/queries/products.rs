@@ -6,7 +6,6 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::PgPool;
 
 /// A product as the catalog lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -126,7 +125,7 @@ fn contains(text: &str) -> String {
 }
 
 /// One page of the tenant's products, by name.
-pub async fn products(pool: &PgPool, tenant: &str, filter: &ProductFilter<'_>, page: i64, limit: i64) -> anyhow::Result<ProductPage> {
+pub async fn products(db: &mut sqlx::PgConnection, tenant: &str, filter: &ProductFilter<'_>, page: i64, limit: i64) -> anyhow::Result<ProductPage> {
     let search = filter.search.map(contains);
     let condition = "WHERE tenant_id = $1 AND ($2::text IS NULL OR name ILIKE $2 OR description ILIKE $2 \
                      OR EXISTS (SELECT 1 FROM product_variants v WHERE v.tenant_id = products.tenant_id AND v.product_id = products.product_id AND v.sku ILIKE $2)) \
@@ -137,7 +136,7 @@ pub async fn products(pool: &PgPool, tenant: &str, filter: &ProductFilter<'_>, p
         .bind(filter.category)
         .bind(filter.status)
         .bind(filter.low_stock)
-        .fetch_one(pool)
+        .fetch_one(&mut *db)
         .await
         .with_context(|| format!("counting products of tenant {tenant}"))?;
     let rows: Vec<ProductRow> = sqlx::query_as(&format!("{PRODUCT_SELECT} {condition} ORDER BY name, product_id LIMIT $6 OFFSET $7"))
@@ -148,7 +147,7 @@ pub async fn products(pool: &PgPool, tenant: &str, filter: &ProductFilter<'_>, p
         .bind(filter.low_stock)
         .bind(limit)
         .bind((page - 1).saturating_mul(limit))
-        .fetch_all(pool)
+        .fetch_all(&mut *db)
         .await
         .with_context(|| format!("reading products of tenant {tenant}"))?;
     let total_pages = (total + limit - 1) / limit;
@@ -156,11 +155,11 @@ pub async fn products(pool: &PgPool, tenant: &str, filter: &ProductFilter<'_>, p
 }
 
 /// One product with its variants.
-pub async fn product(pool: &PgPool, tenant: &str, product_id: &str) -> anyhow::Result<Option<ProductDetail>> {
+pub async fn product(db: &mut sqlx::PgConnection, tenant: &str, product_id: &str) -> anyhow::Result<Option<ProductDetail>> {
     let Some(product): Option<ProductRow> = sqlx::query_as(&format!("{PRODUCT_SELECT} WHERE tenant_id = $1 AND product_id = $2"))
         .bind(tenant)
         .bind(product_id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *db)
         .await
         .with_context(|| format!("reading product {product_id}"))?
     else {
@@ -172,14 +171,14 @@ pub async fn product(pool: &PgPool, tenant: &str, product_id: &str) -> anyhow::R
     )
     .bind(tenant)
     .bind(product_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("reading the variants of {product_id}"))?;
     Ok(Some(ProductDetail { product, variants }))
 }
 
 /// Stock movements, newest first, of a variant or a product (or all of the tenant's).
-pub async fn movements(pool: &PgPool, tenant: &str, variant_id: Option<&str>, product_id: Option<&str>, limit: i64) -> anyhow::Result<Vec<MovementRow>> {
+pub async fn movements(db: &mut sqlx::PgConnection, tenant: &str, variant_id: Option<&str>, product_id: Option<&str>, limit: i64) -> anyhow::Result<Vec<MovementRow>> {
     sqlx::query_as(
         "SELECT variant_id, product_id, movement_type, quantity AS adjustment, previous_stock, new_stock, reason, command_id, occurred_at AS timestamp FROM stock_movements \
          WHERE tenant_id = $1 AND ($2::text IS NULL OR variant_id = $2) AND ($3::text IS NULL OR product_id = $3) \
@@ -189,7 +188,7 @@ pub async fn movements(pool: &PgPool, tenant: &str, variant_id: Option<&str>, pr
     .bind(variant_id)
     .bind(product_id)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .with_context(|| format!("reading stock movements of tenant {tenant}"))
 }

@@ -5,7 +5,6 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::PgPool;
 
 /// A rule as the owner's console lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -50,21 +49,16 @@ const SELECT: &str = "SELECT r.rule_id AS id, r.rule_type, r.name, r.description
      FROM business_rules r";
 
 /// The tenant's rules in `status` (all but deleted when `None`), in the order they apply.
-pub async fn rules(pool: &PgPool, tenant: &str, status: Option<&str>) -> anyhow::Result<Vec<RuleRow>> {
+pub async fn rules(db: &mut sqlx::PgConnection, tenant: &str, status: Option<&str>) -> anyhow::Result<Vec<RuleRow>> {
     sqlx::query_as(&format!("{SELECT} WHERE r.tenant_id = $1 AND (($2::text IS NULL AND r.status <> 'deleted') OR r.status = $2) ORDER BY r.priority DESC, r.rule_id"))
         .bind(tenant)
         .bind(status)
-        .fetch_all(pool)
+        .fetch_all(&mut *db)
         .await
         .with_context(|| format!("reading the rules of tenant {tenant}"))
 }
 
 /// One rule, whatever its status.
-pub async fn rule(pool: &PgPool, tenant: &str, rule_id: &str) -> anyhow::Result<Option<RuleRow>> {
-    sqlx::query_as(&format!("{SELECT} WHERE r.tenant_id = $1 AND r.rule_id = $2"))
-        .bind(tenant)
-        .bind(rule_id)
-        .fetch_optional(pool)
-        .await
-        .with_context(|| format!("reading rule {rule_id}"))
+pub async fn rule(db: &mut sqlx::PgConnection, tenant: &str, rule_id: &str) -> anyhow::Result<Option<RuleRow>> {
+    sqlx::query_as(&format!("{SELECT} WHERE r.tenant_id = $1 AND r.rule_id = $2")).bind(tenant).bind(rule_id).fetch_optional(&mut *db).await.with_context(|| format!("reading rule {rule_id}"))
 }

@@ -7,7 +7,6 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::PgPool;
 
 /// A conversation as the inbox shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -135,20 +134,20 @@ const MESSAGE: &str = "SELECT reply_id, conversation_id, platform, platform_mess
 const NOTIFICATION: &str = "SELECT notification_id, seq, kind, priority, status, title, body, preview, context, link, raised_at, read_at, resolved_at FROM notifications";
 
 /// The inbox: escalated first, then by the last message, newest first.
-pub async fn conversations(pool: &PgPool, tenant: &str, status: Option<&str>, platform: Option<&str>, limit: Option<i64>) -> anyhow::Result<Vec<ConversationRow>> {
+pub async fn conversations(db: &mut sqlx::PgConnection, tenant: &str, status: Option<&str>, platform: Option<&str>, limit: Option<i64>) -> anyhow::Result<Vec<ConversationRow>> {
     let sql = format!(
         "{CONVERSATION} WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR platform = $3) \
          ORDER BY (status = 'escalated') DESC, last_message_at DESC, conversation_id LIMIT $4"
     );
-    sqlx::query_as(&sql).bind(tenant).bind(status).bind(platform).bind(super::clamp_limit(limit)).fetch_all(pool).await.context("reading conversations")
+    sqlx::query_as(&sql).bind(tenant).bind(status).bind(platform).bind(super::clamp_limit(limit)).fetch_all(&mut *db).await.context("reading conversations")
 }
 
 /// One conversation and its messages.
-pub async fn conversation(pool: &PgPool, tenant: &str, conversation_id: &str) -> anyhow::Result<Option<ConversationDetail>> {
+pub async fn conversation(db: &mut sqlx::PgConnection, tenant: &str, conversation_id: &str) -> anyhow::Result<Option<ConversationDetail>> {
     let Some(conversation) = sqlx::query_as::<_, ConversationRow>(&format!("{CONVERSATION} WHERE tenant_id = $1 AND conversation_id = $2"))
         .bind(tenant)
         .bind(conversation_id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *db)
         .await
         .context("reading a conversation")?
     else {
@@ -157,25 +156,25 @@ pub async fn conversation(pool: &PgPool, tenant: &str, conversation_id: &str) ->
     let messages = sqlx::query_as(&format!("{MESSAGE} WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY COALESCE(received_at, updated_at), reply_id"))
         .bind(tenant)
         .bind(conversation_id)
-        .fetch_all(pool)
+        .fetch_all(&mut *db)
         .await
         .context("reading a conversation's messages")?;
     Ok(Some(ConversationDetail { conversation, messages }))
 }
 
 /// Replies in `status` (e.g. the escalated drafts waiting for review), oldest first.
-pub async fn replies(pool: &PgPool, tenant: &str, status: Option<&str>, limit: Option<i64>) -> anyhow::Result<Vec<SocialMessageRow>> {
+pub async fn replies(db: &mut sqlx::PgConnection, tenant: &str, status: Option<&str>, limit: Option<i64>) -> anyhow::Result<Vec<SocialMessageRow>> {
     sqlx::query_as(&format!("{MESSAGE} WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) ORDER BY updated_at, reply_id LIMIT $3"))
         .bind(tenant)
         .bind(status)
         .bind(super::clamp_limit(limit))
-        .fetch_all(pool)
+        .fetch_all(&mut *db)
         .await
         .context("reading replies")
 }
 
 /// The feed: high priority before medium, then the newest; `unread_only`, `kind` filter it.
-pub async fn notifications(pool: &PgPool, tenant: &str, unread_only: bool, kind: Option<&str>, limit: Option<i64>) -> anyhow::Result<NotificationFeed> {
+pub async fn notifications(db: &mut sqlx::PgConnection, tenant: &str, unread_only: bool, kind: Option<&str>, limit: Option<i64>) -> anyhow::Result<NotificationFeed> {
     let notifications = sqlx::query_as(&format!(
         "{NOTIFICATION} WHERE tenant_id = $1 AND (NOT $2 OR status = 'unread') AND ($3::text IS NULL OR kind = $3) \
          ORDER BY (priority = 'high') DESC, seq DESC LIMIT $4"
@@ -184,17 +183,17 @@ pub async fn notifications(pool: &PgPool, tenant: &str, unread_only: bool, kind:
     .bind(unread_only)
     .bind(kind)
     .bind(super::clamp_limit(limit))
-    .fetch_all(pool)
+    .fetch_all(&mut *db)
     .await
     .context("reading notifications")?;
     let unread_count: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM notifications WHERE tenant_id = $1 AND status = 'unread'").bind(tenant).fetch_one(pool).await.context("counting unread notifications")?;
+        sqlx::query_scalar("SELECT count(*) FROM notifications WHERE tenant_id = $1 AND status = 'unread'").bind(tenant).fetch_one(&mut *db).await.context("counting unread notifications")?;
     Ok(NotificationFeed { notifications, unread_count })
 }
 
 /// Notifications raised after `seq`, in feed order (the live stream and its resume).
-pub async fn notifications_after(pool: &PgPool, tenant: &str, seq: i64, limit: i64) -> anyhow::Result<Vec<NotificationRow>> {
-    sqlx::query_as(&format!("{NOTIFICATION} WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")).bind(tenant).bind(seq).bind(limit).fetch_all(pool).await.context("reading the feed")
+pub async fn notifications_after(db: &mut sqlx::PgConnection, tenant: &str, seq: i64, limit: i64) -> anyhow::Result<Vec<NotificationRow>> {
+    sqlx::query_as(&format!("{NOTIFICATION} WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")).bind(tenant).bind(seq).bind(limit).fetch_all(&mut *db).await.context("reading the feed")
 }
 
 /// Everything souk holds about one conversation's customer (rules PR3): the conversation, its
@@ -210,13 +209,13 @@ pub struct CustomerExport {
 }
 
 /// The export of `conversation_id`'s customer, if souk holds anything about them.
-pub async fn customer_export(pool: &PgPool, tenant: &str, conversation_id: &str) -> anyhow::Result<Option<CustomerExport>> {
-    let Some(conversation) = conversation(pool, tenant, conversation_id).await? else { return Ok(None) };
+pub async fn customer_export(db: &mut sqlx::PgConnection, tenant: &str, conversation_id: &str) -> anyhow::Result<Option<CustomerExport>> {
+    let Some(conversation) = conversation(&mut *db, tenant, conversation_id).await? else { return Ok(None) };
     let notifications =
         sqlx::query_as(&format!("{NOTIFICATION} WHERE tenant_id = $1 AND subject = (SELECT subject FROM social_conversations WHERE tenant_id = $1 AND conversation_id = $2) ORDER BY seq"))
             .bind(tenant)
             .bind(conversation_id)
-            .fetch_all(pool)
+            .fetch_all(&mut *db)
             .await
             .context("reading a customer's notifications")?;
     Ok(Some(CustomerExport { export_date: Utc::now(), conversation, notifications }))

@@ -3,8 +3,8 @@
 //! product commands in `command_outcomes` (`projections/migrations/0015_products.sql`).
 //! Snapshots only move forward; movements are written once per event.
 
-use super::runner::{Projection, SinkRecord};
 use super::outcome::Outcome;
+use super::runner::{Projection, SinkRecord};
 use super::snapshot_upsert;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
