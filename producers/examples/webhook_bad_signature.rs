@@ -27,6 +27,7 @@ fn tenants(n: usize, shared_secret: bool) -> Tenants {
             instagram: None,
             whatsapp_inbox: false,
             staff: vec![],
+            rate_limits: None,
         })
         .collect();
     Tenants::from_list(list).expect("tenants")

@@ -30,6 +30,7 @@ fn bharat() -> Arc<Tenants> {
         instagram: None,
         whatsapp_inbox: false,
         staff: vec![],
+        rate_limits: None,
         intent_confidence_threshold: None,
     };
     Arc::new(Tenants::from_list(vec![tenant]).unwrap())

@@ -54,6 +54,7 @@ fn tenant(id: &str, number: &str, key: &str) -> Tenant {
         instagram: None,
         whatsapp_inbox: false,
         staff: vec![],
+        rate_limits: None,
     }
 }
 

@@ -21,6 +21,7 @@ pub mod partitioner;
 pub mod permissions;
 pub mod privacy;
 pub mod processor;
+pub mod rate_limit;
 pub mod stack;
 pub mod stage;
 pub mod store;

@@ -50,10 +50,11 @@ pub fn error_response(description: &str) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": reference("Error") } } })
 }
 
-/// The shared refusal shape ([`crate::api_error::ApiError`]): `{"error": CODE, "reason": why}`.
+/// The shared refusal shape ([`crate::api_error::ApiError`]): `{"error": CODE, "reason": why}`,
+/// and `retry_after` (seconds) on a 429.
 pub fn error_schema() -> Value {
     json!({ "type": "object", "required": ["error", "reason"], "additionalProperties": false, "properties": {
-        "error": string(), "reason": string() } })
+        "error": string(), "reason": string(), "retry_after": { "type": "integer", "minimum": 1 } } })
 }
 
 /// One surface's part of the document.
@@ -94,6 +95,10 @@ pub fn document(title: &str, version: &str, description: &str, fragments: &[Frag
                 let needs = axum::http::Method::from_bytes(method_upper.as_bytes()).ok().and_then(|m| crate::permissions::required(&m, path));
                 if let (Some(permission), Some(responses)) = (needs, op.get_mut("responses").and_then(Value::as_object_mut)) {
                     responses.entry("403").or_insert_with(|| error_response(&format!("Insufficient permissions: the key's role lacks {permission}")));
+                }
+                let limited = axum::http::Method::from_bytes(method_upper.as_bytes()).is_ok_and(|m| crate::rate_limit::limited(&m, path));
+                if let (true, Some(responses)) = (limited, op.get_mut("responses").and_then(Value::as_object_mut)) {
+                    responses.entry("429").or_insert_with(|| error_response(crate::rate_limit::DOCUMENTED));
                 }
                 entry[method] = op;
             }

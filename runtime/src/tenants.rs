@@ -96,6 +96,10 @@ pub struct Tenant {
     /// every permission, each of these its role's.
     #[serde(default)]
     pub staff: Vec<StaffKey>,
+    /// Command rate limits per API key (`[tenants.rate_limits]`, rules AU2); absent: 60 per
+    /// minute and 1,000 per hour (source 002 §a.9).
+    #[serde(default)]
+    pub rate_limits: Option<crate::rate_limit::RateLimits>,
 }
 
 /// One staff member's API key.

@@ -43,6 +43,7 @@ fn tenant(id: &str, secret: Option<&str>) -> Tenant {
         instagram: None,
         whatsapp_inbox: false,
         staff: vec![],
+        rate_limits: None,
         intent_confidence_threshold: None,
     }
 }

@@ -167,6 +167,7 @@ async fn search_index_scopes_by_tenant_and_resumes_from_the_commit_payload() {
         instagram: None,
         whatsapp_inbox: false,
         staff: vec![],
+        rate_limits: None,
     };
     let tenants = Arc::new(Tenants::from_list(vec![tenant(&a, "1", "key-a"), tenant(&b, "2", "key-b")]).expect("tenants"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

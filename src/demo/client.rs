@@ -38,6 +38,9 @@ pub struct DemoTenant {
     pub instagram_app_secret: String,
     /// Staff keys by role (`[[tenants.staff]]`, rules AU1): an admin, an operator, a viewer.
     pub staff: Vec<(String, String)>,
+    /// `[tenants.rate_limits]` (commands per minute, per hour; rules AU2), when not the source's
+    /// 60 and 1,000.
+    pub rate_limits: Option<(u32, u32)>,
 }
 
 impl DemoTenant {
@@ -57,6 +60,7 @@ impl DemoTenant {
             instagram_page_id: format!("178414{}", u64::from_str_radix(&digest[12..24], 16).unwrap_or(7) % 100_000_000_000),
             instagram_app_secret: format!("ig-app-secret-{}", &digest[16..32]),
             staff: ["admin", "operator", "viewer"].iter().map(|role| (role.to_string(), format!("{role}-key-{}", &digest[4..24]))).collect(),
+            rate_limits: None,
         }
     }
 
@@ -75,6 +79,9 @@ impl DemoTenant {
             self.instagram_app_secret,
             format!("IGQ-{}", self.access_token)
         ));
+        if let Some((per_minute, per_hour)) = self.rate_limits {
+            entry.push_str(&format!("[tenants.rate_limits]\ncommands_per_minute = {per_minute}\ncommands_per_hour = {per_hour}\n"));
+        }
         for (role, key) in &self.staff {
             entry.push_str(&format!("[[tenants.staff]]\nname = \"{role}-1\"\nrole = {role:?}\napi_key = {key:?}\n"));
         }

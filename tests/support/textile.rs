@@ -66,6 +66,11 @@ impl Textile {
         Textile::boot_with(tag, |_| {}, &["--driven-clock"]).await
     }
 
+    /// Starts everything with an empty catalog and the tenant as `configure` leaves it.
+    pub async fn start_unseeded_configured(tag: &str, configure: impl FnOnce(&mut DemoTenant)) -> Textile {
+        Textile::boot(tag, configure).await
+    }
+
     async fn boot(tag: &str, configure: impl FnOnce(&mut DemoTenant)) -> Textile {
         Textile::boot_with(tag, configure, &["--tick-interval-ms", "500"]).await
     }
@@ -74,6 +79,9 @@ impl Textile {
         let pipeline = Pipeline::new(tag).await;
         let tenant_id = format!("t{}", pipeline.prefix.trim_end_matches('.').replace(['.', '_'], "-").to_lowercase());
         let mut tenant = DemoTenant::derived(&tenant_id, "Bharat Textiles (test)");
+        // Tests drive many commands a minute (schemathesis thousands); the limits themselves are
+        // tested with the source's defaults (http_rate_limits.rs).
+        tenant.rate_limits = Some((1_000_000, 10_000_000));
         configure(&mut tenant);
         let whatsapp = RecordingWhatsApp::start().await.expect("recording WhatsApp server");
         let stripe = RecordingStripe::start().await.expect("recording Stripe server");

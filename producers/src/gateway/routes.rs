@@ -4,6 +4,7 @@
 use super::{checkout, commands, discovery, escalations, intents, orchestration, products, rules, social, whatsapp, GatewayState};
 use axum::extract::DefaultBodyLimit;
 use souk_runtime::http::{Routes, Surface};
+use std::sync::Arc;
 
 /// Every gateway route, with the body limit of the state's config (over it ⇒ 413). The routes have
 /// their state applied, so they can be merged with other components' routes.
@@ -58,6 +59,11 @@ pub fn router(state: GatewayState) -> Routes {
         .map_router(|r| r.layer(DefaultBodyLimit::max(limit)))
         // A product file is larger than any command (source §a.6: 10 MB).
         .merge(Routes::new().post("/v1/inventory/import", products::import).map_router(|r| r.layer(DefaultBodyLimit::max(products::MAX_IMPORT_BYTES))))
+        // Rate limits per key (rules AU2): 429 with retry_after before a handler (after the role check).
+        .map_router({
+            let limits = (tenants.clone(), Arc::new(souk_runtime::rate_limit::RateLimiter::default()));
+            move |r| r.route_layer(axum::middleware::from_fn_with_state(limits, souk_runtime::rate_limit::limit))
+        })
         // Staff roles (rules AU1): 403 before a handler when the key's role lacks the route's permission.
         .map_router(|r| r.route_layer(axum::middleware::from_fn_with_state(tenants, souk_runtime::permissions::authorize)))
         .with_state(state)

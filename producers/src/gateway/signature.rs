@@ -130,6 +130,7 @@ mod tests {
             instagram: None,
             whatsapp_inbox: false,
             staff: vec![],
+            rate_limits: None,
         };
         let mut list: Vec<Tenant> = (0..10_000).map(|i| tenant(i, "meta-app-1")).collect();
         list.push(tenant(10_000, "meta-app-2"));

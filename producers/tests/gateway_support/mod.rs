@@ -55,6 +55,7 @@ impl Creds {
             instagram: None,
             whatsapp_inbox: false,
             staff: vec![],
+            rate_limits: None,
             intent_confidence_threshold: None,
         }
     }

@@ -49,6 +49,7 @@ pub fn tenant(id: &str, number: &str, key: &str) -> Tenant {
         instagram: None,
         whatsapp_inbox: false,
         staff: vec![],
+        rate_limits: None,
         intent_confidence_threshold: None,
     }
 }

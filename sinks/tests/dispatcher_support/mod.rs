@@ -36,6 +36,7 @@ pub fn tenant(id: &str) -> Tenant {
         instagram: None,
         whatsapp_inbox: false,
         staff: vec![],
+        rate_limits: None,
     }
 }
 
