@@ -29,6 +29,7 @@ pub fn app(surfaces: Vec<Surface>) -> App {
     fragments.extend(surfaces.iter().map(|s| s.doc.clone()));
     let openapi = openapi(&fragments);
     let served = openapi.clone();
+    let auditor = surfaces.iter().find_map(|s| s.audit.clone());
     let mut routes: Routes = Routes::new().get("/openapi.json", move || {
         let doc = served.clone();
         async move { Json(doc) }
@@ -37,7 +38,12 @@ pub fn app(surfaces: Vec<Surface>) -> App {
         routes = routes.merge(surface.routes);
     }
     let (router, routes) = routes.into_parts();
-    let router = router.fallback(|| async { ApiError::not_found("NOT_FOUND", "no such route").into_response() }).layer(axum::middleware::from_fn(refuse_nul));
+    let mut router = router.fallback(|| async { ApiError::not_found("NOT_FOUND", "no such route").into_response() });
+    // Every key presented to any surface is audited (rules AU3), when a surface publishes attempts.
+    if let Some(auditor) = auditor {
+        router = router.layer(axum::middleware::from_fn_with_state(auditor, souk_runtime::auth_audit::audit));
+    }
+    let router = router.layer(axum::middleware::from_fn(refuse_nul));
     App { router, routes, openapi }
 }
 
@@ -49,7 +55,8 @@ pub async fn serve(addr: &str, surfaces: Vec<Surface>, mut shutdown: watch::Rece
     let bound = listener.local_addr()?;
     tracing::info!(addr = %bound, routes = routes.len(), "HTTP API: {}", routes.iter().map(Route::to_string).collect::<Vec<_>>().join(", "));
     let task = async move {
-        axum::serve(listener, router)
+        // The peer address reaches handlers and the auth audit (ConnectInfo).
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 let _ = shutdown.wait_for(|s| *s).await;
             })

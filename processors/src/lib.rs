@@ -14,6 +14,7 @@ pub mod order_session;
 pub mod products;
 pub mod resourcing;
 pub mod rules;
+pub mod security;
 pub mod social;
 pub mod standing_intent;
 pub mod time_chain;

@@ -121,6 +121,6 @@ pub mod driven {
                 "security": [{ "bearer": [] }],
             }),
         );
-        Surface { routes: Routes::new().post("/v1/clock/ticks", tick).with_state(state), doc }
+        Surface { routes: Routes::new().post("/v1/clock/ticks", tick).with_state(state), doc, audit: None }
     }
 }

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter};
 use axum::Router;
 use std::fmt;
+use std::sync::Arc;
 
 /// One served route: an HTTP method on an OpenAPI-style path template (`/v1/orders/{order_id}`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -127,6 +128,8 @@ pub struct Surface {
     pub routes: Routes,
     /// Their documentation.
     pub doc: crate::openapi::Fragment,
+    /// Where the app's authentication attempts go (rules AU3), if this surface publishes them.
+    pub audit: Option<Arc<crate::auth_audit::Auditor>>,
 }
 
 /// Middleware: a request whose path or query carries a NUL character (`%00`) is answered

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod api_error;
+pub mod auth_audit;
 pub mod batch_loop;
 pub mod codec;
 pub mod dead_letter;

@@ -136,6 +136,8 @@ const BUILTIN: &[(&str, &str)] = &[
     ("rule_delete_requested.avsc", include_str!("../avro/rule_delete_requested.avsc")),
     ("rule_updated.avsc", include_str!("../avro/rule_updated.avsc")),
     ("rule_command_rejected.avsc", include_str!("../avro/rule_command_rejected.avsc")),
+    ("auth_attempted.avsc", include_str!("../avro/auth_attempted.avsc")),
+    ("security_anomaly.avsc", include_str!("../avro/security_anomaly.avsc")),
 ];
 
 /// Why a schema could not be loaded or composed.

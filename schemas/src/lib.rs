@@ -23,6 +23,7 @@ pub mod payments;
 pub mod privacy;
 pub mod products;
 pub mod rules;
+pub mod security;
 pub mod simulator;
 pub mod social;
 pub mod whatsapp;

@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use souk_processors::products::ProductInventory;
 use souk_processors::rules::BusinessRules;
+use souk_processors::security::AuthAnomalies;
 use souk_processors::social::{ConversationProcessor, NotificationFeed};
 use souk_processors::{escalation::EscalationProcessor, invoicing::Invoicing, ledger::Ledger, negotiation::NegotiationProcessor, order_session::OrderSession, InventoryPool};
 use souk_processors::{intent_watch::IntentWatch, standing_intent::StandingIntentProcessor};
@@ -39,6 +40,7 @@ pub fn builtin() -> Registry {
         .register(Role::Processor, "social-conversation", Kind::new::<NoOptions>(Needs::NOTHING, processor::<ConversationProcessor>))
         .register(Role::Processor, "notification-feed", Kind::new::<NoOptions>(Needs::NOTHING, processor::<NotificationFeed>))
         .register(Role::Processor, "product-inventory", Kind::new::<NoOptions>(Needs::NOTHING, processor::<ProductInventory>))
+        .register(Role::Processor, "auth-anomalies", Kind::new::<NoOptions>(Needs::NOTHING, processor::<AuthAnomalies>))
         .register(Role::Processor, "business-rules", Kind::new::<NoOptions>(Needs::NOTHING, processor::<BusinessRules>))
         .register(Role::Stage, "social-reply", Kind::new::<NoOptions>(Needs::TENANTS, social_reply_stage))
         .register(Role::Stage, "narrator", Kind::new::<NoOptions>(Needs::NOTHING, narrator_stage))
@@ -248,7 +250,9 @@ fn http_gateway(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static
         if spec.tables.iter().any(|t| t.declared == "privacy.keys") {
             state = state.with_privacy(key_ring(&cx, &spec).await?);
         }
-        Ok(Started::http(souk_producers::gateway::surface(state)))
+        // The authentication audit (rules AU3) when the gateway declares where attempts go.
+        let audited = cx.topology.producers.get(&spec.name).is_some_and(|p| p.outputs.contains_key("security"));
+        Ok(Started::http(if audited { souk_producers::gateway::audited_surface(state) } else { souk_producers::gateway::surface(state) }))
     })
 }
 

@@ -15,6 +15,7 @@
 //! commands), `publisher.rs` (where events go), `directory.rs` (order → customer), `error.rs`,
 //! `config.rs`.
 
+mod audit;
 mod checkout;
 mod commands;
 mod config;
@@ -38,12 +39,13 @@ mod social;
 mod validate;
 mod whatsapp;
 
+pub use audit::PublishedAudit;
 pub use config::GatewayConfig;
 pub use directory::{LogOrderDirectory, NoOrderDirectory, OrderDirectory};
 pub use error::ApiError;
 pub use openapi::fragment as openapi_fragment;
 pub use publisher::{EventPublisher, GatewayEvent, KafkaPublisher, Publish, PublishError, GATEWAY_KIND};
-pub use routes::{router, surface};
+pub use routes::{audited_surface, router, surface};
 pub use signature::{sign, verify, AppSecrets};
 pub use validate::{text, TEXT_PATTERN};
 pub use whatsapp::{SIGNATURE_HEADER, TIMESTAMP_HEADER};

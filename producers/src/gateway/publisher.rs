@@ -99,6 +99,8 @@ pub enum GatewayEvent {
     ProductCommand(souk_schemas::products::ProductCommand),
     /// A business-rule command (taught, confirmed, changed, deleted) → `rules` (`rules.commands`).
     RuleCommand(souk_schemas::rules::RuleCommand),
+    /// An API key presented to the HTTP API (rules AU3) → `security` (`security.inputs`).
+    AuthAttempt(souk_schemas::security::AuthAttempted),
 }
 
 impl GatewayEvent {
@@ -129,6 +131,7 @@ impl GatewayEvent {
             GatewayEvent::Erasure(_) => "social",
             GatewayEvent::ProductCommand(_) => "catalog",
             GatewayEvent::RuleCommand(_) => "rules",
+            GatewayEvent::AuthAttempt(_) => "security",
         }
     }
 
@@ -188,6 +191,7 @@ impl GatewayEvent {
                     C::RuleDeleteRequested(_) => "RuleDeleteRequested",
                 }
             }
+            GatewayEvent::AuthAttempt(_) => "AuthAttempted",
         }
     }
 
@@ -229,6 +233,7 @@ impl GatewayEvent {
             GatewayEvent::Erasure(e) => &e.envelope,
             GatewayEvent::ProductCommand(c) => souk_schemas::StreamEvent::envelope(c),
             GatewayEvent::RuleCommand(c) => souk_schemas::StreamEvent::envelope(c),
+            GatewayEvent::AuthAttempt(e) => &e.envelope,
         }
     }
 
@@ -271,6 +276,7 @@ impl GatewayEvent {
             GatewayEvent::Erasure(e) => serde_json::to_value(e)?,
             GatewayEvent::ProductCommand(c) => return serde_json::to_value(c),
             GatewayEvent::RuleCommand(c) => return serde_json::to_value(c),
+            GatewayEvent::AuthAttempt(e) => serde_json::to_value(e)?,
         };
         Ok(json!({ self.record_name(): record }))
     }

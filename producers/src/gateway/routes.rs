@@ -71,5 +71,12 @@ pub fn router(state: GatewayState) -> Routes {
 
 /// The gateway's share of the HTTP API: its routes and their documentation.
 pub fn surface(state: GatewayState) -> Surface {
-    Surface { routes: router(state), doc: super::openapi::fragment() }
+    Surface { routes: router(state), doc: super::openapi::fragment(), audit: None }
+}
+
+/// [`surface`] that also publishes the whole app's authentication attempts (rules AU3) to the
+/// gateway's `security` output.
+pub fn audited_surface(state: GatewayState) -> Surface {
+    let auditor = souk_runtime::auth_audit::Auditor::new(state.tenants.clone(), Arc::new(super::PublishedAudit::new(state.publisher.clone())));
+    Surface { audit: Some(auditor), ..surface(state) }
 }

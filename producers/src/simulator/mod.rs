@@ -79,7 +79,7 @@ fn surface(state: Simulator) -> Surface {
         .post("/v1/simulator/live-demo/setup", live_demo::setup)
         .post("/v1/simulator/live-demo/reset", live_demo::reset)
         .with_state(state);
-    Surface { routes, doc: doc() }
+    Surface { routes, doc: doc(), audit: None }
 }
 
 fn doc() -> Fragment {

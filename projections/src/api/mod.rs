@@ -63,7 +63,7 @@ impl ApiState {
 
 /// The read API's share of the HTTP API (the `read-api` component): routes and documentation.
 pub fn surface(pool: PgPool, tenants: Arc<Tenants>) -> Surface {
-    Surface { routes: router(pool, tenants), doc: fragment() }
+    Surface { routes: router(pool, tenants), doc: fragment(), audit: None }
 }
 
 /// The read API's routes (paths are absolute `/v1/...`), state applied, ready to merge.

@@ -61,7 +61,7 @@ pub fn search_router(index_dir: PathBuf, tenants: Arc<Tenants>) -> Routes {
 
 /// The search API's share of the HTTP API (the `search-api` component).
 pub fn search_surface(index_dir: PathBuf, tenants: Arc<Tenants>) -> Surface {
-    Surface { routes: search_router(index_dir, tenants), doc: search_fragment() }
+    Surface { routes: search_router(index_dir, tenants), doc: search_fragment(), audit: None }
 }
 
 /// `GET /v1/search` in the OpenAPI document.
