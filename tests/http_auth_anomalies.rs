@@ -2,7 +2,7 @@
 //! examples 16–17 with API keys in place of passwords): six unknown keys from one address within
 //! the hour raise `excessive_failed_logins` (high); one staff key used from four loopback
 //! addresses within a day raises `multiple_ip_addresses` (medium) and tells the owner in the
-//! notification feed. The audit never records a key.
+//! notification feed. The audit never records a key, and personal data in a log line is masked.
 
 mod support;
 
@@ -63,4 +63,16 @@ async fn examples_16_and_17_failed_keys_and_one_key_from_many_addresses() {
     let text = serde_json::to_string(&attempts).unwrap();
     assert!(!text.contains("stolen-key") && !text.contains(&viewer) && !text.contains(&t.client.tenant.api_key), "{text}");
     assert!(attempts.iter().any(|SecurityInput::AuthAttempted(a)| a.principal.as_deref() == Some("viewer-1") && a.success));
+
+    // Example 19 (rules PR4): personal data reaching a log line is masked on the way out — here
+    // the raw path of a refused request, which souk logs.
+    let resp = from(9).get(format!("{}/v1/nowhere/john@x.com/+15551234567", t.client.base())).bearer_auth("stolen-key-x").send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let logs = eventually("the refused path in the log", async || {
+        let logs = t.logs();
+        logs.contains("/v1/nowhere/").then_some(logs)
+    })
+    .await;
+    assert!(logs.contains("/v1/nowhere/jo***@x.com/***-***-4567"), "{}", t.log_tail());
+    assert!(!logs.contains("john@x.com") && !logs.contains("5551234567"));
 }

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod partitioner;
 pub mod permissions;
+pub mod pii;
 pub mod privacy;
 pub mod processor;
 pub mod rate_limit;
