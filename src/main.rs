@@ -53,7 +53,7 @@ enum TopologyAction {
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SOUK_LOG").unwrap_or_else(|_| "info,rdkafka=warn,librdkafka=warn".into()))
-        // Personal data never reaches a log unmasked (rules PR4).
+        // Personal data never reaches a log unmasked (rules PR5).
         .with_writer(|| souk_runtime::pii::MaskingWriter::new(std::io::stderr()))
         .init();
     let cli = Cli::parse();

@@ -64,7 +64,7 @@ async fn examples_16_and_17_failed_keys_and_one_key_from_many_addresses() {
     assert!(!text.contains("stolen-key") && !text.contains(&viewer) && !text.contains(&t.client.tenant.api_key), "{text}");
     assert!(attempts.iter().any(|SecurityInput::AuthAttempted(a)| a.principal.as_deref() == Some("viewer-1") && a.success));
 
-    // Example 19 (rules PR4): personal data reaching a log line is masked on the way out — here
+    // Example 19 (rules PR5): personal data reaching a log line is masked on the way out — here
     // the raw path of a refused request, which souk logs.
     let resp = from(9).get(format!("{}/v1/nowhere/john@x.com/+15551234567", t.client.base())).bearer_auth("stolen-key-x").send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);

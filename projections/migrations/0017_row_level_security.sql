@@ -1,4 +1,4 @@
--- Row-level security on every tenant-scoped read model (rules PR3; source 002 §b: every table has
+-- Row-level security on every tenant-scoped read model (rules PR4; source 002 §b: every table has
 -- RLS). The read API runs each request in a transaction as `souk_reader` with `souk.tenant` set
 -- for that transaction only (`SET LOCAL ROLE`, `set_config(..., true)`); the policy shows that
 -- role only the rows of that tenant, and none when no tenant is named. The sinks write as the

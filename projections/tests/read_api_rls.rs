@@ -1,4 +1,4 @@
-//! Row-level security of the read models (rules PR3; source 002 §b, every table under RLS):
+//! Row-level security of the read models (rules PR4; source 002 §b, every table under RLS):
 //! every table with a `tenant_id` has the tenant policy; a read as the reader role that names no
 //! tenant sees nothing in any of them; a read scoped to tenant A sees only A's rows even with no
 //! `WHERE` at all; and through the API, A's key never reads B's rows.

@@ -1,4 +1,4 @@
-//! Personal data masked in logs (rules PR4; source 002 §d and table (f) example 19): every line
+//! Personal data masked in logs (rules PR5; source 002 §d and table (f) example 19): every line
 //! souk logs passes through [`mask`] on its way out ([`MaskingWriter`]), so an e-mail address or a
 //! phone number that reaches a log message — from souk's own code or a library's — is written
 //! masked: `john@x.com` → `jo***@x.com`, `5551234567` → `***-***-4567`.

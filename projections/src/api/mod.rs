@@ -41,7 +41,7 @@ pub const READER_ROLE: &str = "souk_reader";
 /// The transaction setting naming the tenant a read is for.
 pub const TENANT_SETTING: &str = "souk.tenant";
 
-/// A read transaction for `tenant` (rules PR3): it runs as [`READER_ROLE`] with [`TENANT_SETTING`]
+/// A read transaction for `tenant` (rules PR4): it runs as [`READER_ROLE`] with [`TENANT_SETTING`]
 /// set for this transaction only, so Postgres itself — not only each query's `WHERE` — keeps other
 /// tenants' rows out. One repeatable-read, read-only snapshot, so a read of several tables sees
 /// them as of one moment; rolled back when dropped (reads change nothing).
