@@ -3,6 +3,7 @@
 //! nobody hand-writes SQL against the projection tables.
 
 pub mod api;
+pub mod console;
 pub mod outbound;
 pub mod queries;
 pub mod search;

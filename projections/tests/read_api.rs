@@ -223,12 +223,20 @@ async fn read_api_is_tenant_scoped_and_documented() {
     // Every path of the read API's OpenAPI fragment is served (401 without a key); the merged
     // document against the whole app's route table is checked in the souk crate's http_openapi.
     let fragment = souk_projections::api::fragment();
-    assert_eq!(fragment.paths.len(), 30);
-    for (path, ops) in &fragment.paths {
+    assert_eq!(fragment.paths.len(), 33);
+    for (path, ops) in fragment.paths.iter().filter(|(p, _)| !p.starts_with("/console")) {
         let concrete = path.replace('{', "x").replace('}', "");
         let (status, body) = api.get(&concrete, None).await;
         assert_eq!(status, 401, "{concrete} is routed: {body}");
         assert!(ops["get"]["responses"]["200"].is_object(), "{path}");
+    }
+    // The console's page and assets are public (the page asks for the key), with strict headers.
+    for (path, media) in [("/console", "text/html"), ("/console/console.js", "text/javascript"), ("/console/console.css", "text/css")] {
+        let res = api.http.get(format!("{}{path}", api.base)).send().await.expect("console");
+        assert_eq!(res.status().as_u16(), 200, "{path}");
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with(media), "{path}");
+        assert_eq!(res.headers()["x-frame-options"], "DENY");
+        assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
     }
     for bad in ["/v1/orders?limit=0", "/v1/messages?limit=501", "/v1/escalations?status=lost"] {
         let (status, body) = api.get(bad, Some(KEY_A)).await;

@@ -99,6 +99,9 @@ pub fn router(pool: PgPool, tenants: Arc<Tenants>) -> Routes {
         .get("/v1/inventory/movements", products::movements)
         .get("/v1/rules", rules::rules)
         .get("/v1/rules/{rule_id}", rules::rule)
+        .get("/console", crate::console::page)
+        .get("/console/console.js", crate::console::script)
+        .get("/console/console.css", crate::console::style)
         // Staff roles (rules AU1): 403 before a handler when the key's role lacks the read's permission.
         .map_router({
             let tenants = tenants.clone();

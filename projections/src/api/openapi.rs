@@ -336,6 +336,7 @@ pub fn fragment() -> Fragment {
     super::social::document(&mut f, get, param);
     super::products::document(&mut f, get, param);
     super::rules::document(&mut f, get, param);
+    crate::console::document(&mut f);
     f.security_schemes.insert("bearer".into(), json!({ "type": "http", "scheme": "bearer", "description": "the tenant's owner API key" }));
     f
 }
