@@ -4,7 +4,8 @@
 //! prints the transcript and the final projections, then leaves the gateway, read API and search
 //! API running for a UI until Ctrl-C. `souk demo flowers` plays system 2's live demo instead
 //! (seed-000 §6.1: Partner A refuses pink, re-sourcing finds Partner B, the user approves, then
-//! the 61.00 variant that escalates), with the partner simulator answering for the florists. Outbound WhatsApp calls go to a local recording Cloud API
+//! the 61.00 variant that escalates), with the partner simulator answering for the florists;
+//! `souk demo inbox` plays the social inbox (Instagram DMs, the owner's review in `/console`). Outbound WhatsApp calls go to a local recording Cloud API
 //! unless `--whatsapp-base-url` points at the real one, and payment calls to a local recording
 //! Stripe stand-in unless `--payments-base-url` points at a real provider.
 
@@ -28,12 +29,15 @@ pub enum Story {
     Textile,
     /// The live demo of autonomous recovery (system 2, seed-000 §6.1) with simulated partners.
     Flowers,
+    /// The small-business social inbox (system 3): Instagram DMs, the confidence gate, the owner's
+    /// review, low stock, a business rule, an erasure.
+    Inbox,
 }
 
 /// Options of `souk demo`.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
-    /// The story: `textile` (default) or `flowers`.
+    /// The story: `textile` (default), `flowers` or `inbox`.
     #[arg(value_enum, default_value_t = Story::Textile)]
     pub story: Story,
     /// Where the gateway, read API and search API listen.
@@ -135,6 +139,7 @@ pub async fn demo(path: &Path, args: DemoArgs) -> anyhow::Result<()> {
                 print_projections(&client).await
             }
             Story::Flowers => souk::demo::flowers::play(&client, &transcript).await,
+            Story::Inbox => souk::demo::inbox::play(&client, &transcript).await,
         }
     };
     let outcome = tokio::select! {
@@ -154,6 +159,10 @@ pub async fn demo(path: &Path, args: DemoArgs) -> anyhow::Result<()> {
         Story::Textile => {
             println!("\nread API: curl -H 'Authorization: Bearer {}' http://{addr}/v1/orders/pending-approval", tenant.api_key);
             println!("OpenAPI: http://{addr}/openapi.json · search: http://{addr}/v1/search?q=cotton");
+        }
+        Story::Inbox => {
+            println!("\nowner console: http://{addr}/console (API key {})", tenant.api_key);
+            println!("read API: curl -H 'Authorization: Bearer {}' http://{addr}/v1/conversations", tenant.api_key);
         }
         Story::Flowers => {
             println!("\nread API: curl -H 'Authorization: Bearer {}' http://{addr}/v1/bundles/bundle-pink", tenant.api_key);

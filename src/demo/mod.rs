@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod flowers;
+pub mod inbox;
 pub mod scenario;
 
 /// Meta-shaped webhook deliveries (kept beside the gateway and the partner simulator, which posts them too).
