@@ -41,6 +41,8 @@ pub struct DemoTenant {
     /// `[tenants.rate_limits]` (commands per minute, per hour; rules AU2), when not the source's
     /// 60 and 1,000.
     pub rate_limits: Option<(u32, u32)>,
+    /// `whatsapp_inbox`: its WhatsApp customers are answered by the social inbox.
+    pub whatsapp_inbox: bool,
 }
 
 impl DemoTenant {
@@ -61,6 +63,7 @@ impl DemoTenant {
             instagram_app_secret: format!("ig-app-secret-{}", &digest[16..32]),
             staff: ["admin", "operator", "viewer"].iter().map(|role| (role.to_string(), format!("{role}-key-{}", &digest[4..24]))).collect(),
             rate_limits: None,
+            whatsapp_inbox: false,
         }
     }
 
@@ -70,6 +73,9 @@ impl DemoTenant {
             "[[tenants]]\nid = {:?}\nname = {:?}\nphone_number_id = {:?}\napp_secret = {:?}\nverify_token = {:?}\napi_key = {:?}\naccess_token = {:?}\npayments_secret_key = {:?}\n",
             self.id, self.name, self.phone_number_id, self.app_secret, self.verify_token, self.api_key, self.access_token, self.payments_secret_key
         );
+        if self.whatsapp_inbox {
+            entry.push_str("whatsapp_inbox = true\n");
+        }
         if let Some(threshold) = &self.confidence_threshold {
             entry.push_str(&format!("intent_confidence_threshold = {threshold:?}\n"));
         }

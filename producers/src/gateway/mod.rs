@@ -38,6 +38,7 @@ mod signature;
 mod social;
 mod validate;
 mod whatsapp;
+mod whatsapp_inbox;
 
 pub use audit::PublishedAudit;
 pub use config::GatewayConfig;

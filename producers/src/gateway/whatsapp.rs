@@ -76,15 +76,23 @@ async fn handle(state: &GatewayState, headers: &HeaderMap, body: Result<Bytes, B
         Some(t) if signed_by.contains(&t.id) => Ok(t.id.clone()),
         Some(_) => Err(ApiError::unauthorized("BAD_SIGNATURE", format!("the signature is not from the app of phone_number_id {phone_number_id}"))),
     };
-    let (mut records, mut consents) = (Vec::new(), Vec::new());
+    let (mut records, mut consents, mut inbox) = (Vec::new(), Vec::new(), Vec::new());
     for record in parse_delivery(&body, &tenant_of)? {
+        // A social-inbox tenant's customers go to the inbox, sealed (rules SC2).
+        if let Some(item) = super::whatsapp_inbox::inbox_item(&state.tenants, &record) {
+            inbox.extend(item);
+            continue;
+        }
         consents.extend(consent_of(&record));
         records.push(super::orchestration::route_partner_reply(state, record).await?);
     }
-    let count = records.len();
+    let mut count = records.len();
     if count > 0 {
         records.extend(consents);
         state.publish(records).await?;
+    }
+    if !inbox.is_empty() {
+        count += super::social::seal_and_publish(state, inbox).await?;
     }
     tracing::info!(events = count, "webhook delivery accepted");
     Ok(count)
