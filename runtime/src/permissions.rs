@@ -71,6 +71,7 @@ pub fn required(method: &Method, path: &str) -> Option<&'static str> {
         _ if inventory && read => "inventory:read",
         _ if path == "/v1/inventory/products" || path == "/v1/inventory/import" => "inventory:create",
         _ if inventory => "inventory:update",
+        _ if path.starts_with("/v1/connections") => "settings:update",
         _ if path == "/v1/settings" && read => "settings:read",
         _ if path == "/v1/settings" => "settings:update",
         _ if read => "business:read",

@@ -138,6 +138,9 @@ const BUILTIN: &[(&str, &str)] = &[
     ("rule_command_rejected.avsc", include_str!("../avro/rule_command_rejected.avsc")),
     ("auth_attempted.avsc", include_str!("../avro/auth_attempted.avsc")),
     ("security_anomaly.avsc", include_str!("../avro/security_anomaly.avsc")),
+    ("connection_authorized.avsc", include_str!("../avro/connection_authorized.avsc")),
+    ("connection_disconnected.avsc", include_str!("../avro/connection_disconnected.avsc")),
+    ("connection_updated.avsc", include_str!("../avro/connection_updated.avsc")),
 ];
 
 /// Why a schema could not be loaded or composed.

@@ -10,6 +10,7 @@ pub mod billing;
 pub mod bundles;
 pub mod catalog;
 pub mod clock;
+pub mod connections;
 pub mod decimal;
 pub mod discovery;
 pub mod envelope;

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use souk_processors::products::ProductInventory;
 use souk_processors::rules::BusinessRules;
 use souk_processors::security::AuthAnomalies;
-use souk_processors::social::{ConversationProcessor, NotificationFeed};
+use souk_processors::social::{ChannelConnection, ConversationProcessor, NotificationFeed};
 use souk_processors::{escalation::EscalationProcessor, invoicing::Invoicing, ledger::Ledger, negotiation::NegotiationProcessor, order_session::OrderSession, InventoryPool};
 use souk_processors::{intent_watch::IntentWatch, standing_intent::StandingIntentProcessor};
 use souk_producers::catalog::{NegotiationRoutes, PartnerCatalog};
@@ -40,6 +40,7 @@ pub fn builtin() -> Registry {
         .register(Role::Processor, "social-conversation", Kind::new::<NoOptions>(Needs::NOTHING, processor::<ConversationProcessor>))
         .register(Role::Processor, "notification-feed", Kind::new::<NoOptions>(Needs::NOTHING, processor::<NotificationFeed>))
         .register(Role::Processor, "product-inventory", Kind::new::<NoOptions>(Needs::NOTHING, processor::<ProductInventory>))
+        .register(Role::Processor, "channel-connection", Kind::new::<NoOptions>(Needs::NOTHING, processor::<ChannelConnection>))
         .register(Role::Processor, "auth-anomalies", Kind::new::<NoOptions>(Needs::NOTHING, processor::<AuthAnomalies>))
         .register(Role::Processor, "business-rules", Kind::new::<NoOptions>(Needs::NOTHING, processor::<BusinessRules>))
         .register(Role::Stage, "social-reply", Kind::new::<NoOptions>(Needs::TENANTS, social_reply_stage))

@@ -19,6 +19,7 @@ mod audit;
 mod checkout;
 mod commands;
 mod config;
+mod connections;
 mod csv;
 mod directory;
 mod discovery;

@@ -176,6 +176,7 @@ pub fn fragment() -> Fragment {
     social_commands(&mut f);
     super::openapi_products::product_commands(&mut f);
     super::rules::openapi(&mut f);
+    super::connections::openapi(&mut f);
     f.operation("/v1/orders/{order_id}/approve", "post", decision("approve"));
     f.operation("/v1/orders/{order_id}/reject", "post", decision("reject"));
     let payment = body(

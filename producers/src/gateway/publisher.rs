@@ -101,6 +101,8 @@ pub enum GatewayEvent {
     RuleCommand(souk_schemas::rules::RuleCommand),
     /// An API key presented to the HTTP API (rules AU3) → `security` (`security.inputs`).
     AuthAttempt(souk_schemas::security::AuthAttempted),
+    /// A channel connection command (rules CC1–CC3) → `connections` (`connections.commands`).
+    ConnectionCommand(souk_schemas::connections::ConnectionCommand),
 }
 
 impl GatewayEvent {
@@ -132,6 +134,7 @@ impl GatewayEvent {
             GatewayEvent::ProductCommand(_) => "catalog",
             GatewayEvent::RuleCommand(_) => "rules",
             GatewayEvent::AuthAttempt(_) => "security",
+            GatewayEvent::ConnectionCommand(_) => "connections",
         }
     }
 
@@ -192,6 +195,14 @@ impl GatewayEvent {
                 }
             }
             GatewayEvent::AuthAttempt(_) => "AuthAttempted",
+            GatewayEvent::ConnectionCommand(c) => {
+                use souk_schemas::connections::ConnectionCommand as C;
+                match c {
+                    C::ConnectionAuthorized(_) => "ConnectionAuthorized",
+                    C::ConnectionDisconnected(_) => "ConnectionDisconnected",
+                    C::Tick(_) => "Tick",
+                }
+            }
         }
     }
 
@@ -234,6 +245,7 @@ impl GatewayEvent {
             GatewayEvent::ProductCommand(c) => souk_schemas::StreamEvent::envelope(c),
             GatewayEvent::RuleCommand(c) => souk_schemas::StreamEvent::envelope(c),
             GatewayEvent::AuthAttempt(e) => &e.envelope,
+            GatewayEvent::ConnectionCommand(c) => souk_schemas::StreamEvent::envelope(c),
         }
     }
 
@@ -277,6 +289,7 @@ impl GatewayEvent {
             GatewayEvent::ProductCommand(c) => return serde_json::to_value(c),
             GatewayEvent::RuleCommand(c) => return serde_json::to_value(c),
             GatewayEvent::AuthAttempt(e) => serde_json::to_value(e)?,
+            GatewayEvent::ConnectionCommand(c) => return serde_json::to_value(c),
         };
         Ok(json!({ self.record_name(): record }))
     }

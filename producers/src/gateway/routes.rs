@@ -1,7 +1,7 @@
 //! The gateway's URL map. Kept apart from the handlers so the whole HTTP surface reads in one place;
 //! `openapi.rs` documents exactly these routes (a test compares the two).
 
-use super::{checkout, commands, discovery, escalations, intents, orchestration, products, rules, social, whatsapp, GatewayState};
+use super::{checkout, commands, connections, discovery, escalations, intents, orchestration, products, rules, social, whatsapp, GatewayState};
 use axum::extract::DefaultBodyLimit;
 use souk_runtime::http::{Routes, Surface};
 use std::sync::Arc;
@@ -52,6 +52,8 @@ pub fn router(state: GatewayState) -> Routes {
         .post("/v1/inventory/products/{product_id}/reservations", products::reserve)
         .post("/v1/inventory/products/{product_id}/reservations/{reservation_id}/confirm", products::confirm)
         .post("/v1/inventory/products/{product_id}/reservations/{reservation_id}/release", products::release)
+        .put("/v1/connections/{platform}/{platform_user_id}", connections::authorize)
+        .delete("/v1/connections/{platform}/{platform_user_id}", connections::disconnect)
         .post("/v1/assistant/messages", rules::teach)
         .post("/v1/rules/{rule_id}/confirm", rules::confirm)
         .patch("/v1/rules/{rule_id}", rules::change)

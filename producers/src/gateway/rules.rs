@@ -165,18 +165,18 @@ pub(super) fn openapi(f: &mut souk_runtime::openapi::Fragment) {
     let rule = || path_param("rule_id", "the rule");
     let plain = body(&[("command_id", command_id())], &[]);
     f.operation("/v1/rules/{rule_id}/confirm", "post", with_rule(command("Confirm a proposed rule: only then does it apply (rules BR2; body optional)", vec![rule()], plain.clone(), false, false)));
-    // At least one change, none of them null (a null names nothing: 400 EMPTY_CHANGE).
+    // At least one change that is not null (a null field changes nothing: 400 EMPTY_CHANGE alone).
     let mut change = body(
         &[
-            ("priority", json!({ "type": "integer", "minimum": -MAX_PRIORITY, "maximum": MAX_PRIORITY, "description": "evaluation order, higher first" })),
-            ("active", json!({ "type": "boolean", "description": "pause (false) or resume (true) a confirmed rule" })),
-            ("description", message("the rule's one-line description")),
-            ("response_template", message("what customers are told when it applies")),
+            ("priority", json!({ "type": ["integer", "null"], "minimum": -MAX_PRIORITY, "maximum": MAX_PRIORITY, "description": "evaluation order, higher first" })),
+            ("active", json!({ "type": ["boolean", "null"], "description": "pause (false) or resume (true) a confirmed rule" })),
+            ("description", json!({ "type": ["string", "null"], "minLength": 1, "maxLength": 5000, "description": "the rule's one-line description; HTML stripped as for messages" })),
+            ("response_template", json!({ "type": ["string", "null"], "minLength": 1, "maxLength": 5000, "description": "what customers are told when it applies; HTML stripped as for messages" })),
             ("command_id", command_id()),
         ],
         &[],
     );
-    change["anyOf"] = json!(["priority", "active", "description", "response_template"].map(|f| json!({ "required": [f] })));
+    change["anyOf"] = json!(["priority", "active", "description", "response_template"].map(|f| json!({ "required": [f], "properties": { f: { "not": { "type": "null" } } } })));
     f.operation("/v1/rules/{rule_id}", "patch", with_rule(command("Change a rule's priority, pause or resume it, or reword it (rules BR3); at least one field", vec![rule()], change, true, false)));
     f.operation("/v1/rules/{rule_id}", "delete", with_rule(command("Delete a rule for good (rules BR3; body optional)", vec![rule()], plain, false, false)));
 }
