@@ -80,9 +80,10 @@ pub fn discover(reader: &IndexReader, tenant: &str, query: &DiscoverQuery, now: 
         clauses.push((Occur::Must, exact(s.capability, &c.to_lowercase())));
     }
     if query.min_price.is_some() || query.max_price.is_some() {
-        let e4 = |p: Decimal| p * Decimal::from(PRICE_E4);
-        let lower = query.min_price.map(|p| Bound::Included(Term::from_field_i64(s.price_e4, i64::try_from(e4(p).ceil()).unwrap_or(i64::MAX)))).unwrap_or(Bound::Unbounded);
-        let upper = query.max_price.map(|p| Bound::Included(Term::from_field_i64(s.price_e4, i64::try_from(e4(p).floor()).unwrap_or(i64::MAX)))).unwrap_or(Bound::Unbounded);
+        // A price too large for the index's scale (Decimal or i64 overflow) bounds nothing below it.
+        let e4 = |p: Decimal, round: fn(&Decimal) -> Decimal| p.checked_mul(Decimal::from(PRICE_E4)).and_then(|v| i64::try_from(round(&v)).ok()).unwrap_or(i64::MAX);
+        let lower = query.min_price.map(|p| Bound::Included(Term::from_field_i64(s.price_e4, e4(p, Decimal::ceil)))).unwrap_or(Bound::Unbounded);
+        let upper = query.max_price.map(|p| Bound::Included(Term::from_field_i64(s.price_e4, e4(p, Decimal::floor)))).unwrap_or(Bound::Unbounded);
         clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
     }
     let top = searcher.search(&BooleanQuery::new(clauses), &TopDocs::with_limit(CANDIDATES))?;
@@ -231,6 +232,10 @@ mod tests {
         assert_eq!(ids(&r, DiscoverQuery { capabilities: vec!["SAME_DAY".into()], ..q("pink") }), ["pink-cheap"]);
         assert_eq!(ids(&r, q("chocolate")), ["cake"]);
         assert_eq!(ids(&r, DiscoverQuery { max_price: Some("39.99".parse().unwrap()), ..q("") }), Vec::<String>::new());
+        // A price beyond the index's scale (schemathesis found one) bounds nothing instead of overflowing.
+        let huge: Decimal = "30427327300763920347002910526".parse().unwrap();
+        assert!(!ids(&r, DiscoverQuery { max_price: Some(huge), ..q("") }).is_empty());
+        assert!(ids(&r, DiscoverQuery { min_price: Some(huge), ..q("") }).is_empty());
     }
 
     #[test]
