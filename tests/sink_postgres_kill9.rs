@@ -92,21 +92,21 @@ async fn kill9_during_projection_leaves_rows_equal_to_the_log(#[case] mode: Mode
             InventoryEvent::HoldCommandRejected(_) => {}
         }
     }
-    let pools = souk_projections::pools(&mut *db.acquire().await.unwrap(), &tenant).await.unwrap();
+    let pools = souk_projections::pools(&mut db.acquire().await.unwrap(), &tenant).await.unwrap();
     assert_eq!(pools.len(), last_level.len(), "one row per pool");
     for row in &pools {
         let level = &last_level[&(row.material.clone(), row.color.clone())];
         assert_eq!((row.on_hand_meters, row.held_meters, row.available_meters), (level.on_hand_meters, level.held_meters, level.available_meters), "pool {}|{}", row.material, row.color);
         assert_eq!(row.last_event_id, level.envelope.event_id);
     }
-    let batches = souk_projections::stock_batches(&mut *db.acquire().await.unwrap(), &tenant).await.unwrap();
+    let batches = souk_projections::stock_batches(&mut db.acquire().await.unwrap(), &tenant).await.unwrap();
     assert_eq!(batches.len(), last_level.values().map(|l| l.batches.len()).sum::<usize>());
     for row in &batches {
         let level = &last_level[&(row.material.clone(), row.color.clone())];
         let b = level.batches.iter().find(|b| b.batch_id == row.batch_id).expect("batch in the last level");
         assert_eq!((row.rolls, row.loose_meters, row.held_meters, row.available_meters), (b.rolls, b.loose_meters, b.held_meters, b.available_meters), "batch {}", row.batch_id);
     }
-    let holds = souk_projections::holds(&mut *db.acquire().await.unwrap(), &tenant).await.unwrap();
+    let holds = souk_projections::holds(&mut db.acquire().await.unwrap(), &tenant).await.unwrap();
     let rows: BTreeMap<String, String> = holds.into_iter().map(|h| (h.hold_id, h.status)).collect();
     let expected: BTreeMap<String, String> = hold_status.into_iter().map(|(k, v)| (k, v.to_string())).collect();
     assert_eq!(rows, expected, "every hold's status equals the log's");

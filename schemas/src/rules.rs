@@ -113,6 +113,7 @@ pub enum RuleCommand {
 }
 
 /// What a rule decided (`rules.events`, and `rules.table` for the rule itself).
+#[allow(clippy::large_enum_variant)] // decoded one record at a time; boxing would only add an allocation
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RuleOutput {
     RuleUpdated(RuleUpdated),

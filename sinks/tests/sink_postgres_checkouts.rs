@@ -150,7 +150,7 @@ async fn produce(s: &Setup) {
 
 async fn assert_projected(s: &Setup) {
     let (a, b) = (s.a.as_str(), s.b.as_str());
-    let detail = queries::bundle_checkout(&mut *s.pool.acquire().await.unwrap(), a, "b1").await.expect("checkout").expect("b1's checkout");
+    let detail = queries::bundle_checkout(&mut s.pool.acquire().await.unwrap(), a, "b1").await.expect("checkout").expect("b1's checkout");
     let c = &detail.checkout;
     assert_eq!((c.checkout_id.as_str(), c.status.as_str(), c.payment_status.as_str()), ("co-1", "fulfilling", "captured"), "the bundle's latest checkout; the later offset at the same time wins");
     assert_eq!((c.total, c.captured, c.platform_fee, c.affiliate_commission), (d("165.00"), d("165.00"), d("20.61"), d("6.18")));
@@ -169,15 +169,15 @@ async fn assert_projected(s: &Setup) {
     let failed: (String, Option<String>) = sqlx::query_as("SELECT status, reason FROM checkouts WHERE tenant_id = $1 AND checkout_id = 'co-0'").bind(a).fetch_one(&s.pool).await.expect("co-0");
     assert_eq!(failed, ("failed".to_string(), Some("card_declined".to_string())));
 
-    let b2 = queries::bundle_checkout(&mut *s.pool.acquire().await.unwrap(), a, "b2").await.expect("checkout").expect("b2's checkout");
+    let b2 = queries::bundle_checkout(&mut s.pool.acquire().await.unwrap(), a, "b2").await.expect("checkout").expect("b2's checkout");
     assert_eq!((b2.checkout.checkout_id.as_str(), b2.legs.len()), ("co-2", 1));
-    assert!(queries::bundle_checkout(&mut *s.pool.acquire().await.unwrap(), a, "b9").await.expect("checkout").is_none());
+    assert!(queries::bundle_checkout(&mut s.pool.acquire().await.unwrap(), a, "b9").await.expect("checkout").is_none());
 
     // Tenant B reads its own co-1 under the same ids, and nothing of tenant A's.
-    let other = queries::bundle_checkout(&mut *s.pool.acquire().await.unwrap(), b, "b1").await.expect("checkout").expect("B's checkout");
+    let other = queries::bundle_checkout(&mut s.pool.acquire().await.unwrap(), b, "b1").await.expect("checkout").expect("B's checkout");
     assert_eq!((other.checkout.status.as_str(), other.checkout.total), ("paid", d("55.00")), "the misdirected record was dead-lettered, not projected for B");
     assert_eq!(other.legs.iter().map(|l| l.leg_id.as_str()).collect::<Vec<_>>(), ["only"]);
-    assert!(queries::bundle_checkout(&mut *s.pool.acquire().await.unwrap(), b, "b2").await.expect("checkout").is_none());
+    assert!(queries::bundle_checkout(&mut s.pool.acquire().await.unwrap(), b, "b2").await.expect("checkout").is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -382,14 +382,14 @@ async fn second_half(s: &Setup) -> Vec<Out> {
 }
 
 async fn assert_first_half(s: &Setup, summary: &OutboundMessageRequested) {
-    let pending = queries::pending_approvals(&mut *s.pool.acquire().await.unwrap(), &s.tenant).await.expect("pending");
+    let pending = queries::pending_approvals(&mut s.pool.acquire().await.unwrap(), &s.tenant).await.expect("pending");
     let ids: Vec<&str> = pending.iter().map(|p| p.order_id.as_str()).collect();
     assert_eq!(ids, ["ord-1", "ord-2"], "both waiting orders are pending approval");
     assert_eq!(pending[0].waiting_since.timestamp_millis(), T0 + 6);
     assert_eq!((pending[0].subtotal, pending[0].active_lines), (Some(d("2510.00")), 1));
-    let session = queries::session(&mut *s.pool.acquire().await.unwrap(), &s.tenant, ASHA).await.expect("session").expect("a session");
+    let session = queries::session(&mut s.pool.acquire().await.unwrap(), &s.tenant, ASHA).await.expect("session").expect("a session");
     assert_eq!((session.order_id.as_str(), session.state.as_str(), session.active), ("ord-1", "WAITING_OWNER_CONFIRMATION", true));
-    let log = queries::messages(&mut *s.pool.acquire().await.unwrap(), &s.tenant, &MessageFilter { customer: Some(ASHA.into()), ..Default::default() }).await.expect("messages");
+    let log = queries::messages(&mut s.pool.acquire().await.unwrap(), &s.tenant, &MessageFilter { customer: Some(ASHA.into()), ..Default::default() }).await.expect("messages");
     let view: Vec<(&str, &str, Option<&str>, &str)> = log.iter().map(|m| (m.message_id.as_str(), m.direction.as_str(), m.order_id.as_deref(), m.status.as_str())).collect();
     let summary_id = summary.envelope.event_id.as_str();
     assert_eq!(view, [("wamid.in1", "in", Some("ord-1"), "received"), (summary_id, "out", Some("ord-1"), "read"), ("wamid.in2", "in", Some("ord-1"), "received"),]);
@@ -399,8 +399,8 @@ async fn assert_first_half(s: &Setup, summary: &OutboundMessageRequested) {
 }
 
 async fn assert_second_half(s: &Setup) {
-    assert!(queries::pending_approvals(&mut *s.pool.acquire().await.unwrap(), &s.tenant).await.expect("pending").is_empty(), "approved and rejected orders left the pending approvals");
-    let detail = queries::order_detail(&mut *s.pool.acquire().await.unwrap(), &s.tenant, "ord-1").await.expect("detail").expect("ord-1");
+    assert!(queries::pending_approvals(&mut s.pool.acquire().await.unwrap(), &s.tenant).await.expect("pending").is_empty(), "approved and rejected orders left the pending approvals");
+    let detail = queries::order_detail(&mut s.pool.acquire().await.unwrap(), &s.tenant, "ord-1").await.expect("detail").expect("ord-1");
     assert_eq!((detail.order.state.as_str(), detail.order.customer.as_str()), ("ORDER_COMPLETED", ASHA));
     assert_eq!(detail.lines.len(), 1);
     assert_eq!((detail.lines[0].hold_status.as_deref(), detail.lines[0].requested_meters), (Some("COMMITTED"), d("20.000")));
@@ -410,38 +410,38 @@ async fn assert_second_half(s: &Setup) {
     assert_eq!(invoice.total.to_string(), "2635.50");
     let kinds: Vec<&str> = detail.history.iter().map(|h| h.kind.as_str()).collect();
     assert_eq!(kinds, ["ORDER_UPDATED", "MESSAGE_OUT", "ORDER_UPDATED", "COMMAND_OUTCOME", "ORDER_UPDATED", "COMMAND_OUTCOME", "INVOICE_ISSUED", "ESCALATION_RAISED", "MESSAGE_OUT"]);
-    let ravi = queries::order(&mut *s.pool.acquire().await.unwrap(), &s.tenant, "ord-2").await.expect("ord-2").expect("ord-2");
+    let ravi = queries::order(&mut s.pool.acquire().await.unwrap(), &s.tenant, "ord-2").await.expect("ord-2").expect("ord-2");
     assert_eq!(ravi.state, "ORDER_REJECTED");
-    let session = queries::session(&mut *s.pool.acquire().await.unwrap(), &s.tenant, ASHA).await.expect("session").expect("a session");
+    let session = queries::session(&mut s.pool.acquire().await.unwrap(), &s.tenant, ASHA).await.expect("session").expect("a session");
     assert_eq!((session.state.as_str(), session.active), ("ORDER_COMPLETED", false));
-    let second = queries::command_outcome(&mut *s.pool.acquire().await.unwrap(), &s.tenant, "cmd-2").await.expect("cmd-2").expect("outcome");
+    let second = queries::command_outcome(&mut s.pool.acquire().await.unwrap(), &s.tenant, "cmd-2").await.expect("cmd-2").expect("outcome");
     assert_eq!((second.accepted, second.code.as_deref()), (false, Some("INVALID_STATE")));
-    assert!(queries::command_outcome(&mut *s.pool.acquire().await.unwrap(), &s.tenant, "cmd-1").await.expect("cmd-1").expect("outcome").accepted);
-    let ledger = queries::ledger(&mut *s.pool.acquire().await.unwrap(), &s.tenant, ASHA).await.expect("ledger");
+    assert!(queries::command_outcome(&mut s.pool.acquire().await.unwrap(), &s.tenant, "cmd-1").await.expect("cmd-1").expect("outcome").accepted);
+    let ledger = queries::ledger(&mut s.pool.acquire().await.unwrap(), &s.tenant, ASHA).await.expect("ledger");
     let balance = ledger.balance.expect("balance");
     assert_eq!((balance.total_invoiced, balance.total_paid, balance.outstanding), (d("2635.50"), d("1000.00"), d("1635.50")));
     assert_eq!(ledger.entries.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["INVOICE", "PAYMENT"]);
     assert_eq!(ledger.payments.len(), 1);
     assert_eq!(ledger.payments[0].amount, d("1000.00"), "the first record of a payment id wins");
-    assert_eq!(queries::payment_reminders(&mut *s.pool.acquire().await.unwrap(), &s.tenant, ASHA).await.expect("reminders").len(), 1);
-    let escalations = queries::escalations(&mut *s.pool.acquire().await.unwrap(), &s.tenant, &queries::EscalationFilter { status: Some("pending"), ..Default::default() }).await.expect("escalations");
+    assert_eq!(queries::payment_reminders(&mut s.pool.acquire().await.unwrap(), &s.tenant, ASHA).await.expect("reminders").len(), 1);
+    let escalations = queries::escalations(&mut s.pool.acquire().await.unwrap(), &s.tenant, &queries::EscalationFilter { status: Some("pending"), ..Default::default() }).await.expect("escalations");
     assert_eq!(escalations.iter().map(|e| e.escalation_id.as_str()).collect::<Vec<_>>(), ["esc-1"]);
-    let log = queries::messages(&mut *s.pool.acquire().await.unwrap(), &s.tenant, &MessageFilter { order_id: Some("ord-1".into()), ..Default::default() }).await.expect("messages");
+    let log = queries::messages(&mut s.pool.acquire().await.unwrap(), &s.tenant, &MessageFilter { order_id: Some("ord-1".into()), ..Default::default() }).await.expect("messages");
     assert_eq!(log.len(), 4, "two inbound and two outbound messages about ord-1: {log:#?}");
     let approved = log.last().expect("approval reply");
     assert_eq!((approved.direction.as_str(), approved.status.as_str(), approved.wamid.as_deref()), ("out", "sent", Some("wamid.out2")));
     assert_eq!(approved.text.as_deref(), Some("Order approved. Invoice #INV-000001."), "completed although its dispatch result came first");
-    let all = queries::messages(&mut *s.pool.acquire().await.unwrap(), &s.tenant, &MessageFilter::default()).await.expect("messages");
+    let all = queries::messages(&mut s.pool.acquire().await.unwrap(), &s.tenant, &MessageFilter::default()).await.expect("messages");
     let lost = all.iter().find(|m| m.text.as_deref() == Some("Payment received, thank you.")).expect("failed reply");
     assert_eq!(lost.status, "failed");
     assert_eq!(lost.error.as_ref().expect("error")["error_code"], 131047);
     assert!(all.iter().all(|m| m.message_id != "wamid.bad"), "the other tenant's record was dead-lettered");
-    let ravis = queries::orders(&mut *s.pool.acquire().await.unwrap(), &s.tenant, &OrderFilter { customer: Some(RAVI.into()), ..Default::default() }).await.expect("orders");
+    let ravis = queries::orders(&mut s.pool.acquire().await.unwrap(), &s.tenant, &OrderFilter { customer: Some(RAVI.into()), ..Default::default() }).await.expect("orders");
     assert_eq!(ravis.iter().map(|o| o.order_id.as_str()).collect::<Vec<_>>(), ["ord-3", "ord-2"], "same updated_at: the later snapshot is the latest order");
-    let ravi = queries::messages(&mut *s.pool.acquire().await.unwrap(), &s.tenant, &MessageFilter { customer: Some(RAVI.into()), ..Default::default() }).await.expect("messages");
+    let ravi = queries::messages(&mut s.pool.acquire().await.unwrap(), &s.tenant, &MessageFilter { customer: Some(RAVI.into()), ..Default::default() }).await.expect("messages");
     let texts: Vec<&str> = ravi.iter().filter_map(|m| m.text.as_deref()).collect();
     assert_eq!(texts, ["decided first", "decided second"], "replies sharing occurred_at keep their partition's order");
-    let waiting = queries::orders(&mut *s.pool.acquire().await.unwrap(), &s.tenant, &OrderFilter { state: Some("ORDER_REJECTED".into()), ..Default::default() }).await.expect("orders");
+    let waiting = queries::orders(&mut s.pool.acquire().await.unwrap(), &s.tenant, &OrderFilter { state: Some("ORDER_REJECTED".into()), ..Default::default() }).await.expect("orders");
     assert_eq!(waiting.iter().map(|o| o.order_id.as_str()).collect::<Vec<_>>(), ["ord-2"]);
 }
 

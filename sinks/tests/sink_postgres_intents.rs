@@ -174,7 +174,7 @@ async fn produce(s: &Setup) {
 
 async fn assert_projected(s: &Setup) {
     let (a, b) = (s.a.as_str(), s.b.as_str());
-    let detail = queries::standing_intent(&mut *s.pool.acquire().await.unwrap(), a, "i1").await.expect("intent").expect("i1 of A");
+    let detail = queries::standing_intent(&mut s.pool.acquire().await.unwrap(), a, "i1").await.expect("intent").expect("i1 of A");
     let i = &detail.intent;
     assert_eq!((i.status.as_str(), i.checks_count, i.user_id.as_str()), ("waiting_approval", 6, "u1"), "the later offset at the same time wins; the stale snapshot lost");
     assert_eq!(i.updated_at.timestamp_millis(), T0 + 10 * MINUTE);
@@ -199,25 +199,25 @@ async fn assert_projected(s: &Setup) {
         [("thought".into(), None), ("narrative_request".into(), None), ("narrative".into(), Some(facts_id)), ("event".into(), None)],
         "the facts are kept as narrative_request; the narrative names the entry it renders"
     );
-    let narratives = queries::intent_progress(&mut *s.pool.acquire().await.unwrap(), a, "i1", Some("narrative")).await.expect("progress");
+    let narratives = queries::intent_progress(&mut s.pool.acquire().await.unwrap(), a, "i1", Some("narrative")).await.expect("progress");
     assert_eq!(narratives.len(), 1, "the narratives are exactly the Narrated ones");
-    assert!(queries::intent_progress(&mut *s.pool.acquire().await.unwrap(), a, "i1", Some("narrative_request")).await.expect("progress").is_empty(), "never served");
+    assert!(queries::intent_progress(&mut s.pool.acquire().await.unwrap(), a, "i1", Some("narrative_request")).await.expect("progress").is_empty(), "never served");
 
-    let list = queries::standing_intents(&mut *s.pool.acquire().await.unwrap(), a, &IntentFilter::default()).await.expect("list");
+    let list = queries::standing_intents(&mut s.pool.acquire().await.unwrap(), a, &IntentFilter::default()).await.expect("list");
     assert_eq!(list.iter().map(|i| i.intent_id.as_str()).collect::<Vec<_>>(), ["i2", "i1"], "newest first");
-    let u2 = queries::standing_intents(&mut *s.pool.acquire().await.unwrap(), a, &IntentFilter { user_id: Some("u2".into()), ..Default::default() }).await.expect("list");
+    let u2 = queries::standing_intents(&mut s.pool.acquire().await.unwrap(), a, &IntentFilter { user_id: Some("u2".into()), ..Default::default() }).await.expect("list");
     assert_eq!(u2.iter().map(|i| i.intent_id.as_str()).collect::<Vec<_>>(), ["i2"]);
-    let cancelled = queries::standing_intents(&mut *s.pool.acquire().await.unwrap(), a, &IntentFilter { status: Some("cancelled".into()), ..Default::default() }).await.expect("list");
+    let cancelled = queries::standing_intents(&mut s.pool.acquire().await.unwrap(), a, &IntentFilter { status: Some("cancelled".into()), ..Default::default() }).await.expect("list");
     assert!(cancelled.is_empty(), "tenant B's cancelled intent is not tenant A's");
 
     // Tenant B reads its own i1 under the same id, and nothing of tenant A's.
-    let detail_b = queries::standing_intent(&mut *s.pool.acquire().await.unwrap(), b, "i1").await.expect("intent").expect("i1 of B");
+    let detail_b = queries::standing_intent(&mut s.pool.acquire().await.unwrap(), b, "i1").await.expect("intent").expect("i1 of B");
     assert_eq!((detail_b.intent.user_id.as_str(), detail_b.intent.status.as_str(), detail_b.intent.checks_count), ("u-b", "cancelled", 9));
     let texts: Vec<&str> = detail_b.progress.iter().map(|e| e.text.as_str()).collect();
     assert_eq!(texts, ["B's activity", "B's narrative"], "the misdirected record was dead-lettered, not projected for B");
-    assert!(queries::standing_intent(&mut *s.pool.acquire().await.unwrap(), b, "i2").await.expect("intent").is_none());
-    assert!(!queries::standing_intent_exists(&mut *s.pool.acquire().await.unwrap(), b, "i2").await.expect("exists"));
-    assert_eq!(queries::standing_intents(&mut *s.pool.acquire().await.unwrap(), b, &IntentFilter::default()).await.expect("list").len(), 1);
+    assert!(queries::standing_intent(&mut s.pool.acquire().await.unwrap(), b, "i2").await.expect("intent").is_none());
+    assert!(!queries::standing_intent_exists(&mut s.pool.acquire().await.unwrap(), b, "i2").await.expect("exists"));
+    assert_eq!(queries::standing_intents(&mut s.pool.acquire().await.unwrap(), b, &IntentFilter::default()).await.expect("list").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

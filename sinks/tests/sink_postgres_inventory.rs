@@ -280,10 +280,10 @@ fn events(s: &Setup, rounds: std::ops::Range<usize>) -> Vec<(String, InventoryEv
 /// Rows equal the state rounds 0..rounds describe.
 async fn assert_state(s: &Setup, rounds: usize) {
     let last = rounds - 1;
-    let pools = souk_projections::pools(&mut *s.pool.acquire().await.unwrap(), &s.tenant).await.expect("pools");
+    let pools = souk_projections::pools(&mut s.pool.acquire().await.unwrap(), &s.tenant).await.expect("pools");
     assert_eq!(pools.len(), POOLS);
-    let batches = souk_projections::stock_batches(&mut *s.pool.acquire().await.unwrap(), &s.tenant).await.expect("batches");
-    let holds = souk_projections::holds(&mut *s.pool.acquire().await.unwrap(), &s.tenant).await.expect("holds");
+    let batches = souk_projections::stock_batches(&mut s.pool.acquire().await.unwrap(), &s.tenant).await.expect("batches");
+    let holds = souk_projections::holds(&mut s.pool.acquire().await.unwrap(), &s.tenant).await.expect("holds");
     assert_eq!(holds.len(), POOLS * rounds, "one row per hold");
     for p in 0..POOLS {
         let env = Envelope::external(&s.tenant, &format!("{p}/{last}/1"), 0);

@@ -329,19 +329,19 @@ async fn records(s: &Setup) -> Vec<Out> {
 
 async fn assert_projected(s: &Setup) {
     let (a, b) = (s.a.as_str(), s.b.as_str());
-    let partners = queries::partners(&mut *s.pool.acquire().await.unwrap(), a).await.expect("partners");
+    let partners = queries::partners(&mut s.pool.acquire().await.unwrap(), a).await.expect("partners");
     let view: Vec<(&str, &str, i32, bool)> = partners.iter().map(|p| (p.partner_id.as_str(), p.name.as_str(), p.trust_score, p.white_glove)).collect();
     assert_eq!(view, [("pa", "Flower Shop A (new name)", 45, false), ("pb", "Flower Shop B", 100, true)], "trust by rules T1; the stale snapshot lost");
     assert_eq!((partners[0].location.lat, partners[0].location.lng, partners[0].capabilities.as_slice()), (40.7128, -74.006, &["florist".to_string()][..]));
     assert_eq!(partners[0].updated_at.timestamp_millis(), T0 + 5);
 
-    let products = queries::products(&mut *s.pool.acquire().await.unwrap(), a, &ProductFilter::default()).await.expect("products");
+    let products = queries::products(&mut s.pool.acquire().await.unwrap(), a, &ProductFilter::default()).await.expect("products");
     let view: Vec<(&str, String)> = products.iter().map(|p| (p.product_id.as_str(), p.price.to_string())).collect();
     assert_eq!(view, [("p1", "55.00".to_string()), ("p2", "52.50".to_string())], "the newest price, exact with two decimals");
-    let florists = queries::products(&mut *s.pool.acquire().await.unwrap(), a, &ProductFilter { partner_id: Some("pb".into()), capability: Some("FLORIST".into()) }).await.expect("products");
+    let florists = queries::products(&mut s.pool.acquire().await.unwrap(), a, &ProductFilter { partner_id: Some("pb".into()), capability: Some("FLORIST".into()) }).await.expect("products");
     assert_eq!(florists.iter().map(|p| p.product_id.as_str()).collect::<Vec<_>>(), ["p2"], "capability matched case-insensitively");
 
-    let detail = queries::bundle_detail(&mut *s.pool.acquire().await.unwrap(), a, "b1").await.expect("bundle").expect("b1");
+    let detail = queries::bundle_detail(&mut s.pool.acquire().await.unwrap(), a, "b1").await.expect("bundle").expect("b1");
     assert_eq!((detail.bundle.user_id.as_str(), detail.bundle.total_minutes), ("u1", 30), "the newest bundle snapshot");
     assert_eq!(detail.bundle.legs[0]["price"], "50.00");
     assert_eq!(detail.bundle.legs[0]["arrives_at"], "2025-10-09T10:28:20Z");
@@ -354,25 +354,25 @@ async fn assert_projected(s: &Setup) {
     let r = &detail.recoveries[0];
     assert_eq!((r.new_partner_id.as_str(), r.price.to_string(), r.delay_minutes), ("pb", "55.00".to_string(), -5));
 
-    let negotiation = queries::negotiation_detail(&mut *s.pool.acquire().await.unwrap(), a, "n1").await.expect("negotiation").expect("n1");
+    let negotiation = queries::negotiation_detail(&mut s.pool.acquire().await.unwrap(), a, "n1").await.expect("negotiation").expect("n1");
     assert_eq!(negotiation.replies.len(), 1, "once per event id");
     let reply = &negotiation.replies[0];
     assert_eq!((reply.classification.as_str(), reply.offered_item.as_deref()), ("counter_offer", Some("red roses")));
     assert_eq!(reply.offered_price.map(|p| p.to_string()).as_deref(), Some("52.50"), "exact, at the log's scale (Avro decimal, 2 places)");
-    let escalated = queries::negotiations(&mut *s.pool.acquire().await.unwrap(), a, &NegotiationFilter { status: Some("escalated".into()), ..Default::default() }).await.expect("list");
+    let escalated = queries::negotiations(&mut s.pool.acquire().await.unwrap(), a, &NegotiationFilter { status: Some("escalated".into()), ..Default::default() }).await.expect("list");
     assert!(escalated.is_empty(), "tenant B's escalated negotiation is not tenant A's");
     for table in ["thread_messages", "negotiation_replies", "recoveries"] {
         assert_eq!(s.count(table, b).await, 0, "tenant B has no {table}; the misdirected record was dead-lettered");
     }
 
     // Tenant B sees its own rows under the same ids, and nothing of tenant A's.
-    let partners_b = queries::partners(&mut *s.pool.acquire().await.unwrap(), b).await.expect("partners");
+    let partners_b = queries::partners(&mut s.pool.acquire().await.unwrap(), b).await.expect("partners");
     assert_eq!(partners_b.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["B's shop"]);
-    let bundle_b = queries::bundle_detail(&mut *s.pool.acquire().await.unwrap(), b, "b1").await.expect("bundle").expect("b1 of tenant B");
+    let bundle_b = queries::bundle_detail(&mut s.pool.acquire().await.unwrap(), b, "b1").await.expect("bundle").expect("b1 of tenant B");
     assert_eq!((bundle_b.bundle.user_id.as_str(), bundle_b.negotiations[0].status.as_str()), ("someone-else", "escalated"));
     assert!(bundle_b.messages.is_empty() && bundle_b.recoveries.is_empty());
-    assert_eq!(queries::products(&mut *s.pool.acquire().await.unwrap(), b, &ProductFilter::default()).await.expect("products")[0].price, d("1.00"));
-    assert!(queries::negotiation_detail(&mut *s.pool.acquire().await.unwrap(), b, "n1").await.expect("negotiation").expect("n1 of B").replies.is_empty());
+    assert_eq!(queries::products(&mut s.pool.acquire().await.unwrap(), b, &ProductFilter::default()).await.expect("products")[0].price, d("1.00"));
+    assert!(queries::negotiation_detail(&mut s.pool.acquire().await.unwrap(), b, "n1").await.expect("negotiation").expect("n1 of B").replies.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

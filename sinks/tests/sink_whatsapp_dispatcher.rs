@@ -82,7 +82,7 @@ async fn dispatcher_sends_each_request_once_and_reports_the_result() {
     assert_eq!(dlq.len(), 1);
     assert_eq!(dlq[0].headers.get("souk-source-topic"), Some(&h.s.topology.topic("whatsapp.outbound")));
     assert!(dlq[0].headers.get("souk-error").is_some_and(|e| e.contains("131047")), "{:?}", dlq[0].headers);
-    let ledger = souk_projections::outbound::outbound_dispatches(&mut *h.pool.acquire().await.unwrap(), &a).await.expect("ledger");
+    let ledger = souk_projections::outbound::outbound_dispatches(&mut h.pool.acquire().await.unwrap(), &a).await.expect("ledger");
     assert_eq!(ledger.iter().filter(|r| r.status == "SENT").count(), 3);
     assert_eq!(ledger.iter().filter(|r| r.status == "FAILED").count(), 1);
 
@@ -134,7 +134,7 @@ async fn an_unknown_outcome_is_settled_by_its_status_webhook_without_a_resend() 
     dispatched(&results, &reqs[1].1);
     dispatched(&results, &reqs[2].1);
     no_failures(&h).await;
-    let ledger = souk_projections::outbound::outbound_dispatches(&mut *h.pool.acquire().await.unwrap(), &h.a).await.expect("ledger");
+    let ledger = souk_projections::outbound::outbound_dispatches(&mut h.pool.acquire().await.unwrap(), &h.a).await.expect("ledger");
     assert_eq!(ledger.iter().filter(|r| r.status == "SENT").count(), 3, "{ledger:#?}");
 }
 
@@ -239,7 +239,7 @@ async fn nothing_is_sent_to_a_person_without_consent_and_the_reason_is_recorded(
     assert_eq!(reason("9303"), "NO_OPT_IN: 9303 has not agreed to receive WhatsApp messages from us; nothing was sent");
     let kinds: BTreeSet<String> = h.escalations().await.into_iter().map(|e| e.kind).collect();
     assert_eq!(kinds, BTreeSet::from(["NO_OPT_IN".to_string()]));
-    let ledger = souk_projections::outbound::outbound_dispatches(&mut *h.pool.acquire().await.unwrap(), &a).await.expect("ledger");
+    let ledger = souk_projections::outbound::outbound_dispatches(&mut h.pool.acquire().await.unwrap(), &a).await.expect("ledger");
     assert_eq!(ledger.iter().filter(|r| r.status == "FAILED").count(), 3);
 
     // START opts back in: the next message goes out.

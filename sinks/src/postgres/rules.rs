@@ -13,6 +13,7 @@ use souk_schemas::rules::{RuleCommandRejected, RuleUpdated};
 use sqlx::PgConnection;
 
 /// The records of `rules.events`.
+#[allow(clippy::large_enum_variant)] // decoded one record at a time
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub enum RuleReadEvent {
     RuleUpdated(RuleUpdated),
