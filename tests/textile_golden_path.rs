@@ -70,7 +70,11 @@ async fn bad_signature_is_401_and_nothing_is_produced() {
     for topic in t.pipeline.topology.topics.keys() {
         let records: Vec<_> = t.pipeline.read(topic).await.into_iter().filter(|r| !r.payload.as_deref().unwrap_or_default().is_empty()).collect();
         let ticks_only = t.pipeline.topology.topics[topic].ticks;
-        if !ticks_only {
+        if topic == "security.inputs" {
+            // The auth audit (rules AU3) notes the harness's own owner-key calls; a webhook carries no key.
+            let attempts: Vec<souk_schemas::security::SecurityInput> = support::inbox::decoded(&t, topic).await;
+            assert!(attempts.iter().all(|souk_schemas::security::SecurityInput::AuthAttempted(a)| a.success && a.principal.as_deref() == Some("owner")), "{attempts:?}");
+        } else if !ticks_only {
             assert!(records.is_empty(), "topic {topic} must stay empty, has {} records", records.len());
         }
     }
