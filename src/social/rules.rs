@@ -49,35 +49,12 @@ fn sort(rules: &mut [RuleUpdated]) {
 
 /// The units a message asks for: the first number in it that is not a size ("size 42").
 pub fn asked_quantity(words: &str) -> Option<u32> {
-    const NUMBERS: [&str; 21] = [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-        "twenty",
-    ];
     let w: Vec<&str> = words.split(' ').collect();
     w.iter().enumerate().find_map(|(i, word)| {
         if i > 0 && w[i - 1] == "size" {
             return None;
         }
-        let n = word.parse::<u32>().ok().or_else(|| NUMBERS.iter().position(|n| n == word).map(|n| n as u32))?;
+        let n = souk_processors::rules::parser::number(word)?;
         (1..=100_000).contains(&n).then_some(n)
     })
 }

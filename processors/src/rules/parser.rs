@@ -48,8 +48,9 @@ fn condition(field: &str, operator: &str, value: impl Into<String>) -> RuleCondi
     RuleCondition { field: field.into(), operator: operator.into(), value: value.into() }
 }
 
-/// A whole number written with digits or as a word up to twenty.
-fn number(word: &str) -> Option<u32> {
+/// A whole number written with digits or as a word up to twenty (the reply stage reads a
+/// customer's quantities with it too).
+pub fn number(word: &str) -> Option<u32> {
     const WORDS: [&str; 21] = [
         "zero",
         "one",
