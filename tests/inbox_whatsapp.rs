@@ -21,9 +21,12 @@ async fn whatsapp_customers_of_an_inbox_tenant_are_answered_by_the_inbox() {
     let sent = eventually("the greeting sent", async || t.whatsapp.requests().into_iter().find(|r| r.path.ends_with(&format!("/{phone}/messages")) && r.to() == Some("2348012345678"))).await;
     assert_eq!(sent.text(), Some("Hi! Thanks for reaching out — how can we help you today?"));
     // The doubtful one waits for the owner.
-    let inbox = eventually("both conversations", async || {
+    // The conversation row exists as soon as the message is projected; its escalation follows
+    // when the reply stage has drafted, so wait for the escalation itself.
+    let inbox = eventually("both conversations, one escalated", async || {
         let inbox = t.client.get("/v1/conversations?platform=whatsapp").await.ok()?;
-        (inbox["conversations"].as_array()?.len() == 2).then_some(inbox)
+        let conversations = inbox["conversations"].as_array()?;
+        (conversations.len() == 2 && conversations.iter().any(|c| c["status"] == "escalated")).then_some(inbox)
     })
     .await;
     assert_eq!(inbox["conversations"][0]["status"], "escalated", "escalated first: {inbox}");
