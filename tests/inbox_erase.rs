@@ -2,7 +2,9 @@
 //! PR1–PR3): the export lists what souk holds about a customer; erasing them tombstones their data
 //! keys and deletes their rows, and afterwards no Postgres row and no line of souk's log holds their
 //! words or id, the log's sealed records no longer open, and a full replay of the inbox's topics
-//! into a fresh database writes nothing about them — while another customer is untouched.
+//! into a fresh database (and of the search index into a fresh directory) writes nothing about
+//! them — while another customer is untouched. The index is checked on disk, deleted documents
+//! included: a tantivy delete only marks a document, so the erase rewrites the segments.
 
 mod support;
 
@@ -42,6 +44,27 @@ async fn rows_holding(db: &PgPool, tenant: &str, needle: &str) -> Vec<String> {
     found
 }
 
+/// The tenant's message hits of `GET /v1/search` for `q`.
+async fn search_hits(t: &Textile, q: &str) -> Vec<serde_json::Value> {
+    t.client.get(&format!("/v1/search?kind=message&q={q}")).await.ok().and_then(|r| r["hits"].as_array().cloned()).unwrap_or_default()
+}
+
+/// Every document stored in the index in `dir`, deleted ones included (what is still on disk), as
+/// JSON.
+fn stored_documents(dir: &std::path::Path) -> Vec<String> {
+    let index = tantivy::Index::open_in_dir(dir).unwrap();
+    let schema = index.schema();
+    let searcher = index.reader().unwrap().searcher();
+    let mut docs = Vec::new();
+    for segment in searcher.segment_readers() {
+        let store = segment.get_store_reader(1).unwrap();
+        for doc in store.iter::<tantivy::TantivyDocument>(None) {
+            docs.push(tantivy::Document::to_json(&doc.unwrap(), &schema));
+        }
+    }
+    docs
+}
+
 async fn deliver(t: &Textile, sender: &str, mid: &str, text: &str) {
     let page = &t.client.tenant.instagram_page_id;
     let body = serde_json::to_vec(&json!({"object": "instagram", "entry": [{"id": page, "messaging": [
@@ -75,6 +98,7 @@ async fn erase_leaves_nothing_in_rows_logs_or_a_replay() {
     assert_eq!(export["conversation"]["messages"][0]["content"], WORDS);
     assert_eq!(export["conversation"]["customer_id"], ID);
     assert!(!rows_holding(&db, &t.client.tenant.id, "Zanele").await.is_empty(), "before the erase her words are in the read model");
+    eventually("her words in the search index", async || (!search_hits(&t, "Zanele").await.is_empty()).then_some(())).await;
 
     let (status, answer) = t.client.owner(reqwest::Method::POST, &format!("/v1/conversations/{zanele}/erase"), Some(json!({"reason": "customer asked to be forgotten"}))).await.unwrap();
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
@@ -87,6 +111,11 @@ async fn erase_leaves_nothing_in_rows_logs_or_a_replay() {
     }
     assert!(t.client.get("/v1/conversations").await.unwrap()["conversations"].as_array().unwrap().iter().any(|c| c["customer_id"] == "ig-keeper-1"), "the other customer stays");
     assert!(t.client.get(&format!("/v1/conversations/{zanele}/export")).await.is_err(), "nothing left to export");
+    // No index document: none found, and (below, with souk stopped) none stored, even deleted.
+    for needle in ["Zanele", "0821234567"] {
+        eventually("her documents gone from the search index", async || search_hits(&t, needle).await.is_empty().then_some(())).await;
+    }
+    eventually("his document still found", async || (!search_hits(&t, "Durban").await.is_empty()).then_some(())).await;
     let logs = t.logs();
     for needle in ["Zanele", "0821234567", ID] {
         assert!(!logs.contains(needle), "the log holds {needle:?}");
@@ -110,6 +139,11 @@ async fn erase_leaves_nothing_in_rows_logs_or_a_replay() {
 
     // A full replay of the inbox's topics into a fresh database writes nothing about her.
     t.kill9();
+    let stored = stored_documents(&t.index_dir());
+    assert!(stored.iter().any(|d| d.contains("Durban")), "the index holds his message");
+    for needle in ["Zanele", "0821234567"] {
+        assert!(!stored.iter().any(|d| d.contains(needle)), "a stored index document (live or deleted) holds {needle:?}");
+    }
     let replay_db = format!("souk_replay_{}", std::process::id());
     sqlx::query(&format!("CREATE DATABASE {replay_db}")).execute(&db).await.unwrap();
     let base = std::env::var("SOUK_DATABASE_URL").unwrap();
@@ -136,5 +170,21 @@ async fn erase_leaves_nothing_in_rows_logs_or_a_replay() {
     }
     replayed.close().await;
     drop(_replay);
+
+    // And a replay of the index from the log into a fresh directory stores nothing about her.
+    let replay_index = t.index_dir().with_file_name("replay-index");
+    let _index = t.pipeline.spawn_with("search-index", "replay-index", "replay-index", &[("SOUK_INDEX_DIR", replay_index.to_str().unwrap())]);
+    let social_events = t.pipeline.topology.topic("social.events");
+    eventually("the index replay at the end of social.events", async || {
+        let stored = souk_sinks::search::stored_positions(&replay_index).ok()?;
+        ends.iter().filter(|((topic, _), _)| *topic == social_events).all(|(tp, end)| stored.get(tp).is_some_and(|next| next >= end)).then_some(())
+    })
+    .await;
+    drop(_index);
+    let stored = stored_documents(&replay_index);
+    assert!(stored.iter().any(|d| d.contains("Durban")), "the replayed index holds his message");
+    for needle in ["Zanele", "0821234567"] {
+        assert!(!stored.iter().any(|d| d.contains(needle)), "the replayed index holds {needle:?}");
+    }
     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {replay_db} WITH (FORCE)")).execute(&db).await;
 }

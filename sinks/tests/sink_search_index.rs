@@ -9,8 +9,10 @@ mod support;
 use rust_decimal::Decimal;
 use souk_projections::search::{count_doc_id, count_tenant, schema::open_existing, search, search_router, DocKind};
 use souk_runtime::metrics::Metrics;
+use souk_runtime::privacy::{KeyRing, MasterKey};
 use souk_runtime::tenants::{Secret, Tenant, Tenants};
 use souk_runtime::testkit::read_to_end;
+use souk_runtime::topology::Role;
 use souk_schemas::inventory::{BatchLevel, InventoryEvent, StockLevelChanged};
 use souk_schemas::whatsapp::{InboundMessage, OutboundMessageRequested};
 use souk_schemas::Envelope;
@@ -79,7 +81,10 @@ fn records_in(s: &Stack) -> u64 {
 async fn run_until_caught_up(s: &Stack, dir: &Path) {
     let (tx, rx) = tokio::sync::watch::channel(false);
     let (topology, codec, bootstrap, path) = (s.topology.clone(), s.codec.clone(), s.bootstrap.clone(), dir.to_path_buf());
-    let task = tokio::spawn(async move { run_search_sink(&topology, SINK, &bootstrap, codec, path, rx).await });
+    // The sink reads the inbox's sealed social.events too, so it opens them with the key ring.
+    let keys = topology.component(Role::Sink, SINK).unwrap().table("privacy.keys").unwrap().clone();
+    let ring = Arc::new(KeyRing::load(&bootstrap, codec.clone(), &keys, MasterKey::from_env().unwrap(), Duration::from_secs(30)).await.unwrap());
+    let task = tokio::spawn(async move { run_search_sink(&topology, SINK, &bootstrap, codec, Some(ring), path, rx).await });
     let end: i64 = tokio::task::block_in_place(|| INPUTS.iter().map(|t| s.topic_end(t)).sum());
     let started = Instant::now();
     loop {

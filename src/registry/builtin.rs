@@ -161,7 +161,8 @@ fn social_postgres(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'sta
 fn search_index(cx: Arc<BuildContext>, spec: ComponentSpec) -> BoxFuture<'static, anyhow::Result<Started>> {
     Box::pin(async move {
         let dir = cx.deployment.index_dir.clone();
-        Ok(Started::task(async move { souk_sinks::search::run_search_sink(&cx.topology, &spec.name, &cx.engine.bootstrap, cx.codec.clone(), dir, cx.shutdown.clone()).await }))
+        let ring = if spec.tables.iter().any(|t| t.declared == "privacy.keys") { Some(key_ring(&cx, &spec).await?) } else { None };
+        Ok(Started::task(async move { souk_sinks::search::run_search_sink(&cx.topology, &spec.name, &cx.engine.bootstrap, cx.codec.clone(), ring, dir, cx.shutdown.clone()).await }))
     })
 }
 

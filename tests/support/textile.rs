@@ -127,6 +127,11 @@ impl Textile {
         self.run = Some(Proc(child));
     }
 
+    /// The search index directory `souk run` writes.
+    pub fn index_dir(&self) -> PathBuf {
+        self.dir.join("index")
+    }
+
     /// SIGKILLs the whole `souk run`.
     pub fn kill9(&mut self) {
         if let Some(p) = self.run.as_mut() {

@@ -54,6 +54,8 @@ pub enum InputTopic {
     NegotiationInputs,
     /// `negotiation.events`.
     NegotiationEvents,
+    /// `social.events` (sealed: opened with the key ring, [`super::social`]).
+    Social,
 }
 
 impl InputTopic {
@@ -69,6 +71,7 @@ impl InputTopic {
             "chat.inbound" => Some(InputTopic::Chat),
             "negotiation.inputs" => Some(InputTopic::NegotiationInputs),
             "negotiation.events" => Some(InputTopic::NegotiationEvents),
+            "social.events" => Some(InputTopic::Social),
             _ => None,
         }
     }
@@ -82,6 +85,28 @@ pub struct Upsert {
     pub doc_id: String,
     /// The new document.
     pub doc: Option<TantivyDocument>,
+}
+
+/// What a record does to the index: one document replaced, or every message document of a
+/// customer removed (an erasure, rules PR2).
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Replace (or remove) one document.
+    Put(Upsert),
+    /// Remove every message document of `customer` (the conversation's subject) in `tenant`.
+    ForgetCustomer {
+        /// The tenant.
+        tenant: String,
+        /// The subject whose messages go.
+        customer: String,
+    },
+}
+
+impl Change {
+    /// [`Change::Put`] of `doc` under `doc_id`.
+    pub fn put(doc_id: String, doc: Option<TantivyDocument>) -> Change {
+        Change::Put(Upsert { doc_id, doc })
+    }
 }
 
 fn message(schema: &SearchSchema, doc: MessageDoc) -> Option<Upsert> {

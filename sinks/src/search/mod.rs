@@ -14,12 +14,14 @@
 pub mod documents;
 pub mod positions;
 pub mod sink;
+pub mod social;
 
 pub use positions::stored_positions;
 pub use sink::{search_settings, SearchSink};
 
 use anyhow::Context;
 use souk_runtime::codec::Codec;
+use souk_runtime::privacy::KeyRing;
 use souk_runtime::topology::{Role, Topology};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,8 +29,17 @@ use tokio::sync::watch;
 
 /// Runs sink `sink_name` (`search-index` in topology.toml) into `index_dir` until `shutdown` turns
 /// true.
-pub async fn run_search_sink(topology: &Topology, sink_name: &str, bootstrap: &str, codec: Arc<Codec>, index_dir: PathBuf, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+/// `ring` opens the inbox's sealed texts; required when the sink reads `social.events`.
+pub async fn run_search_sink(
+    topology: &Topology,
+    sink_name: &str,
+    bootstrap: &str,
+    codec: Arc<Codec>,
+    ring: Option<Arc<KeyRing>>,
+    index_dir: PathBuf,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let spec = topology.component(Role::Sink, sink_name)?;
-    let sink = SearchSink::open(spec, codec, index_dir, search_settings(bootstrap))?;
+    let sink = SearchSink::open(spec, codec, ring, index_dir, search_settings(bootstrap))?;
     sink.run(shutdown).await.with_context(|| format!("sink {sink_name}"))
 }

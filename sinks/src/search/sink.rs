@@ -10,7 +10,7 @@
 //! partition again at the committed positions. Since an upsert replaces the whole document,
 //! replaying a record after a crash changes nothing. Dead letters are at-least-once across restarts.
 
-use super::documents::{upsert_for, Input, InputTopic, Upsert};
+use super::documents::{upsert_for, Change, Input, InputTopic};
 use super::positions::{self, Positions, Tp};
 use anyhow::{anyhow, Context};
 use rdkafka::consumer::{CommitMode, Consumer, DefaultConsumerContext, StreamConsumer};
@@ -23,12 +23,16 @@ use souk_runtime::codec::{Codec, CodecError};
 use souk_runtime::dead_letter::{dead_letter, Provenance};
 use souk_runtime::kafka::{producer, send_all, OutRecord};
 use souk_runtime::metrics::Metrics;
+use souk_runtime::privacy::KeyRing;
 use souk_runtime::topology::ComponentSpec;
+use souk_schemas::social::SocialEvent;
 use souk_schemas::whatsapp::{InboundEvent, OutboundEvent};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::schema::IndexRecordOption;
 use tantivy::{Index, IndexWriter, Term};
 use tokio::sync::watch;
 
@@ -46,7 +50,7 @@ pub fn search_settings(bootstrap: &str) -> LoopSettings {
 
 /// A record after decoding.
 enum Decoded {
-    Apply(Option<Upsert>),
+    Apply(Vec<Change>),
     Dead(OwnedMessage, String),
 }
 
@@ -64,12 +68,14 @@ pub struct SearchSink {
     positions: Positions,
     producer: FutureProducer,
     dead_lettered: BTreeSet<(Tp, i64)>,
+    /// Opens `social.events`' sealed texts.
+    ring: Option<Arc<KeyRing>>,
 }
 
 impl SearchSink {
     /// Opens (or creates) the index in `index_dir` and takes its writer lock; fails if another
-    /// sink holds it.
-    pub fn open(spec: ComponentSpec, codec: Arc<Codec>, index_dir: PathBuf, mut settings: LoopSettings) -> anyhow::Result<SearchSink> {
+    /// sink holds it, or if it reads `social.events` without a key `ring`.
+    pub fn open(spec: ComponentSpec, codec: Arc<Codec>, ring: Option<Arc<KeyRing>>, index_dir: PathBuf, mut settings: LoopSettings) -> anyhow::Result<SearchSink> {
         settings.batch_size = spec.batch_size.unwrap_or(settings.batch_size);
         let inputs = spec
             .inputs
@@ -78,14 +84,17 @@ impl SearchSink {
                 let what = InputTopic::from_declared(&i.declared).ok_or_else(|| anyhow!("sink {}: the search index does not know how to index {}", spec.name, i.declared))?;
                 Ok((i.topic.clone(), what, i.partitions))
             })
-            .collect::<anyhow::Result<_>>()?;
+            .collect::<anyhow::Result<Vec<(String, InputTopic, i32)>>>()?;
+        if ring.is_none() && inputs.iter().any(|(_, what, _)| *what == InputTopic::Social) {
+            anyhow::bail!("sink {}: social.events is sealed; the sink needs the privacy.keys table (tables = [\"privacy.keys\"])", spec.name);
+        }
         let index: Index = souk_projections::search::schema::open_or_create(&index_dir)?;
         let writer = index
             .writer_with_num_threads(1, WRITER_MEMORY)
             .with_context(|| format!("taking the writer lock of {} (one search sink per index directory; is another one running?)", index_dir.display()))?;
         let positions = positions::load(&index)?;
         let producer = producer(&settings.bootstrap).context("DLQ producer")?;
-        Ok(SearchSink { spec, inputs, codec, settings, schema: SearchSchema::new(), writer: Arc::new(Mutex::new(writer)), positions, producer, dead_lettered: BTreeSet::new() })
+        Ok(SearchSink { spec, inputs, codec, settings, schema: SearchSchema::new(), writer: Arc::new(Mutex::new(writer)), positions, producer, dead_lettered: BTreeSet::new(), ring })
     }
 
     /// A consumer assigned to every input partition at the committed positions (or the beginning).
@@ -150,11 +159,14 @@ impl SearchSink {
         // Dead letters first, acked before the offsets move past them.
         let mut dead: Vec<OutRecord> = Vec::new();
         let mut produced = Vec::new();
-        let mut upserts = Vec::new();
+        let mut erased = false;
+        let mut changes = Vec::new();
         for d in decoded {
+            if let Decoded::Apply(c) = &d {
+                erased |= c.iter().any(|c| matches!(c, Change::ForgetCustomer { .. }));
+            }
             match d {
-                Decoded::Apply(Some(u)) => upserts.push(u),
-                Decoded::Apply(None) => {}
+                Decoded::Apply(c) => changes.extend(c),
                 Decoded::Dead(msg, error) => {
                     let id = ((msg.topic().to_string(), msg.partition()), msg.offset());
                     if !self.dead_lettered.contains(&id) {
@@ -175,15 +187,25 @@ impl SearchSink {
         let (writer, schema, payload) = (self.writer.clone(), self.schema.clone(), positions::encode(&next));
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             let mut w = writer.lock().map_err(|_| anyhow!("writer lock poisoned"))?;
-            for u in upserts {
-                w.delete_term(Term::from_field_text(schema.doc_id, &u.doc_id));
-                if let Some(doc) = u.doc {
-                    w.add_document(doc).with_context(|| format!("indexing {}", u.doc_id))?;
+            for change in changes {
+                match change {
+                    Change::Put(u) => {
+                        w.delete_term(Term::from_field_text(schema.doc_id, &u.doc_id));
+                        if let Some(doc) = u.doc {
+                            w.add_document(doc).with_context(|| format!("indexing {}", u.doc_id))?;
+                        }
+                    }
+                    Change::ForgetCustomer { tenant, customer } => {
+                        w.delete_query(customer_messages(&schema, &tenant, &customer)).context("deleting an erased customer's documents")?;
+                    }
                 }
             }
             let mut prepared = w.prepare_commit().context("preparing the index commit")?;
             prepared.set_payload(&payload);
             prepared.commit().context("committing the index")?;
+            if erased {
+                purge_deleted(&mut w);
+            }
             Ok(())
         })
         .await
@@ -221,13 +243,52 @@ impl SearchSink {
             InputTopic::Chat => self.codec.decode(payload).await.map(Input::Chat),
             InputTopic::NegotiationInputs => self.codec.decode(payload).await.map(Input::NegotiationIn),
             InputTopic::NegotiationEvents => self.codec.decode(payload).await.map(Input::NegotiationOut),
+            InputTopic::Social => {
+                let ring = self.ring.as_ref().expect("checked when opened");
+                return match self.codec.decode::<SocialEvent>(payload).await {
+                    Ok(event) => Ok(match super::social::changes(&self.schema, ring, &event).await? {
+                        Ok(changes) => Decoded::Apply(changes),
+                        Err(why) => Decoded::Dead(msg, why),
+                    }),
+                    Err(e) if e.is_retriable() => Err(e).context("decoding input (registry unavailable)"),
+                    Err(e) => Ok(Decoded::Dead(msg, e.to_string())),
+                };
+            }
         };
         match input {
-            Ok(input) => Ok(Decoded::Apply(upsert_for(&self.schema, &input))),
+            Ok(input) => Ok(Decoded::Apply(upsert_for(&self.schema, &input).map(Change::Put).into_iter().collect())),
             Err(e) if e.is_retriable() => Err(e).context("decoding input (registry unavailable)"),
             Err(e) => Ok(Decoded::Dead(msg, e.to_string())),
         }
     }
+}
+
+/// Rewrites every segment without its deleted documents and removes the old files, so an erased
+/// customer's words leave the disk, not only the search results (a tantivy delete only marks a
+/// document). A merge that cannot start now (a background merge holds a segment) is retried; one
+/// that still fails leaves the documents deleted-but-present until the next merge, and says so.
+fn purge_deleted(writer: &mut IndexWriter) {
+    for attempt in 1..=20 {
+        let merged = match writer.index().searchable_segment_ids() {
+            Ok(ids) if ids.is_empty() => Ok(()),
+            Ok(ids) => writer.merge(&ids).wait().map(drop),
+            Err(e) => Err(e),
+        };
+        match merged.and_then(|()| writer.garbage_collect_files().wait().map(drop)) {
+            Ok(()) => return,
+            Err(e) if attempt < 20 => {
+                tracing::debug!(error = %e, attempt, "purging deleted documents: retrying");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => tracing::warn!(error = %e, "purging an erased customer's deleted documents failed; the next erase or merge removes them"),
+        }
+    }
+}
+
+/// Every message document of `customer` in `tenant`.
+fn customer_messages(schema: &SearchSchema, tenant: &str, customer: &str) -> Box<dyn Query> {
+    let term = |field, value: &str| -> (Occur, Box<dyn Query>) { (Occur::Must, Box::new(TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic))) };
+    Box::new(BooleanQuery::new(vec![term(schema.tenant, tenant), term(schema.kind, souk_projections::search::DocKind::Message.as_str()), term(schema.customer, customer)]))
 }
 
 impl BatchCommit for SearchSink {
